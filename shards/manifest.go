@@ -26,9 +26,13 @@ type Manifest struct {
 	FormatVersion int    `json:"format_version"`
 	Kind          string `json:"kind"`
 	// Stage is the stage that wrote the directory ("ingest", "filter", ...).
-	Stage  string      `json:"stage"`
-	Shards []ShardInfo `json:"shards"`
-	Totals Totals      `json:"totals"`
+	Stage string `json:"stage"`
+	// Fingerprint identifies the inputs and settings that produced the
+	// directory, so that a rerun can tell its own finished output from
+	// someone else's.
+	Fingerprint string      `json:"fingerprint,omitempty"`
+	Shards      []ShardInfo `json:"shards"`
+	Totals      Totals      `json:"totals"`
 	// Sources counts rows (and tokens) per document source.
 	Sources map[string]Totals `json:"sources,omitempty"`
 	// Inputs records the provenance of every input.

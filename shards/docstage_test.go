@@ -1,0 +1,146 @@
+package shards
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// dropOdd is a toy stage: it drops documents whose text length is odd and
+// upper-cases the rest.
+func dropOdd(d *Document) (*Document, error) {
+	if len(d.Text)%2 == 1 {
+		d.Drop = &Drop{Reason: "test/odd", Value: "1"}
+		return d, nil
+	}
+	d.Text = strings.ToUpper(d.Text)
+	return d, nil
+}
+
+func stageInput(t *testing.T) string {
+	dir := t.TempDir()
+	writeDocs(t, dir, testDocs(600), DocWriterOptions{TargetBytes: 30_000})
+	return dir
+}
+
+func listFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			data, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(dir, p)
+			out[rel] = data
+		}
+		return nil
+	})
+	return out
+}
+
+func sameTree(t *testing.T, a, b string) {
+	t.Helper()
+	fa, fb := listFiles(t, a), listFiles(t, b)
+	var na, nb []string
+	for k := range fa {
+		na = append(na, k)
+	}
+	for k := range fb {
+		nb = append(nb, k)
+	}
+	sort.Strings(na)
+	sort.Strings(nb)
+	if strings.Join(na, ",") != strings.Join(nb, ",") {
+		t.Fatalf("file sets differ:\n%v\n%v", na, nb)
+	}
+	for k, v := range fa {
+		if !bytes.Equal(v, fb[k]) {
+			t.Errorf("%s differs", k)
+		}
+	}
+}
+
+func TestRunDocStageDeterministicAcrossWorkers(t *testing.T) {
+	in := stageInput(t)
+	var outs []string
+	for _, w := range []int{1, 2, 5} {
+		out := filepath.Join(t.TempDir(), "out")
+		st, err := RunDocStage(context.Background(), DocStageConfig{Stage: "toy", Inputs: []string{in}, Out: out,
+			Workers: w, TargetBytes: 20_000, Process: dropOdd, Declare: []string{"test/odd", "test/never"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.In.Docs != 600 || st.Out.Docs+st.Dropped["test/odd"].Docs != 600 {
+			t.Fatalf("counts: %+v", st)
+		}
+		if _, ok := st.Dropped["test/never"]; !ok {
+			t.Error("declared reason missing from stats")
+		}
+		outs = append(outs, out)
+	}
+	sameTree(t, outs[0], outs[1])
+	sameTree(t, outs[0], outs[2])
+	kept := readAll(t, outs[0])
+	dropped := readAll(t, filepath.Join(outs[0], DroppedDir))
+	if len(kept)+len(dropped) != 600 || len(dropped) == 0 || len(kept) == 0 {
+		t.Fatalf("kept %d dropped %d", len(kept), len(dropped))
+	}
+	for _, d := range dropped {
+		if d.Drop == nil || d.Drop.Reason != "test/odd" {
+			t.Fatalf("dropped doc without its reason: %+v", d.Drop)
+		}
+	}
+}
+
+func TestRunDocStageResumesToSameOutput(t *testing.T) {
+	in := stageInput(t)
+	ref := filepath.Join(t.TempDir(), "ref")
+	cfg := DocStageConfig{Stage: "toy", Inputs: []string{in}, Workers: 2, TargetBytes: 15_000, Process: dropOdd}
+	cfg.Out = ref
+	if _, err := RunDocStage(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, stopAt := range []int64{1, 37, 150, 301, 599} {
+		out := filepath.Join(t.TempDir(), "out")
+		cfg.Out = out
+		ctx, cancel := context.WithCancel(context.Background())
+		var n atomic.Int64
+		c2 := cfg
+		c2.Progress = func(docs, _, _, _ int64) {
+			if n.Add(1) == stopAt {
+				cancel()
+			}
+		}
+		_, err := RunDocStage(ctx, c2)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("stop at %d: %v", stopAt, err)
+		}
+		// A crashed writer leaves a temp file behind; the rerun must not care.
+		os.WriteFile(filepath.Join(out, ".part-00099.arrow.tmp-123"), []byte("junk"), 0o644)
+		if _, err := RunDocStage(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, ref, out)
+	}
+}
+
+func TestRunDocStageRefusesOtherRunsOutput(t *testing.T) {
+	in := stageInput(t)
+	out := filepath.Join(t.TempDir(), "out")
+	cfg := DocStageConfig{Stage: "toy", Inputs: []string{in}, Out: out, Process: dropOdd, Settings: map[string]int{"x": 1}}
+	if _, err := RunDocStage(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RunDocStage(context.Background(), cfg); err != nil {
+		t.Fatalf("rerun of a finished run: %v", err)
+	}
+	cfg.Settings = map[string]int{"x": 2}
+	if _, err := RunDocStage(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "different") {
+		t.Fatalf("changed settings: got %v", err)
+	}
+}
