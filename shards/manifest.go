@@ -55,9 +55,12 @@ type InputInfo struct {
 	Format string `json:"format,omitempty"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256,omitempty"`
-	// Records read from the input and Documents written from it.
+	// Records read from the input, Documents written from it, and the
+	// records skipped (by a typed reason) or broken.
 	Records   int64 `json:"records"`
 	Documents int64 `json:"documents"`
+	Skipped   int64 `json:"skipped"`
+	Errors    int64 `json:"errors"`
 }
 
 // TokenizerInfo identifies the tokenizer that produced token shards.
