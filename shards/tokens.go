@@ -1,0 +1,445 @@
+package shards
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+)
+
+// Column names of token shards.
+const (
+	ColTokens  = "tokens"
+	ColNTokens = "n_tokens"
+)
+
+// TokenSchema returns the Arrow schema of token shards: id, source, tokens
+// (list<uint16> when the vocabulary has at most 65536 ids, else
+// list<uint32>) and n_tokens (int64). The schema metadata records the
+// format version and the tokenizer.
+func TokenSchema(tok TokenizerInfo) *arrow.Schema {
+	var elem arrow.DataType = arrow.PrimitiveTypes.Uint16
+	if tok.VocabSize > 1<<16 {
+		elem = arrow.PrimitiveTypes.Uint32
+	}
+	fields := []arrow.Field{
+		{Name: ColID, Type: arrow.BinaryTypes.String},
+		{Name: ColSource, Type: arrow.BinaryTypes.String},
+		{Name: ColTokens, Type: arrow.ListOfNonNullable(elem)},
+		{Name: ColNTokens, Type: arrow.PrimitiveTypes.Int64},
+	}
+	md := arrow.NewMetadata(
+		[]string{"smelt.format", "smelt.tokenizer", "smelt.vocab_size", "smelt.eot"},
+		[]string{fmt.Sprintf("tokens/v%d", FormatVersion), tok.Name, fmt.Sprint(tok.VocabSize), fmt.Sprint(tok.EOT)},
+	)
+	return arrow.NewSchema(fields, &md)
+}
+
+// TokenWriterOptions configure a TokenWriter.
+type TokenWriterOptions struct {
+	// Tokenizer describes the token ids written; VocabSize chooses the
+	// column width and bounds every id.
+	Tokenizer TokenizerInfo
+	// TargetBytes is the uncompressed size at which a shard is cut
+	// (default DefaultTargetBytes). A shard may exceed it by one document.
+	TargetBytes int64
+	// Prefix starts every shard name (default "part").
+	Prefix string
+	// FirstIndex is the index of the first shard (a resumed run continues
+	// the numbering).
+	FirstIndex int
+	// BatchRows is the number of rows per Arrow record batch (default 1024).
+	BatchRows int
+	// Manual turns off cutting inside Write: the caller cuts with Cut when
+	// Full reports true.
+	Manual bool
+}
+
+// TokenWriter writes tokenized documents into size-bounded Arrow IPC token
+// shards. Like DocWriter, shard names and bytes depend only on what is
+// written and the options.
+type TokenWriter struct {
+	dir    string
+	opt    TokenWriterOptions
+	schema *arrow.Schema
+	b      *array.RecordBuilder
+	wide   bool
+
+	file       *IPCFile
+	index      int
+	batchRows  int
+	shardData  int64
+	shardRows  int64
+	shardToks  int64
+	shards     []ShardInfo
+	sourceRows map[string]Totals
+}
+
+// NewTokenWriter writes token shards into dir, which must exist.
+func NewTokenWriter(dir string, opt TokenWriterOptions) (*TokenWriter, error) {
+	if opt.Tokenizer.VocabSize <= 0 || opt.Tokenizer.VocabSize > 1<<32 {
+		return nil, fmt.Errorf("token writer: vocabulary size %d out of range", opt.Tokenizer.VocabSize)
+	}
+	if opt.TargetBytes <= 0 {
+		opt.TargetBytes = DefaultTargetBytes
+	}
+	if opt.Prefix == "" {
+		opt.Prefix = "part"
+	}
+	if opt.BatchRows <= 0 {
+		opt.BatchRows = 1024
+	}
+	schema := TokenSchema(opt.Tokenizer)
+	return &TokenWriter{
+		dir:    dir,
+		opt:    opt,
+		schema: schema,
+		b:      array.NewRecordBuilder(memory.DefaultAllocator, schema),
+		wide:   opt.Tokenizer.VocabSize > 1<<16,
+		index:  opt.FirstIndex,
+	}, nil
+}
+
+// tokenWidth is the number of bytes a token takes in a shard.
+func (w *TokenWriter) tokenWidth() int64 {
+	if w.wide {
+		return 4
+	}
+	return 2
+}
+
+// Write appends one document's tokens. Every id must be below the
+// vocabulary size.
+func (w *TokenWriter) Write(id, source string, toks []uint32) error {
+	vocab := uint64(w.opt.Tokenizer.VocabSize)
+	for i, t := range toks {
+		if uint64(t) >= vocab {
+			return fmt.Errorf("document %s: token %d at position %d is outside the vocabulary of %d", id, t, i, vocab)
+		}
+	}
+	f := w.b.Fields()
+	f[0].(*array.StringBuilder).Append(id)
+	f[1].(*array.StringBuilder).Append(source)
+	lb := f[2].(*array.ListBuilder)
+	lb.Append(true)
+	if w.wide {
+		lb.ValueBuilder().(*array.Uint32Builder).AppendValues(toks, nil)
+	} else {
+		vb := lb.ValueBuilder().(*array.Uint16Builder)
+		vb.Reserve(len(toks))
+		for _, t := range toks {
+			vb.UnsafeAppend(uint16(t))
+		}
+	}
+	f[3].(*array.Int64Builder).Append(int64(len(toks)))
+	w.batchRows++
+	w.shardRows++
+	w.shardToks += int64(len(toks))
+	w.shardData += int64(len(id)+len(source)+8) + int64(len(toks))*w.tokenWidth()
+	if w.batchRows >= w.opt.BatchRows {
+		if err := w.flushBatch(); err != nil {
+			return err
+		}
+	}
+	if !w.opt.Manual && w.Full() {
+		return w.Cut()
+	}
+	return nil
+}
+
+// Full reports whether the current shard has reached the target size.
+func (w *TokenWriter) Full() bool { return w.shardData >= w.opt.TargetBytes }
+
+func (w *TokenWriter) flushBatch() error {
+	if w.batchRows == 0 {
+		return nil
+	}
+	rec := w.b.NewRecord()
+	defer rec.Release()
+	w.batchRows = 0
+	if w.file == nil {
+		f, err := CreateIPCFile(filepath.Join(w.dir, ShardName(w.opt.Prefix, w.index)), w.schema)
+		if err != nil {
+			return err
+		}
+		w.file = f
+	}
+	return w.file.Write(rec)
+}
+
+// Cut finishes the current shard, if it has any rows, and publishes it.
+func (w *TokenWriter) Cut() error {
+	if w.shardRows == 0 {
+		return nil
+	}
+	if err := w.flushBatch(); err != nil {
+		return err
+	}
+	info, err := w.file.Commit()
+	w.file = nil
+	if err != nil {
+		return err
+	}
+	info.DataBytes = w.shardData
+	info.Tokens = w.shardToks
+	w.shards = append(w.shards, info)
+	w.index++
+	w.shardData, w.shardRows, w.shardToks = 0, 0, 0
+	return nil
+}
+
+// Close publishes the last shard.
+func (w *TokenWriter) Close() error {
+	err := w.Cut()
+	w.b.Release()
+	return err
+}
+
+// Abort discards the shard in progress (published shards stay).
+func (w *TokenWriter) Abort() {
+	if w.file != nil {
+		w.file.Abort()
+		w.file = nil
+	}
+}
+
+// Shards lists the shards published so far by this writer.
+func (w *TokenWriter) Shards() []ShardInfo { return w.shards }
+
+// TokenShard is one token shard held in memory, decoded for random access
+// by row. Tokens of row i are Tokens(i); ids are bounded by the vocabulary
+// given to ReadTokenShard.
+type TokenShard struct {
+	Path string
+	ids  []string
+	src  []string
+	// Offsets has Rows()+1 entries into the flat token buffer.
+	offs []int64
+	u16  []uint16
+	u32  []uint32
+}
+
+// Rows is the number of documents in the shard.
+func (s *TokenShard) Rows() int { return len(s.ids) }
+
+// ID is row i's document id.
+func (s *TokenShard) ID(i int) string { return s.ids[i] }
+
+// Source is row i's source name.
+func (s *TokenShard) Source(i int) string { return s.src[i] }
+
+// Len is the number of tokens of row i.
+func (s *TokenShard) Len(i int) int { return int(s.offs[i+1] - s.offs[i]) }
+
+// Tokens returns the total number of tokens in the shard.
+func (s *TokenShard) Tokens() int64 { return s.offs[len(s.offs)-1] }
+
+// AppendTokens appends tokens [from, to) of row i to dst as uint32.
+func (s *TokenShard) AppendTokens(dst []uint32, i, from, to int) []uint32 {
+	lo := s.offs[i] + int64(from)
+	hi := s.offs[i] + int64(to)
+	if s.u32 != nil {
+		return append(dst, s.u32[lo:hi]...)
+	}
+	src := s.u16[lo:hi]
+	n := len(dst)
+	dst = append(dst, make([]uint32, len(src))...)
+	out := dst[n:]
+	for j, t := range src {
+		out[j] = uint32(t)
+	}
+	return dst
+}
+
+// ReadTokenShard reads a token shard file whole. When info is not nil the
+// file's size and sha256 must match it; vocab, when positive, bounds every
+// token id. Errors name the file.
+func ReadTokenShard(path string, info *ShardInfo, vocab int) (*TokenShard, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("token shard %s: %w", path, err)
+	}
+	if info != nil {
+		if int64(len(data)) != info.Bytes {
+			return nil, fmt.Errorf("token shard %s: %d bytes, manifest says %d (truncated or replaced)", path, len(data), info.Bytes)
+		}
+		if sum := sha256Hex(data); sum != info.SHA256 {
+			return nil, fmt.Errorf("token shard %s: sha256 %s does not match the manifest's %s", path, sum, info.SHA256)
+		}
+	}
+	return decodeTokenShard(path, data, vocab)
+}
+
+func decodeTokenShard(path string, data []byte, vocab int) (ts *TokenShard, err error) {
+	defer func() {
+		// The Arrow reader trusts offsets inside a file whose framing is
+		// valid; a corrupt file must be an error, never a crash.
+		if r := recover(); r != nil {
+			ts, err = nil, fmt.Errorf("token shard %s: corrupt Arrow data: %v", path, r)
+		}
+	}()
+	r, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(memory.DefaultAllocator))
+	if err != nil {
+		return nil, fmt.Errorf("token shard %s: not a readable Arrow IPC file: %w", path, err)
+	}
+	defer r.Close()
+	sc := r.Schema()
+	col := func(name string) (int, error) {
+		idx := sc.FieldIndices(name)
+		if len(idx) == 0 {
+			return 0, fmt.Errorf("token shard %s: not a token shard: no %q column", path, name)
+		}
+		return idx[0], nil
+	}
+	var ci [3]int
+	for k, name := range []string{ColID, ColSource, ColTokens} {
+		if ci[k], err = col(name); err != nil {
+			return nil, err
+		}
+	}
+	lt, ok := sc.Field(ci[2]).Type.(*arrow.ListType)
+	if !ok {
+		return nil, fmt.Errorf("token shard %s: column tokens is %s, want a list", path, sc.Field(ci[2]).Type)
+	}
+	ts = &TokenShard{Path: path, offs: []int64{0}}
+	wide := false
+	switch lt.Elem().ID() {
+	case arrow.UINT16:
+	case arrow.UINT32:
+		wide = true
+	default:
+		return nil, fmt.Errorf("token shard %s: tokens are %s, want uint16 or uint32", path, lt.Elem())
+	}
+	for b := 0; b < r.NumRecords(); b++ {
+		rec, err := r.RecordAt(b)
+		if err != nil {
+			return nil, fmt.Errorf("token shard %s: record batch %d: %w", path, b, err)
+		}
+		ids, ok1 := rec.Column(ci[0]).(*array.String)
+		srcs, ok2 := rec.Column(ci[1]).(*array.String)
+		lists, ok3 := rec.Column(ci[2]).(*array.List)
+		if !ok1 || !ok2 || !ok3 {
+			rec.Release()
+			return nil, fmt.Errorf("token shard %s: record batch %d: unexpected column types", path, b)
+		}
+		offs := lists.Offsets()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			ts.ids = append(ts.ids, ids.Value(i))
+			ts.src = append(ts.src, srcs.Value(i))
+			n := int64(offs[i+1] - offs[i])
+			if n < 0 {
+				rec.Release()
+				return nil, fmt.Errorf("token shard %s: record batch %d row %d: negative list length", path, b, i)
+			}
+			ts.offs = append(ts.offs, ts.offs[len(ts.offs)-1]+n)
+		}
+		lo, hi := int(offs[0]), int(offs[len(offs)-1])
+		if wide {
+			v := lists.ListValues().(*array.Uint32).Uint32Values()
+			if hi > len(v) || lo > hi {
+				rec.Release()
+				return nil, fmt.Errorf("token shard %s: record batch %d: list offsets out of range", path, b)
+			}
+			ts.u32 = append(ts.u32, v[lo:hi]...)
+		} else {
+			v := lists.ListValues().(*array.Uint16).Uint16Values()
+			if hi > len(v) || lo > hi {
+				rec.Release()
+				return nil, fmt.Errorf("token shard %s: record batch %d: list offsets out of range", path, b)
+			}
+			ts.u16 = append(ts.u16, v[lo:hi]...)
+		}
+		rec.Release()
+	}
+	if ts.u32 == nil && wide {
+		ts.u32 = []uint32{}
+	}
+	if ts.u16 == nil && !wide {
+		ts.u16 = []uint16{}
+	}
+	// Strings from the batches point into buffers that Release may free:
+	// copy them once into one block.
+	ts.ids = cloneStrings(ts.ids)
+	ts.src = internStrings(ts.src)
+	if vocab > 0 {
+		if err := ts.checkVocab(vocab); err != nil {
+			return nil, err
+		}
+	}
+	return ts, nil
+}
+
+func (s *TokenShard) checkVocab(vocab int) error {
+	var bad uint32
+	var pos int
+	found := false
+	if s.u32 != nil {
+		for i, t := range s.u32 {
+			if uint64(t) >= uint64(vocab) {
+				bad, pos, found = t, i, true
+				break
+			}
+		}
+	} else if vocab < 1<<16 {
+		lim := uint16(vocab)
+		for i, t := range s.u16 {
+			if t >= lim {
+				bad, pos, found = uint32(t), i, true
+				break
+			}
+		}
+	}
+	if !found {
+		return nil
+	}
+	row := 0
+	for row+1 < len(s.offs) && s.offs[row+1] <= int64(pos) {
+		row++
+	}
+	return fmt.Errorf("token shard %s: row %d (document %s): token id %d is outside the vocabulary of %d", s.Path, row, s.ids[row], bad, vocab)
+}
+
+func cloneStrings(in []string) []string {
+	n := 0
+	for _, s := range in {
+		n += len(s)
+	}
+	buf := make([]byte, 0, n)
+	for _, s := range in {
+		buf = append(buf, s...)
+	}
+	all := string(buf)
+	out := make([]string, len(in))
+	off := 0
+	for i, s := range in {
+		out[i] = all[off : off+len(s)]
+		off += len(s)
+	}
+	return out
+}
+
+func internStrings(in []string) []string {
+	seen := map[string]string{}
+	out := make([]string, len(in))
+	for i, s := range in {
+		v, ok := seen[s]
+		if !ok {
+			v = string([]byte(s))
+			seen[s] = v
+		}
+		out[i] = v
+	}
+	return out
+}
+
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
