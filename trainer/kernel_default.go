@@ -1,0 +1,8 @@
+//go:build !openblas
+
+package trainer
+
+func defaultKernel(workers int) gemmKernel { return goKernel{} }
+
+// HasOpenBLAS reports whether this binary was built with the openblas tag.
+const HasOpenBLAS = false
