@@ -1,0 +1,179 @@
+package dedup
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// sharedData is the real test data directory, beside the repository.
+var sharedData = filepath.Join("..", "..", "shared", "data")
+
+// loadMcCormick reads one of the McCormick plagiarism sets: one article per
+// line "tNNN text", and the labelled duplicate pairs.
+func loadMcCormick(t testing.TB, n int) ([]*shards.Document, map[[2]string]bool) {
+	t.Helper()
+	dir := filepath.Join(sharedData, "dedup")
+	train := filepath.Join(dir, fmt.Sprintf("mccormick_articles_%d.train", n))
+	if _, err := os.Stat(train); err != nil {
+		t.Skipf("real test data not available (%v): needs ../shared/data beside the repository", err)
+	}
+	f, err := os.Open(train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var docs []*shards.Document
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		id, text, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		docs = append(docs, &shards.Document{ID: id, Source: "mccormick", Text: text})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("mccormick_articles_%d.truth", n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := map[[2]string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(tb)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			t.Fatalf("truth line %q", line)
+		}
+		truth[pairKey(f[0], f[1])] = true
+	}
+	if len(docs) != n || len(truth) == 0 {
+		t.Fatalf("%s: %d documents, %d truth pairs", train, len(docs), len(truth))
+	}
+	return docs, truth
+}
+
+func pairKey(a, b string) [2]string {
+	if b < a {
+		a, b = b, a
+	}
+	return [2]string{a, b}
+}
+
+// runDedup runs the whole in-memory decision over docs.
+func runDedup(t testing.TB, docs []*shards.Document, opt Options, store *Store) (*Deduper, *Result) {
+	t.Helper()
+	sk, err := NewSketcher(&opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDeduper(opt)
+	for _, doc := range docs {
+		if err := d.Add(doc, sk.Sketch(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := d.Decide(context.Background(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, res
+}
+
+// foundPairs lists every pair of documents that share a cluster.
+func foundPairs(docs []*shards.Document, res *Result) map[[2]string]bool {
+	out := map[[2]string]bool{}
+	for _, c := range res.Clusters {
+		for a := range c.Members {
+			for b := a + 1; b < len(c.Members); b++ {
+				out[pairKey(docs[c.Members[a]].ID, docs[c.Members[b]].ID)] = true
+			}
+		}
+	}
+	return out
+}
+
+func precisionRecall(found, truth map[[2]string]bool) (p, r float64, tp int) {
+	for k := range found {
+		if truth[k] {
+			tp++
+		}
+	}
+	p, r = 1, 1
+	if len(found) > 0 {
+		p = float64(tp) / float64(len(found))
+	}
+	if len(truth) > 0 {
+		r = float64(tp) / float64(len(truth))
+	}
+	return p, r, tp
+}
+
+// TestMcCormickQuality is the quality bar: at the default settings,
+// precision and recall of the duplicate pairs are both at least 0.95 on the
+// labelled 1,000 and 2,500 article sets.
+func TestMcCormickQuality(t *testing.T) {
+	for _, n := range []int{1000, 2500} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			docs, truth := loadMcCormick(t, n)
+			_, res := runDedup(t, docs, DefaultOptions(), nil)
+			found := foundPairs(docs, res)
+			p, r, tp := precisionRecall(found, truth)
+			t.Logf("%d articles: %d truth pairs, %d found, %d correct: precision %.3f recall %.3f (candidates %d)",
+				n, len(truth), len(found), tp, p, r, res.Summary.CandidatePairs)
+			if p < 0.95 || r < 0.95 {
+				for k := range truth {
+					if !found[k] {
+						t.Logf("missed %v", k)
+					}
+				}
+				for k := range found {
+					if !truth[k] {
+						t.Logf("false pair %v", k)
+					}
+				}
+				t.Errorf("precision %.3f recall %.3f: want both >= 0.95", p, r)
+			}
+		})
+	}
+}
+
+// TestMcCormickCurve prints precision and recall over thresholds 0.5 to 0.9
+// (bands and rows derived from each threshold, and at the fixed default
+// 14 x 8 banding). Run with -v to see the table.
+func TestMcCormickCurve(t *testing.T) {
+	sets := map[int][]*shards.Document{}
+	truths := map[int]map[[2]string]bool{}
+	for _, n := range []int{1000, 2500} {
+		sets[n], truths[n] = loadMcCormick(t, n)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n| threshold | banding | P(1000) | R(1000) | P(2500) | R(2500) |\n|---|---|---|---|---|---|\n")
+	for _, th := range []float64{0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9} {
+		for _, derived := range []bool{true, false} {
+			opt := DefaultOptions()
+			opt.Threshold = th
+			if derived {
+				opt.Bands, opt.Rows = 0, 0
+			}
+			if err := opt.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			row := fmt.Sprintf("| %.2f | %dx%d |", th, opt.Bands, opt.Rows)
+			for _, n := range []int{1000, 2500} {
+				_, res := runDedup(t, sets[n], opt, nil)
+				p, r, _ := precisionRecall(foundPairs(sets[n], res), truths[n])
+				row += fmt.Sprintf(" %.3f | %.3f |", p, r)
+			}
+			sb.WriteString(row + "\n")
+		}
+	}
+	t.Log(sb.String())
+}

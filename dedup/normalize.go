@@ -1,0 +1,158 @@
+// Package dedup removes exact and near-duplicate documents.
+//
+// Exact duplicates share the hash of their normalised text (Unicode NFC,
+// case-folded, whitespace collapsed). Near duplicates are found with MinHash
+// signatures over word n-grams, banded into an LSH index
+// (github.com/ekzhu/minhash-lsh); every candidate pair is verified by its
+// estimated Jaccard similarity, pairs are joined into clusters with
+// union-find, and one survivor per cluster is kept (highest quality, then
+// smallest id), so the outcome does not depend on input order or workers.
+// A persistent Badger store (Store) remembers every kept document, so a later
+// run deduplicates a new crawl against everything kept before.
+package dedup
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// folder is safe for one goroutine only; foldString makes one per call on
+// the (rare) non-ASCII path.
+func foldString(s string) string {
+	return cases.Fold().String(norm.NFC.String(s))
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// Normalize returns the text that exact dedup hashes: Unicode NFC,
+// case-folded, runs of white space collapsed to one space, trimmed.
+func Normalize(text string) string {
+	return string(appendNormalized(nil, text))
+}
+
+// appendNormalized appends Normalize(text) to dst. ASCII text (the common
+// case) takes a fast path: NFC is the identity on ASCII and case folding is
+// lower-casing.
+func appendNormalized(dst []byte, text string) []byte {
+	if !isASCII(text) {
+		text = foldString(text)
+		// Folding can produce NFC-unnormalised sequences only in theory;
+		// re-composing keeps the definition exact.
+		text = norm.NFC.String(text)
+		space := false
+		for _, r := range text {
+			if unicode.IsSpace(r) {
+				space = len(dst) > 0
+				continue
+			}
+			if space {
+				dst = append(dst, ' ')
+				space = false
+			}
+			dst = utf8.AppendRune(dst, r)
+		}
+		return dst
+	}
+	space := false
+	start := len(dst)
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch c {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+			space = len(dst) > start
+			continue
+		}
+		if space {
+			dst = append(dst, ' ')
+			space = false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// Words splits text into the words MinHash shingles: maximal runs of
+// letters, digits and marks of the normalised (NFC, case-folded) text.
+// Punctuation separates words and is dropped, so that re-punctuated copies
+// still match.
+func Words(text string) []string {
+	var out []string
+	forEachWord(nil, text, func(w []byte) { out = append(out, string(w)) })
+	return out
+}
+
+// forEachWord calls f with each word of text, normalised, in a buffer that
+// is reused (buf is scratch space the caller may pass in to avoid
+// allocation).
+func forEachWord(buf []byte, text string, f func([]byte)) []byte {
+	if !isASCII(text) {
+		text = norm.NFC.String(foldString(text))
+		buf = buf[:0]
+		for _, r := range text {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
+				buf = utf8.AppendRune(buf, r)
+				continue
+			}
+			if len(buf) > 0 {
+				f(buf)
+				buf = buf[:0]
+			}
+		}
+		if len(buf) > 0 {
+			f(buf)
+		}
+		return buf
+	}
+	buf = buf[:0]
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		default:
+			if len(buf) > 0 {
+				f(buf)
+				buf = buf[:0]
+			}
+			continue
+		}
+		buf = append(buf, c)
+	}
+	if len(buf) > 0 {
+		f(buf)
+	}
+	return buf
+}
+
+// firstLine returns the first non-empty line of text, cut to n bytes at a
+// rune boundary.
+func firstLine(text string, n int) string {
+	text = strings.TrimLeft(text, " \t\r\n")
+	if i := strings.IndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	}
+	text = strings.TrimSpace(text)
+	if len(text) > n {
+		cut := n
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "…"
+	}
+	return text
+}

@@ -1,0 +1,424 @@
+package dedup
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Store is a persistent record of every document kept by earlier dedup
+// runs, in a Badger database: the exact hash, URL hash, LSH band keys and
+// MinHash signature of each. A run opened with a store deduplicates its
+// input against those documents too (incremental dedup across crawls), and
+// adds what it keeps once its output is complete.
+//
+// Keys:
+//
+//	"m"                          settings the signatures depend on (JSON)
+//	"x" exact(16)                -> id of the first kept document with that text
+//	"u" url(8)                   -> id
+//	"b" band(2) key(8) id        -> (empty): LSH band membership, prefix-scanned
+//	"d" id                       -> exact(16) url(8) signature(8*perms)
+//
+// Writes go through Badger's write-ahead log and are synced before Commit
+// returns, so the store survives kill -9: a run killed before its commit
+// left nothing, one killed during it left a prefix that the rerun completes
+// (puts are idempotent). Badger holds an exclusive lock on the directory; a
+// second process gets "store is locked by PID n".
+type Store struct {
+	db    *badger.DB
+	path  string
+	perms int
+	bands int
+}
+
+// storeSettings are the options a store's contents depend on.
+type storeSettings struct {
+	NGram int    `json:"ngram"`
+	Perms int    `json:"perms"`
+	Bands int    `json:"bands"`
+	Rows  int    `json:"rows"`
+	Seed  uint64 `json:"seed"`
+	Scope string `json:"scope"`
+}
+
+// storeLogger sends Badger's chatter to slog at debug level, warnings and
+// errors at their levels.
+type storeLogger struct{}
+
+func (storeLogger) Errorf(f string, a ...any) {
+	slog.Error(strings.TrimSpace(fmt.Sprintf("badger: "+f, a...)))
+}
+func (storeLogger) Warningf(f string, a ...any) {
+	slog.Warn(strings.TrimSpace(fmt.Sprintf("badger: "+f, a...)))
+}
+func (storeLogger) Infof(f string, a ...any) {
+	slog.Debug(strings.TrimSpace(fmt.Sprintf("badger: "+f, a...)))
+}
+func (storeLogger) Debugf(f string, a ...any) {
+	slog.Debug(strings.TrimSpace(fmt.Sprintf("badger: "+f, a...)))
+}
+
+// ErrStoreLocked is wrapped by OpenStore's error when another process holds
+// the store.
+var ErrStoreLocked = errors.New("store is locked")
+
+// OpenStore opens (creating it if needed) the store at path for documents
+// sketched with opt (validated). A store made with other signature settings
+// is refused, since its signatures and band keys would not match.
+func OpenStore(path string, opt Options) (*Store, error) {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, fmt.Errorf("dedup store %s: %w", path, err)
+	}
+	bo := badger.DefaultOptions(path).WithLogger(storeLogger{}).WithNumVersionsToKeep(1).
+		WithMemTableSize(16 << 20).WithValueLogFileSize(256 << 20).WithBlockCacheSize(64 << 20).
+		WithIndexCacheSize(32 << 20)
+	db, err := badger.Open(bo)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			pid := "unknown"
+			if b, rerr := os.ReadFile(filepath.Join(path, "LOCK")); rerr == nil {
+				pid = strings.TrimSpace(string(b))
+			}
+			return nil, fmt.Errorf("dedup store %s: %w by PID %s (another smelt dedup is using it)", path, ErrStoreLocked, pid)
+		}
+		return nil, fmt.Errorf("dedup store %s: open: %w", path, err)
+	}
+	s := &Store{db: db, path: path, perms: opt.Perms, bands: opt.Bands}
+	want := storeSettings{Scope: opt.Scope}
+	if opt.MinHash {
+		want.NGram, want.Perms, want.Bands, want.Rows, want.Seed = opt.NGram, opt.Perms, opt.Bands, opt.Rows, opt.Seed
+	} else {
+		s.perms, s.bands = 0, 0
+	}
+	if err := s.checkSettings(want); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) checkSettings(want storeSettings) error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte("m"))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			b, _ := json.Marshal(want)
+			return txn.Set([]byte("m"), b)
+		}
+		if err != nil {
+			return fmt.Errorf("dedup store %s: read settings: %w", s.path, err)
+		}
+		var have storeSettings
+		if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &have) }); err != nil {
+			return fmt.Errorf("dedup store %s: settings record: %w", s.path, err)
+		}
+		if want.Perms == 0 && have.Scope == want.Scope {
+			// Exact or URL dedup only: no signatures are read.
+			s.perms, s.bands = have.Perms, have.Bands
+			return nil
+		}
+		if have.Perms == 0 && have.Scope == want.Scope {
+			// The store so far only holds exact and URL hashes: adopt
+			// the signature settings.
+			b, _ := json.Marshal(want)
+			return txn.Set([]byte("m"), b)
+		}
+		if have != want {
+			return fmt.Errorf("dedup store %s was built with %+v; this run uses %+v: use the same settings or another store", s.path, have, want)
+		}
+		return nil
+	})
+}
+
+// Close releases the store (and its lock).
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("dedup store %s: close: %w", s.path, err)
+	}
+	return nil
+}
+
+// storedDoc is one kept document as the store remembers it.
+type storedDoc struct {
+	ID    string
+	Exact [2]uint64
+	URL   uint64
+	Sig   []uint64
+	Bands []uint64
+}
+
+func exactKey(h [2]uint64) []byte {
+	k := make([]byte, 17)
+	k[0] = 'x'
+	binary.BigEndian.PutUint64(k[1:], h[0])
+	binary.BigEndian.PutUint64(k[9:], h[1])
+	return k
+}
+
+func urlKey(h uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = 'u'
+	binary.BigEndian.PutUint64(k[1:], h)
+	return k
+}
+
+func bandPrefix(band int, key uint64) []byte {
+	k := make([]byte, 11, 11+32)
+	k[0] = 'b'
+	binary.BigEndian.PutUint16(k[1:], uint16(band))
+	binary.BigEndian.PutUint64(k[3:], key)
+	return k
+}
+
+func docKey(id string) []byte { return append([]byte{'d'}, id...) }
+
+// put writes docs in one batch. Exact and URL keys keep the first id
+// written, so re-committing a run changes nothing.
+func (s *Store) put(docs []*storedDoc) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	// Keys already present keep their first id.
+	skipExact := map[int]bool{}
+	skipURL := map[int]bool{}
+	err := s.db.View(func(txn *badger.Txn) error {
+		for i, d := range docs {
+			if _, err := txn.Get(exactKey(d.Exact)); err == nil {
+				skipExact[i] = true
+			} else if !errors.Is(err, badger.ErrKeyNotFound) {
+				return err
+			}
+			if d.URL != 0 {
+				if _, err := txn.Get(urlKey(d.URL)); err == nil {
+					skipURL[i] = true
+				} else if !errors.Is(err, badger.ErrKeyNotFound) {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dedup store %s: %w", s.path, err)
+	}
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	seenExact := map[[2]uint64]bool{}
+	seenURL := map[uint64]bool{}
+	for i, d := range docs {
+		if !skipExact[i] && !seenExact[d.Exact] {
+			seenExact[d.Exact] = true
+			if err := wb.Set(exactKey(d.Exact), []byte(d.ID)); err != nil {
+				return fmt.Errorf("dedup store %s: %w", s.path, err)
+			}
+		}
+		if d.URL != 0 && !skipURL[i] && !seenURL[d.URL] {
+			seenURL[d.URL] = true
+			if err := wb.Set(urlKey(d.URL), []byte(d.ID)); err != nil {
+				return fmt.Errorf("dedup store %s: %w", s.path, err)
+			}
+		}
+		val := make([]byte, 24+8*len(d.Sig))
+		binary.BigEndian.PutUint64(val[0:], d.Exact[0])
+		binary.BigEndian.PutUint64(val[8:], d.Exact[1])
+		binary.BigEndian.PutUint64(val[16:], d.URL)
+		for j, v := range d.Sig {
+			binary.LittleEndian.PutUint64(val[24+8*j:], v)
+		}
+		if err := wb.Set(docKey(d.ID), val); err != nil {
+			return fmt.Errorf("dedup store %s: %w", s.path, err)
+		}
+		for j, key := range d.Bands {
+			if err := wb.Set(append(bandPrefix(j, key), d.ID...), nil); err != nil {
+				return fmt.Errorf("dedup store %s: %w", s.path, err)
+			}
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("dedup store %s: write: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) sync() error {
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("dedup store %s: sync: %w", s.path, err)
+	}
+	return nil
+}
+
+// Len counts the documents in the store.
+func (s *Store) Len() (int64, error) {
+	var n int64
+	err := s.db.View(func(txn *badger.Txn) error {
+		o := badger.DefaultIteratorOptions
+		o.PrefetchValues = false
+		o.Prefix = []byte{'d'}
+		it := txn.NewIterator(o)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// storeReader looks documents up within one read transaction.
+type storeReader struct {
+	s   *Store
+	txn *badger.Txn
+}
+
+func (r *storeReader) getID(key []byte) (string, bool, error) {
+	it, err := r.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	v, err := it.ValueCopy(nil)
+	return string(v), err == nil, err
+}
+
+func (r *storeReader) doc(id string) (*storedDoc, error) {
+	it, err := r.txn.Get(docKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("document %q: %w", id, err)
+	}
+	v, err := it.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) < 24 || (len(v)-24)%8 != 0 {
+		return nil, fmt.Errorf("document %q: record of %d bytes is corrupt", id, len(v))
+	}
+	d := &storedDoc{ID: id}
+	d.Exact[0] = binary.BigEndian.Uint64(v[0:])
+	d.Exact[1] = binary.BigEndian.Uint64(v[8:])
+	d.URL = binary.BigEndian.Uint64(v[16:])
+	if n := (len(v) - 24) / 8; n > 0 {
+		if n != r.s.perms {
+			return nil, fmt.Errorf("document %q: signature of %d values, store settings say %d", id, n, r.s.perms)
+		}
+		d.Sig = make([]uint64, n)
+		for j := range d.Sig {
+			d.Sig[j] = binary.LittleEndian.Uint64(v[24+8*j:])
+		}
+	}
+	return d, nil
+}
+
+// bandIDs returns the ids stored under one band key.
+func (r *storeReader) bandIDs(band int, key uint64) []string {
+	o := badger.DefaultIteratorOptions
+	o.PrefetchValues = false
+	o.Prefix = bandPrefix(band, key)
+	it := r.txn.NewIterator(o)
+	defer it.Close()
+	var ids []string
+	for it.Rewind(); it.Valid(); it.Next() {
+		ids = append(ids, string(it.Item().Key()[len(o.Prefix):]))
+	}
+	return ids
+}
+
+// storePairs unions this run's documents with stored documents they
+// duplicate and returns the stored documents it brought in (node n+i is
+// stored[i]).
+func (d *Deduper) storePairs(ctx context.Context, store *Store) ([]*storedDoc, error) {
+	n := int32(len(d.ids))
+	var stored []*storedDoc
+	nodeOf := map[string]int32{}
+	err := store.db.View(func(txn *badger.Txn) error {
+		r := &storeReader{s: store, txn: txn}
+		node := func(id string) (int32, *storedDoc, error) {
+			if k, ok := nodeOf[id]; ok {
+				return k, stored[k-n], nil
+			}
+			sd, err := r.doc(id)
+			if err != nil {
+				return 0, nil, err
+			}
+			k := d.uf.add()
+			nodeOf[id] = k
+			stored = append(stored, sd)
+			return k, sd, nil
+		}
+		for i := int32(0); i < n; i++ {
+			if i%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			own := d.ids[i]
+			if d.opt.Exact {
+				if f := d.first[d.exact[i]]; f != i {
+					continue // its exact group's first document speaks for it
+				}
+				id, ok, err := r.getID(exactKey(d.exact[i]))
+				if err != nil {
+					return err
+				}
+				if ok && id != own {
+					k, _, err := node(id)
+					if err != nil {
+						return err
+					}
+					d.uf.union(i, k)
+					d.storeExact++
+				}
+			}
+			if d.opt.URL && d.url[i] != 0 {
+				id, ok, err := r.getID(urlKey(d.url[i]))
+				if err != nil {
+					return err
+				}
+				if ok && id != own {
+					k, _, err := node(id)
+					if err != nil {
+						return err
+					}
+					d.uf.union(i, k)
+					d.storeURL++
+				}
+			}
+			s := d.sigOf[i]
+			if !d.opt.MinHash || s < 0 {
+				continue
+			}
+			sig := d.sig(s)
+			seen := map[string]bool{}
+			for j, key := range d.bandKeys(s) {
+				for _, id := range r.bandIDs(j, key) {
+					if id == own || seen[id] {
+						continue
+					}
+					seen[id] = true
+					k, sd, err := node(id)
+					if err != nil {
+						return err
+					}
+					if Jaccard(sig, sd.Sig) >= d.opt.Threshold {
+						d.uf.union(i, k)
+						d.storeMinHash++
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dedup store %s: %w", store.path, err)
+	}
+	return stored, nil
+}
