@@ -47,6 +47,10 @@ deterministic whatever the worker count, and resumes after being killed.`,
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
 	root.AddCommand(
 		newVersionCmd(),
+		newIngestCmd(),
+		newStatsCmd(),
+		newDemoCmd(),
+		newDedupCmd(),
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root

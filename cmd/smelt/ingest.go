@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/smelt-dev/smelt/ingest"
+	"github.com/smelt-dev/smelt/shards"
+	"github.com/spf13/cobra"
+)
+
+func newIngestCmd() *cobra.Command {
+	var (
+		out, source, format, textField, idField string
+		workers                                 int
+		strict                                  bool
+		shardMB                                 int64
+	)
+	cmd := &cobra.Command{
+		Use:   "ingest INPUT... --out DIR",
+		Short: "Read crawls (WARC, WET, JSONL, Parquet, HTML, text) into document shards",
+		Long: `ingest reads INPUTs (files, directories or globs) and writes Arrow document
+shards plus manifest.json and stats.json into --out.
+
+WARC response records with HTML are turned into text with go-trafilatura
+(HTTP chunking and gzip decoded, the charset transcoded to UTF-8); WET
+conversion records, JSONL, Parquet and plain text are taken as they are.
+Every document gets a language and confidence.
+
+Broken records (corrupt gzip, truncated records, bad JSON, invalid UTF-8)
+are reported with file and offset, counted, and skipped; the run goes on
+and exits 0. --strict stops at the first one. A killed run resumes when
+started again with the same arguments.`,
+		Example: `  smelt ingest crawl/*.warc.gz --out shards/cc --source cc
+  smelt ingest data.jsonl.zst --out shards/web --text-field content`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("--out is required")
+			}
+			fmtName, err := ingest.ParseFormat(format)
+			if err != nil {
+				return err
+			}
+			files, err := ingest.ExpandInputs(args)
+			if err != nil {
+				return err
+			}
+			var total int64
+			for _, f := range files {
+				if info, err := os.Stat(f); err == nil {
+					total += info.Size()
+				}
+			}
+			p := newProgress(cmd.ErrOrStderr(), "ingest", total)
+			st, err := ingest.Run(cmd.Context(), files, out, ingest.Options{
+				Source:      source,
+				Format:      fmtName,
+				Workers:     workers,
+				TargetBytes: shardMB << 20,
+				Strict:      strict,
+				Reader:      ingest.ReaderOptions{TextField: textField, IDField: idField},
+				Progress: func(pr ingest.Progress) {
+					p.update(pr.Bytes, pr.Records, pr.Documents)
+				},
+			})
+			p.finish()
+			if err != nil {
+				return err
+			}
+			return printSummary(cmd.OutOrStdout(), st)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&out, "out", "o", "", "output directory for document shards (required)")
+	f.StringVar(&source, "source", "web", "source name recorded in every document")
+	f.StringVar(&format, "format", "auto", "input format: auto|warc|wet|jsonl|parquet|html|text")
+	f.IntVarP(&workers, "workers", "j", 0, "parallel workers (0 = all cores); output is the same for any value")
+	f.BoolVar(&strict, "strict", false, "fail on the first broken record instead of counting it")
+	f.StringVar(&textField, "text-field", "", "JSONL/Parquet: name of the text field (default \"text\")")
+	f.StringVar(&idField, "id-field", "", "JSONL/Parquet: name of the id field (default \"id\")")
+	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	return cmd
+}
+
+// printSummary prints the one-paragraph result of a stage run.
+func printSummary(w io.Writer, st *shards.Stats) error {
+	dropped, errs := shards.SumCounts(st.Dropped), shards.SumCounts(st.Errors)
+	_, err := fmt.Fprintf(w, "%s: %d in (%s), %d kept (%s), %d dropped, %d errors\n",
+		st.Stage, st.In.Docs, humanBytes(st.In.Bytes), st.Out.Docs, humanBytes(st.Out.Bytes), dropped.Docs, errs.Docs)
+	for _, s := range st.ErrorSamples[:min(5, len(st.ErrorSamples))] {
+		fmt.Fprintf(w, "  error: %s\n", s)
+	}
+	if len(st.ErrorSamples) > 5 {
+		fmt.Fprintf(w, "  ... (see smelt stats)\n")
+	}
+	return err
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// progress shows how far a long job has got: a progress bar with records,
+// MB/s and ETA on a terminal, and a plain log line every few seconds when
+// stderr is not a terminal (CI, Slurm, pipes). Stage packages call it through
+// a plain func, so they know nothing about terminals.
+type progress struct {
+	label    string
+	bar      *progressbar.ProgressBar
+	mu       sync.Mutex
+	start    time.Time
+	lastLog  time.Time
+	every    time.Duration
+	total    int64
+	done     int64
+	records  int64
+	docs     int64
+	finished bool
+}
+
+// newProgress starts reporting for a job of total bytes (0 when unknown).
+func newProgress(w io.Writer, label string, total int64) *progress {
+	p := &progress{label: label, start: time.Now(), lastLog: time.Now(), every: 5 * time.Second, total: total}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(w),
+			progressbar.OptionSetDescription(label),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionShowElapsedTimeOnFinish(),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+			progressbar.OptionFullWidth(),
+		)
+	}
+	return p
+}
+
+// update records that done bytes (of total) and records/documents are processed.
+func (p *progress) update(done, records, docs int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done, p.records, p.docs = done, records, docs
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("%s %d records, %d docs", p.label, records, docs))
+		_ = p.bar.Set64(done)
+		return
+	}
+	if now := time.Now(); now.Sub(p.lastLog) >= p.every {
+		p.lastLog = now
+		p.log("progress")
+	}
+}
+
+func (p *progress) log(msg string) {
+	el := time.Since(p.start).Seconds()
+	attrs := []any{"stage", p.label, "records", p.records, "docs", p.docs,
+		"MB", fmt.Sprintf("%.1f", float64(p.done)/1e6), "MB/s", fmt.Sprintf("%.2f", float64(p.done)/1e6/max(el, 1e-9))}
+	if p.total > 0 && p.done > 0 && p.done < p.total {
+		eta := time.Duration(el * float64(p.total-p.done) / float64(p.done) * float64(time.Second))
+		attrs = append(attrs, "pct", fmt.Sprintf("%.1f", 100*float64(p.done)/float64(p.total)), "eta", eta.Round(time.Second).String())
+	}
+	slog.Info(msg, attrs...)
+}
+
+// finish ends the bar or logs the final line.
+func (p *progress) finish() {
+	if p == nil || p.finished {
+		return
+	}
+	p.finished = true
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		return
+	}
+	p.log("done")
+}

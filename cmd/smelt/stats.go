@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/smelt-dev/smelt/shards"
+	"github.com/spf13/cobra"
+)
+
+// statsReport is the stable JSON shape of `smelt stats --json`: the
+// directory, its manifest, its stats (absent for directories written
+// without them) and the manifest of its dropped side output, if any.
+type statsReport struct {
+	Dir      string           `json:"dir"`
+	Manifest *shards.Manifest `json:"manifest"`
+	Stats    *shards.Stats    `json:"stats,omitempty"`
+	Dropped  *shards.Manifest `json:"dropped,omitempty"`
+}
+
+func loadStatsReport(dir string) (*statsReport, error) {
+	m, err := shards.ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &statsReport{Dir: dir, Manifest: m}
+	if st, err := shards.ReadStats(dir); err == nil {
+		r.Stats = st
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if dm, err := shards.ReadManifest(filepath.Join(dir, shards.DroppedDir)); err == nil {
+		r.Dropped = dm
+	}
+	return r, nil
+}
+
+func newStatsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats DIR",
+		Short: "Show what a stage did: documents and bytes in and out, languages, drops and errors by reason, inputs",
+		Long: `stats reads DIR's manifest.json and stats.json and prints documents and
+bytes in and out, per-language counts, skip/drop and error counts by reason,
+per-input provenance and stage-specific metrics. For token-shard
+directories it shows tokens per source and the shard list.
+
+--json prints {"dir", "manifest", "stats", "dropped"}: the manifest and
+stats objects exactly as stored (see the README for their fields).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := loadStatsReport(args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			return printStats(cmd.OutOrStdout(), r)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print machine-readable JSON")
+	return cmd
+}
+
+func printStats(out io.Writer, r *statsReport) error {
+	w := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	m := r.Manifest
+	fmt.Fprintf(w, "%s\t%s shards written by %s (format v%d)\n", r.Dir, m.Kind, m.Stage, m.FormatVersion)
+	fmt.Fprintf(w, "shards\t%d files, %s on disk, %s of data, %d rows", len(m.Shards), humanBytes(m.Totals.Bytes), humanBytes(m.Totals.DataBytes), m.Totals.Rows)
+	if m.Totals.Tokens > 0 {
+		fmt.Fprintf(w, ", %d tokens", m.Totals.Tokens)
+	}
+	fmt.Fprintln(w)
+	if m.Tokenizer != nil {
+		fmt.Fprintf(w, "tokenizer\t%s (vocab %d, eot %d, ranks %.12s)\n", m.Tokenizer.Name, m.Tokenizer.VocabSize, m.Tokenizer.EOT, m.Tokenizer.RanksHash)
+	}
+	if len(m.Sources) > 0 {
+		fmt.Fprintln(w, "\nsource\trows\tdata\ttokens")
+		for _, k := range shards.SortedKeys(m.Sources) {
+			s := m.Sources[k]
+			fmt.Fprintf(w, "%s\t%d\t%s\t%d\n", k, s.Rows, humanBytes(s.DataBytes), s.Tokens)
+		}
+	}
+	if st := r.Stats; st != nil {
+		fmt.Fprintf(w, "\nin\t%d\t%s\n", st.In.Docs, humanBytes(st.In.Bytes))
+		fmt.Fprintf(w, "kept\t%d\t%s\t%s\n", st.Out.Docs, humanBytes(st.Out.Bytes), pct(st.Out.Docs, st.In.Docs))
+		d, e := shards.SumCounts(st.Dropped), shards.SumCounts(st.Errors)
+		fmt.Fprintf(w, "dropped\t%d\t%s\t%s\n", d.Docs, humanBytes(d.Bytes), pct(d.Docs, st.In.Docs))
+		fmt.Fprintf(w, "errors\t%d\t%s\t%s\n", e.Docs, humanBytes(e.Bytes), pct(e.Docs, st.In.Docs))
+		if err := st.Balanced(); err != nil {
+			fmt.Fprintf(w, "WARNING\t%v\n", err)
+		}
+		printCounts(w, "drop/skip reason", st.Dropped)
+		printCounts(w, "error kind", st.Errors)
+		printCounts(w, "text modified by", st.Modified)
+		if len(st.Langs) > 0 {
+			fmt.Fprintln(w, "\nlanguage\tdocs\tshare")
+			keys := shards.SortedKeys(st.Langs)
+			sort.SliceStable(keys, func(i, j int) bool { return st.Langs[keys[i]] > st.Langs[keys[j]] })
+			for _, k := range keys {
+				fmt.Fprintf(w, "%s\t%d\t%s\n", orNone(k), st.Langs[k], pct(st.Langs[k], st.Out.Docs))
+			}
+		}
+		if len(st.Metrics) > 0 {
+			fmt.Fprintln(w, "\nmetric\tn\tmean\tstd\tmin\tmax")
+			for _, k := range shards.SortedKeys(st.Metrics) {
+				x := st.Metrics[k]
+				fmt.Fprintf(w, "%s\t%d\t%.4g\t%.4g\t%.4g\t%.4g %s\n", k, x.N, x.Mean, x.Std(), x.Min, x.Max, x.Unit)
+			}
+		}
+		for _, k := range shards.SortedKeys(st.Histograms) {
+			h := st.Histograms[k]
+			fmt.Fprintf(w, "\nhistogram %s\t[%g, %g)\n", k, h.Lo, h.Hi)
+			width := (h.Hi - h.Lo) / float64(len(h.Counts))
+			for i, c := range h.Counts {
+				fmt.Fprintf(w, "  %.3g\t%d\n", h.Lo+float64(i)*width, c)
+			}
+		}
+		if len(st.ErrorSamples) > 0 {
+			fmt.Fprintln(w, "\nfirst errors")
+			for _, s := range st.ErrorSamples {
+				fmt.Fprintf(w, "  %s\n", s)
+			}
+		}
+	}
+	if len(m.Inputs) > 0 {
+		fmt.Fprintln(w, "\ninput\tformat\tbytes\trecords\tdocuments\tskipped\terrors")
+		for _, in := range m.Inputs {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", in.Path, in.Format, humanBytes(in.Bytes), in.Records, in.Documents, in.Skipped, in.Errors)
+		}
+	}
+	if r.Dropped != nil {
+		fmt.Fprintf(w, "\ndropped side output\t%s: %d rows in %d shards\n", filepath.Join(r.Dir, shards.DroppedDir), r.Dropped.Totals.Rows, len(r.Dropped.Shards))
+	}
+	if m.Kind == shards.KindTokens {
+		fmt.Fprintln(w, "\nshard\trows\ttokens\tbytes\tsha256")
+		for _, s := range m.Shards {
+			fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%.16s\n", s.Name, s.Rows, s.Tokens, humanBytes(s.Bytes), s.SHA256)
+		}
+	}
+	return w.Flush()
+}
+
+func printCounts(w io.Writer, title string, m map[string]shards.Count) {
+	if len(m) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n%s\tdocs\tbytes\n", title)
+	for _, k := range shards.SortedKeys(m) {
+		fmt.Fprintf(w, "%s\t%d\t%s\n", k, m[k].Docs, humanBytes(m[k].Bytes))
+	}
+}
+
+func pct(a, b int64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(b))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

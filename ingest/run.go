@@ -1,0 +1,389 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// Options configure Run. The zero value ingests with format detection, all
+// cores and the default shard size.
+type Options struct {
+	// Source names the dataset in every document (default "web").
+	Source string
+	// Format forces a format for every input ("" or FormatAuto detects).
+	Format Format
+	// Workers convert records in parallel (0 = all cores). Output does not
+	// depend on it.
+	Workers int
+	// TargetBytes is the shard size (0 = shards.DefaultTargetBytes).
+	TargetBytes int64
+	// Strict stops the run at the first broken record or input.
+	Strict bool
+	// Reader options passed to every input reader.
+	Reader ReaderOptions
+	// Progress, if set, is called in input order after every record.
+	Progress func(Progress)
+}
+
+// Progress reports how far a run has got.
+type Progress struct {
+	File, Files        int   // current input (1-based) and number of inputs
+	Records, Documents int64 // records read and documents written so far
+	Bytes, TotalBytes  int64 // input bytes done (approximate within a file) and in all
+}
+
+// Error kinds the runner itself counts, besides the readers' kinds.
+const (
+	ErrUnreadableInput = "input/unreadable"
+	ErrReadInput       = "input/read"
+)
+
+// ExpandInputs turns command-line inputs (files, directories, globs) into a
+// sorted list of files. Directories are walked recursively; hidden files
+// are left out. It fails if an input matches nothing.
+func ExpandInputs(args []string) ([]string, error) {
+	seen := map[string]bool{}
+	var files []string
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			files = append(files, p)
+		}
+	}
+	for _, arg := range args {
+		matches := []string{arg}
+		if strings.ContainsAny(arg, "*?[") {
+			m, err := filepath.Glob(arg)
+			if err != nil {
+				return nil, fmt.Errorf("input %q: %w", arg, err)
+			}
+			if len(m) == 0 {
+				return nil, fmt.Errorf("input %q matches no file", arg)
+			}
+			matches = m
+		}
+		for _, p := range matches {
+			info, err := os.Stat(p)
+			if err != nil {
+				return nil, fmt.Errorf("input: %w", err)
+			}
+			if !info.IsDir() {
+				add(p)
+				continue
+			}
+			var inDir []string
+			err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if q != p && strings.HasPrefix(d.Name(), ".") {
+					if d.IsDir() {
+						return filepath.SkipDir
+					}
+					return nil
+				}
+				if d.Type().IsRegular() {
+					inDir = append(inDir, q)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("input %s: %w", p, err)
+			}
+			if len(inDir) == 0 {
+				return nil, fmt.Errorf("input directory %s has no files", p)
+			}
+			sort.Strings(inDir)
+			for _, q := range inDir {
+				add(q)
+			}
+		}
+	}
+	if len(files) == 0 {
+		return nil, errors.New("no inputs")
+	}
+	return files, nil
+}
+
+// position is where a checkpointed ingest run stopped: inputs before File
+// are done, and Items items of input File were consumed.
+type position struct {
+	File   int                `json:"file"`
+	Items  int64              `json:"items"`
+	Inputs []shards.InputInfo `json:"inputs"`
+}
+
+// item is one thing read from an input: a record, or a counted error.
+type item struct {
+	file  int
+	rec   *Record
+	kind  string // error kind when err != nil
+	err   error
+	bytes int64
+	off   int64
+}
+
+type result struct {
+	item
+	doc  *shards.Document
+	skip string
+}
+
+// Run ingests files into document shards in out, and returns the stats.
+// Every record ends up as a document or counted under a skip reason or an
+// error kind. The output depends only on the inputs and options (not on
+// Workers), and a run killed at any point resumes, when started again with
+// the same arguments, to the same bytes.
+func Run(ctx context.Context, files []string, out string, opt Options) (*shards.Stats, error) {
+	if opt.Source == "" {
+		opt.Source = "web"
+	}
+	if opt.Format == "" {
+		opt.Format = FormatAuto
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("create output: %w", err)
+	}
+	var ids []any
+	before := make([]int64, len(files)+1) // before[i]: bytes of the inputs before i
+	for i, f := range files {
+		info, err := os.Stat(f)
+		if err != nil {
+			return nil, fmt.Errorf("input: %w", err)
+		}
+		before[i+1] = before[i] + info.Size()
+		ids = append(ids, []any{f, info.Size(), info.ModTime().UnixNano()})
+	}
+	fp, err := shards.Fingerprint("ingest", struct {
+		Source string        `json:"source"`
+		Format Format        `json:"format"`
+		Target int64         `json:"target"`
+		Reader ReaderOptions `json:"reader"`
+	}{opt.Source, opt.Format, opt.TargetBytes, opt.Reader}, ids...)
+	if err != nil {
+		return nil, err
+	}
+	if m, err := shards.ReadManifest(out); err == nil {
+		if m.Fingerprint == fp {
+			slog.Info("output already complete", "out", out)
+			return shards.ReadStats(out)
+		}
+		return nil, fmt.Errorf("%s holds the finished output of a different ingest run (other inputs or options): choose a new --out or remove it", out)
+	}
+
+	st := shards.NewStats("ingest")
+	st.Declare(SkipReasons, append(append([]string(nil), ErrorKinds...), ErrUnreadableInput, ErrReadInput))
+	pos := position{Inputs: make([]shards.InputInfo, len(files))}
+	var prev []shards.ShardInfo
+	cp, err := shards.LoadCheckpoint(out)
+	if err != nil {
+		return nil, err
+	}
+	if cp != nil {
+		if cp.Fingerprint != fp {
+			return nil, fmt.Errorf("%s holds an unfinished ingest run with other inputs or options: choose a new --out or remove it", out)
+		}
+		if err := json.Unmarshal(cp.Position, &pos); err != nil || len(pos.Inputs) != len(files) {
+			return nil, fmt.Errorf("%s: unreadable checkpoint position: %v", out, err)
+		}
+		st, prev = cp.Stats, cp.Outputs["kept"]
+		slog.Info("resuming", "out", out, "input", pos.File+1, "of", len(files), "records_done", st.In.Docs)
+	}
+	if err := shards.PruneShards(out, "part", prev); err != nil {
+		return nil, err
+	}
+	w := shards.NewDocWriter(out, shards.DocWriterOptions{TargetBytes: opt.TargetBytes, FirstIndex: len(prev), Manual: true})
+	defer w.Abort()
+
+	// The reading side: one input at a time, in order.
+	var (
+		cur     RecordReader
+		curFile = pos.File
+		skip    = pos.Items // items of curFile consumed before the checkpoint
+		opened  bool
+	)
+	nextFile := func() { curFile++; opened = false }
+	defer func() {
+		if cur != nil {
+			cur.Close()
+		}
+	}()
+	nextItem := func() (item, bool, error) {
+		for {
+			if curFile >= len(files) {
+				return item{}, false, nil
+			}
+			path := files[curFile]
+			if !opened {
+				opened = true
+				info := &pos.Inputs[curFile]
+				if info.Path == "" {
+					info.Path = path
+				}
+				fi, err := os.Stat(path)
+				if err != nil {
+					return item{file: curFile, kind: ErrUnreadableInput, err: fmt.Errorf("%s: %w", path, err)}, true, nil
+				}
+				info.Bytes = fi.Size()
+				if fi.Size() == 0 {
+					return item{file: curFile, kind: ErrEmptyFile, err: fmt.Errorf("%s: empty file", path)}, true, nil
+				}
+				if info.SHA256 == "" {
+					if info.SHA256, _, err = shards.FileSHA256(path); err != nil {
+						return item{file: curFile, kind: ErrUnreadableInput, err: err}, true, nil
+					}
+				}
+				format := opt.Format
+				if format == FormatAuto {
+					if format, err = DetectFormat(path); err != nil {
+						return item{file: curFile, kind: ErrUnreadableInput, err: fmt.Errorf("%s: %w", path, err)}, true, nil
+					}
+				}
+				info.Format = string(format)
+				if cur, err = Open(path, format, opt.Reader); err != nil {
+					cur = nil
+					return item{file: curFile, kind: ErrUnreadableInput, err: fmt.Errorf("%s: %w", path, err)}, true, nil
+				}
+			}
+			if cur == nil { // this input produced its one error item
+				nextFile()
+				continue
+			}
+			rec, err := cur.Next()
+			if errors.Is(err, io.EOF) {
+				cur.Close()
+				cur = nil
+				nextFile()
+				continue
+			}
+			it := item{file: curFile, rec: rec}
+			if err != nil {
+				var re *RecordError
+				if errors.As(err, &re) {
+					it = item{file: curFile, kind: re.Kind, err: err, off: re.Offset}
+				} else {
+					// An I/O error we cannot step over: count it and go
+					// on with the next input.
+					it = item{file: curFile, kind: ErrReadInput, err: fmt.Errorf("%s: %w", path, err)}
+					cur.Close()
+					cur = nil
+				}
+			} else {
+				it.bytes, it.off = recordBytes(rec), rec.Offset
+			}
+			return it, true, nil
+		}
+	}
+	next := func() (item, bool, error) {
+		for {
+			it, ok, err := nextItem()
+			if !ok || err != nil {
+				return it, ok, err
+			}
+			if skip > 0 { // resuming: these were consumed before the checkpoint
+				skip--
+				continue
+			}
+			return it, true, nil
+		}
+	}
+	convert := func(it item) result {
+		r := result{item: it}
+		if it.err != nil {
+			return r
+		}
+		if it.rec.Skip != "" {
+			r.skip = it.rec.Skip
+			return r
+		}
+		doc, skip, err := Convert(it.rec, opt.Source)
+		if err != nil {
+			r.err, r.kind = err, ErrReadInput
+			var re *RecordError
+			if errors.As(err, &re) {
+				r.kind = re.Kind
+			}
+			return r
+		}
+		r.doc, r.skip = doc, skip
+		return r
+	}
+	var records, docs int64 = st.In.Docs, st.Out.Docs
+	emit := func(r result) error {
+		info := &pos.Inputs[r.file]
+		st.In.Add(r.bytes)
+		info.Records++
+		records++
+		switch {
+		case r.err != nil:
+			if opt.Strict {
+				return fmt.Errorf("strict: %w", r.err)
+			}
+			st.Error(r.kind, r.bytes, r.err.Error())
+			info.Errors++
+			slog.Debug("record error", "kind", r.kind, "err", r.err)
+		case r.doc == nil:
+			st.Drop(r.skip, r.bytes)
+			info.Skipped++
+		default:
+			st.Keep(r.doc)
+			info.Documents++
+			docs++
+			if err := w.Write(r.doc); err != nil {
+				return err
+			}
+		}
+		// The position after this item: the next item of the same file.
+		pos.File, pos.Items = r.file, info.Records
+		if opt.Progress != nil {
+			opt.Progress(Progress{File: r.file + 1, Files: len(files), Records: records, Documents: docs,
+				Bytes: before[r.file] + min(r.off, before[r.file+1]-before[r.file]), TotalBytes: before[len(files)]})
+		}
+		if w.Full() {
+			if err := w.Cut(); err != nil {
+				return err
+			}
+			raw, err := json.Marshal(pos)
+			if err != nil {
+				return err
+			}
+			return shards.SaveCheckpoint(out, &shards.Checkpoint{Fingerprint: fp, Consumed: records, Position: raw,
+				Outputs: map[string][]shards.ShardInfo{"kept": append(append([]shards.ShardInfo(nil), prev...), w.Shards()...)},
+				Stats:   st})
+		}
+		return nil
+	}
+	if err := shards.OrderedMap(ctx, opt.Workers, next, convert, emit); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	if err := st.Balanced(); err != nil {
+		return nil, err
+	}
+	all := append(prev, w.Shards()...)
+	if err := shards.WriteStats(out, st); err != nil {
+		return nil, err
+	}
+	m := &shards.Manifest{Kind: shards.KindDocuments, Stage: "ingest", Fingerprint: fp, Shards: all,
+		Totals: shards.SumShards(all), Sources: shards.SourceTotals(st), Inputs: pos.Inputs}
+	if err := shards.WriteManifest(out, m); err != nil {
+		return nil, err
+	}
+	return st, shards.RemoveCheckpoint(out)
+}
+
+// recordBytes is the size a record counts for in the stats: its payload.
+func recordBytes(rec *Record) int64 { return int64(len(rec.Body)) }

@@ -1,0 +1,320 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// sharedData is the project's shared sample data, present on developer
+// machines and in CI but not in a user's clone.
+func sharedData(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "shared", "data", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s not available (../shared/data is only on developer machines): %v", rel, err)
+	}
+	return p
+}
+
+// trafilaturaPages returns n real web pages shipped inside the
+// go-trafilatura module, which every build of smelt downloads.
+func trafilaturaPages(t testing.TB, n int) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/markusmobius/go-trafilatura").Output()
+	if err != nil {
+		t.Skipf("cannot locate the go-trafilatura module: %v", err)
+	}
+	pages, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "test-files", "comparison", "*.html"))
+	if len(pages) < n {
+		t.Skipf("go-trafilatura's test pages not in the module cache (%d found)", len(pages))
+	}
+	sort.Strings(pages)
+	return pages[:n]
+}
+
+func treeBytes(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	m := map[string][]byte{}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[e.Name()] = data
+	}
+	return m
+}
+
+func requireSameTree(t *testing.T, want, got string) {
+	t.Helper()
+	a, b := treeBytes(t, want), treeBytes(t, got)
+	var na, nb []string
+	for k := range a {
+		na = append(na, k)
+	}
+	for k := range b {
+		nb = append(nb, k)
+	}
+	sort.Strings(na)
+	sort.Strings(nb)
+	if fmt.Sprint(na) != fmt.Sprint(nb) {
+		t.Fatalf("different files:\n want %v\n  got %v", na, nb)
+	}
+	for k := range a {
+		if !bytes.Equal(a[k], b[k]) {
+			t.Errorf("%s differs", k)
+		}
+	}
+}
+
+func readDocs(t *testing.T, dir string) []*shards.Document {
+	t.Helper()
+	r, err := shards.OpenDocDirs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var docs []*shards.Document
+	for {
+		d, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return docs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+}
+
+func TestRunHTMLPagesDeterministicAcrossWorkers(t *testing.T) {
+	pages := trafilaturaPages(t, 40)
+	var outs []string
+	for _, w := range []int{1, 2, 4} {
+		out := t.TempDir()
+		st, err := Run(context.Background(), pages, out, Options{Source: "pages", Workers: w, TargetBytes: 32 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.In.Docs != 40 {
+			t.Fatalf("in: %d records, want 40", st.In.Docs)
+		}
+		if err := st.Balanced(); err != nil {
+			t.Fatal(err)
+		}
+		if st.Out.Docs < 30 {
+			t.Fatalf("only %d of 40 real pages produced text", st.Out.Docs)
+		}
+		outs = append(outs, out)
+	}
+	requireSameTree(t, outs[0], outs[1])
+	requireSameTree(t, outs[0], outs[2])
+	docs := readDocs(t, outs[0])
+	m, err := shards.ReadManifest(outs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Shards) < 2 {
+		t.Fatalf("expected several 32 KiB shards, got %d", len(m.Shards))
+	}
+	if m.Totals.Rows != int64(len(docs)) || len(m.Inputs) != 40 {
+		t.Fatalf("manifest totals %+v, %d inputs; read %d docs", m.Totals, len(m.Inputs), len(docs))
+	}
+	seen := map[string]bool{}
+	for _, d := range docs {
+		if seen[d.ID] {
+			t.Errorf("duplicate id %s", d.ID)
+		}
+		seen[d.ID] = true
+		if !strings.HasPrefix(d.ID, "pages/") || d.Source != "pages" || d.Lang == "" || !utf8.ValidString(d.Text) || len(d.Text) == 0 {
+			t.Errorf("bad document %+v", d)
+		}
+	}
+}
+
+func TestRunCountsBrokenInputsAndGoesOn(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "a.jsonl")
+	os.WriteFile(good, []byte(`{"id":"1","text":"first document"}
+{"id":"2","text":
+{"id":"3","text":"third document"}
+`), 0o644)
+	empty := filepath.Join(dir, "b.jsonl")
+	os.WriteFile(empty, nil, 0o644)
+	gz := filepath.Join(dir, "c.jsonl.gz")
+	os.WriteFile(gz, []byte("\x1f\x8b\x08\x00garbage that is not deflate"), 0o644)
+	out := t.TempDir()
+	st, err := Run(context.Background(), []string{good, empty, gz}, out, Options{Source: "t"})
+	if err != nil {
+		t.Fatalf("record errors must not fail the run: %v", err)
+	}
+	if err := st.Balanced(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Out.Docs != 2 {
+		t.Fatalf("kept %d docs, want the 2 complete ones", st.Out.Docs)
+	}
+	if st.Errors[ErrEmptyFile].Docs != 1 {
+		t.Errorf("empty file not counted: %+v", st.Errors)
+	}
+	if e := shards.SumCounts(st.Errors); e.Docs < 3 {
+		t.Errorf("want the bad line, the empty file and the corrupt gzip counted; got %+v", st.Errors)
+	}
+	joined := strings.Join(st.ErrorSamples, "\n")
+	if !strings.Contains(joined, "a.jsonl") || !strings.Contains(joined, "c.jsonl.gz") {
+		t.Errorf("error messages must name the files:\n%s", joined)
+	}
+	// --strict stops at the first.
+	if _, err := Run(context.Background(), []string{good}, t.TempDir(), Options{Source: "t", Strict: true}); err == nil {
+		t.Fatal("strict run with a bad line succeeded")
+	}
+}
+
+func TestRunGroundTruthCounts(t *testing.T) {
+	cases := []struct {
+		file          string
+		docs          int64 // documents written
+		errorsAtLeast int64
+	}{
+		{"wet/jh_CC-MAIN-2016-50_filter_test_1.wet.gz", 25, 0},
+		{"wet/jh_appended_zip_fragment_unexpected_eof.wet.gz", 15, 1},
+		{"wet/jh_CC-MAIN-2016-50_fragment2_no_header.wet.gz", 2, 0},
+		{"warc/resiliparse_clipped.warc.gz", 0, 1},
+	}
+	for _, c := range cases {
+		t.Run(filepath.Base(c.file), func(t *testing.T) {
+			p := sharedData(t, c.file)
+			st, err := Run(context.Background(), []string{p}, t.TempDir(), Options{Source: "cc"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Balanced(); err != nil {
+				t.Fatal(err)
+			}
+			if st.Out.Docs != c.docs {
+				t.Errorf("%d documents, want %d (stats %+v %+v)", st.Out.Docs, c.docs, st.Dropped, st.Errors)
+			}
+			if e := shards.SumCounts(st.Errors).Docs; e < c.errorsAtLeast {
+				t.Errorf("%d errors counted, want at least %d", e, c.errorsAtLeast)
+			}
+		})
+	}
+}
+
+// TestRunResumesAfterKill kills a real ingest process with SIGKILL at
+// several points and checks that rerunning it gives byte-identical output.
+func TestRunResumesAfterKill(t *testing.T) {
+	if os.Getenv("SMELT_INGEST_CHILD") != "" {
+		return
+	}
+	pages := trafilaturaPages(t, 120)
+	listFile := filepath.Join(t.TempDir(), "inputs")
+	os.WriteFile(listFile, []byte(strings.Join(pages, "\n")), 0o644)
+	ref := t.TempDir()
+	start := time.Now()
+	if _, err := Run(context.Background(), pages, ref, Options{Source: "pages", Workers: 2, TargetBytes: 16 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	resumed := 0
+	for _, frac := range []float64{0.15, 0.4, 0.65, 0.9} {
+		delay := 50*time.Millisecond + time.Duration(frac*float64(took))
+		out := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestIngestChild$")
+		cmd.Env = append(os.Environ(), "SMELT_INGEST_CHILD="+listFile, "SMELT_INGEST_OUT="+out)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		if cp, _ := shards.LoadCheckpoint(out); cp != nil {
+			resumed++
+		}
+		if _, err := Run(context.Background(), pages, out, Options{Source: "pages", Workers: 1, TargetBytes: 16 << 10}); err != nil {
+			t.Fatalf("resume after kill at %v: %v", delay, err)
+		}
+		requireSameTree(t, ref, out)
+	}
+	if resumed == 0 {
+		t.Error("no kill landed mid-run (after a checkpoint, before the end): the test proved nothing")
+	}
+}
+
+// TestIngestChild is the process that TestRunResumesAfterKill kills.
+func TestIngestChild(t *testing.T) {
+	list := os.Getenv("SMELT_INGEST_CHILD")
+	if list == "" {
+		t.Skip("helper process for TestRunResumesAfterKill")
+	}
+	data, _ := os.ReadFile(list)
+	pages := strings.Split(string(data), "\n")
+	Run(context.Background(), pages, os.Getenv("SMELT_INGEST_OUT"), Options{Source: "pages", Workers: 2, TargetBytes: 16 << 10})
+}
+
+// TestRunResumesMidFile stops a run inside one large multi-record input at
+// many points and checks that every rerun ends with the reference bytes.
+func TestRunResumesMidFile(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := 0; i < 3000; i++ {
+		if i%97 == 13 {
+			b.WriteString("{broken json line\n")
+			continue
+		}
+		fmt.Fprintf(&b, `{"id":"d%d","text":"document number %d %s","metadata":{"i":%d}}`+"\n", i, i, strings.Repeat("word ", i%50), i)
+	}
+	in := filepath.Join(dir, "big.jsonl")
+	os.WriteFile(in, []byte(b.String()), 0o644)
+	small := filepath.Join(dir, "small.jsonl")
+	os.WriteFile(small, []byte(`{"id":"s","text":"a small second input"}`+"\n"), 0o644)
+	files := []string{in, small}
+	opt := Options{Source: "j", Workers: 2, TargetBytes: 8 << 10}
+	ref := t.TempDir()
+	st, err := Run(context.Background(), files, ref, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.In.Docs != 3001 || st.Errors[ErrJSONInvalid].Docs != 31 {
+		t.Fatalf("in %d, json errors %d; want 3001 and 31", st.In.Docs, st.Errors[ErrJSONInvalid].Docs)
+	}
+	for _, stopAt := range []int64{1, 200, 1234, 2999, 3001} {
+		out := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		o := opt
+		o.Progress = func(p Progress) {
+			if p.Records == stopAt {
+				cancel()
+			}
+		}
+		if _, err := Run(ctx, files, out, o); !errors.Is(err, context.Canceled) && stopAt != 3001 {
+			t.Fatalf("stop at %d: %v", stopAt, err)
+		}
+		o.Progress, o.Workers = nil, 1
+		if _, err := Run(context.Background(), files, out, o); err != nil {
+			t.Fatal(err)
+		}
+		requireSameTree(t, ref, out)
+	}
+}
