@@ -72,14 +72,13 @@ type TokenWriter struct {
 	b      *array.RecordBuilder
 	wide   bool
 
-	file       *IPCFile
-	index      int
-	batchRows  int
-	shardData  int64
-	shardRows  int64
-	shardToks  int64
-	shards     []ShardInfo
-	sourceRows map[string]Totals
+	file      *IPCFile
+	index     int
+	batchRows int
+	shardData int64
+	shardRows int64
+	shardToks int64
+	shards    []ShardInfo
 }
 
 // NewTokenWriter writes token shards into dir, which must exist.
