@@ -1,0 +1,224 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	nurl "net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/markusmobius/go-trafilatura"
+	"github.com/smelt-dev/smelt/shards"
+	"golang.org/x/net/html"
+)
+
+// ExtractOptions returns the go-trafilatura options Convert uses for a page
+// at pageURL (which may be ""). Comments are excluded (forum and blog
+// comments are mostly noise for training) and the publish date comes from
+// the page's metadata only: the crawl date is known from the input, and
+// scanning the whole page for dates costs time. Benchmarks against plain
+// go-trafilatura use the same options.
+func ExtractOptions(pageURL string) trafilatura.Options {
+	opts := trafilatura.Options{ExcludeComments: true, HtmlDateMode: trafilatura.Disabled}
+	if pageURL != "" {
+		if u, err := nurl.Parse(pageURL); err == nil && u.Scheme != "" && u.Host != "" {
+			opts.OriginalURL = u
+		}
+	}
+	return opts
+}
+
+// Convert turns one record into a Document: HTTP decoding (status, chunked
+// transfer-encoding, Content-Encoding), charset detection and transcoding to
+// UTF-8, HTML-to-text extraction with go-trafilatura, language id. When it
+// cannot make a document it returns a typed skip reason (one of SkipReasons)
+// or a *RecordError instead. It is safe for concurrent use and
+// deterministic.
+func Convert(rec *Record, source string) (doc *shards.Document, skip string, err error) {
+	if rec.Skip != "" {
+		return nil, rec.Skip, nil
+	}
+	recErr := func(kind string, err error) *RecordError {
+		return &RecordError{File: rec.File, Offset: rec.Offset, Line: rec.Line, Kind: kind, Err: fmt.Errorf("record %s: %w", rec.Key, err)}
+	}
+	max := rec.MaxBytes
+	if max <= 0 {
+		max = DefaultMaxRecordBytes
+	}
+	meta := map[string]any{}
+	for k, v := range rec.Meta {
+		meta[k] = v
+	}
+	delete(meta, "detect_charset")
+	var text, title, pageDate string
+	switch rec.Kind {
+	case PayloadText:
+		if !utf8.Valid(rec.Body) {
+			if _, detect := rec.Meta["detect_charset"]; !detect {
+				return nil, "", recErr(ErrUTF8Invalid, errors.New("text is not valid UTF-8"))
+			}
+			var cs string
+			text, cs = toUTF8(rec.Body, rec.ContentType, false)
+			meta["charset"] = cs
+		} else {
+			text = string(stripBOM(rec.Body))
+		}
+	case PayloadHTTP, PayloadHTML:
+		body, ctype := rec.Body, rec.ContentType
+		if rec.Kind == PayloadHTTP {
+			resp, err := parseHTTP(rec.Body)
+			if err != nil {
+				return nil, "", recErr(ErrHTTPInvalid, err)
+			}
+			meta["http_status"] = resp.status
+			if resp.status < 200 || resp.status > 299 {
+				return nil, SkipHTTPStatus, nil
+			}
+			ctype = resp.header["content-type"]
+			if ctype != "" {
+				meta["content_type"] = ctype
+			}
+			if !isHTMLContent(ctype, resp.body) {
+				return nil, SkipNonHTML, nil
+			}
+			body, err = decodeBody(resp.header, resp.body, max)
+			switch {
+			case errors.Is(err, errUnsupportedEncoding):
+				return nil, SkipHTTPEncoding, nil
+			case errors.Is(err, errTooLarge):
+				return nil, "", recErr(ErrRecordTooLarge, err)
+			case err != nil:
+				return nil, "", recErr(ErrHTTPBody, err)
+			}
+		}
+		page, cs := toUTF8(body, ctype, true)
+		meta["charset"] = cs
+		res, skip := extract(page, rec.URL)
+		if skip != "" {
+			return nil, skip, nil
+		}
+		text = res.ContentText
+		title = res.Metadata.Title
+		if !res.Metadata.Date.IsZero() {
+			pageDate = res.Metadata.Date.UTC().Format(time.RFC3339)
+		}
+	default:
+		return nil, "", recErr(ErrHTTPInvalid, fmt.Errorf("unknown payload kind %q", rec.Kind))
+	}
+	text = strings.TrimSpace(text)
+	if text == "" {
+		if rec.Kind == PayloadText {
+			return nil, SkipEmptyText, nil
+		}
+		return nil, SkipExtractEmpty, nil
+	}
+	if title != "" {
+		meta["title"] = title
+	}
+	if pageDate != "" {
+		meta["page_date"] = pageDate
+	}
+	doc = &shards.Document{
+		ID:     source + "/" + rec.Key,
+		Source: source,
+		URL:    rec.URL,
+		Date:   normalizeDate(rec.Date),
+		Text:   text,
+	}
+	if doc.Date != rec.Date && rec.Date != "" {
+		meta["date_raw"] = rec.Date
+	}
+	doc.Lang, doc.LangScore = DetectLanguage(text)
+	meta["url"] = doc.URL
+	meta["date"] = doc.Date
+	meta["lang"] = doc.Lang
+	meta["lang_score"] = doc.LangScore
+	meta["record_key"] = rec.Key
+	if rec.ContentType != "" {
+		meta["record_content_type"] = rec.ContentType
+	}
+	// encoding/json writes map keys sorted, so Meta is deterministic.
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return nil, "", recErr(ErrJSONInvalid, fmt.Errorf("metadata: %w", err))
+	}
+	doc.Meta = string(b)
+	return doc, "", nil
+}
+
+// isHTMLContent reports whether an HTTP response is an HTML page: by its
+// Content-Type, or by sniffing the body when the type is missing or generic.
+func isHTMLContent(ctype string, body []byte) bool {
+	mt, _, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(strings.Split(ctype, ";")[0]))
+	}
+	switch mt {
+	case "text/html", "application/xhtml+xml", "application/xhtml", "text/xhtml":
+		return true
+	case "", "application/octet-stream", "unknown/unknown", "text/plain", "application/x-unknown-content-type":
+		if len(body) > 512 {
+			body = body[:512]
+		}
+		return strings.HasPrefix(http.DetectContentType(body), "text/html")
+	}
+	return false
+}
+
+// extract runs go-trafilatura on a UTF-8 page. A panic inside the extractor
+// (it has hit nil pointers on odd markup) becomes SkipExtractFailed.
+func extract(page, pageURL string) (res *trafilatura.ExtractResult, skip string) {
+	defer func() {
+		if p := recover(); p != nil {
+			slog.Warn("ingest: go-trafilatura panicked", "url", pageURL, "panic", p)
+			res, skip = nil, SkipExtractFailed
+		}
+	}()
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		return nil, SkipExtractFailed
+	}
+	res, err = trafilatura.ExtractDocument(doc, ExtractOptions(pageURL))
+	if err != nil {
+		if strings.Contains(err.Error(), "not long enough") {
+			return nil, SkipExtractEmpty
+		}
+		return nil, SkipExtractFailed
+	}
+	if res == nil || strings.TrimSpace(res.ContentText) == "" {
+		return nil, SkipExtractEmpty
+	}
+	return res, ""
+}
+
+// dateLayouts are the date forms seen in WARC-Date and JSON inputs.
+var dateLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05Z0700",
+	"2006-01-02T15:04:05",
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02 15:04:05",
+	"2006-01-02",
+	"20060102150405",
+	time.RFC1123,
+	time.RFC1123Z,
+}
+
+// normalizeDate returns d as RFC 3339 (UTC) when it parses, else unchanged.
+func normalizeDate(d string) string {
+	d = strings.TrimSpace(d)
+	if d == "" {
+		return ""
+	}
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, d); err == nil {
+			return t.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return d
+}

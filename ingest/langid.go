@@ -1,0 +1,67 @@
+package ingest
+
+import (
+	"sync"
+	"unicode/utf8"
+
+	"github.com/RadhiFadlillah/whatlanggo"
+)
+
+// Language identification uses whatlanggo (RadhiFadlillah's fork, the one
+// go-trafilatura already depends on), chosen by measurement against
+// pemistahl/lingua-go v1.4.0 on the 866 go-trafilatura comparison pages that
+// declare <html lang> and extract to at least 200 characters (588 de, 168 en,
+// 59 es, 19 fr, 17 pl, ...; the lang attribute is the label):
+//
+//	whatlanggo, whole text      accuracy 0.954  1173 docs/s   6.1 MB/s
+//	whatlanggo, first 4 KiB     accuracy 0.953  1661 docs/s   8.7 MB/s
+//	lingua-go, all languages    accuracy 0.953    43 docs/s   0.2 MB/s  (5.2 s load, 2.5 GB RSS)
+//	lingua-go, low accuracy     accuracy 0.953    47 docs/s   0.2 MB/s
+//
+// Both miss the same pages (mostly English-labelled pages whose text is not
+// English), so lingua's 27x cost and 2.5 GB of models buy nothing here. We
+// look at the first langSample bytes only: same accuracy, 40% faster.
+const langSample = 4096
+
+var iso6391 = sync.OnceValue(func() map[whatlanggo.Lang]string {
+	// whatlanggo builds a map on every Iso6391 call; build ours once.
+	m := map[whatlanggo.Lang]string{}
+	for l := whatlanggo.Lang(0); l < 400; l++ {
+		code := l.Iso6391()
+		if code == "" {
+			code = l.Iso6393()
+		}
+		if code != "" {
+			m[l] = code
+		}
+	}
+	return m
+})
+
+// DetectLanguage returns the language of text (ISO 639-1 where one exists,
+// else ISO 639-3) and the detector's confidence in [0, 1]; "" and 0 when the
+// text has no letters to judge.
+func DetectLanguage(text string) (string, float64) {
+	if len(text) > langSample {
+		cut := langSample
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut]
+	}
+	info := whatlanggo.Detect(text)
+	if info.Lang < 0 {
+		return "", 0
+	}
+	code := iso6391()[info.Lang]
+	if code == "" {
+		return "", 0
+	}
+	conf := info.Confidence
+	if conf < 0 {
+		conf = 0
+	} else if conf > 1 {
+		conf = 1
+	}
+	return code, conf
+}

@@ -1,0 +1,168 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+)
+
+// parquetBatch is the number of rows decoded at a time: memory is bounded
+// by one batch of the selected columns.
+const parquetBatch = 256
+
+// parquetReader reads a text column (and optional id, url and date columns)
+// from a Parquet file batch by batch with Arrow's pqarrow reader.
+type parquetReader struct {
+	path    string
+	pf      *file.Reader
+	rr      pqarrow.RecordReader
+	rec     arrow.Record
+	i       int
+	row     int64
+	text    int // column positions in the selected record
+	id      int
+	url     int
+	date    int
+	names   []string
+	max     int64
+	emptyOK bool
+	done    bool
+}
+
+func openParquet(path string, opt ReaderOptions) (*parquetReader, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %s: parquet: %w", path, err)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: parquetBatch}, memory.DefaultAllocator)
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("ingest: %s: parquet: %w", path, err)
+	}
+	schema, err := fr.Schema()
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("ingest: %s: parquet schema: %w", path, err)
+	}
+	r := &parquetReader{path: path, pf: pf, text: -1, id: -1, url: -1, date: -1, max: opt.maxRecord()}
+	var cols []int
+	pick := func(names ...string) int {
+		for _, n := range names {
+			if idx := schema.FieldIndices(n); len(idx) == 1 {
+				cols = append(cols, idx[0])
+				r.names = append(r.names, n)
+				return len(cols) - 1
+			}
+		}
+		return -1
+	}
+	if r.text = pick(opt.textField()); r.text < 0 {
+		pf.Close()
+		return nil, fmt.Errorf("ingest: %s: parquet file has no column %q (set the text field)", path, opt.textField())
+	}
+	r.id = pick(opt.idField())
+	r.url = pick("url", "URL")
+	r.date = pick("date", "timestamp", "created", "crawl_date")
+	rr, err := fr.GetRecordReader(context.Background(), cols, nil)
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("ingest: %s: parquet: %w", path, err)
+	}
+	r.rr = rr
+	if pf.NumRows() == 0 {
+		r.emptyOK = false
+	}
+	return r, nil
+}
+
+func (r *parquetReader) Close() error {
+	if r.rec != nil {
+		r.rec.Release()
+		r.rec = nil
+	}
+	r.rr.Release()
+	return r.pf.Close()
+}
+
+// str reads a cell as text: strings as they are, other scalars formatted.
+func str(col arrow.Array, i int) (string, bool) {
+	if col.IsNull(i) {
+		return "", false
+	}
+	switch c := col.(type) {
+	case *array.String:
+		return c.Value(i), true
+	case *array.LargeString:
+		return c.Value(i), true
+	case *array.Binary:
+		return string(c.Value(i)), true
+	case *array.Int64:
+		return strconv.FormatInt(c.Value(i), 10), true
+	case *array.Int32:
+		return strconv.FormatInt(int64(c.Value(i)), 10), true
+	case *array.Timestamp:
+		return c.Value(i).ToTime(c.DataType().(*arrow.TimestampType).Unit).UTC().Format("2006-01-02T15:04:05Z07:00"), true
+	}
+	return col.ValueStr(i), true
+}
+
+func (r *parquetReader) Next() (*Record, error) {
+	for r.rec == nil || r.i >= int(r.rec.NumRows()) {
+		if r.done {
+			return nil, io.EOF
+		}
+		if r.rec != nil {
+			r.rec.Release()
+			r.rec = nil
+		}
+		if !r.rr.Next() {
+			r.done = true
+			if err := r.rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+				return nil, &RecordError{File: r.path, Offset: r.row, Kind: ErrParquetRead, Err: err}
+			}
+			if r.row == 0 {
+				return nil, &RecordError{File: r.path, Kind: ErrEmptyFile, Err: errors.New("no rows")}
+			}
+			return nil, io.EOF
+		}
+		r.rec = r.rr.Record()
+		r.rec.Retain()
+		r.i = 0
+	}
+	i := r.i
+	r.i++
+	row := r.row
+	r.row++
+	rec := &Record{File: r.path, Offset: row, DataOffset: row, Kind: PayloadText, MaxBytes: r.max}
+	if r.id >= 0 {
+		rec.Key, _ = str(r.rec.Column(r.id), i)
+	}
+	if rec.Key == "" {
+		rec.Key = "row " + strconv.FormatInt(row, 10)
+	}
+	if r.url >= 0 {
+		rec.URL, _ = str(r.rec.Column(r.url), i)
+	}
+	if r.date >= 0 {
+		rec.Date, _ = str(r.rec.Column(r.date), i)
+	}
+	rec.Meta = map[string]any{"parquet_row": row}
+	text, ok := str(r.rec.Column(r.text), i)
+	if !ok {
+		rec.Skip = SkipEmptyText
+		return rec, nil
+	}
+	if int64(len(text)) > r.max {
+		return nil, &RecordError{File: r.path, Offset: row, Kind: ErrRecordTooLarge, Err: fmt.Errorf("row %d text of %d bytes exceeds the %d-byte limit", row, len(text), r.max)}
+	}
+	rec.Body = []byte(text)
+	return rec, nil
+}

@@ -1,0 +1,345 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Format names an input file format.
+type Format string
+
+// The input formats Open understands.
+const (
+	FormatAuto    Format = "auto"
+	FormatWARC    Format = "warc"
+	FormatWET     Format = "wet"
+	FormatJSONL   Format = "jsonl"
+	FormatParquet Format = "parquet"
+	FormatHTML    Format = "html"
+	FormatText    Format = "text"
+)
+
+// Formats lists every concrete format (FormatAuto excluded).
+var Formats = []Format{FormatWARC, FormatWET, FormatJSONL, FormatParquet, FormatHTML, FormatText}
+
+// ParseFormat checks a user-supplied format name.
+func ParseFormat(s string) (Format, error) {
+	if s == "" {
+		return FormatAuto, nil
+	}
+	f := Format(strings.ToLower(s))
+	if f == FormatAuto {
+		return f, nil
+	}
+	for _, g := range Formats {
+		if f == g {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("unknown format %q (want auto, warc, wet, jsonl, parquet, html or text)", s)
+}
+
+// DefaultMaxRecordBytes is the default cap on one record's payload.
+const DefaultMaxRecordBytes = 64 << 20
+
+// ReaderOptions configures Open. The zero value reads Dolma-style JSONL
+// ({id, text, source, metadata}) and caps records at DefaultMaxRecordBytes.
+type ReaderOptions struct {
+	// TextField and IDField name the JSONL/Parquet fields (columns) that hold
+	// the document text and identity; "" means "text" and "id".
+	TextField, IDField string
+	// MaxRecordBytes caps one record (WARC block, JSONL line, decoded HTTP
+	// body); a larger record is skipped without being buffered and reported
+	// as a RecordError of kind ErrRecordTooLarge. 0 means DefaultMaxRecordBytes.
+	MaxRecordBytes int64
+}
+
+func (o ReaderOptions) textField() string {
+	if o.TextField == "" {
+		return "text"
+	}
+	return o.TextField
+}
+
+func (o ReaderOptions) idField() string {
+	if o.IDField == "" {
+		return "id"
+	}
+	return o.IDField
+}
+
+func (o ReaderOptions) maxRecord() int64 {
+	if o.MaxRecordBytes <= 0 {
+		return DefaultMaxRecordBytes
+	}
+	return o.MaxRecordBytes
+}
+
+// PayloadKind says how Convert must interpret Record.Body.
+type PayloadKind string
+
+// Payload kinds.
+const (
+	// PayloadHTTP is a full HTTP response message (a WARC response record).
+	PayloadHTTP PayloadKind = "http"
+	// PayloadHTML is an HTML page in an unknown charset.
+	PayloadHTML PayloadKind = "html"
+	// PayloadText is ready text (WET conversion, JSONL, Parquet, text files):
+	// it must be UTF-8 unless Detect is set.
+	PayloadText PayloadKind = "text"
+)
+
+// Record is one input record, before conversion to a Document.
+type Record struct {
+	// File is the input path as given to Open.
+	File string
+	// Offset is where the record starts in File as stored on disk: for
+	// gzip inputs, the compressed offset of the gzip member in which the
+	// record's header starts (exact for per-record gzip such as Common
+	// Crawl's; 0 for a whole-file gzip); for uncompressed inputs, the exact
+	// byte offset. For Parquet it is the row number.
+	Offset int64
+	// DataOffset is the record's offset in the decompressed stream (equal to
+	// Offset for uncompressed files). After a gzip resync it continues to
+	// count decompressed bytes and is no longer a file position.
+	DataOffset int64
+	// Line is the 1-based line number for JSONL records, else 0.
+	Line int
+	// Key is the record's identity within its input: the WARC-Record-ID,
+	// the JSON id, the file's base name, or "line N" / "row N" / "offset N".
+	Key string
+	// URL, Date and ContentType are as given by the input (Date raw).
+	URL, Date, ContentType string
+	// Type is the WARC-Type for WARC/WET records ("" otherwise).
+	Type string
+	// Skip, when non-empty, is the typed reason why this record yields no
+	// document (one of SkipReasons); Body is then nil.
+	Skip string
+	// Kind says how Convert interprets Body.
+	Kind PayloadKind
+	// Body is the payload: the HTTP message, the HTML page or the text.
+	Body []byte
+	// Meta holds input metadata to keep in Document.Meta (WARC headers worth
+	// keeping, the original JSON fields other than id and text...).
+	Meta map[string]any
+	// MaxBytes caps decoded bodies in Convert (from ReaderOptions).
+	MaxBytes int64
+}
+
+// Skip reasons: typed constants so that stats can list zeros. A record with
+// one of these yields no document and is not an error.
+const (
+	SkipWARCInfo      = "warc/warcinfo"
+	SkipWARCRequest   = "warc/request"
+	SkipWARCMetadata  = "warc/metadata"
+	SkipWARCRevisit   = "warc/revisit"
+	SkipWARCResource  = "warc/resource-non-html"
+	SkipWARCOther     = "warc/other-type"
+	SkipNonHTML       = "warc/non-html"
+	SkipHTTPStatus    = "http/not-ok"
+	SkipHTTPEncoding  = "http/unsupported-encoding"
+	SkipExtractEmpty  = "extract/empty"
+	SkipExtractFailed = "extract/failed"
+	SkipEmptyText     = "text/empty"
+	SkipJSONNoText    = "json/no-text"
+)
+
+// SkipReasons lists every skip reason Open and Convert can return.
+var SkipReasons = []string{
+	SkipWARCInfo, SkipWARCRequest, SkipWARCMetadata, SkipWARCRevisit, SkipWARCResource,
+	SkipWARCOther, SkipNonHTML, SkipHTTPStatus, SkipHTTPEncoding, SkipExtractEmpty,
+	SkipExtractFailed, SkipEmptyText, SkipJSONNoText,
+}
+
+// Error kinds of RecordError.
+const (
+	ErrGzipCorrupt    = "gzip/corrupt"
+	ErrGzipTruncated  = "gzip/truncated"
+	ErrZstdCorrupt    = "zstd/corrupt"
+	ErrWARCTruncated  = "warc/truncated"
+	ErrWARCBadHeader  = "warc/bad-header"
+	ErrWARCNoWARCInfo = "warc/no-warcinfo"
+	ErrWARCGarbage    = "warc/garbage"
+	ErrJSONInvalid    = "json/invalid"
+	ErrUTF8Invalid    = "utf8/invalid"
+	ErrRecordTooLarge = "record/too-large"
+	ErrEmptyFile      = "file/empty"
+	ErrHTTPInvalid    = "http/invalid"
+	ErrHTTPBody       = "http/bad-body"
+	ErrCharset        = "charset/undecodable"
+	ErrParquetRead    = "parquet/read"
+)
+
+// ErrorKinds lists every RecordError kind.
+var ErrorKinds = []string{
+	ErrGzipCorrupt, ErrGzipTruncated, ErrZstdCorrupt, ErrWARCTruncated, ErrWARCBadHeader,
+	ErrWARCNoWARCInfo, ErrWARCGarbage, ErrJSONInvalid, ErrUTF8Invalid, ErrRecordTooLarge,
+	ErrEmptyFile, ErrHTTPInvalid, ErrHTTPBody, ErrCharset, ErrParquetRead,
+}
+
+// RecordError is a recoverable, counted error: after it, Next continues
+// with the next complete record. It names the file and the offset (as in
+// Record.Offset) or the line.
+type RecordError struct {
+	File   string
+	Offset int64
+	Line   int
+	// Kind is one of ErrorKinds.
+	Kind string
+	Err  error
+}
+
+func (e *RecordError) Error() string {
+	loc := fmt.Sprintf("offset %d", e.Offset)
+	if e.Line > 0 {
+		loc = fmt.Sprintf("line %d", e.Line)
+	}
+	if e.Err == nil {
+		return fmt.Sprintf("%s: %s: %s", e.File, loc, e.Kind)
+	}
+	return fmt.Sprintf("%s: %s: %s: %v", e.File, loc, e.Kind, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// IsRecordError reports whether err is (or wraps) a *RecordError, and returns it.
+func IsRecordError(err error) (*RecordError, bool) {
+	var re *RecordError
+	ok := errors.As(err, &re)
+	return re, ok
+}
+
+// RecordReader is a stream of records from one input file. Next returns
+// io.EOF after the last record, a *RecordError for a recoverable problem
+// (call Next again), or another error for a fatal one (stop).
+type RecordReader interface {
+	Next() (*Record, error)
+	Close() error
+}
+
+// compression names a file's compression, detected from its magic bytes.
+type compression int
+
+const (
+	compNone compression = iota
+	compGzip
+	compZstd
+)
+
+func sniffCompression(head []byte) compression {
+	switch {
+	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		return compGzip
+	case len(head) >= 4 && bytes.Equal(head[:4], []byte{0x28, 0xb5, 0x2f, 0xfd}):
+		return compZstd
+	}
+	return compNone
+}
+
+// DetectFormat picks a format from the name of a file and, when the name
+// does not say, from its first bytes (after decompression).
+func DetectFormat(path string) (Format, error) {
+	name := strings.ToLower(filepath.Base(path))
+	for _, ext := range []string{".gz", ".zst", ".zstd"} {
+		name = strings.TrimSuffix(name, ext)
+	}
+	switch {
+	case strings.HasSuffix(name, ".wet"), strings.HasSuffix(name, ".warc.wet"):
+		return FormatWET, nil
+	case strings.HasSuffix(name, ".warc"), strings.HasSuffix(name, ".arc.warc"):
+		return FormatWARC, nil
+	case strings.HasSuffix(name, ".jsonl"), strings.HasSuffix(name, ".json"), strings.HasSuffix(name, ".ndjson"):
+		return FormatJSONL, nil
+	case strings.HasSuffix(name, ".parquet"):
+		return FormatParquet, nil
+	case strings.HasSuffix(name, ".html"), strings.HasSuffix(name, ".htm"), strings.HasSuffix(name, ".xhtml"),
+		strings.HasSuffix(name, ".txt"), strings.HasSuffix(name, ".text"), strings.HasSuffix(name, ".md"):
+		// A WET sample saved as .txt (cc_net's sample.warc.txt) is still WARC.
+		head, err := peekDecompressed(path, 4096)
+		if err != nil {
+			return "", err
+		}
+		if f := sniffFormat(head); f == FormatWARC || f == FormatWET {
+			return f, nil
+		}
+		if strings.HasSuffix(name, ".txt") || strings.HasSuffix(name, ".text") || strings.HasSuffix(name, ".md") {
+			return FormatText, nil
+		}
+		return FormatHTML, nil
+	}
+	head, err := peekDecompressed(path, 4096)
+	if err != nil {
+		return "", err
+	}
+	return sniffFormat(head), nil
+}
+
+func sniffFormat(head []byte) Format {
+	t := bytes.TrimLeft(head, " \t\r\n\ufeff")
+	switch {
+	case bytes.HasPrefix(head, []byte("PAR1")):
+		return FormatParquet
+	case bytes.HasPrefix(t, []byte("WARC/")):
+		if bytes.Contains(head, []byte("WARC-Type: conversion")) {
+			return FormatWET
+		}
+		return FormatWARC
+	case bytes.HasPrefix(t, []byte("{")):
+		return FormatJSONL
+	}
+	l := bytes.ToLower(t)
+	if bytes.HasPrefix(l, []byte("<!doctype html")) || bytes.HasPrefix(l, []byte("<html")) || bytes.Contains(l, []byte("<body")) {
+		return FormatHTML
+	}
+	return FormatText
+}
+
+// peekDecompressed returns up to n bytes of the decompressed start of path.
+func peekDecompressed(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	defer f.Close()
+	s, err := newSource(f, path)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	buf := make([]byte, n)
+	m, err := io.ReadFull(s, buf)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		if m == 0 {
+			return nil, fmt.Errorf("ingest: %s: %w", path, err)
+		}
+	}
+	return buf[:m], nil
+}
+
+// Open returns a reader over one input file. It streams: it never reads a
+// whole file into memory. Format FormatAuto (or "") calls DetectFormat.
+func Open(path string, f Format, opt ReaderOptions) (RecordReader, error) {
+	if f == "" || f == FormatAuto {
+		var err error
+		if f, err = DetectFormat(path); err != nil {
+			return nil, err
+		}
+	}
+	switch f {
+	case FormatWARC, FormatWET:
+		return openWARC(path, opt)
+	case FormatJSONL:
+		return openJSONL(path, opt)
+	case FormatParquet:
+		return openParquet(path, opt)
+	case FormatHTML, FormatText:
+		return openSingle(path, f, opt)
+	}
+	return nil, fmt.Errorf("ingest: %s: unknown format %q", path, f)
+}
