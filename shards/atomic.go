@@ -65,6 +65,13 @@ func (a *AtomicFile) Commit() error {
 		return errors.New("shards: AtomicFile already finished")
 	}
 	a.done = true
+	// CreateTemp makes the file private (0600); published files are
+	// ordinary data files.
+	if err := a.f.Chmod(0o644); err != nil {
+		a.f.Close()
+		os.Remove(a.tmp)
+		return fmt.Errorf("chmod %s: %w", a.path, err)
+	}
 	if err := a.f.Sync(); err != nil {
 		a.f.Close()
 		os.Remove(a.tmp)

@@ -87,7 +87,11 @@ func printStats(out io.Writer, r *statsReport) error {
 		fmt.Fprintln(w, "\nsource\trows\tdata\ttokens")
 		for _, k := range shards.SortedKeys(m.Sources) {
 			s := m.Sources[k]
-			fmt.Fprintf(w, "%s\t%d\t%s\t%d\n", k, s.Rows, humanBytes(s.DataBytes), s.Tokens)
+			tokens := "-"
+			if s.Tokens > 0 {
+				tokens = fmt.Sprint(s.Tokens)
+			}
+			fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", k, s.Rows, humanBytes(s.DataBytes), tokens)
 		}
 	}
 	if st := r.Stats; st != nil {
@@ -150,13 +154,26 @@ func printStats(out io.Writer, r *statsReport) error {
 	return w.Flush()
 }
 
+// printCounts prints the non-zero counts of m (--json shows the declared
+// zeros too).
 func printCounts(w io.Writer, title string, m map[string]shards.Count) {
-	if len(m) == 0 {
+	zero := 0
+	for _, v := range m {
+		if v.Docs == 0 {
+			zero++
+		}
+	}
+	if len(m) == zero {
 		return
 	}
 	fmt.Fprintf(w, "\n%s\tdocs\tbytes\n", title)
 	for _, k := range shards.SortedKeys(m) {
-		fmt.Fprintf(w, "%s\t%d\t%s\n", k, m[k].Docs, humanBytes(m[k].Bytes))
+		if m[k].Docs > 0 {
+			fmt.Fprintf(w, "%s\t%d\t%s\n", k, m[k].Docs, humanBytes(m[k].Bytes))
+		}
+	}
+	if zero > 0 {
+		fmt.Fprintf(w, "(%d more with no documents)\n", zero)
 	}
 }
 
