@@ -187,6 +187,9 @@ type Deduper struct {
 	first   map[[2]uint64]int32 // exact hash -> first document
 	firstU  map[uint64]int32    // url hash -> first document
 	uf      unionFind
+	// keptBefore marks documents of this input that the store already
+	// holds under the same id (a rerun over the same crawl).
+	keptBefore map[int32]bool
 	// Counters of the decision, for the report.
 	exactPairs, urlPairs, candidatePairs, verifiedPairs int64
 	storeExact, storeURL, storeMinHash                  int64
@@ -195,7 +198,7 @@ type Deduper struct {
 // NewDeduper returns an empty deduper; opt must be the options the sketches
 // were made with (validated by NewSketcher).
 func NewDeduper(opt Options) *Deduper {
-	return &Deduper{opt: opt, seenID: map[string]int32{}, first: map[[2]uint64]int32{}, firstU: map[uint64]int32{}}
+	return &Deduper{opt: opt, seenID: map[string]int32{}, keptBefore: map[int32]bool{}, first: map[[2]uint64]int32{}, firstU: map[uint64]int32{}}
 }
 
 // Len is the number of documents added.
@@ -426,40 +429,43 @@ func (d *Deduper) Decide(ctx context.Context, store *Store) (*Result, error) {
 	return res, nil
 }
 
-// survivor picks the member to keep: a document an earlier run kept (the
-// smallest id), else the highest quality score (scored beats unscored),
-// then the smallest id.
+// survivor picks the member to keep: a document an earlier run kept (in
+// the store, or this input's copy of it; the smallest id), else the highest
+// quality score (scored beats unscored), then the smallest id.
 func (d *Deduper) survivor(m []int32, n int32, stored []*storedDoc) int32 {
-	best := int32(-1)
-	for _, i := range m {
-		if best < 0 {
-			best = i
+	id := func(i int32) string {
+		if i >= n {
+			return stored[i-n].ID
+		}
+		return d.ids[i]
+	}
+	before := func(i int32) bool { return i >= n || d.keptBefore[i] }
+	best := m[0]
+	for _, i := range m[1:] {
+		bi, bb := before(i), before(best)
+		if bi != bb {
+			if bi {
+				best = i
+			}
 			continue
 		}
-		if i >= n || best >= n {
-			switch {
-			case i >= n && best >= n:
-				if stored[i-n].ID < stored[best-n].ID {
+		if !bi {
+			qi, qb := d.quality[i], d.quality[best]
+			if math.IsNaN(qi) != math.IsNaN(qb) {
+				if !math.IsNaN(qi) {
 					best = i
 				}
-			case i >= n:
-				best = i
+				continue
 			}
-			continue
+			if !math.IsNaN(qi) && qi != qb {
+				if qi > qb {
+					best = i
+				}
+				continue
+			}
 		}
-		qi, qb := d.quality[i], d.quality[best]
-		switch {
-		case !math.IsNaN(qi) && math.IsNaN(qb):
+		if id(i) < id(best) {
 			best = i
-		case math.IsNaN(qi) && !math.IsNaN(qb):
-		case !math.IsNaN(qi) && qi != qb:
-			if qi > qb {
-				best = i
-			}
-		default:
-			if d.ids[i] < d.ids[best] {
-				best = i
-			}
 		}
 	}
 	return best

@@ -345,6 +345,18 @@ func (d *Deduper) storePairs(ctx context.Context, store *Store) ([]*storedDoc, e
 			if k, ok := nodeOf[id]; ok {
 				return k, stored[k-n], nil
 			}
+			if k, ok := d.seenID[id]; ok {
+				// This input holds the stored document itself: it is the
+				// same node, and was kept before.
+				d.keptBefore[k] = true
+				var sd *storedDoc
+				if s := d.sigOf[k]; s >= 0 {
+					sd = &storedDoc{ID: id, Sig: d.sig(s)}
+				} else {
+					sd = &storedDoc{ID: id}
+				}
+				return k, sd, nil
+			}
 			sd, err := r.doc(id)
 			if err != nil {
 				return 0, nil, err
