@@ -51,7 +51,6 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newStatsCmd(),
 		newDemoCmd(),
 		newDedupCmd(),
-		newDedupCmd(),
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root
