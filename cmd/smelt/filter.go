@@ -1,0 +1,173 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/smelt-dev/smelt/filter"
+	"github.com/smelt-dev/smelt/shards"
+	"github.com/spf13/cobra"
+)
+
+func newFilterCmd() *cobra.Command {
+	var (
+		out, rules, configPath, langs, blockList, badWords, classifier, keep string
+		langMin                                                              float64
+		seed                                                                 uint64
+		workers                                                              int
+		shardMB                                                              int64
+		printConfig                                                          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "filter DIR... --out DIR",
+		Short: "Drop low-quality documents with the published heuristics and the GPT-3 quality classifier",
+		Long: `filter reads document shards (DIR... from ingest or another stage) and
+writes the kept documents to --out and the dropped ones, with their reason
+and the measured value that tripped the rule, to --out/dropped.
+
+Rules (--rules, run in the order given; defaults are the published ones):
+  url                domains/substrings from --url-blocklist
+  language           --lang languages with confidence >= --lang-min
+  gopher_repetition  Gopher duplicate lines/paragraphs/n-grams (Rae et al. 2021)
+  gopher_quality     Gopher word counts, symbols, bullets, stop words
+  c4                 C4 line removal and document drops (Raffel et al. 2020)
+  fineweb_quality    FineWeb line punctuation, short lines, duplicates (Penedo et al. 2024)
+Every threshold can be changed in a YAML file given with --config
+(--print-config shows the defaults).
+
+--classifier MODEL (from 'smelt classifier train') scores every document,
+kept and dropped, into its quality column; --keep then decides the
+documents the rules kept: pareto:ALPHA keeps a document iff a Pareto(ALPHA)
+draw seeded by its id exceeds 1 - score (GPT-3 used 9), threshold:X keeps
+scores >= X. Output is the same for any --workers; a killed run resumes.`,
+		Example: `  smelt filter shards/cc --out shards/cc-filtered
+  smelt filter shards/cc --out shards/cc-q --rules gopher_quality --classifier q.model --keep pareto:9`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := filter.DefaultConfig()
+			if configPath != "" {
+				data, err := os.ReadFile(configPath)
+				if err != nil {
+					return fmt.Errorf("filter --config: %w", err)
+				}
+				if cfg, err = filter.ParseConfig(data); err != nil {
+					return fmt.Errorf("%s: %w", configPath, err)
+				}
+			}
+			if cmd.Flags().Changed("rules") {
+				cfg.Rules = nil
+				if rules != "" && rules != "none" {
+					cfg.Rules = strings.Split(rules, ",")
+				}
+			}
+			if cmd.Flags().Changed("lang") {
+				cfg.Language.Languages = strings.Split(langs, ",")
+				if !contains(cfg.Rules, filter.RuleLanguage) {
+					cfg.Rules = append([]string{filter.RuleLanguage}, cfg.Rules...)
+				}
+			}
+			if cmd.Flags().Changed("lang-min") {
+				cfg.Language.MinScore = langMin
+			}
+			if blockList != "" {
+				u, err := filter.LoadURLBlockList(blockList)
+				if err != nil {
+					return err
+				}
+				cfg.URL = u
+				if !contains(cfg.Rules, filter.RuleURL) {
+					cfg.Rules = append([]string{filter.RuleURL}, cfg.Rules...)
+				}
+			}
+			if badWords != "" {
+				words, err := filter.LoadWordList(badWords)
+				if err != nil {
+					return err
+				}
+				cfg.C4.BadWords = words
+			}
+			if printConfig {
+				y, err := cfg.YAML()
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(y)
+				return err
+			}
+			if len(args) == 0 {
+				return fmt.Errorf("filter: give at least one input directory")
+			}
+			if out == "" {
+				return fmt.Errorf("--out is required")
+			}
+			pipe, err := cfg.Pipeline()
+			if err != nil {
+				return err
+			}
+			stage := &filter.Stage{Pipeline: pipe}
+			settings := map[string]any{"rules": cfg}
+			if classifier != "" {
+				data, err := os.ReadFile(classifier)
+				if err != nil {
+					return fmt.Errorf("filter --classifier: %w", err)
+				}
+				m, err := filter.UnmarshalModel(data)
+				if err != nil {
+					return fmt.Errorf("%s: %w", classifier, err)
+				}
+				sum := sha256.Sum256(data)
+				k, err := filter.ParseKeep(keep)
+				if err != nil {
+					return err
+				}
+				k.Seed = seed
+				stage.Model, stage.Keep = m, k
+				settings["model_sha256"], settings["keep"] = hex.EncodeToString(sum[:]), k
+			} else if cmd.Flags().Changed("keep") {
+				return fmt.Errorf("--keep needs --classifier")
+			}
+			var total int64
+			for _, dir := range args {
+				if m, err := shards.ReadManifest(dir); err == nil {
+					total += m.Totals.DataBytes
+				}
+			}
+			p := newProgress(cmd.ErrOrStderr(), "filter", total)
+			st, err := stage.Run(cmd.Context(), filter.RunOptions{
+				Inputs: args, Out: out, Workers: workers, TargetBytes: shardMB << 20, Settings: settings,
+				Progress: func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
+			})
+			p.finish()
+			if err != nil {
+				return err
+			}
+			return printSummary(cmd.OutOrStdout(), st)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&out, "out", "o", "", "output directory for kept documents; dropped ones go to OUT/dropped (required)")
+	f.StringVar(&rules, "rules", strings.Join(filter.DefaultRules, ","), "comma-separated rules to run, in order (none = only the classifier)")
+	f.StringVar(&configPath, "config", "", "YAML file with rule thresholds (see --print-config)")
+	f.BoolVar(&printConfig, "print-config", false, "print the resolved rule configuration as YAML and exit")
+	f.StringVar(&langs, "lang", "en", "language rule: comma-separated languages to keep (adds the rule)")
+	f.Float64Var(&langMin, "lang-min", 0.65, "language rule: least detector confidence")
+	f.StringVar(&blockList, "url-blocklist", "", "file of blocked domains/URL substrings, one a line (adds the url rule)")
+	f.StringVar(&badWords, "bad-words", "", "C4: file of bad words, one a line; a document holding one is dropped")
+	f.StringVar(&classifier, "classifier", "", "quality model from 'smelt classifier train'")
+	f.StringVar(&keep, "keep", "pareto:9", "classifier keep policy: pareto:ALPHA or threshold:X")
+	f.Uint64Var(&seed, "seed", 0, "seed mixed into the per-document Pareto draw")
+	f.IntVarP(&workers, "workers", "j", 0, "parallel workers (0 = all cores); output is the same for any value")
+	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	return cmd
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,88 @@
+package filter
+
+import (
+	"strconv"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// Rule is one heuristic filter. It implements only the check: Check returns
+// the empty reason to keep the document, or one of Reasons() and the measured
+// value that tripped it (formatted as text) to drop it. Check must not modify
+// the document and must be safe for concurrent use.
+type Rule interface {
+	// Name identifies the rule ("gopher_quality", "c4", ...).
+	Name() string
+	// Reasons lists every reason Check can return, so that reports show
+	// zeros and tests can catch an undeclared reason.
+	Reasons() []string
+	// Check decides one document.
+	Check(d *shards.Document) (reason, value string)
+}
+
+// Modifier is a Rule that may also rewrite the text (C4 drops lines). Modify
+// returns the new text and how many bytes it removed, or a drop reason and
+// value exactly as Check would. A Pipeline calls Modify instead of Check.
+type Modifier interface {
+	Rule
+	Modify(d *shards.Document) (text string, removed int, reason, value string)
+}
+
+// Outcome describes what a Pipeline did to one document.
+type Outcome struct {
+	// Reason and Value are set when the document was dropped.
+	Reason, Value string
+	// Removed is the number of text bytes each modifying rule removed
+	// (only rules that removed something appear).
+	Removed map[string]int
+}
+
+// Pipeline applies rules in order, stopping at the first drop. It is the one
+// place that routes documents: rules only check.
+type Pipeline struct {
+	Rules []Rule
+}
+
+// Reasons lists every reason the pipeline's rules can produce.
+func (p *Pipeline) Reasons() []string {
+	var rs []string
+	for _, r := range p.Rules {
+		rs = append(rs, r.Reasons()...)
+	}
+	return rs
+}
+
+// Apply runs the rules over d, replacing d.Text when a Modifier rewrites it
+// and setting d.Drop when a rule drops it.
+func (p *Pipeline) Apply(d *shards.Document) Outcome {
+	var o Outcome
+	for _, r := range p.Rules {
+		var reason, value string
+		if m, ok := r.(Modifier); ok {
+			var text string
+			var removed int
+			text, removed, reason, value = m.Modify(d)
+			if reason == "" && removed > 0 {
+				if o.Removed == nil {
+					o.Removed = map[string]int{}
+				}
+				o.Removed[r.Name()] += removed
+				d.Text = text
+			}
+		} else {
+			reason, value = r.Check(d)
+		}
+		if reason != "" {
+			d.Drop = &shards.Drop{Reason: reason, Value: value}
+			o.Reason, o.Value = reason, value
+			return o
+		}
+	}
+	return o
+}
+
+// fmtRatio formats a measured ratio for Drop.Value.
+func fmtRatio(x float64) string { return strconv.FormatFloat(x, 'f', 4, 64) }
+
+// fmtInt formats a measured count for Drop.Value.
+func fmtInt(n int) string { return strconv.Itoa(n) }

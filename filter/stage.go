@@ -1,0 +1,133 @@
+package filter
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// Stage is a configured filter: heuristic rules, then optionally the
+// quality classifier and its keep policy.
+type Stage struct {
+	Pipeline Pipeline
+	// Model, if set, scores every document (kept and dropped) into
+	// Document.Quality; Keep then decides documents the rules kept.
+	Model *Model
+	Keep  Keep
+
+	mu      sync.Mutex
+	removed map[*shards.Document]map[string]int
+}
+
+// Reasons lists every drop reason the stage can produce.
+func (s *Stage) Reasons() []string {
+	rs := s.Pipeline.Reasons()
+	if s.Model != nil {
+		switch s.Keep.Kind {
+		case "pareto":
+			rs = append(rs, QualityPareto)
+		case "threshold":
+			rs = append(rs, QualityThreshold)
+		}
+	}
+	return rs
+}
+
+// Process decides one document; it is safe for concurrent use. The
+// returned document has Drop set when dropped, the rewritten text when a
+// Modifier changed it, and Quality when a model is set.
+func (s *Stage) Process(d *shards.Document) (*shards.Document, error) {
+	o := s.Pipeline.Apply(d)
+	if s.Model != nil {
+		d.Quality, d.HasQuality = s.Model.Score(d.Text), true
+		if d.Drop == nil {
+			if reason, value := s.Keep.Decide(d.ID, d.Quality); reason != "" {
+				d.Drop = &shards.Drop{Reason: reason, Value: value}
+			}
+		}
+	}
+	if len(o.Removed) > 0 {
+		s.mu.Lock()
+		if s.removed == nil {
+			s.removed = map[*shards.Document]map[string]int{}
+		}
+		s.removed[d] = o.Removed
+		s.mu.Unlock()
+	}
+	return d, nil
+}
+
+// Histogram and metric names this stage adds to its Stats.
+const (
+	StatQualityKept    = "filter/quality_kept"
+	StatQualityDropped = "filter/quality_dropped"
+	StatQuality        = "filter/quality"
+)
+
+// Observe records stage statistics for one routed document: text removed by
+// modifying rules, and the quality score histograms for kept and dropped
+// documents. Call it in input order (RunDocStage does).
+func (s *Stage) Observe(st *shards.Stats, in, out *shards.Document) {
+	s.mu.Lock()
+	removed := s.removed[out]
+	delete(s.removed, out)
+	s.mu.Unlock()
+	for _, rule := range sortedStrings(removed) {
+		st.Modify(rule, int64(removed[rule]))
+	}
+	if out.HasQuality {
+		name := StatQualityKept
+		if out.Drop != nil {
+			name = StatQualityDropped
+		}
+		st.Histogram(name, 0, 1, 20).Add(out.Quality)
+		st.Metric(StatQuality, "score").Add(out.Quality)
+	}
+}
+
+func sortedStrings(m map[string]int) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	for i := 1; i < len(ks); i++ {
+		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
+			ks[j], ks[j-1] = ks[j-1], ks[j]
+		}
+	}
+	return ks
+}
+
+// RunOptions configures Run.
+type RunOptions struct {
+	Inputs      []string
+	Out         string
+	Workers     int
+	TargetBytes int64
+	// Settings describe the rules and model for the run's fingerprint, so
+	// that a run with other settings never resumes this one.
+	Settings any
+	Progress func(docs, bytes, totalDocs, totalBytes int64)
+}
+
+// Run filters document shards with shards.RunDocStage: kept documents go to
+// opt.Out, dropped ones (with reason and value) to opt.Out/dropped.
+func (s *Stage) Run(ctx context.Context, opt RunOptions) (*shards.Stats, error) {
+	if len(opt.Inputs) == 0 {
+		return nil, fmt.Errorf("filter: no inputs")
+	}
+	return shards.RunDocStage(ctx, shards.DocStageConfig{
+		Stage:       "filter",
+		Inputs:      opt.Inputs,
+		Out:         opt.Out,
+		Workers:     opt.Workers,
+		TargetBytes: opt.TargetBytes,
+		Settings:    opt.Settings,
+		Process:     s.Process,
+		Observe:     s.Observe,
+		Declare:     s.Reasons(),
+		Progress:    opt.Progress,
+	})
+}
