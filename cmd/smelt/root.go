@@ -51,6 +51,10 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newStatsCmd(),
 		newDemoCmd(),
 		newDedupCmd(),
+		newFilterCmd(),
+		newClassifierCmd(),
+		newTokenizeCmd(),
+		newMixCmd(),
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/smelt-dev/smelt/shards"
+	"github.com/smelt-dev/smelt/tokenize"
+	"github.com/spf13/cobra"
+)
+
+func newTokenizeCmd() *cobra.Command {
+	var (
+		out, tokName, source string
+		workers              int
+		shardMB              int64
+	)
+	cmd := &cobra.Command{
+		Use:   "tokenize DIR... --out DIR --tokenizer NAME|FILE",
+		Short: "Encode document shards into token shards (Arrow IPC, ZSTD) with a tokens manifest",
+		Long: `tokenize reads finished document-shard directories, encodes every
+document's text with the tokenizer on --workers goroutines, appends the
+end-of-text token and writes size-bounded token shards to --out: Arrow IPC
+files with ZSTD compression and columns id, source, tokens (list<uint16>
+when the vocabulary has at most 65536 ids, else list<uint32>) and n_tokens.
+Output is the same, byte for byte, whatever the worker count.
+
+manifest.json records the tokenizer (name, ranks hash, vocabulary size,
+end-of-text id), tokens and documents per source, and every shard with
+rows, tokens, bytes and sha256. Documents with empty text are dropped
+(tokenize/empty). A killed run resumes when started again with the same
+arguments.`,
+		Example: `  smelt tokenize shards/cc-dedup --out tokens/cc --tokenizer gpt2
+  smelt tokenize shards/wiki --out tokens/wiki --tokenizer gpt2 --source wikipedia`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("--out is required")
+			}
+			if tokName == "" {
+				return fmt.Errorf("--tokenizer is required (a built-in name such as gpt2, or a file)")
+			}
+			tok, err := tokenize.GetOrLoad(tokName)
+			if err != nil {
+				return err
+			}
+			p := newProgress(cmd.ErrOrStderr(), "tokenize", 0)
+			st, err := shards.Tokenize(cmd.Context(), shards.TokenizeConfig{
+				Inputs:      args,
+				Out:         out,
+				Encoder:     tok,
+				Source:      source,
+				Workers:     workers,
+				TargetBytes: shardMB << 20,
+				Progress: func(docs, bytes, totalDocs, totalBytes int64) {
+					if p.total == 0 {
+						p.total = totalBytes
+					}
+					p.update(bytes, docs, docs)
+				},
+			})
+			p.finish()
+			if err != nil {
+				return err
+			}
+			m, err := shards.ReadManifest(out)
+			if err != nil {
+				return err
+			}
+			slog.Info("tokenize done", "out", out, "docs", st.Out.Docs, "tokens", m.Totals.Tokens,
+				"shards", len(m.Shards), "empty_dropped", st.Dropped[shards.DropEmpty].Docs)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "output token-shard directory (required)")
+	cmd.Flags().StringVar(&tokName, "tokenizer", "", "tokenizer: built-in name (gpt2, ...) or a tokenizer file (required)")
+	cmd.Flags().StringVar(&source, "source", "", "replace every document's source name (for mixing)")
+	cmd.Flags().IntVar(&workers, "workers", 0, "encoding goroutines (0 = all cores); output does not depend on it")
+	cmd.Flags().Int64Var(&shardMB, "shard-mb", 64, "uncompressed shard size in MiB")
+	return cmd
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smelt-dev/smelt/shards"
+	"github.com/smelt-dev/smelt/tokenize"
+)
+
+func runSmelt(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func writeDocs(t testing.TB, dir string, docs []*shards.Document) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := shards.NewDocWriter(dir, shards.DocWriterOptions{TargetBytes: 64 << 10})
+	for _, d := range docs {
+		if err := w.Write(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := shards.WriteManifest(dir, &shards.Manifest{Kind: shards.KindDocuments, Stage: "test", Shards: w.Shards(), Totals: shards.SumShards(w.Shards())}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTokenizeAndMixCommands runs smelt tokenize with the real GPT-2
+// tokenizer, then smelt mix plan and the loader on its output, and checks
+// that the loader's stream decodes back to the documents' text.
+func TestTokenizeAndMixCommands(t *testing.T) {
+	root := t.TempDir()
+	var docs []*shards.Document
+	for i := 0; i < 60; i++ {
+		docs = append(docs, &shards.Document{ID: fmt.Sprintf("d%03d", i), Source: "web",
+			Text: strings.Repeat(fmt.Sprintf("Document %d: the quick brown fox jumps over the lazy dog. ", i), 1+i%9)})
+	}
+	writeDocs(t, filepath.Join(root, "docs"), docs)
+	tokDir := filepath.Join(root, "tok")
+	if out, err := runSmelt(t, "tokenize", filepath.Join(root, "docs"), "--out", tokDir, "--tokenizer", "gpt2", "--source", "web", "--workers", "2", "--shard-mb", "1"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	m, err := shards.ReadManifest(tokDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenize.GetOrLoad("gpt2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eot, _ := tok.EOT()
+	if m.Kind != shards.KindTokens || m.Tokenizer.Name != tok.Name() || m.Tokenizer.VocabSize != tok.VocabSize() || m.Tokenizer.EOT != eot || m.Tokenizer.RanksHash != tok.RanksHash() {
+		t.Fatalf("manifest %+v tokenizer %+v", m, m.Tokenizer)
+	}
+	if m.Sources["web"].Rows != 60 {
+		t.Fatalf("sources %v", m.Sources)
+	}
+	os.WriteFile(filepath.Join(root, "mix.yaml"), []byte("sources:\n  - {name: web, path: tok, weight: 1}\n"), 0o644)
+	out, err := runSmelt(t, "mix", "plan", filepath.Join(root, "mix.yaml"), "--tokens", "1M")
+	if err != nil || !strings.Contains(out, "warning: source \"web\"") || !strings.Contains(out, "r50k_base") {
+		t.Fatalf("mix plan: %v\n%s", err, out)
+	}
+	if _, err := runSmelt(t, "mix", "plan", filepath.Join(root, "mix.yaml"), "--tokens", "lots"); err == nil {
+		t.Fatal("bad --tokens accepted")
+	}
+
+	// One epoch through the loader decodes to every document once.
+	mix, err := shards.LoadMix(filepath.Join(root, "mix.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := shards.NewLoader(mix, shards.LoaderOptions{SeqLen: 127, BatchSize: 2, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stream []uint32
+	buf := make([]uint32, l.BatchTokens())
+	for int64(len(stream)) < m.Totals.Tokens {
+		if err := l.Next(buf); err != nil {
+			t.Fatal(err)
+		}
+		stream = append(stream, buf...)
+	}
+	text, err := tok.Decode(stream[:m.Totals.Tokens])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pieces := strings.Split(string(text), "<|endoftext|>")
+	seen := map[string]bool{}
+	for _, p := range pieces[:len(pieces)-1] {
+		seen[p] = true
+	}
+	for _, d := range docs {
+		if !seen[d.Text] {
+			t.Fatalf("document %s not in the first epoch's stream", d.ID)
+		}
+	}
+}
+
+// BenchmarkTokenize compares the tokenize stage (read document shards,
+// encode on GOMAXPROCS workers, write zstd token shards) with the tokenizer
+// alone on one core, side by side on the same real text, and reports the
+// ratio stage/tokenizer.
+func BenchmarkTokenize(b *testing.B) {
+	data := filepath.Join("..", "..", "..", "shared", "data", "clean_text")
+	if _, err := os.Stat(data); err != nil {
+		b.Skipf("shared test data not found at %s: %v", data, err)
+	}
+	var docs []*shards.Document
+	var total int64
+	for _, name := range []string{"tinyshakespeare.txt", "wikitext-2_valid.txt"} {
+		f, err := os.Open(filepath.Join(data, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		var cur strings.Builder
+		for sc.Scan() {
+			cur.WriteString(sc.Text())
+			cur.WriteByte('\n')
+			if cur.Len() > 4096 && sc.Text() == "" {
+				docs = append(docs, &shards.Document{ID: fmt.Sprintf("%s/%d", name, len(docs)), Source: "text", Text: cur.String()})
+				total += int64(cur.Len())
+				cur.Reset()
+			}
+		}
+		f.Close()
+	}
+	tok, err := tokenize.GetOrLoad("gpt2")
+	if err != nil {
+		b.Fatal(err)
+	}
+	root := b.TempDir()
+	in := filepath.Join(root, "docs")
+	writeDocs(b, in, docs)
+	var tokSec, stageSec float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		var dst []uint32
+		for _, d := range docs {
+			dst = tok.AppendEncodeOrdinary(dst[:0], d.Text)
+		}
+		tokSec += time.Since(start).Seconds()
+		start = time.Now()
+		if _, err := shards.Tokenize(context.Background(), shards.TokenizeConfig{Inputs: []string{in}, Out: filepath.Join(root, fmt.Sprint("out", i)), Encoder: tok}); err != nil {
+			b.Fatal(err)
+		}
+		stageSec += time.Since(start).Seconds()
+	}
+	mb := float64(total) * float64(b.N) / 1e6
+	b.ReportMetric(mb/tokSec, "tokenizer_1core_MB/s")
+	b.ReportMetric(mb/stageSec, "stage_MB/s")
+	b.ReportMetric(tokSec/stageSec, "stage/tokenizer")
+	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "workers")
+}
