@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/RadhiFadlillah/whatlanggo"
@@ -57,6 +58,12 @@ func DetectLanguage(text string) (string, float64) {
 	if code == "" {
 		return "", 0
 	}
+	if code == "zh" && kanaShare(text) >= 0.1 {
+		// whatlanggo picks the script with the most letters, so Japanese
+		// written with more kanji than kana comes out as Chinese; Chinese
+		// text has no kana at all. The confidence stays whatlanggo's.
+		code = "ja"
+	}
 	conf := info.Confidence
 	if conf < 0 {
 		conf = 0
@@ -64,4 +71,21 @@ func DetectLanguage(text string) (string, float64) {
 		conf = 1
 	}
 	return code, conf
+}
+
+// kanaShare is the share of kana among the Han and kana letters of text.
+func kanaShare(text string) float64 {
+	kana, han := 0, 0
+	for _, r := range text {
+		switch {
+		case unicode.In(r, unicode.Hiragana, unicode.Katakana):
+			kana++
+		case unicode.Is(unicode.Han, r):
+			han++
+		}
+	}
+	if kana+han == 0 {
+		return 0
+	}
+	return float64(kana) / float64(kana+han)
 }
