@@ -46,8 +46,11 @@ type Options struct {
 	// CheckpointEvery writes OutDir/checkpoint.bin every that many steps
 	// and at the end (0: only at the end).
 	CheckpointEvery int `json:"checkpoint_every"`
-	// Seed draws the initial weights.
+	// Seed draws the initial weights (and seeds the caller's loader).
 	Seed uint64 `json:"seed"`
+	// ValFraction records the data's held-out fraction so that a resumed
+	// run opens its loaders with the same split; the loop does not read it.
+	ValFraction float64 `json:"val_fraction"`
 	// OutDir is the run directory: checkpoint, log.csv, loss.png.
 	OutDir string `json:"-"`
 	// PeakFLOPS is the sgemm peak MFU is measured against, in FLOP/s

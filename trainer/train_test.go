@@ -317,4 +317,3 @@ func TestTrainOnRealText(t *testing.T) {
 		t.Fatalf("validation loss %.3f after 80 steps, not below the unigram entropy %.3f", val, unigram)
 	}
 }
-

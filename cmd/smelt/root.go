@@ -55,6 +55,8 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newClassifierCmd(),
 		newTokenizeCmd(),
 		newMixCmd(),
+		newTrainCmd(),
+		newGenerateCmd(),
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root

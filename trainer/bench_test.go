@@ -1,0 +1,76 @@
+package trainer
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// benchCfg is the issue's benchmark configuration.
+var benchCfg = Config{Layers: 4, Heads: 4, Width: 256, Context: 256, Vocab: 8192}
+
+const benchB = 8
+
+func benchTrainStep(b *testing.B, be *CPU) float64 {
+	o := DefaultOptions()
+	o.BatchSize, o.SeqLen, o.Steps, o.ValEvery = benchB, benchCfg.Context, 1<<30, 0
+	o.PeakFLOPS = MeasurePeak(be, 1024)
+	tr, err := New(benchCfg, be, o, DataInfo{Vocab: benchCfg.Vocab}, NewSyntheticBatcher(benchCfg.Vocab, 16, 1), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tr.TrainStep(); err != nil { // warm-up
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := tr.TrainStep(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	tps := float64(b.N*benchB*benchCfg.Context) / b.Elapsed().Seconds()
+	b.ReportMetric(tps, "tokens/s")
+	b.ReportMetric(100*tps*benchCfg.FlopsPerToken(benchCfg.Context)/o.PeakFLOPS, "%MFU")
+	b.ReportMetric(o.PeakFLOPS/1e9, "peak-GFLOP/s")
+	return tps
+}
+
+// BenchmarkTrainStep is one optimizer step of the issue's configuration (4
+// layers, 4 heads, width 256, context 256, vocabulary 8192, batch 8) on the
+// default kernel (OpenBLAS with -tags openblas) and on the pure-Go kernel.
+func BenchmarkTrainStep(b *testing.B) {
+	b.Run("kernel=default", func(b *testing.B) { benchTrainStep(b, NewCPU(0)) })
+	if HasOpenBLAS {
+		b.Run("kernel=purego", func(b *testing.B) { benchTrainStep(b, NewPureGo(0)) })
+	}
+}
+
+// BenchmarkVsPyTorch runs bench/torch_bench.py (the same model and batch in
+// PyTorch at 1 and 2 threads) and smelt's step in the same run, and reports
+// smelt's tokens/s over PyTorch's best as a ratio. It is skipped without a
+// python3 that imports torch.
+func BenchmarkVsPyTorch(b *testing.B) {
+	py := torchPython()
+	if py == "" {
+		b.Skip("no python3 with torch (apt-get install python3-torch)")
+	}
+	var smelt float64
+	b.Run("smelt", func(b *testing.B) { smelt = benchTrainStep(b, NewCPU(0)) })
+	out, err := exec.Command(py, filepath.Join("bench", "torch_bench.py"), "--steps", "6").CombinedOutput()
+	if err != nil {
+		b.Fatalf("torch_bench.py: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`best_tokens_per_s=([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("torch_bench.py printed no best_tokens_per_s:\n%s", out)
+	}
+	torch, _ := strconv.ParseFloat(string(m[1]), 64)
+	os.Stderr.Write(out)
+	b.ReportMetric(torch, "torch-tokens/s")
+	b.ReportMetric(smelt, "smelt-tokens/s")
+	b.ReportMetric(smelt/torch, "smelt/torch")
+}
