@@ -95,12 +95,12 @@ func TestConvertHTTPEncodings(t *testing.T) {
 		name, headers string
 		body          []byte
 	}{
-		{"gzip", "Content-Type: text/html\nContent-Encoding: gzip", gz(t, page)},
+		{"gzip", "Content-Type: text/html\nContent-Encoding: gzip", gzipBytes(t, page)},
 		{"gzip-already-decoded", "Content-Type: text/html\nContent-Encoding: gzip", page},
 		{"deflate-raw", "Content-Type: text/html\nContent-Encoding: deflate", defl.Bytes()},
 		{"br", "Content-Type: text/html\nContent-Encoding: br", br.Bytes()},
 		{"chunked", "Content-Type: text/html\nTransfer-Encoding: chunked", chunk(page)},
-		{"chunked-gzip", "Content-Type: text/html\nTransfer-Encoding: chunked\nContent-Encoding: gzip", chunk(gz(t, page))},
+		{"chunked-gzip", "Content-Type: text/html\nTransfer-Encoding: chunked\nContent-Encoding: gzip", chunk(gzipBytes(t, page))},
 		{"chunked-header-but-decoded", "Content-Type: text/html\nTransfer-Encoding: chunked", page},
 		{"no-content-type", "", page},
 		{"lf-only-headers", "Content-Type: text/html", page},
@@ -136,7 +136,7 @@ func TestConvertHTTPEncodings(t *testing.T) {
 		{"bad-gzip", httpRecord(200, "Content-Type: text/html\nContent-Encoding: gzip", append([]byte{0x1f, 0x8b, 8, 0}, bytes.Repeat([]byte{0xee}, 40)...)), "", ErrHTTPBody},
 		{"bad-chunk", httpRecord(200, "Content-Type: text/html\nTransfer-Encoding: chunked", []byte("5\r\nab")), "", ""},
 		{"gzip-bomb", func() *Record {
-			r := httpRecord(200, "Content-Type: text/html\nContent-Encoding: gzip", gz(t, bytes.Repeat([]byte("<p>a</p>"), 1<<17)))
+			r := httpRecord(200, "Content-Type: text/html\nContent-Encoding: gzip", gzipBytes(t, bytes.Repeat([]byte("<p>a</p>"), 1<<17)))
 			r.MaxBytes = 1 << 16
 			return r
 		}(), "", ErrRecordTooLarge},
@@ -169,26 +169,26 @@ func TestConvertHTTPEncodings(t *testing.T) {
 func TestConvertTextAndHTMLFiles(t *testing.T) {
 	dir := t.TempDir()
 	latin := []byte(mustEncode(t, "Le fleuve porte l'eau des montagnes jusqu'à la mer. Été comme hiver, il coule à travers la forêt et les prés.", charmap.ISO8859_1.NewEncoder().String))
-	p := writeFile(t, dir, "notes.txt", latin)
-	ta := readAll(t, p, FormatAuto, ReaderOptions{})
+	p := writeTestFile(t, dir, "notes.txt", latin)
+	ta := readAllRecords(t, p, FormatAuto, ReaderOptions{})
 	if len(ta.docs) != 1 || !strings.Contains(ta.docs[0].Text, "Été comme hiver") || ta.docs[0].ID != "test/notes.txt" || ta.docs[0].Lang != "fr" {
 		t.Fatalf("docs %+v errs %v", ta.docs, ta.errs)
 	}
-	p = writeFile(t, dir, "page.html", []byte(fmt.Sprintf(testPage, 3, 3)))
-	ta = readAll(t, p, FormatAuto, ReaderOptions{})
+	p = writeTestFile(t, dir, "page.html", []byte(fmt.Sprintf(testPage, 3, 3)))
+	ta = readAllRecords(t, p, FormatAuto, ReaderOptions{})
 	if len(ta.docs) != 1 || !strings.Contains(ta.docs[0].Text, "Rivers carry water") || ta.docs[0].ID != "test/page.html" {
 		t.Fatalf("docs %+v errs %v", ta.docs, ta.errs)
 	}
-	p = writeFile(t, dir, "page.html.gz", gz(t, []byte(fmt.Sprintf(testPage, 4, 4))))
-	if ta = readAll(t, p, FormatAuto, ReaderOptions{}); len(ta.docs) != 1 {
+	p = writeTestFile(t, dir, "page.html.gz", gzipBytes(t, []byte(fmt.Sprintf(testPage, 4, 4))))
+	if ta = readAllRecords(t, p, FormatAuto, ReaderOptions{}); len(ta.docs) != 1 {
 		t.Fatalf("gz html: %+v %v", ta.docs, ta.errs)
 	}
-	p = writeFile(t, dir, "empty.txt", nil)
-	if ta = readAll(t, p, FormatAuto, ReaderOptions{}); len(ta.errs) != 1 || ta.errs[0].Kind != ErrEmptyFile {
+	p = writeTestFile(t, dir, "empty.txt", nil)
+	if ta = readAllRecords(t, p, FormatAuto, ReaderOptions{}); len(ta.errs) != 1 || ta.errs[0].Kind != ErrEmptyFile {
 		t.Fatalf("empty: %v", ta.errs)
 	}
-	p = writeFile(t, dir, "big.txt", bytes.Repeat([]byte("word "), 1000))
-	if ta = readAll(t, p, FormatAuto, ReaderOptions{MaxRecordBytes: 100}); len(ta.errs) != 1 || ta.errs[0].Kind != ErrRecordTooLarge {
+	p = writeTestFile(t, dir, "big.txt", bytes.Repeat([]byte("word "), 1000))
+	if ta = readAllRecords(t, p, FormatAuto, ReaderOptions{MaxRecordBytes: 100}); len(ta.errs) != 1 || ta.errs[0].Kind != ErrRecordTooLarge {
 		t.Fatalf("big: %v", ta.errs)
 	}
 	// WET text must be UTF-8.

@@ -29,7 +29,7 @@ func (w warcRec) bytes(version string) []byte {
 	return b.Bytes()
 }
 
-func gz(t testing.TB, b []byte) []byte {
+func gzipBytes(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	zw := gzip.NewWriter(&out)
@@ -76,7 +76,7 @@ func genWARC(pages int) []warcRec {
 }
 
 // writeFile writes b to dir/name and returns the path.
-func writeFile(t testing.TB, dir, name string, b []byte) string {
+func writeTestFile(t testing.TB, dir, name string, b []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, b, 0o644); err != nil {

@@ -32,7 +32,7 @@ type tally struct {
 	byKind map[string]int
 }
 
-func readAll(t testing.TB, path string, f Format, opt ReaderOptions) *tally {
+func readAllRecords(t testing.TB, path string, f Format, opt ReaderOptions) *tally {
 	t.Helper()
 	r, err := Open(path, f, opt)
 	if err != nil {

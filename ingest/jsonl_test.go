@@ -24,10 +24,10 @@ func TestJSONLGoodBadAndHuge(t *testing.T) {
 	}
 	body := []byte(strings.Join(lines, "\n") + "\n")
 	enc, _ := zstd.NewWriter(nil)
-	for name, b := range map[string][]byte{"d.jsonl": body, "d.jsonl.gz": gz(t, body), "d.jsonl.zst": enc.EncodeAll(body, nil)} {
+	for name, b := range map[string][]byte{"d.jsonl": body, "d.jsonl.gz": gzipBytes(t, body), "d.jsonl.zst": enc.EncodeAll(body, nil)} {
 		t.Run(name, func(t *testing.T) {
-			p := writeFile(t, dir, name, b)
-			ta := readAll(t, p, FormatAuto, ReaderOptions{MaxRecordBytes: 4096})
+			p := writeTestFile(t, dir, name, b)
+			ta := readAllRecords(t, p, FormatAuto, ReaderOptions{MaxRecordBytes: 4096})
 			if ta.fatal != nil {
 				t.Fatal(ta.fatal)
 			}
@@ -64,13 +64,13 @@ func TestJSONLGoodBadAndHuge(t *testing.T) {
 
 func TestJSONLFieldOverridesAndEmpty(t *testing.T) {
 	dir := t.TempDir()
-	p := writeFile(t, dir, "f.jsonl", []byte(`{"doc_id":"x1","content":"Rivers carry water from high ground to the sea."}`+"\n"))
-	ta := readAll(t, p, FormatJSONL, ReaderOptions{TextField: "content", IDField: "doc_id"})
+	p := writeTestFile(t, dir, "f.jsonl", []byte(`{"doc_id":"x1","content":"Rivers carry water from high ground to the sea."}`+"\n"))
+	ta := readAllRecords(t, p, FormatJSONL, ReaderOptions{TextField: "content", IDField: "doc_id"})
 	if len(ta.docs) != 1 || ta.docs[0].ID != "test/x1" {
 		t.Fatalf("docs %+v errs %v", ta.docs, ta.errs)
 	}
-	p = writeFile(t, dir, "e.jsonl", nil)
-	ta = readAll(t, p, FormatJSONL, ReaderOptions{})
+	p = writeTestFile(t, dir, "e.jsonl", nil)
+	ta = readAllRecords(t, p, FormatJSONL, ReaderOptions{})
 	if len(ta.errs) != 1 || ta.errs[0].Kind != ErrEmptyFile {
 		t.Fatalf("errors %v", ta.errs)
 	}
@@ -83,7 +83,7 @@ func TestJSONLHugeLineMemoryBounded(t *testing.T) {
 	b.WriteString(`{"id":"big","text":"`)
 	b.Write(bytes.Repeat([]byte("y"), 48<<20))
 	b.WriteString("\"}\n{\"id\":\"small\",\"text\":\"after the big one\"}\n")
-	p := writeFile(t, t.TempDir(), "big.jsonl", b.Bytes())
+	p := writeTestFile(t, t.TempDir(), "big.jsonl", b.Bytes())
 	b.Reset()
 	r, err := Open(p, FormatJSONL, ReaderOptions{MaxRecordBytes: 1 << 20})
 	if err != nil {
@@ -105,7 +105,7 @@ func TestJSONLHugeLineMemoryBounded(t *testing.T) {
 
 func TestSharedJSONL(t *testing.T) {
 	for _, f := range []string{"jsonl/dolma_cc_en_head-0091.jsonl", "jsonl/dolma_cc_en_head-0174.jsonl", "jsonl/dolma_provided_documents_000.jsonl.gz"} {
-		ta := readAll(t, dataPath(t, f), FormatAuto, ReaderOptions{})
+		ta := readAllRecords(t, dataPath(t, f), FormatAuto, ReaderOptions{})
 		if len(ta.docs) != 10 || len(ta.errs) != 0 {
 			t.Fatalf("%s: docs %d errors %v", f, len(ta.docs), ta.errs)
 		}

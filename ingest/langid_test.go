@@ -78,7 +78,7 @@ func TestDetectLanguageShared(t *testing.T) {
 			t.Errorf("%s: %q, want %q", file, got, want)
 		}
 	}
-	ta := readAll(t, dataPath(t, "wet/jh_CC-MAIN-2016-50_fragment3_ru.wet.gz"), FormatAuto, ReaderOptions{})
+	ta := readAllRecords(t, dataPath(t, "wet/jh_CC-MAIN-2016-50_fragment3_ru.wet.gz"), FormatAuto, ReaderOptions{})
 	ru := 0
 	for _, d := range ta.docs {
 		if d.Lang == "ru" {

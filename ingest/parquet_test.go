@@ -60,7 +60,7 @@ func TestParquet(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "fw.parquet")
 	writeParquet(t, p, 1000, "text")
-	ta := readAll(t, p, FormatAuto, ReaderOptions{})
+	ta := readAllRecords(t, p, FormatAuto, ReaderOptions{})
 	if ta.fatal != nil || len(ta.errs) != 0 {
 		t.Fatalf("fatal %v errors %v", ta.fatal, ta.errs)
 	}
@@ -76,14 +76,14 @@ func TestParquet(t *testing.T) {
 	// A custom text column, and a clear error when the column is missing.
 	p2 := filepath.Join(dir, "c.parquet")
 	writeParquet(t, p2, 10, "content")
-	if ta := readAll(t, p2, FormatParquet, ReaderOptions{TextField: "content"}); len(ta.docs) != 10 {
+	if ta := readAllRecords(t, p2, FormatParquet, ReaderOptions{TextField: "content"}); len(ta.docs) != 10 {
 		t.Fatalf("content column: docs %d", len(ta.docs))
 	}
 	if _, err := Open(p2, FormatParquet, ReaderOptions{}); err == nil || !strings.Contains(err.Error(), `no column "text"`) {
 		t.Fatalf("missing column: %v", err)
 	}
 	// Not a parquet file.
-	bad := writeFile(t, dir, "bad.parquet", []byte("PAR1 nothing useful"))
+	bad := writeTestFile(t, dir, "bad.parquet", []byte("PAR1 nothing useful"))
 	if _, err := Open(bad, FormatParquet, ReaderOptions{}); err == nil || !strings.Contains(err.Error(), "bad.parquet") {
 		t.Fatalf("bad file: %v", err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-func concat(recs []warcRec, version string) []byte {
+func concatWARC(recs []warcRec, version string) []byte {
 	var b bytes.Buffer
 	for _, r := range recs {
 		b.Write(r.bytes(version))
@@ -53,17 +53,17 @@ func checkGenerated(t *testing.T, ta *tally, pages int) {
 func TestWARCPlainWholeGzipPerRecordGzipZstd(t *testing.T) {
 	dir := t.TempDir()
 	recs := genWARC(5)
-	plain := concat(recs, "1.0")
+	plain := concatWARC(recs, "1.0")
 	var perRec []byte
 	var offsets []int64
 	for _, r := range recs {
 		offsets = append(offsets, int64(len(perRec)))
-		perRec = append(perRec, gz(t, r.bytes("1.1"))...)
+		perRec = append(perRec, gzipBytes(t, r.bytes("1.1"))...)
 	}
 	enc, _ := zstd.NewWriter(nil)
 	files := map[string][]byte{
 		"plain.warc":      plain,
-		"whole.warc.gz":   gz(t, plain),
+		"whole.warc.gz":   gzipBytes(t, plain),
 		"per.warc.gz":     perRec,
 		"frame.warc.zst":  enc.EncodeAll(plain, nil),
 		"noext.bin":       perRec,
@@ -71,15 +71,15 @@ func TestWARCPlainWholeGzipPerRecordGzipZstd(t *testing.T) {
 	}
 	for name, b := range files {
 		t.Run(name, func(t *testing.T) {
-			p := writeFile(t, dir, name, b)
+			p := writeTestFile(t, dir, name, b)
 			if f, err := DetectFormat(p); err != nil || f != FormatWARC {
 				t.Fatalf("DetectFormat = %v, %v", f, err)
 			}
-			checkGenerated(t, readAll(t, p, FormatAuto, ReaderOptions{}), 5)
+			checkGenerated(t, readAllRecords(t, p, FormatAuto, ReaderOptions{}), 5)
 		})
 	}
 	// Offsets: per-record gzip gives each record its member's offset.
-	r, err := Open(writeFile(t, dir, "off.warc.gz", perRec), FormatWARC, ReaderOptions{})
+	r, err := Open(writeTestFile(t, dir, "off.warc.gz", perRec), FormatWARC, ReaderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,15 +104,15 @@ func TestWARCCorruptMemberResyncs(t *testing.T) {
 	var offsets []int64
 	for _, r := range recs {
 		offsets = append(offsets, int64(len(file)))
-		file = append(file, gz(t, r.bytes("1.0"))...)
+		file = append(file, gzipBytes(t, r.bytes("1.0"))...)
 	}
 	// Corrupt the deflate data of the 4th member (response 1).
 	bad := 4
 	for i := offsets[bad] + 30; i < offsets[bad]+60; i++ {
 		file[i] ^= 0x5a
 	}
-	p := writeFile(t, t.TempDir(), "corrupt.warc.gz", file)
-	ta := readAll(t, p, FormatAuto, ReaderOptions{})
+	p := writeTestFile(t, t.TempDir(), "corrupt.warc.gz", file)
+	ta := readAllRecords(t, p, FormatAuto, ReaderOptions{})
 	if ta.fatal != nil {
 		t.Fatal(ta.fatal)
 	}
@@ -131,11 +131,11 @@ func TestWARCCorruptMemberResyncs(t *testing.T) {
 func TestWARCTruncatedGarbageTooLargeBadHeader(t *testing.T) {
 	dir := t.TempDir()
 	recs := genWARC(3)
-	plain := concat(recs, "1.0")
+	plain := concatWARC(recs, "1.0")
 
 	t.Run("truncated", func(t *testing.T) {
-		p := writeFile(t, dir, "trunc.warc", plain[:len(plain)-200])
-		ta := readAll(t, p, FormatWARC, ReaderOptions{})
+		p := writeTestFile(t, dir, "trunc.warc", plain[:len(plain)-200])
+		ta := readAllRecords(t, p, FormatWARC, ReaderOptions{})
 		if len(ta.errs) != 1 || ta.errs[0].Kind != ErrWARCTruncated {
 			t.Fatalf("errors %v", ta.errs)
 		}
@@ -143,7 +143,7 @@ func TestWARCTruncatedGarbageTooLargeBadHeader(t *testing.T) {
 		if len(ta.docs) != 3 {
 			t.Fatalf("docs %d", len(ta.docs))
 		}
-		last := concat(recs[:len(recs)-1], "1.0")
+		last := concatWARC(recs[:len(recs)-1], "1.0")
 		if ta.errs[0].Offset != int64(len(last)) {
 			t.Errorf("truncated at offset %d, want %d", ta.errs[0].Offset, len(last))
 		}
@@ -151,20 +151,20 @@ func TestWARCTruncatedGarbageTooLargeBadHeader(t *testing.T) {
 	t.Run("truncated-gzip", func(t *testing.T) {
 		var file []byte
 		for _, r := range recs {
-			file = append(file, gz(t, r.bytes("1.0"))...)
+			file = append(file, gzipBytes(t, r.bytes("1.0"))...)
 		}
-		p := writeFile(t, dir, "trunc.warc.gz", file[:len(file)-20])
-		ta := readAll(t, p, FormatWARC, ReaderOptions{})
+		p := writeTestFile(t, dir, "trunc.warc.gz", file[:len(file)-20])
+		ta := readAllRecords(t, p, FormatWARC, ReaderOptions{})
 		if len(ta.errs) != 1 || (ta.errs[0].Kind != ErrWARCTruncated && ta.errs[0].Kind != ErrGzipTruncated) || len(ta.docs) != 3 {
 			t.Fatalf("errors %v docs %d", ta.errs, len(ta.docs))
 		}
 	})
 	t.Run("garbage", func(t *testing.T) {
 		junk := []byte("this is not a WARC record\r\nnor is this\r\n\r\n")
-		b := append(append(concat(recs[:3], "1.0"), junk...), concat(recs[3:], "1.0")...)
-		p := writeFile(t, dir, "garbage.warc", b)
-		ta := readAll(t, p, FormatWARC, ReaderOptions{})
-		if len(ta.errs) != 1 || ta.errs[0].Kind != ErrWARCGarbage || ta.errs[0].Offset != int64(len(concat(recs[:3], "1.0"))) {
+		b := append(append(concatWARC(recs[:3], "1.0"), junk...), concatWARC(recs[3:], "1.0")...)
+		p := writeTestFile(t, dir, "garbage.warc", b)
+		ta := readAllRecords(t, p, FormatWARC, ReaderOptions{})
+		if len(ta.errs) != 1 || ta.errs[0].Kind != ErrWARCGarbage || ta.errs[0].Offset != int64(len(concatWARC(recs[:3], "1.0"))) {
 			t.Fatalf("errors %v", ta.errs)
 		}
 		if len(ta.docs) != 3 {
@@ -172,33 +172,33 @@ func TestWARCTruncatedGarbageTooLargeBadHeader(t *testing.T) {
 		}
 	})
 	t.Run("too-large", func(t *testing.T) {
-		p := writeFile(t, dir, "big.warc", plain)
+		p := writeTestFile(t, dir, "big.warc", plain)
 		// Pages are ~1 KiB; the limit lets small records through.
-		ta := readAll(t, p, FormatWARC, ReaderOptions{MaxRecordBytes: 600})
+		ta := readAllRecords(t, p, FormatWARC, ReaderOptions{MaxRecordBytes: 600})
 		if ta.byKind[ErrRecordTooLarge] != 3 || len(ta.docs) != 0 || ta.types["request"] != 3 {
 			t.Fatalf("errors %v types %v", ta.byKind, ta.types)
 		}
 	})
 	t.Run("bad-content-length", func(t *testing.T) {
 		b := bytes.Replace(plain, []byte("Content-Length: "), []byte("Content-Length: x"), 1)
-		p := writeFile(t, dir, "badlen.warc", b)
-		ta := readAll(t, p, FormatWARC, ReaderOptions{})
+		p := writeTestFile(t, dir, "badlen.warc", b)
+		ta := readAllRecords(t, p, FormatWARC, ReaderOptions{})
 		if ta.byKind[ErrWARCBadHeader] != 1 || len(ta.docs) != 3 {
 			t.Fatalf("errors %v docs %d", ta.errs, len(ta.docs))
 		}
 	})
 	t.Run("empty", func(t *testing.T) {
-		for _, b := range [][]byte{nil, gz(t, nil)} {
-			p := writeFile(t, dir, "empty.warc.gz", b)
-			ta := readAll(t, p, FormatWARC, ReaderOptions{})
+		for _, b := range [][]byte{nil, gzipBytes(t, nil)} {
+			p := writeTestFile(t, dir, "empty.warc.gz", b)
+			ta := readAllRecords(t, p, FormatWARC, ReaderOptions{})
 			if len(ta.errs) != 1 || ta.errs[0].Kind != ErrEmptyFile {
 				t.Fatalf("errors %v", ta.errs)
 			}
 		}
 	})
 	t.Run("no-warcinfo", func(t *testing.T) {
-		p := writeFile(t, dir, "frag.warc", concat(recs[1:], "1.0"))
-		ta := readAll(t, p, FormatWARC, ReaderOptions{})
+		p := writeTestFile(t, dir, "frag.warc", concatWARC(recs[1:], "1.0"))
+		ta := readAllRecords(t, p, FormatWARC, ReaderOptions{})
 		if len(ta.errs) != 1 || ta.errs[0].Kind != ErrWARCNoWARCInfo || len(ta.docs) != 3 {
 			t.Fatalf("errors %v docs %d", ta.errs, len(ta.docs))
 		}
@@ -211,8 +211,8 @@ func TestWARCOldHeaderLine(t *testing.T) {
 	page := httpResp(200, "Content-Type: text/html", []byte(strings.ReplaceAll(testPage, "%d", "7")))
 	b := []byte("WARC/0.18 " + strconv.Itoa(len(page)) + " response http://old.example/ 20080101000000 <urn:old:1> application/http\r\n\r\n")
 	b = append(append(b, page...), "\r\n\r\n"...)
-	p := writeFile(t, t.TempDir(), "old.warc", b)
-	ta := readAll(t, p, FormatWARC, ReaderOptions{})
+	p := writeTestFile(t, t.TempDir(), "old.warc", b)
+	ta := readAllRecords(t, p, FormatWARC, ReaderOptions{})
 	if len(ta.docs) != 1 || ta.byKind[ErrWARCNoWARCInfo] != 1 || len(ta.errs) != 1 {
 		t.Fatalf("docs %d errors %v", len(ta.docs), ta.errs)
 	}
@@ -225,7 +225,7 @@ func TestWARCOldHeaderLine(t *testing.T) {
 // Ground truth from issue 2, on the real samples in ../shared/data.
 func TestSharedGroundTruth(t *testing.T) {
 	t.Run("dolma-22-responses", func(t *testing.T) {
-		ta := readAll(t, dataPath(t, "warc/dolma_sample-0000.warc.gz"), FormatAuto, ReaderOptions{})
+		ta := readAllRecords(t, dataPath(t, "warc/dolma_sample-0000.warc.gz"), FormatAuto, ReaderOptions{})
 		if ta.types["response"] != 22 || len(ta.errs) != 0 || ta.fatal != nil {
 			t.Fatalf("types %v errors %v fatal %v", ta.types, ta.errs, ta.fatal)
 		}
@@ -241,14 +241,14 @@ func TestSharedGroundTruth(t *testing.T) {
 		}
 	})
 	t.Run("cc-2020-34-16-responses", func(t *testing.T) {
-		ta := readAll(t, dataPath(t, "warc/resiliparse_CC-MAIN-2020-34_warcfile.warc.gz"), FormatAuto, ReaderOptions{})
+		ta := readAllRecords(t, dataPath(t, "warc/resiliparse_CC-MAIN-2020-34_warcfile.warc.gz"), FormatAuto, ReaderOptions{})
 		if ta.types["response"] != 16 || len(ta.errs) != 0 || ta.fatal != nil {
 			t.Fatalf("types %v errors %v", ta.types, ta.errs)
 		}
 		checkAccounted(t, ta, 16)
 	})
 	t.Run("clueweb-ja-29-responses", func(t *testing.T) {
-		ta := readAll(t, dataPath(t, "warc/resiliparse_clueweb09-ja_quirk.warc.gz"), FormatAuto, ReaderOptions{})
+		ta := readAllRecords(t, dataPath(t, "warc/resiliparse_clueweb09-ja_quirk.warc.gz"), FormatAuto, ReaderOptions{})
 		if ta.types["response"] != 29 || len(ta.errs) != 0 || ta.fatal != nil {
 			t.Fatalf("types %v errors %v", ta.types, ta.errs)
 		}
@@ -289,7 +289,7 @@ func TestSharedGroundTruth(t *testing.T) {
 		}
 	})
 	t.Run("wet-25-conversions", func(t *testing.T) {
-		ta := readAll(t, dataPath(t, "wet/jh_CC-MAIN-2016-50_filter_test_1.wet.gz"), FormatAuto, ReaderOptions{})
+		ta := readAllRecords(t, dataPath(t, "wet/jh_CC-MAIN-2016-50_filter_test_1.wet.gz"), FormatAuto, ReaderOptions{})
 		if ta.types["conversion"] != 25 || len(ta.docs) != 25 || len(ta.errs) != 0 {
 			t.Fatalf("types %v docs %d errors %v", ta.types, len(ta.docs), ta.errs)
 		}
@@ -327,7 +327,7 @@ func TestSharedGroundTruth(t *testing.T) {
 		}
 	})
 	t.Run("wet-fragment-no-warcinfo", func(t *testing.T) {
-		ta := readAll(t, dataPath(t, "wet/jh_CC-MAIN-2016-50_fragment2_no_header.wet.gz"), FormatAuto, ReaderOptions{})
+		ta := readAllRecords(t, dataPath(t, "wet/jh_CC-MAIN-2016-50_fragment2_no_header.wet.gz"), FormatAuto, ReaderOptions{})
 		// The fragment starts mid-record (garbage), holds one complete
 		// conversion and a second one cut off at the end of the file.
 		if ta.types["warcinfo"] != 0 || ta.byKind[ErrWARCNoWARCInfo] != 1 {
@@ -338,7 +338,7 @@ func TestSharedGroundTruth(t *testing.T) {
 		}
 	})
 	t.Run("clipped-one-truncated-response", func(t *testing.T) {
-		ta := readAll(t, dataPath(t, "warc/resiliparse_clipped.warc.gz"), FormatAuto, ReaderOptions{})
+		ta := readAllRecords(t, dataPath(t, "warc/resiliparse_clipped.warc.gz"), FormatAuto, ReaderOptions{})
 		if len(ta.errs) != 1 || ta.errs[0].Kind != ErrWARCTruncated || ta.errs[0].Offset != 0 || ta.recs != 0 {
 			t.Fatalf("records %d errors %v", ta.recs, ta.errs)
 		}
@@ -403,21 +403,21 @@ func TestDetectFormat(t *testing.T) {
 		body []byte
 		want Format
 	}{
-		"a.warc.gz":    {gz(t, []byte("WARC/1.0\r\n")), FormatWARC},
-		"a.wet.gz":     {gz(t, []byte("WARC/1.0\r\n")), FormatWET},
+		"a.warc.gz":    {gzipBytes(t, []byte("WARC/1.0\r\n")), FormatWARC},
+		"a.wet.gz":     {gzipBytes(t, []byte("WARC/1.0\r\n")), FormatWET},
 		"x.jsonl.zst":  {nil, FormatJSONL},
 		"x.json.gz":    {nil, FormatJSONL},
 		"x.parquet":    {nil, FormatParquet},
 		"p.HTML":       {[]byte("<html>"), FormatHTML},
 		"t.txt":        {[]byte("hello"), FormatText},
-		"blob":         {gz(t, []byte(`{"text":"x"}`)), FormatJSONL},
+		"blob":         {gzipBytes(t, []byte(`{"text":"x"}`)), FormatJSONL},
 		"blob2":        {[]byte("WARC/1.0\r\nWARC-Type: conversion\r\n"), FormatWET},
 		"page":         {[]byte("<!DOCTYPE html><html>"), FormatHTML},
 		"notes":        {[]byte("just words"), FormatText},
 		"wet.warc.txt": {[]byte("WARC/1.0\r\nWARC-Type: conversion\r\n"), FormatWET},
 	}
 	for name, c := range cases {
-		p := writeFile(t, dir, name, c.body)
+		p := writeTestFile(t, dir, name, c.body)
 		got, err := DetectFormat(p)
 		if err != nil || got != c.want {
 			t.Errorf("DetectFormat(%s) = %v, %v; want %v", name, got, err, c.want)
