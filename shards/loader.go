@@ -128,10 +128,15 @@ func NewLoader(m *Mix, opt LoaderOptions) (*Loader, error) {
 		opt.Window = DefaultWindow
 	}
 	l := &Loader{mix: m, opt: opt, cur: curDoc{Src: -1}}
+	// The state is a position in the token stream, which does not depend on
+	// the batch geometry: a run may resume with another SeqLen or
+	// BatchSize. Everything that changes the stream is in the fingerprint.
+	fpOpt := opt
+	fpOpt.SeqLen, fpOpt.BatchSize = 0, 0
 	fp := struct {
 		Opt     LoaderOptions `json:"opt"`
 		Sources []any         `json:"sources"`
-	}{Opt: opt}
+	}{Opt: fpOpt}
 	for i, s := range m.Sources {
 		sums := make([]string, len(s.Manifest.Shards))
 		for j, sh := range s.Manifest.Shards {
@@ -406,7 +411,7 @@ func (l *Loader) Restore(state []byte) error {
 		return fmt.Errorf("loader state: version %d not supported", st.Version)
 	}
 	if st.Fingerprint != l.fp {
-		return errors.New("loader state: saved with another mix, other shards or other loader options (seed, seq_len, batch size, rank, world, val split, window)")
+		return errors.New("loader state: saved with another mix, other shards or other loader options (seed, rank, world, val split, window)")
 	}
 	if len(st.Sources) != len(l.srcs) {
 		return fmt.Errorf("loader state: %d sources, the mix has %d", len(st.Sources), len(l.srcs))

@@ -304,6 +304,24 @@ func TestLoaderResume(t *testing.T) {
 	if midDoc < N/2 {
 		t.Fatalf("only %d of %d cut points fall mid-document", midDoc, N)
 	}
+	// The state is a stream position: a loader with another batch geometry
+	// continues the same token stream.
+	geo := opt
+	geo.SeqLen, geo.BatchSize = 16, 1 // 17 tokens a batch; 6 batches = one batch of the reference
+	for _, i := range []int{0, 7, 64, 133} {
+		m, _ := LoadMix(mixPath)
+		l, err := NewLoader(m, geo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Restore(states[i]); err != nil {
+			t.Fatal(err)
+		}
+		got := drain(t, l, 6)
+		if !bytes.Equal(u32bytes(got), u32bytes(want[i])) {
+			t.Fatalf("restored at %d with another batch geometry: the token stream differs", i)
+		}
+	}
 	// A state from other options is refused.
 	other := opt
 	other.Seed = 12
@@ -399,6 +417,27 @@ func TestLoaderValSplit(t *testing.T) {
 	}
 	if _, err := NewLoader(m, LoaderOptions{SeqLen: 9, BatchSize: 1, Val: true}); err == nil {
 		t.Fatal("Val without ValFraction accepted")
+	}
+	// A split that leaves a source no documents is an error naming it, not a hang.
+	tiny, err := LoadMix(testMix(t, []float64{1}, []int{3}, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	frac := 0.0
+	for frac = 0.001; ; frac *= 1.5 { // the largest fraction that holds none of the 3 out
+		if IsHeldOut("s0/0", frac*1.5) || IsHeldOut("s0/1", frac*1.5) || IsHeldOut("s0/2", frac*1.5) {
+			break
+		}
+	}
+	if IsHeldOut("s0/0", frac) || IsHeldOut("s0/1", frac) || IsHeldOut("s0/2", frac) {
+		t.Fatal("no empty split found")
+	}
+	l, err := NewLoader(tiny, LoaderOptions{SeqLen: 9, BatchSize: 1, ValFraction: frac, Val: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Next(make([]uint32, 10)); err == nil || !strings.Contains(err.Error(), `"s0"`) {
+		t.Fatalf("want an error naming the source, got %v", err)
 	}
 }
 

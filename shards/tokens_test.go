@@ -270,7 +270,7 @@ func TestTokenizeRealText(t *testing.T) {
 	if _, err := os.Stat(data); err != nil {
 		t.Skipf("shared test data not found at %s (it lives beside the repository): %v", data, err)
 	}
-	docs := realDocs(t, data, 2<<20)
+	docs := realDocs(t, data, 1<<20)
 	root := t.TempDir()
 	in := filepath.Join(root, "docs")
 	writeDocDir(t, in, docs, 256<<10)

@@ -44,7 +44,13 @@ arguments.`,
 			if err != nil {
 				return err
 			}
-			p := newProgress(cmd.ErrOrStderr(), "tokenize", 0)
+			in, err := shards.OpenDocDirs(args...)
+			if err != nil {
+				return err
+			}
+			total := in.TotalDataBytes()
+			in.Close()
+			p := newProgress(cmd.ErrOrStderr(), "tokenize", total)
 			st, err := shards.Tokenize(cmd.Context(), shards.TokenizeConfig{
 				Inputs:      args,
 				Out:         out,
@@ -52,12 +58,7 @@ arguments.`,
 				Source:      source,
 				Workers:     workers,
 				TargetBytes: shardMB << 20,
-				Progress: func(docs, bytes, totalDocs, totalBytes int64) {
-					if p.total == 0 {
-						p.total = totalBytes
-					}
-					p.update(bytes, docs, docs)
-				},
+				Progress: func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
 			})
 			p.finish()
 			if err != nil {
