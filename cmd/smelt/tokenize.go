@@ -58,7 +58,7 @@ arguments.`,
 				Source:      source,
 				Workers:     workers,
 				TargetBytes: shardMB << 20,
-				Progress: func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
+				Progress:    func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
 			})
 			p.finish()
 			if err != nil {
