@@ -224,6 +224,9 @@ func writeAtomic(path string, fill func(io.Writer) error) error {
 		os.Remove(tmp)
 		return fmt.Errorf("trainer: write %s: %w", path, err)
 	}
+	if err := f.Chmod(0o644); err != nil {
+		return fail(err)
+	}
 	if err := fill(f); err != nil {
 		return fail(err)
 	}

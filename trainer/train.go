@@ -340,7 +340,7 @@ func (t *Trainer) Run(ctx context.Context) error {
 		}
 		defer logw.Close()
 	}
-	slog.Info("training", "kernel", t.Model.be.Name(), "params", t.Model.Config.NumParams(),
+	slog.Debug("training", "kernel", t.Model.be.Name(), "params", t.Model.Config.NumParams(),
 		"step", t.step, "steps", o.Steps, "batch_tokens", o.BatchTokens, "accum", t.accum,
 		"peak_gflops", fmt.Sprintf("%.1f", o.PeakFLOPS/1e9))
 	for t.step < o.Steps {
