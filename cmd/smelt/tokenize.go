@@ -13,7 +13,7 @@ func newTokenizeCmd() *cobra.Command {
 	var (
 		out, tokName, source string
 		workers              int
-		shardMB              int64
+		shardMB              float64
 	)
 	cmd := &cobra.Command{
 		Use:   "tokenize DIR... --out DIR --tokenizer NAME|FILE",
@@ -37,6 +37,9 @@ arguments.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
+			if shardMB <= 0 {
+				return fmt.Errorf("--shard-mb %v must be positive", shardMB)
+			}
 			if tokName == "" {
 				return fmt.Errorf("--tokenizer is required (a built-in name such as gpt2, or a file)")
 			}
@@ -57,7 +60,7 @@ arguments.`,
 				Encoder:     tok,
 				Source:      source,
 				Workers:     workers,
-				TargetBytes: shardMB << 20,
+				TargetBytes: int64(shardMB * (1 << 20)),
 				Progress:    func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
 			})
 			p.finish()
@@ -77,6 +80,6 @@ arguments.`,
 	cmd.Flags().StringVar(&tokName, "tokenizer", "", "tokenizer: built-in name (gpt2, ...) or a tokenizer file (required)")
 	cmd.Flags().StringVar(&source, "source", "", "replace every document's source name (for mixing)")
 	cmd.Flags().IntVar(&workers, "workers", 0, "encoding goroutines (0 = all cores); output does not depend on it")
-	cmd.Flags().Int64Var(&shardMB, "shard-mb", 64, "uncompressed shard size in MiB")
+	cmd.Flags().Float64Var(&shardMB, "shard-mb", 64, "uncompressed shard size in MiB (fractions allowed)")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -174,4 +175,107 @@ func BenchmarkTokenize(b *testing.B) {
 	b.ReportMetric(mb/stageSec, "stage_MB/s")
 	b.ReportMetric(tokSec/stageSec, "stage/tokenizer")
 	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "workers")
+}
+
+// TestTokenizeChildProcess is not a test: TestTokenizeKill9 runs the test
+// binary with SMELT_TOKENIZE_CHILD set to make it run smelt tokenize as a
+// separate process that can be killed with SIGKILL.
+func TestTokenizeChildProcess(t *testing.T) {
+	args := os.Getenv("SMELT_TOKENIZE_CHILD")
+	if args == "" {
+		t.Skip("helper process for TestTokenizeKill9")
+	}
+	if out, err := runSmelt(t, strings.Split(args, "\x1f")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// TestTokenizeKill9 kills smelt tokenize with SIGKILL at several points
+// and checks that rerunning it ends with the files of an uninterrupted run,
+// byte for byte.
+func TestTokenizeKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	root := t.TempDir()
+	var docs []*shards.Document
+	words := strings.Fields("the of and to in a is that for it as was with be by on not he I this are or his from at which but have an they you were her she there one all we their")
+	for i := 0; i < 3000; i++ {
+		var b strings.Builder
+		for j := 0; j < 150+i%200; j++ {
+			b.WriteString(words[(i*7+j*13+j*j)%len(words)])
+			b.WriteByte(' ')
+		}
+		docs = append(docs, &shards.Document{ID: fmt.Sprintf("k%05d", i), Source: "web", Text: b.String()})
+	}
+	in := filepath.Join(root, "docs")
+	writeDocs(t, in, docs)
+	args := func(out string) []string {
+		return []string{"tokenize", in, "--out", out, "--tokenizer", "gpt2", "--shard-mb", "0.03", "--workers", "1"}
+	}
+	ref := filepath.Join(root, "ref")
+	if out, err := runSmelt(t, args(ref)...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	refFiles := readDir(t, ref)
+	if len(refFiles) < 10 {
+		t.Fatalf("only %d files: too few shards to kill between", len(refFiles))
+	}
+	killed := 0
+	for _, after := range []int{1, 4, 9} {
+		out := filepath.Join(root, fmt.Sprint("run", after))
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTokenizeChildProcess$")
+		cmd.Env = append(os.Environ(), "SMELT_TOKENIZE_CHILD="+strings.Join(args(out), "\x1f"))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			n, _ := filepath.Glob(filepath.Join(out, "part-*.arrow"))
+			if len(n) >= after {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		if _, statErr := os.Stat(filepath.Join(out, shards.ManifestName)); statErr != nil && err != nil {
+			killed++ // killed before it finished
+		}
+		if o, err := runSmelt(t, args(out)...); err != nil {
+			t.Fatalf("rerun after kill at %d shards: %v\n%s", after, err, o)
+		}
+		got := readDir(t, out)
+		if len(got) != len(refFiles) {
+			t.Fatalf("after kill at %d shards: %d files, want %d", after, len(got), len(refFiles))
+		}
+		for name, data := range refFiles {
+			if !bytes.Equal(got[name], data) {
+				t.Fatalf("after kill at %d shards: %s differs from an uninterrupted run", after, name)
+			}
+		}
+	}
+	t.Logf("%d of 3 children killed before they finished", killed)
+	if killed == 0 {
+		t.Fatal("every child finished before it was killed: nothing tested")
+	}
+}
+
+func readDir(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
 }
