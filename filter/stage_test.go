@@ -1,0 +1,157 @@
+package filter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+func writeInput(t *testing.T, docs []*shards.Document) string {
+	t.Helper()
+	dir := t.TempDir()
+	w := shards.NewDocWriter(dir, shards.DocWriterOptions{TargetBytes: 20_000})
+	for _, d := range docs {
+		if err := w.Write(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := shards.WriteManifest(dir, &shards.Manifest{Kind: shards.KindDocuments, Stage: "test",
+		Shards: w.Shards(), Totals: shards.SumShards(w.Shards())}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func readDocs(t *testing.T, dir string) []*shards.Document {
+	t.Helper()
+	r, err := shards.OpenDocDirs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []*shards.Document
+	for {
+		d, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+}
+
+func treeBytes(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(dir, p)
+			m[rel] = string(b)
+		}
+		return nil
+	})
+	return m
+}
+
+func TestStageEndToEnd(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	var docs []*shards.Document
+	for i := 0; i < 300; i++ {
+		text := genDoc(r, i%2 == 0)
+		switch i % 10 {
+		case 3:
+			text = ""
+		case 5:
+			text = "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" + text
+		}
+		docs = append(docs, &shards.Document{ID: fmt.Sprintf("d%03d", i), Source: "gen", Text: text, Lang: "en", LangScore: 0.9})
+	}
+	in := writeInput(t, docs)
+	res, err := Train(context.Background(), genExamples(300, 5), TrainOptions{Bits: 14})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Rules = []string{RuleLanguage, RuleC4, RuleGopherQuality}
+	run := func(workers int) (string, *shards.Stats) {
+		p, err := cfg.Pipeline()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Stage{Pipeline: p, Model: res.Model, Keep: Keep{Kind: "pareto", Alpha: 9}}
+		out := filepath.Join(t.TempDir(), "out")
+		st, err := s.Run(context.Background(), RunOptions{Inputs: []string{in}, Out: out, Workers: workers, TargetBytes: 20_000, Settings: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, st
+	}
+	out1, st := run(1)
+	out2, _ := run(3)
+	a, b := treeBytes(t, out1), treeBytes(t, out2)
+	if len(a) != len(b) {
+		t.Fatalf("different file sets for 1 and 3 workers")
+	}
+	for k := range a {
+		if a[k] != b[k] {
+			t.Errorf("%s differs between 1 and 3 workers", k)
+		}
+	}
+	kept, dropped := readDocs(t, out1), readDocs(t, filepath.Join(out1, shards.DroppedDir))
+	if len(kept)+len(dropped) != len(docs) || len(kept) == 0 || len(dropped) == 0 {
+		t.Fatalf("%d kept + %d dropped != %d", len(kept), len(dropped), len(docs))
+	}
+	for _, d := range append(kept, dropped...) {
+		if !d.HasQuality || d.Quality < 0 || d.Quality > 1 {
+			t.Errorf("%s: quality %v %v", d.ID, d.HasQuality, d.Quality)
+		}
+	}
+	reasons := map[string]int{}
+	for _, d := range dropped {
+		if d.Drop == nil || d.Drop.Reason == "" {
+			t.Fatalf("%s: dropped without a reason", d.ID)
+		}
+		reasons[d.Drop.Reason]++
+	}
+	if reasons[C4LoremIpsum] != 30 || reasons[C4TooFewSentences] < 30 {
+		t.Errorf("reasons %v: want 30 lorem ipsum and the empty documents among too few sentences", reasons)
+	}
+	for reason, n := range reasons {
+		if st.Dropped[reason].Docs != int64(n) {
+			t.Errorf("stats count %d for %s, found %d", st.Dropped[reason].Docs, reason, n)
+		}
+	}
+	if _, ok := st.Dropped[GopherTooFewStopWords]; !ok {
+		t.Error("declared reasons must show in stats with zero counts")
+	}
+	if st.Modified["c4"].Docs == 0 || st.Modified["c4"].Bytes == 0 {
+		t.Errorf("c4 removals not counted: %+v", st.Modified)
+	}
+	hk, hd := st.Histograms[StatQualityKept], st.Histograms[StatQualityDropped]
+	if hk == nil || hd == nil {
+		t.Fatalf("missing quality histograms: %v", st.Histograms)
+	}
+	var nk, nd int64
+	for _, c := range hk.Counts {
+		nk += c
+	}
+	for _, c := range hd.Counts {
+		nd += c
+	}
+	if nk != int64(len(kept)) || nd != int64(len(dropped)) {
+		t.Errorf("histogram counts %d/%d, want %d/%d", nk, nd, len(kept), len(dropped))
+	}
+}
