@@ -211,15 +211,22 @@ func (m *Mix) Plan(total int64) []PlanRow {
 // source that would be repeated more than RepeatWarnEpochs times. It
 // returns the number of warnings.
 func WritePlan(out io.Writer, rows []PlanRow) (int, error) {
+	// Numbers align right; names are padded to one width so that they
+	// stay aligned left.
+	width := len("source")
+	for _, r := range rows {
+		width = max(width, len(r.Name))
+	}
+	pad := func(s string) string { return s + strings.Repeat(" ", width-len(s)) }
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "source\ttokens available\tweight in mix\ttokens drawn\tepochs\t\n")
+	fmt.Fprintf(tw, "%s\ttokens available\tweight in mix\ttokens drawn\tepochs\t\n", pad("source"))
 	var avail, drawn int64
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%s\t%.2f\t\n", r.Name, FormatTokens(r.Available), 100*r.Weight, FormatTokens(r.Drawn), r.Epochs)
+		fmt.Fprintf(tw, "%s\t%s\t%.1f%%\t%s\t%.2f\t\n", pad(r.Name), FormatTokens(r.Available), 100*r.Weight, FormatTokens(r.Drawn), r.Epochs)
 		avail += r.Available
 		drawn += r.Drawn
 	}
-	fmt.Fprintf(tw, "total\t%s\t100.0%%\t%s\t%.2f\t\n", FormatTokens(avail), FormatTokens(drawn), float64(drawn)/float64(max(avail, 1)))
+	fmt.Fprintf(tw, "%s\t%s\t100.0%%\t%s\t%.2f\t\n", pad("total"), FormatTokens(avail), FormatTokens(drawn), float64(drawn)/float64(max(avail, 1)))
 	if err := tw.Flush(); err != nil {
 		return 0, err
 	}

@@ -273,10 +273,42 @@ func ReadTokenShard(path string, info *ShardInfo, vocab int) (*TokenShard, error
 			return nil, fmt.Errorf("token shard %s: sha256 %s does not match the manifest's %s", path, sum, info.SHA256)
 		}
 	}
-	return decodeTokenShard(path, data, vocab)
+	// A corrupt compressed buffer can claim any uncompressed size, and the
+	// Arrow reader allocates what it claims: bound what decoding may
+	// allocate by what the shard can legitimately hold.
+	limit := 256*int64(len(data)) + 64<<20
+	if info != nil {
+		limit = 4*info.DataBytes + 64*info.Rows + 1<<20
+	}
+	return decodeTokenShard(path, data, vocab, limit)
 }
 
-func decodeTokenShard(path string, data []byte, vocab int) (ts *TokenShard, err error) {
+// cappedAllocator is an Arrow allocator that panics (recovered by
+// decodeTokenShard) once more than limit bytes have been asked for.
+type cappedAllocator struct {
+	limit, used int64
+}
+
+func (a *cappedAllocator) take(n int) {
+	a.used += int64(n)
+	if n < 0 || a.used > a.limit {
+		panic(fmt.Sprintf("buffers claim more than the %d bytes this shard can hold", a.limit))
+	}
+}
+
+func (a *cappedAllocator) Allocate(size int) []byte {
+	a.take(size)
+	return memory.DefaultAllocator.Allocate(size)
+}
+
+func (a *cappedAllocator) Reallocate(size int, b []byte) []byte {
+	a.take(size - len(b))
+	return memory.DefaultAllocator.Reallocate(size, b)
+}
+
+func (a *cappedAllocator) Free(b []byte) { memory.DefaultAllocator.Free(b) }
+
+func decodeTokenShard(path string, data []byte, vocab int, limit int64) (ts *TokenShard, err error) {
 	defer func() {
 		// The Arrow reader trusts offsets inside a file whose framing is
 		// valid; a corrupt file must be an error, never a crash.
@@ -284,7 +316,7 @@ func decodeTokenShard(path string, data []byte, vocab int) (ts *TokenShard, err 
 			ts, err = nil, fmt.Errorf("token shard %s: corrupt Arrow data: %v", path, r)
 		}
 	}()
-	r, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(memory.DefaultAllocator))
+	r, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(&cappedAllocator{limit: limit}))
 	if err != nil {
 		return nil, fmt.Errorf("token shard %s: not a readable Arrow IPC file: %w", path, err)
 	}
@@ -320,6 +352,10 @@ func decodeTokenShard(path string, data []byte, vocab int) (ts *TokenShard, err 
 		rec, err := r.RecordAt(b)
 		if err != nil {
 			return nil, fmt.Errorf("token shard %s: record batch %d: %w", path, b, err)
+		}
+		if rec.NumRows() == 0 {
+			rec.Release()
+			continue
 		}
 		ids, ok1 := rec.Column(ci[0]).(*array.String)
 		srcs, ok2 := rec.Column(ci[1]).(*array.String)

@@ -333,3 +333,63 @@ func realDocs(t testing.TB, dir string, limit int) []*Document {
 	}
 	return docs
 }
+
+// TestTokenShardCorruption damages a token shard at many offsets. With its
+// manifest entry every flipped byte is caught by the checksum before Arrow
+// sees it; truncated files are rejected even without one. Either way the
+// error names the file.
+//
+// Unverified reads of arbitrarily corrupted files are not covered: Arrow
+// Go trusts the lengths inside the file's flatbuffer metadata and can try
+// to allocate whatever they claim, which is why the loader always verifies
+// sha256 first.
+func TestTokenShardCorruption(t *testing.T) {
+	dir := t.TempDir()
+	tok := TokenizerInfo{Name: "t", VocabSize: 1000, EOT: 999}
+	w, err := NewTokenWriter(dir, TokenWriterOptions{Tokenizer: tok, BatchRows: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		toks := make([]uint32, i%13+1)
+		for j := range toks {
+			toks[j] = uint32(i*31+j) % 999
+		}
+		if err := w.Write(fmt.Sprint("d", i), "s", toks); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info := w.Shards()[0]
+	path := filepath.Join(dir, info.Name)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newSplitMix(9, 9, 9)
+	for k := 0; k < 300; k++ {
+		data := append([]byte(nil), orig...)
+		truncated := k%2 == 0
+		if truncated {
+			data = data[:r.bounded(uint64(len(data)))]
+		} else {
+			for n := 0; n < 1+k%4; n++ {
+				data[r.bounded(uint64(len(data)))] ^= byte(1 + r.bounded(255))
+			}
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ReadTokenShard(path, &info, 1000)
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Fatalf("damaged shard read: %v", err)
+		}
+		if truncated {
+			if _, err := ReadTokenShard(path, nil, 1000); err == nil || !strings.Contains(err.Error(), path) {
+				t.Fatalf("truncated shard (%d of %d bytes) read without checksum: %v", len(data), len(orig), err)
+			}
+		}
+	}
+}
