@@ -124,13 +124,15 @@ func Load(path string) (*Tokenizer, error) {
 		}
 		return loadGPT2(enc, path)
 	case len(trimmed) > 0 && trimmed[0] == '{':
+		// A tokenizer.json has a "model" object; a GPT-2 encoder.json maps
+		// token strings (one of which is "model") to numbers.
 		var probe struct {
 			Model json.RawMessage `json:"model"`
 		}
 		if err := json.Unmarshal(data, &probe); err != nil {
 			return nil, fmt.Errorf("tokenize: %s: %w", path, err)
 		}
-		if probe.Model != nil {
+		if m := bytes.TrimLeft(probe.Model, " \t\r\n"); len(m) > 0 && m[0] == '{' {
 			return loadHF(path, data)
 		}
 		bpe := filepath.Join(filepath.Dir(path), "vocab.bpe")

@@ -1,0 +1,227 @@
+package tokenize
+
+import (
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const sample = "Hello, world! It's 2024 and we're encoding\n\n  some text: 12345 \u00e9t\u00e9 \u4e2d\u6587 <|endoftext|> done.\n"
+
+// TestLoadGPT2Files: the GPT-2 encoder.json + vocab.bpe pair in the shared
+// data is the same vocabulary as r50k_base and encodes identically.
+func TestLoadGPT2Files(t *testing.T) {
+	dir := filepath.Join(sharedDataDir(t), "tokenizer")
+	r50k := mustGet(t, "r50k_base")
+	for _, p := range []string{"gpt2_encoder.json", "gpt2_vocab.bpe"} {
+		tok, err := Load(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.VocabSize() != 50257 {
+			t.Errorf("%s: vocab %d", p, tok.VocabSize())
+		}
+		if eot, ok := tok.EOT(); !ok || eot != 50256 {
+			t.Errorf("%s: EOT %d %v", p, eot, ok)
+		}
+		if tok.RanksHash() != r50k.RanksHash() {
+			t.Errorf("%s: ranks hash differs from r50k_base", p)
+		}
+		if got, want := tok.EncodeOrdinary(sample), r50k.EncodeOrdinary(sample); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, r50k %v", p, got, want)
+		}
+	}
+	// A tiktoken file named after a built-in gets its pattern and specials.
+	for _, n := range []string{"r50k_base", "p50k_base", "cl100k_base"} {
+		tok, err := Load(filepath.Join(dir, n+".tiktoken"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.RanksHash() != mustGet(t, n).RanksHash() {
+			t.Errorf("%s.tiktoken: hash differs from the embedded %s", n, n)
+		}
+	}
+}
+
+// TestLoadFormatsGenerated needs no shared data: write each format from a
+// built-in vocabulary, load it back, and compare.
+func TestLoadFormatsGenerated(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"r50k_base", "cl100k_base"} {
+		src := mustGet(t, name)
+		// tiktoken rank file under another name: GPT-2 pattern, no specials.
+		var sb strings.Builder
+		for r := uint32(0); ; r++ {
+			s, ok := src.ranks.bytesOf(r)
+			if !ok {
+				if r > src.maxID {
+					break
+				}
+				continue
+			}
+			sb.WriteString(b64(s) + " " + strconv.Itoa(int(r)) + "\n")
+		}
+		p := filepath.Join(dir, "custom_"+name+".tiktoken")
+		if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tok, err := Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := tok.EOT(); ok {
+			t.Error("custom tiktoken file should have no specials")
+		}
+		if tok.Pattern() != PatternGPT2 {
+			t.Error("custom tiktoken file should use the GPT-2 pattern")
+		}
+		if name == "r50k_base" && !slices.Equal(tok.EncodeOrdinary(sample), src.EncodeOrdinary(sample)) {
+			t.Error("custom r50k tiktoken encodes differently")
+		}
+		p = filepath.Join(dir, name+".tiktoken")
+		os.WriteFile(p, []byte(sb.String()), 0o644)
+		if tok, err = GetOrLoad(p); err != nil || tok.RanksHash() != src.RanksHash() {
+			t.Errorf("%s: %v, or hash differs", p, err)
+		}
+	}
+	if _, err := GetOrLoad("gpt2"); err != nil {
+		t.Error(err)
+	}
+	if _, err := Get("nope"); err == nil || !strings.Contains(err.Error(), "cl100k_base") {
+		t.Errorf("unknown name error: %v", err)
+	}
+}
+
+func b64(s string) string { return b64enc.EncodeToString([]byte(s)) }
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := map[string]string{
+		write("bad.tiktoken", "IQ== 0\nnot-base64!! 1\n"):           "byte offset 7",
+		write("short.tiktoken", "IQ== 0\n"):                         "byte 0x00 is not a token",
+		write("norank.tiktoken", "IQ==\n"):                          "byte offset 0",
+		write("tokenizer.json", `{"model": {"type": "WordPiece"}}`): "only BPE",
+		write("broken.json", `{"model": `):                          "broken.json",
+	}
+	for p, want := range cases {
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load(%s) = %v, want error containing %q", filepath.Base(p), err, want)
+		}
+	}
+	if _, err := Load(filepath.Join(dir, "missing.tiktoken")); err == nil {
+		t.Error("missing file: no error")
+	}
+}
+
+func TestSpecialTokens(t *testing.T) {
+	tok := mustGet(t, "cl100k_base")
+	text := "a<|endoftext|>b<|fim_prefix|>c"
+	if _, err := tok.Encode(text, nil, nil); err == nil {
+		t.Fatal("default disallowed set accepted a special token")
+	} else {
+		var de *DisallowedSpecialError
+		if !errors.As(err, &de) || de.Token != EndOfText || de.Offset != 1 {
+			t.Fatalf("error %v", err)
+		}
+	}
+	ids, err := tok.Encode(text, []string{EndOfText}, NoSpecial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eot, _ := tok.EOT()
+	want := append(append(tok.EncodeOrdinary("a"), eot), tok.EncodeOrdinary("b<|fim_prefix|>c")...)
+	if !slices.Equal(ids, want) {
+		t.Fatalf("allowed endoftext only: %v, want %v", ids, want)
+	}
+	if _, err := tok.Encode(text, []string{EndOfText}, nil); err == nil {
+		t.Fatal("fim_prefix should be disallowed by default")
+	}
+	ids, err = tok.Encode(text, AllSpecial, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, _ := tok.SpecialID("<|fim_prefix|>")
+	if !slices.Contains(ids, fp) || !slices.Contains(ids, eot) {
+		t.Fatalf("all allowed: %v", ids)
+	}
+	back, _ := tok.Decode(ids)
+	if string(back) != text {
+		t.Fatalf("decode %q", back)
+	}
+	if _, err := tok.Encode("x", []string{"<|nope|>"}, nil); !errors.Is(err, ErrUnknownSpecial) {
+		t.Fatalf("unknown special: %v", err)
+	}
+	// Matches tiktoken-go on the same call.
+	ref := refEncoding(t, "cl100k_base")
+	got, _ := tok.Encode(sample, AllSpecial, nil)
+	wantRef := ref.Encode(sample, []string{"all"}, nil)
+	if len(got) != len(wantRef) {
+		t.Fatalf("Encode(all) %v, tiktoken-go %v", got, wantRef)
+	}
+	for i := range got {
+		if int(got[i]) != wantRef[i] {
+			t.Fatalf("Encode(all) %v, tiktoken-go %v", got, wantRef)
+		}
+	}
+	if _, err := tok.Decode([]uint32{1 << 30}); err == nil {
+		t.Fatal("unknown id decoded")
+	}
+}
+
+func TestVocabFacts(t *testing.T) {
+	want := map[string]struct {
+		size int
+		eot  uint32
+	}{"r50k_base": {50257, 50256}, "p50k_base": {50281, 50256}, "cl100k_base": {100277, 100257}, "o200k_base": {200019, 199999}}
+	for name, w := range want {
+		tok := mustGet(t, name)
+		if tok.VocabSize() != w.size {
+			t.Errorf("%s: VocabSize %d, want %d", name, tok.VocabSize(), w.size)
+		}
+		if eot, ok := tok.EOT(); !ok || eot != w.eot {
+			t.Errorf("%s: EOT %d", name, eot)
+		}
+		if h := tok.RanksHash(); len(h) != 64 || h != mustGet(t, name).RanksHash() {
+			t.Errorf("%s: hash %q", name, h)
+		}
+	}
+	if mustGet(t, "r50k_base").RanksHash() == mustGet(t, "p50k_base").RanksHash() {
+		t.Error("r50k and p50k hash alike")
+	}
+}
+
+// TestConcurrentEncode runs many goroutines on one Tokenizer (go test -race).
+func TestConcurrentEncode(t *testing.T) {
+	tok := mustGet(t, "o200k_base")
+	want := tok.EncodeOrdinary(strings.Repeat(sample, 20))
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				if !slices.Equal(tok.EncodeOrdinary(strings.Repeat(sample, 20)), want) {
+					t.Error("concurrent encode differs")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+var b64enc = base64.StdEncoding
