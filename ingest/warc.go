@@ -14,6 +14,9 @@ import (
 // warcLineMax is the longest WARC header line kept; longer lines are garbage.
 const warcLineMax = 64 << 10
 
+// warcHeaderMax caps a whole WARC header, so that memory stays bounded.
+const warcHeaderMax = 1 << 20
+
 // warcReader reads WARC 1.0/1.1/0.18 and WET files: plain, whole-file gzip
 // or one gzip member per record.
 type warcReader struct {
@@ -167,8 +170,14 @@ func (r *warcReader) step() {
 	h := map[string]string{}
 	parseOldHeaderLine(version, h)
 	var last string
+	headerBytes := 0
 	for {
 		line, long, err := r.readLine()
+		headerBytes += len(line)
+		if headerBytes > warcHeaderMax {
+			r.fail(ErrWARCBadHeader, off, fmt.Errorf("WARC header longer than %d bytes", warcHeaderMax))
+			return
+		}
 		if err != nil {
 			r.readErr(err, start, "reading WARC header")
 			return

@@ -187,6 +187,21 @@ func TestWARCTruncatedGarbageTooLargeBadHeader(t *testing.T) {
 			t.Fatalf("errors %v docs %d", ta.errs, len(ta.docs))
 		}
 	})
+	t.Run("enormous-header", func(t *testing.T) {
+		var hdr bytes.Buffer
+		hdr.WriteString("WARC/1.0\r\nWARC-Type: response\r\n")
+		for i := 0; i < 20; i++ {
+			hdr.WriteString("X-Junk: " + strings.Repeat("j", 60<<10) + "\r\n")
+		}
+		hdr.WriteString("Content-Length: 0\r\n\r\n\r\n\r\n")
+		long := "WARC/1.0\r\nX-Long: " + strings.Repeat("l", 100<<10) + "\r\nContent-Length: 0\r\n\r\n\r\n\r\n"
+		b := append(append(append(concatWARC(recs[:2], "1.0"), hdr.Bytes()...), long...), concatWARC(recs[2:], "1.0")...)
+		p := writeTestFile(t, dir, "hdr.warc", b)
+		ta := readAllRecords(t, p, FormatWARC, ReaderOptions{})
+		if ta.byKind[ErrWARCBadHeader] != 2 || len(ta.errs) != 2 || len(ta.docs) != 3 {
+			t.Fatalf("errors %v docs %d", ta.errs, len(ta.docs))
+		}
+	})
 	t.Run("empty", func(t *testing.T) {
 		for _, b := range [][]byte{nil, gzipBytes(t, nil)} {
 			p := writeTestFile(t, dir, "empty.warc.gz", b)
