@@ -277,10 +277,12 @@ func ReadTokenShard(path string, info *ShardInfo, vocab int) (*TokenShard, error
 	// Arrow reader allocates what it claims: bound what decoding may
 	// allocate by what the shard can legitimately hold.
 	limit := 256*int64(len(data)) + 64<<20
+	var rows, tokens int64
 	if info != nil {
 		limit = 4*info.DataBytes + 64*info.Rows + 1<<20
+		rows, tokens = info.Rows, info.Tokens
 	}
-	return decodeTokenShard(path, data, vocab, limit)
+	return decodeTokenShard(path, data, vocab, limit, rows, tokens)
 }
 
 // cappedAllocator is an Arrow allocator that panics (recovered by
@@ -308,7 +310,10 @@ func (a *cappedAllocator) Reallocate(size int, b []byte) []byte {
 
 func (a *cappedAllocator) Free(b []byte) { memory.DefaultAllocator.Free(b) }
 
-func decodeTokenShard(path string, data []byte, vocab int, limit int64) (ts *TokenShard, err error) {
+// decodeTokenShard decodes a token shard held in data. rows and tokens,
+// when known, size the buffers up front (growing them by appending costs
+// a third of the loader's time otherwise).
+func decodeTokenShard(path string, data []byte, vocab int, limit, rows, tokens int64) (ts *TokenShard, err error) {
 	defer func() {
 		// The Arrow reader trusts offsets inside a file whose framing is
 		// valid; a corrupt file must be an error, never a crash.
@@ -339,7 +344,7 @@ func decodeTokenShard(path string, data []byte, vocab int, limit int64) (ts *Tok
 	if !ok {
 		return nil, fmt.Errorf("token shard %s: column tokens is %s, want a list", path, sc.Field(ci[2]).Type)
 	}
-	ts = &TokenShard{Path: path, offs: []int64{0}}
+	ts = &TokenShard{Path: path}
 	wide := false
 	switch lt.Elem().ID() {
 	case arrow.UINT16:
@@ -348,6 +353,17 @@ func decodeTokenShard(path string, data []byte, vocab int, limit int64) (ts *Tok
 	default:
 		return nil, fmt.Errorf("token shard %s: tokens are %s, want uint16 or uint32", path, lt.Elem())
 	}
+	if rows > 0 && tokens > 0 && rows < 1<<31 && tokens < 1<<40 {
+		ts.ids = make([]string, 0, rows)
+		ts.src = make([]string, 0, rows)
+		ts.offs = make([]int64, 0, rows+1)
+		if wide {
+			ts.u32 = make([]uint32, 0, tokens)
+		} else {
+			ts.u16 = make([]uint16, 0, tokens)
+		}
+	}
+	ts.offs = append(ts.offs, 0)
 	for b := 0; b < r.NumRecords(); b++ {
 		rec, err := r.RecordAt(b)
 		if err != nil {
