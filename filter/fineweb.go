@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"hash/maphash"
 	"strings"
 	"unicode/utf8"
 
@@ -65,7 +66,7 @@ func (f *FineWebQuality) Check(d *shards.Document) (string, string) {
 	}
 	s := repPool.Get().(*repScratch)
 	defer repPool.Put(s)
-	clear(s.seen)
+	s.tab.reset(64)
 	lines, punct, short, dupChars := 0, 0, 0, 0
 	rest := text
 	for {
@@ -82,10 +83,8 @@ func (f *FineWebQuality) Check(d *shards.Document) (string, string) {
 			if len(line) <= f.ShortLineLen || utf8.RuneCountInString(line) <= f.ShortLineLen {
 				short++
 			}
-			if _, ok := s.seen[line]; ok {
+			if s.tab.inc(maphash.String(lineSeed, line)) > 1 {
 				dupChars += len(line)
-			} else {
-				s.seen[line] = struct{}{}
 			}
 		}
 		if i < 0 {

@@ -253,32 +253,30 @@ func (g *GopherRepetition) Reasons() []string {
 }
 
 type repScratch struct {
-	tok    tokens
-	seen   map[string]struct{}
-	hashes []uint64
-	counts map[uint64]int32
-	set    map[uint64]struct{}
+	tok  tokens
+	tab  countTable
+	pre  []uint64 // pre[k]: polynomial hash of words[:k]
+	plen []int    // plen[k]: bytes in words[:k]
 }
 
-var repPool = sync.Pool{New: func() any {
-	return &repScratch{seen: map[string]struct{}{}, counts: map[uint64]int32{}, set: map[uint64]struct{}{}}
-}}
+var repPool = sync.Pool{New: func() any { return new(repScratch) }}
 
-// dupElements counts the elements that repeat an earlier one and their bytes.
+// dupElements counts the elements that repeat an earlier one and their
+// bytes. Elements are compared by a 64-bit hash; a collision between two
+// different lines of one document (odds about n^2/2^64) would count one
+// spurious duplicate.
 func (s *repScratch) dupElements(parts []string) (dups, chars int) {
-	clear(s.seen)
+	s.tab.reset(len(parts))
 	for _, p := range parts {
-		if _, ok := s.seen[p]; ok {
+		if s.tab.inc(maphash.String(lineSeed, p)) > 1 {
 			dups++
 			chars += len(p)
-		} else {
-			s.seen[p] = struct{}{}
 		}
 	}
 	return dups, chars
 }
 
-var wordSeed = maphash.MakeSeed()
+var lineSeed = maphash.MakeSeed()
 
 // mix64 is the splitmix64 finaliser.
 func mix64(x uint64) uint64 {
@@ -290,15 +288,48 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-// ngramHash hashes words[i:i+n] from their word hashes. Hashes only need to
-// be consistent within one document, so a per-process maphash seed is fine;
-// a 64-bit collision between two n-grams of one document is negligible.
-func ngramHash(h []uint64, i, n int) uint64 {
-	x := uint64(n)
-	for _, w := range h[i : i+n] {
-		x = mix64(x ^ w)
+// polyBase is the multiplier of the n-gram rolling hash; polyPow[n] is
+// polyBase^n.
+const polyBase uint64 = 0x9e3779b97f4a7c15
+
+var polyPow = func() (p [64]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * polyBase
 	}
-	return x
+	return p
+}()
+
+// prepare hashes the words (FNV-1a, then mixed) into prefix sums so that an
+// n-gram's hash and length are O(1).
+func (s *repScratch) prepare(words []string) {
+	s.pre = append(s.pre[:0], 0)
+	s.plen = append(s.plen[:0], 0)
+	var h uint64
+	l := 0
+	for _, w := range words {
+		x := uint64(fnvOffset)
+		for i := 0; i < len(w); i++ {
+			x = (x ^ uint64(w[i])) * fnvPrime
+		}
+		h = h*polyBase + mix64(x)
+		l += len(w)
+		s.pre = append(s.pre, h)
+		s.plen = append(s.plen, l)
+	}
+}
+
+// polyPower returns polyBase^n; the hash of words[i:i+n] is
+// pre[i+n] - pre[i]*polyPower(n).
+func polyPower(n int) uint64 {
+	if n < len(polyPow) {
+		return polyPow[n]
+	}
+	p := uint64(1)
+	for k := 0; k < n; k++ {
+		p *= polyBase
+	}
+	return p
 }
 
 // Check implements Rule.
@@ -330,26 +361,19 @@ func (g *GopherRepetition) Check(d *shards.Document) (string, string) {
 
 	s.tok.tokenize(text)
 	words := s.tok.Words
-	s.hashes = s.hashes[:0]
-	for _, w := range words {
-		s.hashes = append(s.hashes, maphash.String(wordSeed, w))
-	}
+	s.prepare(words)
 	for _, n := range sortedKeys(g.TopNGrams) {
 		limit := g.TopNGrams[n]
 		if limit < 0 || n < 1 || len(words) < n {
 			continue
 		}
-		clear(s.counts)
-		bestCount, bestLen := int32(0), 0
+		s.tab.reset(len(words) - n + 1)
+		bestCount, bestLen := uint32(0), 0
+		pw := polyPower(n)
+		pre, plen := s.pre, s.plen
 		for i := 0; i+n <= len(words); i++ {
-			h := ngramHash(s.hashes, i, n)
-			c := s.counts[h] + 1
-			s.counts[h] = c
-			if c >= bestCount {
-				l := n - 1
-				for _, w := range words[i : i+n] {
-					l += len(w)
-				}
+			if c := s.tab.inc(pre[i+n] - pre[i]*pw); c >= bestCount {
+				l := plen[i+n] - plen[i] + n - 1 // the words joined by single spaces
 				if c > bestCount || l > bestLen {
 					bestCount, bestLen = c, l
 				}
@@ -364,17 +388,17 @@ func (g *GopherRepetition) Check(d *shards.Document) (string, string) {
 		if limit < 0 || n < 1 || len(words) < n {
 			continue
 		}
-		clear(s.set)
+		s.tab.reset(len(words) - n + 1)
 		repeated := 0
+		pw := polyPower(n)
+		pre, plen := s.pre, s.plen
 		for i := 0; i+n <= len(words); {
-			h := ngramHash(s.hashes, i, n)
-			if _, ok := s.set[h]; ok {
-				for _, w := range words[i : i+n] {
-					repeated += len(w)
-				}
+			if s.tab.inc(pre[i+n]-pre[i]*pw) > 1 {
+				// Seen before. (The count went up, which the scan never
+				// reads again: only presence matters here.)
+				repeated += plen[i+n] - plen[i]
 				i += n
 			} else {
-				s.set[h] = struct{}{}
 				i++
 			}
 		}

@@ -72,17 +72,27 @@ func (t *tokens) tokenize(text string) {
 	t.Words, t.Total, t.Alpha = t.Words[:0], 0, 0
 	i := 0
 	for i < len(text) {
-		cl, n := classAt(text, i)
+		var cl uint8
+		n := 1
+		if c := text[i]; c < utf8.RuneSelf {
+			cl = charClass[c]
+		} else {
+			cl, n = classAt(text, i)
+		}
 		if cl == 0 {
 			i += n
 			continue
 		}
 		// A token starts at i: find its end, its first and last word
 		// characters, and whether it holds a letter.
-		start, first, last := i, -1, -1
+		first, last := -1, -1
 		letter := false
 		for i < len(text) {
-			cl, n = classAt(text, i)
+			if c := text[i]; c < utf8.RuneSelf {
+				cl, n = charClass[c], 1
+			} else {
+				cl, n = classAt(text, i)
+			}
 			if cl == 0 {
 				break
 			}
@@ -103,7 +113,6 @@ func (t *tokens) tokenize(text string) {
 			}
 			i += n
 		}
-		_ = start
 		t.Total++
 		if letter {
 			t.Alpha++
