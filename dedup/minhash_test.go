@@ -182,3 +182,40 @@ func TestBandsRows(t *testing.T) {
 		t.Error("unknown scope accepted")
 	}
 }
+
+// TestPushKernelsAgree checks the vector kernel (where the CPU has one)
+// against the scalar loop for odd and even shingle counts and permutation
+// counts that are and are not multiples of eight.
+func TestPushKernelsAgree(t *testing.T) {
+	r := rand.New(rand.NewSource(9))
+	for _, perms := range []int{1, 7, 8, 13, 64, 112, 256} {
+		h, err := NewHasher(perms, 5, uint64(perms))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 2, 3, 8, 9, 31, 200} {
+			xs := make([]uint64, n)
+			for i := range xs {
+				xs[i] = r.Uint64()
+			}
+			got, want := make([]uint64, perms), make([]uint64, perms)
+			for i := range got {
+				got[i], want[i] = math.MaxUint64, math.MaxUint64
+			}
+			h.pushAll(got, xs)
+			for _, x := range xs {
+				for i := range want {
+					want[i] = min(want[i], h.a[i]*x+h.b[i])
+				}
+			}
+			gen := make([]uint64, perms)
+			for i := range gen {
+				gen[i] = math.MaxUint64
+			}
+			pushGeneric(gen, h.a, h.b, xs)
+			if !slices.Equal(got, want) || !slices.Equal(gen, want) {
+				t.Fatalf("perms %d, %d shingles: kernels disagree", perms, n)
+			}
+		}
+	}
+}
