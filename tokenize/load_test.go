@@ -225,3 +225,28 @@ func TestConcurrentEncode(t *testing.T) {
 }
 
 var b64enc = base64.StdEncoding
+
+// TestEncodeStream: chunked encoding equals whole-text encoding.
+func TestEncodeStream(t *testing.T) {
+	tok := mustGet(t, "cl100k_base")
+	text := strings.Repeat(sample+"Line two\n  indented\n\n\nX", 300)
+	want, err := tok.Encode(text, AllSpecial, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cs := range []int{7, 100, 4096, 1 << 20} {
+		var got []uint32
+		err := tok.EncodeStream(strings.NewReader(text), AllSpecial, nil, cs, func(ids []uint32) error {
+			got = append(got, ids...)
+			return nil
+		})
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("chunk %d: %v; %d ids, want %d", cs, err, len(got), len(want))
+		}
+	}
+	err = tok.EncodeStream(strings.NewReader(text), nil, nil, 100, func([]uint32) error { return nil })
+	var de *DisallowedSpecialError
+	if !errors.As(err, &de) || de.Offset != strings.Index(text, EndOfText) {
+		t.Fatalf("disallowed: %v", err)
+	}
+}

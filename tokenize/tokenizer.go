@@ -312,6 +312,10 @@ func (t *Tokenizer) findSpecial(text string, from int, set map[string]bool) (int
 // plain text. A nil disallowed set means tiktoken's default, every special
 // token not allowed. Either set may be AllSpecial.
 func (t *Tokenizer) Encode(text string, allowed, disallowed []string) ([]uint32, error) {
+	return t.appendEncode(make([]uint32, 0, len(text)/4+1), text, allowed, disallowed)
+}
+
+func (t *Tokenizer) appendEncode(out []uint32, text string, allowed, disallowed []string) ([]uint32, error) {
 	al, err := t.specialSet(allowed)
 	if err != nil {
 		return nil, err
@@ -332,7 +336,6 @@ func (t *Tokenizer) Encode(text string, allowed, disallowed []string) ([]uint32,
 			return nil, &DisallowedSpecialError{Token: tok, Offset: at}
 		}
 	}
-	out := make([]uint32, 0, len(text)/4+1)
 	start := 0
 	for {
 		at, tok := -1, ""
