@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 
 	lsh "github.com/ekzhu/minhash-lsh"
 	"github.com/smelt-dev/smelt/shards"
@@ -497,23 +499,52 @@ func (d *Deduper) lshPairs(ctx context.Context) error {
 		idx.Add(int32(s), d.bandKeys(int32(s)))
 	}
 	idx.Index()
-	for s := range d.sigDoc {
-		if s%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
+	// Queries only read the index: they run on all cores, each worker over
+	// a contiguous range of signatures, and the verified pairs are joined
+	// afterwards in range order (union-find's result does not depend on
+	// the order anyway).
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(d.sigDoc)/1024))
+	type part struct {
+		pairs      [][2]int32
+		candidates int64
+		err        error
+	}
+	parts := make([]part, workers)
+	var wg sync.WaitGroup
+	chunk := (len(d.sigDoc) + workers - 1) / workers
+	for w := range parts {
+		wg.Add(1)
+		go func(p *part, lo, hi int) {
+			defer wg.Done()
+			for s := lo; s < hi; s++ {
+				if s%4096 == 0 {
+					if p.err = ctx.Err(); p.err != nil {
+						return
+					}
+				}
+				a := d.sig(int32(s))
+				for _, key := range idx.Query(d.bandKeys(int32(s))) {
+					c := key.(int32)
+					if int(c) <= s {
+						continue // each pair once, from its smaller end
+					}
+					p.candidates++
+					if Jaccard(a, d.sig(c)) >= d.opt.Threshold {
+						p.pairs = append(p.pairs, [2]int32{int32(s), c})
+					}
+				}
 			}
+		}(&parts[w], min(w*chunk, len(d.sigDoc)), min((w+1)*chunk, len(d.sigDoc)))
+	}
+	wg.Wait()
+	for _, p := range parts {
+		if p.err != nil {
+			return p.err
 		}
-		a := d.sig(int32(s))
-		for _, key := range idx.Query(d.bandKeys(int32(s))) {
-			c := key.(int32)
-			if int(c) <= s {
-				continue // each pair once, from its smaller end
-			}
-			d.candidatePairs++
-			if Jaccard(a, d.sig(c)) >= d.opt.Threshold {
-				d.verifiedPairs++
-				d.uf.union(d.sigDoc[s], d.sigDoc[c])
-			}
+		d.candidatePairs += p.candidates
+		d.verifiedPairs += int64(len(p.pairs))
+		for _, pr := range p.pairs {
+			d.uf.union(d.sigDoc[pr[0]], d.sigDoc[pr[1]])
 		}
 	}
 	return nil
