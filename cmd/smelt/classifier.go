@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/ingest"
@@ -77,15 +78,17 @@ filter/bench/sklearn_compare.py.`,
 				slog.Info("loaded training documents", "positive", set.pos, "documents", len(docs), "examples", len(examples)-n)
 			}
 			opt.Bits, opt.NoBigrams = bits, noBigrams
+			start := time.Now()
 			res, err := filter.Train(ctx, examples, opt)
 			if err != nil {
 				return err
 			}
+			trainTime := time.Since(start)
 			if err := filter.SaveModel(out, res.Model); err != nil {
 				return err
 			}
 			if export != "" {
-				if err := exportFeatures(export, examples, res, opt); err != nil {
+				if err := exportFeatures(export, examples, res, opt, trainTime); err != nil {
 					return err
 				}
 			}
@@ -168,7 +171,7 @@ func readAllDocs(dirs ...string) ([]*shards.Document, error) {
 	}
 }
 
-func exportFeatures(dir string, examples []filter.Example, res *filter.TrainResult, opt filter.TrainOptions) error {
+func exportFeatures(dir string, examples []filter.Example, res *filter.TrainResult, opt filter.TrainOptions, trainTime time.Duration) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -198,7 +201,7 @@ func exportFeatures(dir string, examples []filter.Example, res *filter.TrainResu
 	}
 	info, err := json.MarshalIndent(map[string]any{
 		"c": opt.C, "bits": opt.Bits, "balanced": !opt.Unbalanced, "bigrams": !opt.NoBigrams,
-		"go_test": res.Test, "go_iterations": res.Iterations,
+		"go_test": res.Test, "go_iterations": res.Iterations, "go_train_seconds": trainTime.Seconds(),
 	}, "", "  ")
 	if err != nil {
 		return err
