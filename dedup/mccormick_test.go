@@ -123,11 +123,29 @@ func TestMcCormickQuality(t *testing.T) {
 	for _, n := range []int{1000, 2500} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			docs, truth := loadMcCormick(t, n)
-			_, res := runDedup(t, docs, DefaultOptions(), nil)
+			d, res := runDedup(t, docs, DefaultOptions(), nil)
 			found := foundPairs(docs, res)
 			p, r, tp := precisionRecall(found, truth)
 			t.Logf("%d articles: %d truth pairs, %d found, %d correct: precision %.3f recall %.3f (candidates %d)",
 				n, len(truth), len(found), tp, p, r, res.Summary.CandidatePairs)
+			// The margin: estimated similarity of the least similar labelled
+			// pair and of the most similar unlabelled one (all pairs).
+			minDup, maxOther := 1.0, 0.0
+			for a := range docs {
+				for b := a + 1; b < len(docs); b++ {
+					sa, sb := d.sigOf[a], d.sigOf[b]
+					if sa < 0 || sb < 0 {
+						continue
+					}
+					j := Jaccard(d.sig(sa), d.sig(sb))
+					if truth[pairKey(docs[a].ID, docs[b].ID)] {
+						minDup = min(minDup, j)
+					} else {
+						maxOther = max(maxOther, j)
+					}
+				}
+			}
+			t.Logf("lowest labelled-pair similarity %.3f, highest other pair %.3f", minDup, maxOther)
 			if p < 0.95 || r < 0.95 {
 				for k := range truth {
 					if !found[k] {
