@@ -65,6 +65,10 @@ type tokenizePosition struct {
 // shard cut: a run killed at any point and started again with the same
 // configuration ends with the same files, byte for byte. A finished output
 // with the same fingerprint is reused.
+//
+// The manifest's Sources count, per source name, documents (Rows), tokens
+// including the end-of-text ids (Tokens) and the UTF-8 text bytes encoded
+// (DataBytes), so DataBytes/Tokens is the source's bytes per token.
 func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	if cfg.Encoder == nil {
 		return nil, errors.New("tokenize: no encoder")
