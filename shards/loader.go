@@ -183,7 +183,9 @@ func (l *Loader) SourceEpochs() []int64 {
 func (l *Loader) BatchTokens() int { return l.opt.BatchSize * (l.opt.SeqLen + 1) }
 
 // Next fills dst, which must hold exactly BatchSize*(SeqLen+1) tokens, with
-// the next batch: BatchSize sequences of SeqLen+1 tokens, row-major.
+// the next batch: BatchSize sequences of SeqLen+1 tokens, row-major. After
+// an error (a damaged shard) the loader's position is undefined: Restore a
+// saved state to go on.
 func (l *Loader) Next(dst []uint32) error {
 	if len(dst) != l.BatchTokens() {
 		return fmt.Errorf("loader: batch buffer holds %d tokens, want batch_size*(seq_len+1) = %d", len(dst), l.BatchTokens())
