@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/bits"
 	"path/filepath"
@@ -445,14 +446,12 @@ func (l *Loader) Restore(state []byte) error {
 	return nil
 }
 
-// hash64 is FNV-1a over s.
+// hash64 is FNV-1a over s: a fixed, specified function, so held-out
+// splits and seeds never change between processes or Go releases.
 func hash64(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
 }
 
 // mix64 is the splitmix64 finaliser: it spreads the bits of x.
