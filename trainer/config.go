@@ -91,7 +91,9 @@ func (c Config) NumParams() int {
 // FlopsPerToken is the training (forward + backward) floating point work
 // per token at sequence length seqLen, counted as in nanoGPT and PaLM: 6 per
 // matrix parameter (the tied head included, embeddings' lookups not) plus
-// 12*L*T*C for the attention scores and the weighted values.
+// 12*L*T*C for the attention scores and the weighted values over the full
+// square, as nanoGPT counts them (the kernels skip most of the masked half,
+// which MFU does not credit).
 func (c Config) FlopsPerToken(seqLen int) float64 {
 	C, L, T, V := float64(c.Width), float64(c.Layers), float64(seqLen), float64(c.Vocab)
 	matrix := L*12*C*C + V*C // qkv 3C^2 + proj C^2 + fc 4C^2 + fcproj 4C^2, plus the tied head

@@ -218,3 +218,77 @@ func TestExpfTanhfAccuracy(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionBlocksMatchNaive runs the blocked attention with T spanning
+// several blocks (and a partial last one) against a direct float64
+// implementation of causal attention and its backward.
+func TestAttentionBlocksMatchNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	B, T, C, NH := 2, 2*attBlock+19, 16, 2
+	hs := C / NH
+	qkv := randVec(r, B*T*3*C, 1)
+	dout := randVec(r, B*T*C, 1)
+	out, att := make([]float32, B*T*C), make([]float32, B*NH*T*T)
+	dqkv, datt := make([]float32, len(qkv)), make([]float32, len(att))
+	for _, be := range []*CPU{NewCPU(2), NewPureGo(1)} {
+		clear(dqkv)
+		be.AttentionForward(out, att, qkv, B, T, C, NH)
+		be.AttentionBackward(dqkv, datt, dout, qkv, att, B, T, C, NH)
+		wantOut := make([]float64, len(out))
+		wantD := make([]float64, len(qkv))
+		sc := 1 / math.Sqrt(float64(hs))
+		at := func(bi, t, part, h, d int) int { return (bi*T+t)*3*C + part*C + h*hs + d }
+		for bi := range B {
+			for h := range NH {
+				for i := range T {
+					p := make([]float64, i+1)
+					mx := math.Inf(-1)
+					for j := 0; j <= i; j++ {
+						var s float64
+						for d := range hs {
+							s += float64(qkv[at(bi, i, 0, h, d)]) * float64(qkv[at(bi, j, 1, h, d)])
+						}
+						p[j] = s * sc
+						mx = max(mx, p[j])
+					}
+					var z float64
+					for j := range p {
+						p[j] = math.Exp(p[j] - mx)
+						z += p[j]
+					}
+					dp := make([]float64, i+1)
+					var dot float64
+					for j := range p {
+						p[j] /= z
+						for d := range hs {
+							do := float64(dout[(bi*T+i)*C+h*hs+d])
+							wantOut[(bi*T+i)*C+h*hs+d] += p[j] * float64(qkv[at(bi, j, 2, h, d)])
+							wantD[at(bi, j, 2, h, d)] += p[j] * do
+							dp[j] += do * float64(qkv[at(bi, j, 2, h, d)])
+						}
+						dot += p[j] * dp[j]
+					}
+					for j := range p {
+						ds := p[j] * (dp[j] - dot) * sc
+						for d := range hs {
+							wantD[at(bi, i, 0, h, d)] += ds * float64(qkv[at(bi, j, 1, h, d)])
+							wantD[at(bi, j, 1, h, d)] += ds * float64(qkv[at(bi, i, 0, h, d)])
+						}
+					}
+				}
+			}
+		}
+		cmp := func(name string, got []float32, want []float64) {
+			var d, m float64
+			for i := range want {
+				d = max(d, math.Abs(float64(got[i])-want[i]))
+				m = max(m, math.Abs(want[i]))
+			}
+			if d > 1e-5*m {
+				t.Errorf("%s %s: max diff %.3g of max %.3g", be.Name(), name, d, m)
+			}
+		}
+		cmp("out", out, wantOut)
+		cmp("dqkv", dqkv, wantD)
+	}
+}

@@ -140,9 +140,14 @@ func (b *CPU) LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, r
 	})
 }
 
-// AttentionForward implements Backend. Each (batch, head) pair is two
-// matrix products (QKᵀ over the full square, then the masked softmax times V)
-// run on the kernel from parallel goroutines.
+// attBlock is the row block of the causal attention: queries in rows
+// [r0, r0+attBlock) only need keys [0, r0+attBlock), so the products skip the
+// masked upper triangle block by block (at T=256, 5/8 of the full square).
+const attBlock = 64
+
+// AttentionForward implements Backend. Each (batch, head) pair runs on one
+// goroutine as blocks of two products on the kernel: scores QKᵀ for a block
+// of queries against the keys up to it, then the masked softmax times V.
 func (b *CPU) AttentionForward(out, att, qkv []float32, B, T, C, NH int) {
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
@@ -155,11 +160,15 @@ func (b *CPU) AttentionForward(out, att, qkv []float32, B, T, C, NH int) {
 				k := q[C:]
 				v := q[2*C:]
 				a := att[bh*T*T : (bh+1)*T*T]
-				b.k.sgemm(false, true, T, T, hs, scale, q, C3, k, C3, 0, a, T)
-				for i := 0; i < T; i++ {
-					softmaxCausalRow(a[i*T:i*T+T], i)
+				o := out[bi*T*C+h*hs:]
+				for r0 := 0; r0 < T; r0 += attBlock {
+					r1 := min(r0+attBlock, T)
+					b.k.sgemm(false, true, r1-r0, r1, hs, scale, q[r0*C3:], C3, k, C3, 0, a[r0*T:], T)
+					for i := r0; i < r1; i++ {
+						softmaxCausalRow(a[i*T:i*T+T], i)
+					}
+					b.k.sgemm(false, false, r1-r0, hs, r1, 1, a[r0*T:], T, v, C3, 0, o[r0*C:], C)
 				}
-				b.k.sgemm(false, false, T, hs, T, 1, a, T, v, C3, 0, out[bi*T*C+h*hs:], C)
 			}
 		})
 	})
@@ -185,7 +194,7 @@ func softmaxCausalRow(row []float32, i int) {
 	clear(row[i+1:])
 }
 
-// AttentionBackward implements Backend.
+// AttentionBackward implements Backend, block by block as the forward.
 func (b *CPU) AttentionBackward(dqkv, datt, dout, qkv, att []float32, B, T, C, NH int) {
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
@@ -200,22 +209,26 @@ func (b *CPU) AttentionBackward(dqkv, datt, dout, qkv, att []float32, B, T, C, N
 				do := dout[bi*T*C+h*hs:]
 				a := att[bh*T*T : (bh+1)*T*T]
 				da := datt[bh*T*T : (bh+1)*T*T]
-				b.k.sgemm(false, true, T, T, hs, 1, do, C, v, C3, 0, da, T)
-				b.k.sgemm(true, false, T, hs, T, 1, a, T, do, C, 1, dv, C3)
-				// Softmax backward, scaled, in place: da becomes dpreatt.
-				for i := 0; i < T; i++ {
-					ar, dr := a[i*T:i*T+i+1], da[i*T:i*T+i+1]
-					var s float32
-					for j, p := range ar {
-						s += p * dr[j]
+				for r0 := 0; r0 < T; r0 += attBlock {
+					r1 := min(r0+attBlock, T)
+					rows := r1 - r0
+					b.k.sgemm(false, true, rows, r1, hs, 1, do[r0*C:], C, v, C3, 0, da[r0*T:], T)
+					b.k.sgemm(true, false, r1, hs, rows, 1, a[r0*T:], T, do[r0*C:], C, 1, dv, C3)
+					// Softmax backward, scaled, in place: da becomes dpreatt.
+					for i := r0; i < r1; i++ {
+						ar, dr := a[i*T:i*T+i+1], da[i*T:i*T+i+1]
+						var s float32
+						for j, p := range ar {
+							s += p * dr[j]
+						}
+						for j, p := range ar {
+							dr[j] = p * (dr[j] - s) * scale
+						}
+						clear(da[i*T+i+1 : i*T+r1])
 					}
-					for j, p := range ar {
-						dr[j] = p * (dr[j] - s) * scale
-					}
-					clear(da[i*T+i+1 : i*T+T])
+					b.k.sgemm(false, false, rows, hs, r1, 1, da[r0*T:], T, k, C3, 1, dq[r0*C3:], C3)
+					b.k.sgemm(true, false, r1, hs, rows, 1, da[r0*T:], T, q[r0*C3:], C3, 1, dk, C3)
 				}
-				b.k.sgemm(false, false, T, hs, T, 1, da, T, k, C3, 1, dq, C3)
-				b.k.sgemm(true, false, T, hs, T, 1, da, T, q, C3, 1, dk, C3)
 			}
 		})
 	})
