@@ -56,6 +56,7 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newTokenizeCmd(),
 		newTokenizerCmd(),
 		newMixCmd(),
+		newRunCmd(), newStatusCmd(),
 		newTrainCmd(),
 		newGenerateCmd(),
 		// Stage verbs: one constructor per verb, each in its own file.

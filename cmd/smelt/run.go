@@ -1,0 +1,201 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smelt-dev/smelt/pipelines"
+	"github.com/spf13/cobra"
+)
+
+func newRunCmd() *cobra.Command {
+	var (
+		executor, runDir, step  string
+		workers, rank, parallel int
+		force, finalize, noWait bool
+		sbatchArgs              []string
+	)
+	cmd := &cobra.Command{
+		Use:   "run RECIPE.yaml [--executor local|slurm] [--workers N] [--run-dir DIR]",
+		Short: "Run a whole pipeline from a YAML recipe: ingest, filter, dedup, tokenizer, token shards, train",
+		Long: `run executes a recipe (a YAML file, or a bundled one: ` + strings.Join(pipelines.BundledNames(), ", ") + `)
+in a run directory (--run-dir, default runs/NAME): recipe.yaml (resolved)
+and run.json (smelt version) are recorded, and each step gets an ordinary
+stage directory (manifest.json, stats.json, dropped/) that smelt stats
+reads: ingest-SOURCE, filter-SOURCE, classifier, dedup, tokenizer,
+tokenize (one token-shard directory per source under tokenize/tasks, and
+mix.yaml) and train.
+
+Every step is cut into tasks (ingest and filter over groups of input
+files, dedup and tokenize per source); a task writes its outputs atomically,
+then a completion marker under .smelt/tasks. Running the same command again
+skips finished tasks and resumes the others, ending with the same bytes
+as an uninterrupted run. A changed recipe is refused unless --force, which
+redoes only the tasks it changes.
+
+--executor local (default) runs the tasks in this process with --workers
+in parallel. --executor slurm submits a job array per step (sbatch
+--array, only unfinished ranks, at most --parallel at once) chained with
+afterok dependencies, each task running smelt run with its rank, and waits
+for them unless --no-wait; logs go to .smelt/logs. smelt status RUN_DIR
+shows every task.`,
+		Example: `  smelt run pipelines/fineweb.yaml --run-dir runs/fw
+  smelt run demo
+  smelt run recipe.yaml --executor slurm --parallel 16 --sbatch-arg=--partition=cpu
+  smelt status runs/fw`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if step != "" || finalize {
+				// One task (or the merge) of a run that smelt run prepared:
+				// only the run directory's own recipe and plan are read.
+				if runDir == "" {
+					return errors.New("--step and --finalize need --run-dir")
+				}
+				run, err := pipelines.OpenExisting(runDir, nil)
+				if err != nil {
+					return err
+				}
+				if err := checkSameRecipe(args[0], run); err != nil {
+					return err
+				}
+				if finalize {
+					return run.Finalize()
+				}
+				if rank < 0 {
+					return errors.New("--step needs --rank")
+				}
+				return run.RunTask(ctx, step, rank, pipelines.TaskOptions{Workers: workers})
+			}
+			r, err := pipelines.LoadRecipe(args[0])
+			if err != nil {
+				return err
+			}
+			if runDir == "" {
+				runDir = filepath.Join("runs", r.Name)
+			}
+			run, err := pipelines.Open(runDir, r, pipelines.OpenOptions{Force: force, Version: smeltVersion()})
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "smelt run: recipe %s, run directory %s, %d steps\n", r.Name, run.Dir, len(run.Plan.Steps))
+			start := time.Now()
+			switch executor {
+			case "local":
+				err = runLocal(cmd, run, workers)
+			case "slurm":
+				var sub *pipelines.Submission
+				sub, err = run.SubmitSlurm(ctx, pipelines.SlurmOptions{Parallel: parallel, TaskWorkers: max(workers, 1),
+					Sbatch: sbatchArgs, Wait: !noWait})
+				if sub != nil {
+					for _, s := range sub.Order {
+						fmt.Fprintf(w, "slurm: step %s: job %s\n", s, sub.Jobs[s])
+					}
+					if sub.Finalize != "" {
+						fmt.Fprintf(w, "slurm: merge job %s\n", sub.Finalize)
+					}
+				}
+				if err == nil && noWait {
+					fmt.Fprintf(w, "submitted; follow with: smelt status %s\n", run.Dir)
+					return nil
+				}
+			default:
+				return fmt.Errorf("--executor %q: want local or slurm", executor)
+			}
+			if err != nil {
+				return fmt.Errorf("%w\n(smelt status %s shows every task; run the same command again to resume)", err, run.Dir)
+			}
+			fmt.Fprintf(w, "smelt run: done in %s\n", time.Since(start).Round(time.Millisecond))
+			return run.WriteStatus(w, false)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&executor, "executor", "local", "where tasks run: local (worker pool here) or slurm (job arrays)")
+	f.IntVarP(&workers, "workers", "j", 0, "local: parallel workers (0 = all cores); slurm: cores per task (default 1); output is the same for any value")
+	f.StringVar(&runDir, "run-dir", "", "run directory (default runs/NAME)")
+	f.BoolVar(&force, "force", false, "run a changed recipe in an existing run directory, redoing the tasks it changes")
+	f.IntVar(&parallel, "parallel", 0, "slurm: array tasks of a step running at once (0 = no limit)")
+	f.BoolVar(&noWait, "no-wait", false, "slurm: submit and return without waiting")
+	f.StringArrayVar(&sbatchArgs, "sbatch-arg", nil, "slurm: extra sbatch argument (repeatable), e.g. --sbatch-arg=--partition=cpu")
+	f.StringVar(&step, "step", "", "run one task of this step (used by the Slurm executor)")
+	f.IntVar(&rank, "rank", -1, "the task's rank within --step")
+	f.BoolVar(&finalize, "finalize", false, "merge the finished steps' outputs (used by the Slurm executor)")
+	for _, h := range []string{"step", "rank", "finalize"} {
+		_ = f.MarkHidden(h)
+	}
+	return cmd
+}
+
+// checkSameRecipe refuses a task whose recipe is not the run directory's.
+func checkSameRecipe(path string, run *pipelines.Run) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if abs == filepath.Join(run.Dir, pipelines.RecipeFile) {
+		return nil
+	}
+	r, err := pipelines.LoadRecipe(path)
+	if err != nil {
+		return err
+	}
+	a, err := r.Hash()
+	if err != nil {
+		return err
+	}
+	if a != run.Plan.RecipeHash {
+		return fmt.Errorf("%s is not the recipe %s was started with: run smelt run %s without --step first", path, run.Dir, path)
+	}
+	return nil
+}
+
+// runLocal runs the local executor with a progress display per step.
+func runLocal(cmd *cobra.Command, run *pipelines.Run, workers int) error {
+	var (
+		mu sync.Mutex
+		p  *progress
+	)
+	w := cmd.OutOrStdout()
+	return run.RunLocal(cmd.Context(), pipelines.LocalOptions{
+		Workers: workers,
+		OnStep: func(s *pipelines.Step, pending int, done bool, took time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !done {
+				if pending == 0 {
+					fmt.Fprintf(w, "step %-16s %d tasks, all done before\n", s.Name, len(s.Tasks))
+					return
+				}
+				fmt.Fprintf(w, "step %-16s %d tasks to run (of %d)\n", s.Name, pending, len(s.Tasks))
+				p = newProgress(cmd.ErrOrStderr(), s.Name, 0)
+				return
+			}
+			if p != nil {
+				p.finish()
+				p = nil
+			}
+			if pending > 0 {
+				fmt.Fprintf(w, "step %-16s done in %s\n", s.Name, took.Round(time.Millisecond))
+			}
+		},
+		Progress: func(s *pipelines.Step, done, total int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			if p == nil {
+				return
+			}
+			if total > 0 && p.total != total {
+				p.total = total
+				if p.bar != nil {
+					p.bar.ChangeMax64(total)
+				}
+			}
+			p.update(done, 0, 0)
+		},
+	})
+}

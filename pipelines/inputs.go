@@ -1,0 +1,195 @@
+package pipelines
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/smelt-dev/smelt/ingest"
+)
+
+// gomodScheme prefixes an input inside a Go module: gomod:MODULE/PATH-GLOB.
+const gomodScheme = "gomod:"
+
+// InputFile is one input file of a source with the identity that goes into
+// fingerprints.
+type InputFile struct {
+	Path  string `json:"path"`
+	Bytes int64  `json:"bytes"`
+	MTime int64  `json:"mtime_ns"`
+}
+
+// module is a module this binary (or the enclosing module) depends on.
+type module struct{ Path, Version string }
+
+var (
+	depsOnce sync.Once
+	deps     []module
+)
+
+// buildDeps lists the modules recorded in the binary's build info, or, when
+// there are none (go test binaries, go run in some modes), those go list
+// reports for the enclosing module.
+func buildDeps() []module {
+	depsOnce.Do(func() {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, d := range bi.Deps {
+				v := d.Version
+				if d.Replace != nil && d.Replace.Version != "" {
+					v = d.Replace.Version
+				}
+				deps = append(deps, module{d.Path, v})
+			}
+		}
+		if len(deps) > 0 {
+			return
+		}
+		out, err := exec.Command("go", "list", "-m", "-f", "{{.Path}} {{.Version}}", "all").Output()
+		if err != nil {
+			return
+		}
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) == 2 {
+				deps = append(deps, module{f[0], f[1]})
+			}
+		}
+	})
+	return deps
+}
+
+var (
+	modDirMu sync.Mutex
+	modDirs  = map[string]string{}
+)
+
+// moduleDir returns the directory of module mod at version in the module
+// cache, downloading it through the Go module proxy when it is missing.
+func moduleDir(mod module) (string, error) {
+	key := mod.Path + "@" + mod.Version
+	modDirMu.Lock()
+	defer modDirMu.Unlock()
+	if d, ok := modDirs[key]; ok {
+		return d, nil
+	}
+	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
+		if cache := strings.TrimSpace(string(out)); cache != "" {
+			d := filepath.Join(cache, escapeModulePath(mod.Path)+"@"+mod.Version)
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				modDirs[key] = d
+				return d, nil
+			}
+		}
+	}
+	out, err := exec.Command("go", "mod", "download", "-json", key).Output()
+	if err != nil {
+		return "", fmt.Errorf("fetch %s (go mod download): %w; gomod: inputs need the Go toolchain and the module proxy", key, err)
+	}
+	var info struct{ Dir string }
+	if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
+		return "", fmt.Errorf("go mod download %s: unexpected answer %q", key, out)
+	}
+	modDirs[key] = info.Dir
+	return info.Dir, nil
+}
+
+// escapeModulePath applies the module cache's case encoding (!x for X).
+func escapeModulePath(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if r >= 'A' && r <= 'Z' {
+			b.WriteByte('!')
+			b.WriteRune(r + 'a' - 'A')
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// resolveGomod turns gomod:MODULE/PATH into a path inside the module's
+// directory, for the module version this binary was built with.
+func resolveGomod(in string) (string, error) {
+	rest := strings.TrimPrefix(in, gomodScheme)
+	var best module
+	for _, m := range buildDeps() {
+		if (rest == m.Path || strings.HasPrefix(rest, m.Path+"/")) && len(m.Path) > len(best.Path) {
+			best = m
+		}
+	}
+	if best.Path == "" {
+		return "", fmt.Errorf("input %s: no module of this smelt build is a prefix of %q", in, rest)
+	}
+	dir, err := moduleDir(best)
+	if err != nil {
+		return "", fmt.Errorf("input %s: %w", in, err)
+	}
+	return filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(strings.TrimPrefix(rest, best.Path), "/"))), nil
+}
+
+// ExpandSource lists a source's input files in order, with their sizes and
+// modification times.
+func ExpandSource(s *Source) ([]InputFile, error) {
+	args := make([]string, len(s.Inputs))
+	for i, in := range s.Inputs {
+		if strings.HasPrefix(in, gomodScheme) {
+			p, err := resolveGomod(in)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", s.Name, err)
+			}
+			in = p
+		}
+		args[i] = in
+	}
+	files, err := ingest.ExpandInputs(args)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", s.Name, err)
+	}
+	out := make([]InputFile, len(files))
+	for i, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		out[i] = InputFile{Path: f, Bytes: fi.Size(), MTime: fi.ModTime().UnixNano()}
+	}
+	return out, nil
+}
+
+// splitFiles cuts files, in order, into task groups: n groups of about
+// equal bytes when tasks > 0, else groups of about taskBytes each. The
+// split depends only on the files and the recipe, never on workers.
+func splitFiles(files []InputFile, tasks int, taskBytes int64) [][]InputFile {
+	var total int64
+	for _, f := range files {
+		total += f.Bytes
+	}
+	if tasks <= 0 {
+		tasks = int((total + taskBytes - 1) / max(taskBytes, 1))
+	}
+	tasks = max(1, min(tasks, len(files)))
+	groups := make([][]InputFile, 0, tasks)
+	var done int64
+	start := 0
+	for i, f := range files {
+		done += f.Bytes
+		left := len(files) - i - 1
+		need := tasks - len(groups) - 1 // groups still to start after this one
+		// Close the group when it reached its share of the bytes, or when
+		// every remaining file must start a group of its own.
+		if need > 0 && (done*int64(tasks) >= total*int64(len(groups)+1) || left == need) {
+			groups = append(groups, files[start:i+1])
+			start = i + 1
+		}
+	}
+	groups = append(groups, files[start:])
+	return groups
+}

@@ -1,0 +1,523 @@
+// Package pipelines runs whole smelt pipelines from YAML recipes: a recipe
+// names the sources, the filter chain per source, the quality classifier,
+// dedup, the tokenizer, the token shards, the mix and an optional training
+// run; the runner splits every step into tasks, runs them with a local
+// worker pool or as Slurm job arrays, and records a completion marker per
+// task so that a killed run resumes to the same bytes.
+//
+// A run directory holds recipe.yaml (the resolved recipe), run.json (the
+// binary version), one ordinary stage output directory per step
+// (ingest-SOURCE, filter-SOURCE, classifier, dedup, tokenizer, tokenize,
+// train) with its manifest.json and stats.json, each task's own output
+// under STEP/tasks/NNNNN, and .smelt/ with the plan, markers and logs.
+package pipelines
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"github.com/smelt-dev/smelt/dedup"
+	"github.com/smelt-dev/smelt/filter"
+	"github.com/smelt-dev/smelt/ingest"
+	"gopkg.in/yaml.v3"
+)
+
+// Recipe describes a whole run. Zero values are filled by defaults when the
+// recipe is parsed (see ParseRecipe); the resolved recipe is what a run
+// directory records.
+type Recipe struct {
+	// Name names the run (default run directory runs/NAME).
+	Name string `yaml:"name"`
+	// ShardMB is the target uncompressed size of document and token shards
+	// in MiB (default 64).
+	ShardMB int64 `yaml:"shard_mb"`
+	// Sources are the datasets, in mix order.
+	Sources []*Source `yaml:"sources"`
+	// Classifier, if set, trains (or loads) the quality classifier that the
+	// filter of the sources it applies to uses.
+	Classifier *Classifier `yaml:"classifier,omitempty"`
+	// Dedup, if set, deduplicates each mixed source (within the source, as
+	// GPT-3 did per dataset and FineWeb per crawl).
+	Dedup *Dedup `yaml:"dedup,omitempty"`
+	// Tokenizer names or trains the tokenizer of the token shards.
+	Tokenizer *Tokenizer `yaml:"tokenizer"`
+	// Train, if set, trains a model on the mix of the token shards.
+	Train *Train `yaml:"train,omitempty"`
+}
+
+// Source is one dataset of a recipe.
+type Source struct {
+	// Name is the source's name: its documents' source and its mix name.
+	Name string `yaml:"name"`
+	// Inputs are files, directories or globs (relative to the recipe's
+	// directory), or gomod:MODULE/PATH-GLOB for files inside a Go module
+	// that this smelt binary was built with (found in the module cache, or
+	// downloaded with go mod download). They are the only paths a recipe
+	// may point outside the run directory with.
+	Inputs []string `yaml:"inputs"`
+	// Format forces the ingest format (auto, warc, wet, jsonl, parquet,
+	// html, text); default auto.
+	Format string `yaml:"format"`
+	// TextField and IDField name the JSONL/Parquet text and id fields.
+	TextField string `yaml:"text_field,omitempty"`
+	IDField   string `yaml:"id_field,omitempty"`
+	// Weight is the source's sampling weight in the mix (> 0 unless
+	// Reference).
+	Weight float64 `yaml:"weight"`
+	// Reference marks a source used only as the classifier's positives: it
+	// is ingested but neither filtered, deduplicated nor mixed.
+	Reference bool `yaml:"reference,omitempty"`
+	// Tasks is the number of ingest (and filter) tasks the inputs are split
+	// into; 0 means one task per TaskMB of input.
+	Tasks int `yaml:"tasks,omitempty"`
+	// TaskMB is the input size per task when Tasks is 0 (default 512).
+	TaskMB int64 `yaml:"task_mb,omitempty"`
+	// Filter is the source's filter chain (rules and thresholds, over the
+	// published defaults: an empty mapping {} runs the default rules). No
+	// filter key means the source is not filtered.
+	Filter *filter.Config `yaml:"filter,omitempty"`
+}
+
+// Classifier configures the GPT-3 style quality classifier.
+type Classifier struct {
+	// Model loads a trained model file (an input path) instead of training.
+	Model string `yaml:"model,omitempty"`
+	// Positives and Negatives name the sources whose ingested documents
+	// train the classifier (reference text vs. raw crawl).
+	Positives []string `yaml:"positives,omitempty"`
+	Negatives []string `yaml:"negatives,omitempty"`
+	// ApplyTo names the sources whose filter scores documents with the
+	// classifier and keeps them by Keep.
+	ApplyTo []string `yaml:"apply_to"`
+	// Keep is the keep policy: pareto:ALPHA (GPT-3: pareto:9) or threshold:X.
+	Keep string `yaml:"keep"`
+	// Seed is mixed into the per-document Pareto draw.
+	Seed uint64 `yaml:"seed"`
+	// Training settings (see smelt classifier train).
+	Bits       uint    `yaml:"bits"`
+	C          float64 `yaml:"c"`
+	ChunkBytes int     `yaml:"chunk_bytes"`
+	HoldOut    float64 `yaml:"hold_out"`
+	MaxIter    int     `yaml:"max_iter"`
+}
+
+// Dedup configures deduplication; its fields are dedup.Options' (exact,
+// minhash, url, ngram, perms, bands, rows, threshold, seed).
+type Dedup struct {
+	dedup.Options `yaml:",inline"`
+}
+
+// Tokenizer names a tokenizer or trains one.
+type Tokenizer struct {
+	// Name is a built-in encoding (gpt2, cl100k_base, ...) or a tokenizer
+	// file (an input path).
+	Name string `yaml:"name,omitempty"`
+	// Train, if set, trains a byte-level BPE on the kept text instead.
+	Train *TokenizerTrain `yaml:"train,omitempty"`
+}
+
+// TokenizerTrain configures BPE training.
+type TokenizerTrain struct {
+	// VocabSize is the number of tokens (256 bytes + merges + end-of-text).
+	VocabSize int `yaml:"vocab_size"`
+	// SampleMB bounds the text read for training, taken from the mixed
+	// sources in mix order (default 64).
+	SampleMB int64 `yaml:"sample_mb"`
+}
+
+// Train configures the training run on the token shards' mix.
+type Train struct {
+	// Config is a trainer preset (tiny, small, gpt2-124m) or a model YAML
+	// file (an input path).
+	Config      string  `yaml:"config"`
+	Steps       int     `yaml:"steps"`
+	BatchSize   int     `yaml:"batch_size"`
+	SeqLen      int     `yaml:"seq_len"`
+	LR          float64 `yaml:"lr"`
+	MinLR       float64 `yaml:"min_lr"`
+	Warmup      int     `yaml:"warmup"`
+	WeightDecay float64 `yaml:"weight_decay"`
+	GradClip    float64 `yaml:"grad_clip"`
+	ValEvery    int     `yaml:"val_every"`
+	ValBatches  int     `yaml:"val_batches"`
+	ValFraction float64 `yaml:"val_fraction"`
+	Seed        uint64  `yaml:"seed"`
+	// Threads run the math; results are bit-identical only for the same
+	// thread count (default 1, so a run is reproducible anywhere).
+	Threads int `yaml:"threads"`
+	// SampleTokens is the length of the text sample generated at the end
+	// (0 = none), from Prompt (default: the end-of-text token).
+	SampleTokens int    `yaml:"sample_tokens"`
+	Prompt       string `yaml:"prompt,omitempty"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_]*$`)
+
+// ParseRecipe decodes a recipe strictly (unknown keys and wrong types are
+// errors with their line), fills the defaults and validates it. baseDir is
+// the directory relative input paths are resolved against; they are made
+// absolute in the result.
+func ParseRecipe(data []byte, baseDir string) (*Recipe, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty recipe")
+		}
+		return nil, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("line %d: a second YAML document; a recipe holds one", extra.Line)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("line %d: a recipe is a mapping (name, sources, ...)", doc.Line)
+	}
+	r := &Recipe{}
+	if err := checkKnown(&doc, reflect.TypeOf(r)); err != nil {
+		return nil, err
+	}
+	root := doc.Content[0]
+	if err := root.Decode(r); err != nil {
+		return nil, cleanYAMLError(err)
+	}
+	// Sub-configurations decode over their defaults (yaml.v3 decodes list
+	// elements into fresh zero values, so they are decoded again here).
+	if srcs := mapValue(root, "sources"); srcs != nil && srcs.Kind == yaml.SequenceNode {
+		for i, sn := range srcs.Content {
+			if fn := mapValue(sn, "filter"); fn != nil && fn.Tag != "!!null" && i < len(r.Sources) && r.Sources[i] != nil {
+				r.Sources[i].Filter = filter.DefaultConfig()
+				if err := fn.Decode(r.Sources[i].Filter); err != nil {
+					return nil, cleanYAMLError(err)
+				}
+			}
+		}
+	}
+	if dn := mapValue(root, "dedup"); dn != nil && dn.Tag != "!!null" {
+		r.Dedup = &Dedup{Options: dedup.DefaultOptions()}
+		if err := dn.Decode(r.Dedup); err != nil {
+			return nil, cleanYAMLError(err)
+		}
+	}
+	if err := r.resolve(baseDir); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// mapValue returns the value node of key in a mapping node.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// resolve fills defaults, makes input paths absolute and validates.
+func (r *Recipe) resolve(baseDir string) error {
+	if r.Name == "" {
+		return errors.New("recipe: name is required")
+	}
+	if !nameRE.MatchString(r.Name) {
+		return fmt.Errorf("recipe: name %q: use lower-case letters, digits and _", r.Name)
+	}
+	if r.ShardMB == 0 {
+		r.ShardMB = 64
+	}
+	if r.ShardMB < 0 {
+		return fmt.Errorf("recipe: shard_mb %d must be positive", r.ShardMB)
+	}
+	if len(r.Sources) == 0 {
+		return errors.New("recipe: no sources")
+	}
+	names := map[string]*Source{}
+	mixed := 0
+	for i, s := range r.Sources {
+		if s == nil {
+			return fmt.Errorf("recipe: source %d is empty", i+1)
+		}
+		if !nameRE.MatchString(s.Name) {
+			return fmt.Errorf("recipe: source %d: name %q: use lower-case letters, digits and _", i+1, s.Name)
+		}
+		if names[s.Name] != nil {
+			return fmt.Errorf("recipe: source %q listed twice", s.Name)
+		}
+		names[s.Name] = s
+		if len(s.Inputs) == 0 {
+			return fmt.Errorf("recipe: source %q: no inputs", s.Name)
+		}
+		for j, in := range s.Inputs {
+			if strings.HasPrefix(in, gomodScheme) {
+				continue
+			}
+			if !filepath.IsAbs(in) {
+				s.Inputs[j] = filepath.Join(baseDir, in)
+			}
+		}
+		if s.Format == "" {
+			s.Format = string(ingest.FormatAuto)
+		}
+		switch ingest.Format(s.Format) {
+		case ingest.FormatAuto, ingest.FormatWARC, ingest.FormatWET, ingest.FormatJSONL, ingest.FormatParquet, ingest.FormatHTML, ingest.FormatText:
+		default:
+			return fmt.Errorf("recipe: source %q: format %q (want auto, warc, wet, jsonl, parquet, html or text)", s.Name, s.Format)
+		}
+		if s.Tasks < 0 || s.TaskMB < 0 {
+			return fmt.Errorf("recipe: source %q: tasks and task_mb must not be negative", s.Name)
+		}
+		if s.Tasks == 0 && s.TaskMB == 0 {
+			s.TaskMB = 512
+		}
+		if s.Reference {
+			if s.Weight != 0 {
+				return fmt.Errorf("recipe: source %q: a reference source is not mixed; remove its weight", s.Name)
+			}
+			if s.Filter != nil {
+				return fmt.Errorf("recipe: source %q: a reference source is not filtered; remove its filter", s.Name)
+			}
+			continue
+		}
+		mixed++
+		if !(s.Weight > 0) || math.IsInf(s.Weight, 0) {
+			return fmt.Errorf("recipe: source %q: weight %v must be a positive number (or mark the source reference: true)", s.Name, s.Weight)
+		}
+		if s.Filter != nil {
+			if _, err := s.Filter.Pipeline(); err != nil {
+				return fmt.Errorf("recipe: source %q: %w", s.Name, err)
+			}
+		}
+	}
+	if mixed == 0 {
+		return errors.New("recipe: every source is a reference source: nothing to mix")
+	}
+	if c := r.Classifier; c != nil {
+		if err := c.resolve(names, baseDir); err != nil {
+			return err
+		}
+	}
+	if d := r.Dedup; d != nil {
+		if err := d.Options.Validate(); err != nil {
+			return fmt.Errorf("recipe: %w", err)
+		}
+		if d.Scope != dedup.ScopeGlobal {
+			return fmt.Errorf("recipe: dedup scope %q: the runner deduplicates within each source, so leave scope out", d.Scope)
+		}
+	}
+	if r.Tokenizer == nil {
+		return errors.New("recipe: tokenizer is required (name: gpt2, or train: {vocab_size: N})")
+	}
+	if err := r.Tokenizer.resolve(baseDir); err != nil {
+		return err
+	}
+	if t := r.Train; t != nil {
+		if err := t.resolve(baseDir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
+	check := func(what string, list []string, wantRef *bool) error {
+		for _, n := range list {
+			s := names[n]
+			if s == nil {
+				return fmt.Errorf("recipe: classifier %s: no source %q", what, n)
+			}
+			if wantRef != nil && s.Reference != *wantRef {
+				if *wantRef {
+					return fmt.Errorf("recipe: classifier %s: source %q is mixed; only reference sources can be positives here", what, n)
+				}
+				return fmt.Errorf("recipe: classifier %s: source %q is a reference source and is not filtered", what, n)
+			}
+		}
+		return nil
+	}
+	if c.Model != "" {
+		if len(c.Positives) > 0 || len(c.Negatives) > 0 {
+			return errors.New("recipe: classifier: give either model or positives/negatives, not both")
+		}
+		if !filepath.IsAbs(c.Model) {
+			c.Model = filepath.Join(baseDir, c.Model)
+		}
+	} else {
+		if len(c.Positives) == 0 || len(c.Negatives) == 0 {
+			return errors.New("recipe: classifier: name positives and negatives (sources), or a model file")
+		}
+		if err := check("positives", c.Positives, nil); err != nil {
+			return err
+		}
+		if err := check("negatives", c.Negatives, nil); err != nil {
+			return err
+		}
+	}
+	f := false
+	if len(c.ApplyTo) == 0 {
+		return errors.New("recipe: classifier: apply_to names no source")
+	}
+	if err := check("apply_to", c.ApplyTo, &f); err != nil {
+		return err
+	}
+	for _, n := range c.ApplyTo {
+		if names[n].Filter == nil {
+			// The classifier runs as part of the source's filter step.
+			names[n].Filter = filter.DefaultConfig()
+			names[n].Filter.Rules = []string{}
+		}
+	}
+	if c.Keep == "" {
+		c.Keep = "pareto:9"
+	}
+	if _, err := filter.ParseKeep(c.Keep); err != nil {
+		return fmt.Errorf("recipe: classifier: %w", err)
+	}
+	if c.Bits == 0 {
+		c.Bits = 20
+	}
+	if c.C == 0 {
+		c.C = 1
+	}
+	if c.ChunkBytes == 0 {
+		c.ChunkBytes = 2000
+	}
+	if c.HoldOut == 0 {
+		c.HoldOut = 0.2
+	}
+	if c.MaxIter == 0 {
+		c.MaxIter = 500
+	}
+	return nil
+}
+
+func (t *Tokenizer) resolve(baseDir string) error {
+	switch {
+	case t.Name != "" && t.Train != nil:
+		return errors.New("recipe: tokenizer: give name or train, not both")
+	case t.Train != nil:
+		if t.Train.VocabSize < 257 {
+			return fmt.Errorf("recipe: tokenizer: train vocab_size %d must be at least 257 (256 bytes and end-of-text)", t.Train.VocabSize)
+		}
+		if t.Train.SampleMB == 0 {
+			t.Train.SampleMB = 64
+		}
+	case t.Name != "":
+		if !isBuiltinTokenizer(t.Name) && !filepath.IsAbs(t.Name) {
+			t.Name = filepath.Join(baseDir, t.Name)
+		}
+	default:
+		return errors.New("recipe: tokenizer: give name (gpt2, ...) or train: {vocab_size: N}")
+	}
+	return nil
+}
+
+func (t *Train) resolve(baseDir string) error {
+	if t.Config == "" {
+		t.Config = "tiny"
+	}
+	if !isTrainPreset(t.Config) && !filepath.IsAbs(t.Config) {
+		t.Config = filepath.Join(baseDir, t.Config)
+	}
+	d := defaultTrainOptions()
+	if t.Steps == 0 {
+		t.Steps = d.Steps
+	}
+	if t.BatchSize == 0 {
+		t.BatchSize = d.BatchSize
+	}
+	if t.LR == 0 {
+		t.LR = d.LR
+	}
+	if t.MinLR == 0 {
+		t.MinLR = d.MinLR
+	}
+	if t.Warmup == 0 {
+		t.Warmup = min(d.WarmupSteps, t.Steps/10)
+	}
+	if t.WeightDecay == 0 {
+		t.WeightDecay = d.WeightDecay
+	}
+	if t.GradClip == 0 {
+		t.GradClip = d.GradClip
+	}
+	if t.ValBatches == 0 {
+		t.ValBatches = d.ValBatches
+	}
+	if t.ValFraction == 0 {
+		t.ValFraction = 0.01
+	}
+	if t.Seed == 0 {
+		t.Seed = d.Seed
+	}
+	if t.Threads == 0 {
+		t.Threads = 1
+	}
+	if t.Steps < 0 || t.BatchSize < 0 || t.SeqLen < 0 || t.Threads < 0 || t.SampleTokens < 0 {
+		return errors.New("recipe: train: steps, batch_size, seq_len, threads and sample_tokens must not be negative")
+	}
+	if t.ValFraction < 0 || t.ValFraction >= 1 {
+		return fmt.Errorf("recipe: train: val_fraction %v must be in [0, 1)", t.ValFraction)
+	}
+	return nil
+}
+
+// YAML returns the resolved recipe as YAML.
+func (r *Recipe) YAML() ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(r); err != nil {
+		return nil, fmt.Errorf("encode recipe: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Hash is the SHA-256 of the resolved recipe's YAML.
+func (r *Recipe) Hash() (string, error) {
+	y, err := r.YAML()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(y)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// LoadRecipe reads and parses a recipe file; relative inputs are relative to
+// the file's directory. A name of a bundled recipe (gpt3, fineweb, demo)
+// that is not a file loads the bundled one.
+func LoadRecipe(path string) (*Recipe, error) {
+	data, err := os.ReadFile(path)
+	base := filepath.Dir(path)
+	if err != nil {
+		if b, ok := Bundled(strings.TrimSuffix(filepath.Base(path), ".yaml")); ok && errors.Is(err, os.ErrNotExist) && !strings.ContainsRune(path, os.PathSeparator) {
+			data, base = b, "."
+		} else {
+			return nil, fmt.Errorf("recipe: %w", err)
+		}
+	}
+	if base, err = filepath.Abs(base); err != nil {
+		return nil, err
+	}
+	r, err := ParseRecipe(data, base)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
