@@ -116,3 +116,24 @@ func TestSharedJSONL(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONLCorruptGzipMemberResyncs(t *testing.T) {
+	var file []byte
+	var offsets []int
+	for i := 0; i < 5; i++ {
+		offsets = append(offsets, len(file))
+		line := `{"id":"d` + string(rune('0'+i)) + `","text":"Rivers carry water from high ground to the sea, number ` + string(rune('0'+i)) + `."}` + "\n"
+		file = append(file, gzipBytes(t, []byte(line))...)
+	}
+	for i := offsets[2] + 12; i < offsets[2]+30; i++ {
+		file[i] ^= 0x33
+	}
+	p := writeTestFile(t, t.TempDir(), "c.jsonl.gz", file)
+	ta := readAllRecords(t, p, FormatAuto, ReaderOptions{})
+	if len(ta.errs) != 1 || ta.errs[0].Kind != ErrGzipCorrupt || ta.errs[0].Offset != int64(offsets[2]) {
+		t.Fatalf("errors %v", ta.errs)
+	}
+	if len(ta.docs) != 4 || ta.docs[2].ID != "test/d3" {
+		t.Fatalf("docs %d", len(ta.docs))
+	}
+}
