@@ -34,8 +34,8 @@ func TestConfigRoundTripAndStrictness(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		"gopher_quality:\n  min_wordz: 3\n": "line 2",
-		"rules: [gopher, c4]\n":              "unknown rule",
-		"rules: [c4, c4]\n":                  "twice",
+		"rules: [gopher, c4]\n":             "unknown rule",
+		"rules: [c4, c4]\n":                 "twice",
 	} {
 		if _, err := ParseConfig([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseConfig(%q): %v, want an error with %q", in, err, want)
