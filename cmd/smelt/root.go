@@ -59,6 +59,8 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newRunCmd(), newStatusCmd(),
 		newTrainCmd(),
 		newGenerateCmd(),
+		newReportCmd(),
+		newInspectCmd(),
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root

@@ -1,0 +1,475 @@
+package report
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+//go:embed templates
+var templateFS embed.FS
+
+var funcs = template.FuncMap{
+	"bytes": humanBytes,
+	"num":   func(n int64) string { return fmtNum(float64(n)) },
+	"pct": func(a, b int64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(b))
+	},
+	"f1":       func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"f2":       func(v float64) string { return fmt.Sprintf("%.2f", v) },
+	"f3":       func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"tok":      shards.FormatTokens,
+	"add":      func(a, b int) int { return a + b },
+	"div":      func(a, b int64) int64 { return a / max(b, 1) },
+	"mul100":   func(v float64) float64 { return 100 * v },
+	"isNaN":    math.IsNaN,
+	"int64len": func(n int) int64 { return int64(n) },
+	"int64":    func(v float64) int64 { return int64(v) },
+}
+
+var reportTmpl = template.Must(template.New("report.html").Funcs(funcs).ParseFS(templateFS, "templates/report.html", "templates/charts.html", "templates/style.html"))
+
+// Report is the data the HTML report shows.
+type Report struct {
+	Title     string
+	Generated string
+	Run       *Run
+	Funnel    []FunnelRow
+	// FunnelChart shows documents in and kept per step.
+	FunnelChart *HBarChart
+	// Sources lists each source's kept documents and bytes after every step.
+	SourceSteps []string
+	Sources     []SourceRow
+	Drops       []DropRow
+	// ZeroDrops lists, per step, the declared reasons that dropped nothing.
+	ZeroDrops []ZeroDrops
+	DropChart *HBarChart
+	Quality   []QualityChart
+	Langs     []LangTable
+	Dedup     []DedupSection
+	Tokens    *HBarChart
+	TokenRows []TokenRow
+	Plan      *MixPlan
+	Training  []TrainSection
+	// Notes list what the directories did not hold.
+	Notes []string
+}
+
+// FunnelRow is one step's documents and bytes in and out.
+type FunnelRow struct {
+	Step, Stage, Kind               string
+	In, Out, Dropped, Errors        shards.Count
+	HasStats                        bool
+	Rows, DataBytes, Tokens, OnDisk int64
+	Balanced                        string
+	DroppedRows                     int64
+}
+
+// SourceRow is one source's kept documents after each step.
+type SourceRow struct {
+	Source string
+	Cells  []shards.Count
+}
+
+// DropRow is one drop reason of one step, with an example.
+type DropRow struct {
+	Step, Reason string
+	Count        shards.Count
+	Share        string // of the step's input
+	Example      *Doc
+}
+
+// ZeroDrops are a step's declared drop reasons with no documents.
+type ZeroDrops struct {
+	Step    string
+	Reasons []string
+}
+
+// QualityChart is a step's quality-score histogram, kept versus dropped.
+type QualityChart struct {
+	Step          string
+	Chart         *HistChart
+	Kept, Dropped int64
+	Mean, Std     float64
+	// KeepByPolicy counts the documents dropped by the quality keep policy.
+	Pareto, Threshold shards.Count
+	// Half is the lowest score bin where at least half the scored
+	// documents were kept ("" if none).
+	Half string
+}
+
+// LangTable is a step's language counts.
+type LangTable struct {
+	Step  string
+	Chart *HBarChart
+	Total int64
+}
+
+// DedupSection is a dedup step's clusters.
+type DedupSection struct {
+	Step       string
+	SizeChart  *HistChart
+	Similarity *HistChart
+	Clusters   *Step
+}
+
+// TokenRow is one source's tokens in a token-shard step.
+type TokenRow struct {
+	Step, Source string
+	Rows, Tokens int64
+	DataBytes    int64
+}
+
+// TrainSection is one training run's curves.
+type TrainSection struct {
+	Step       string
+	Chart      *LineChart
+	Steps      int
+	FirstLoss  float64
+	LastLoss   float64
+	LastVal    float64
+	BestVal    float64
+	TokensPerS float64
+}
+
+// Quality-score histogram names (written by the filter stage; see
+// filter.StatQualityKept).
+const (
+	histQualityKept    = "filter/quality_kept"
+	histQualityDropped = "filter/quality_dropped"
+	histClusterSize    = "dedup/cluster_size"
+	histSimilarity     = "dedup/minhash_similarity"
+	reasonPareto       = "quality/pareto"
+	reasonThreshold    = "quality/threshold"
+	// maxExampleScan bounds the dropped documents read per step to find
+	// an example of every reason.
+	maxExampleScan = 200_000
+)
+
+// Build gathers the report's data. It reads the dropped side outputs for
+// one example per drop reason (at most maxExampleScan documents per step).
+func Build(ctx context.Context, run *Run) (*Report, error) {
+	r := &Report{Run: run, Title: filepath.Base(filepath.Clean(run.Path)), Generated: time.Now().UTC().Format(time.RFC3339), Plan: run.Plan}
+	var labels []string
+	var vals [][]float64
+	for _, st := range run.Steps {
+		f := FunnelRow{Step: st.Name, Stage: st.Stage(), Kind: st.Kind()}
+		if m := st.Manifest; m != nil {
+			f.Rows, f.DataBytes, f.Tokens, f.OnDisk = m.Totals.Rows, m.Totals.DataBytes, m.Totals.Tokens, m.Totals.Bytes
+		}
+		if st.Dropped != nil {
+			f.DroppedRows = st.Dropped.Totals.Rows
+		}
+		if s := st.Stats; s != nil {
+			f.HasStats = true
+			f.In, f.Out, f.Dropped, f.Errors = s.In, s.Out, shards.SumCounts(s.Dropped), shards.SumCounts(s.Errors)
+			if err := s.Balanced(); err != nil {
+				f.Balanced = err.Error()
+			}
+			labels = append(labels, st.Name)
+			vals = append(vals, []float64{float64(s.In.Docs), float64(s.Out.Docs)})
+		}
+		r.Funnel = append(r.Funnel, f)
+	}
+	if len(labels) > 0 {
+		r.FunnelChart = NewHBarChart("funnel", []string{"documents in", "documents kept"}, labels, vals, func(v float64) string { return fmtNum(v) })
+	} else {
+		r.Notes = append(r.Notes, "No step has a stats.json: the funnel shows the manifests' row counts only.")
+	}
+	if run.PlanErr != "" {
+		r.Notes = append(r.Notes, "No epochs table: "+run.PlanErr)
+	}
+	r.buildSources()
+	if err := r.buildDrops(ctx); err != nil {
+		return nil, err
+	}
+	r.buildQuality()
+	r.buildLangs()
+	r.buildDedup()
+	r.buildTokens()
+	r.buildTraining()
+	return r, nil
+}
+
+func (r *Report) buildSources() {
+	srcs := map[string]bool{}
+	for _, st := range r.Run.Steps {
+		if st.Kind() != shards.KindDocuments {
+			continue
+		}
+		r.SourceSteps = append(r.SourceSteps, st.Name)
+		for k := range sourceCounts(st) {
+			srcs[k] = true
+		}
+	}
+	for _, src := range shards.SortedKeys(srcs) {
+		row := SourceRow{Source: src}
+		for _, st := range r.Run.Steps {
+			if st.Kind() == shards.KindDocuments {
+				row.Cells = append(row.Cells, sourceCounts(st)[src])
+			}
+		}
+		r.Sources = append(r.Sources, row)
+	}
+}
+
+// sourceCounts is a document step's kept documents and bytes per source.
+func sourceCounts(st *Step) map[string]shards.Count {
+	if st.Stats != nil && len(st.Stats.Sources) > 0 {
+		return st.Stats.Sources
+	}
+	m := map[string]shards.Count{}
+	if st.Manifest != nil {
+		for k, v := range st.Manifest.Sources {
+			m[k] = shards.Count{Docs: v.Rows, Bytes: v.DataBytes}
+		}
+	}
+	return m
+}
+
+func (r *Report) buildDrops(ctx context.Context) error {
+	var labels []string
+	var vals [][]float64
+	for _, st := range r.Run.Steps {
+		if st.Stats == nil {
+			continue
+		}
+		want := map[string]bool{}
+		for _, k := range shards.SortedKeys(st.Stats.Dropped) {
+			if st.Stats.Dropped[k].Docs > 0 {
+				want[k] = true
+			}
+		}
+		examples, err := findExamples(ctx, st, want)
+		if err != nil {
+			return err
+		}
+		keys := shards.SortedKeys(st.Stats.Dropped)
+		sort.SliceStable(keys, func(i, j int) bool { return st.Stats.Dropped[keys[i]].Docs > st.Stats.Dropped[keys[j]].Docs })
+		var zero []string
+		for _, k := range keys {
+			c := st.Stats.Dropped[k]
+			if c.Docs == 0 {
+				zero = append(zero, k)
+				continue
+			}
+			r.Drops = append(r.Drops, DropRow{Step: st.Name, Reason: k, Count: c, Share: funcs["pct"].(func(a, b int64) string)(c.Docs, st.Stats.In.Docs), Example: examples[k]})
+			labels = append(labels, st.Name+": "+k)
+			vals = append(vals, []float64{float64(c.Docs)})
+		}
+		if len(zero) > 0 {
+			r.ZeroDrops = append(r.ZeroDrops, ZeroDrops{Step: st.Name, Reasons: zero})
+		}
+	}
+	if len(labels) > 0 {
+		r.DropChart = NewHBarChart("drops", []string{"documents dropped"}, labels, vals, func(v float64) string { return fmtNum(v) })
+	}
+	return nil
+}
+
+// findExamples reads a step's dropped side output for the first document
+// of every wanted reason, reading at most maxExampleScan documents.
+func findExamples(ctx context.Context, st *Step, want map[string]bool) (map[string]*Doc, error) {
+	out := map[string]*Doc{}
+	if st.Dropped == nil || len(want) == 0 {
+		return out, nil
+	}
+	set := newDocSet(st.Name, "dropped", filepath.Join(st.Dir, shards.DroppedDir), st.Dropped)
+	const page = 1024
+	for lo := int64(0); lo < min(set.Rows(), maxExampleScan) && len(out) < len(want); lo += page {
+		docs, err := set.Read(ctx, lo, lo+page)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			if d.Drop != nil && want[d.Drop.Reason] && out[d.Drop.Reason] == nil {
+				out[d.Drop.Reason] = d
+			}
+		}
+	}
+	return out, nil
+}
+
+func (r *Report) buildQuality() {
+	for _, st := range r.Run.Steps {
+		if st.Stats == nil {
+			continue
+		}
+		k, d := st.Stats.Histograms[histQualityKept], st.Stats.Histograms[histQualityDropped]
+		if k == nil && d == nil {
+			continue
+		}
+		if k == nil {
+			k = &shards.Histogram{Lo: d.Lo, Hi: d.Hi, Counts: make([]int64, len(d.Counts))}
+		}
+		if d == nil {
+			d = &shards.Histogram{Lo: k.Lo, Hi: k.Hi, Counts: make([]int64, len(k.Counts))}
+		}
+		if len(k.Counts) != len(d.Counts) || k.Lo != d.Lo || k.Hi != d.Hi {
+			r.Notes = append(r.Notes, fmt.Sprintf("%s: the kept and dropped quality histograms have different bins; not drawn.", st.Name))
+			continue
+		}
+		q := QualityChart{Step: st.Name, Pareto: st.Stats.Dropped[reasonPareto], Threshold: st.Stats.Dropped[reasonThreshold]}
+		rate := make([]float64, len(k.Counts))
+		for i := range k.Counts {
+			q.Kept += k.Counts[i]
+			q.Dropped += d.Counts[i]
+			if n := k.Counts[i] + d.Counts[i]; n > 0 {
+				rate[i] = float64(k.Counts[i]) / float64(n)
+				if q.Half == "" && rate[i] >= 0.5 {
+					w := (k.Hi - k.Lo) / float64(len(k.Counts))
+					q.Half = fmt.Sprintf("%.2f", k.Lo+w*float64(i))
+				}
+			} else {
+				rate[i] = math.NaN()
+			}
+		}
+		if m := st.Stats.Metrics["filter/quality"]; m != nil {
+			q.Mean, q.Std = m.Mean, m.Std()
+		}
+		q.Chart = NewHistChart("quality-"+st.Name, k.Lo, k.Hi, []string{"kept", "dropped (any rule)"}, [][]int64{k.Counts, d.Counts}, rate, "share kept")
+		r.Quality = append(r.Quality, q)
+	}
+}
+
+func (r *Report) buildLangs() {
+	for _, st := range r.Run.Steps {
+		if st.Stats == nil || len(st.Stats.Langs) == 0 {
+			continue
+		}
+		keys := shards.SortedKeys(st.Stats.Langs)
+		sort.SliceStable(keys, func(i, j int) bool { return st.Stats.Langs[keys[i]] > st.Stats.Langs[keys[j]] })
+		var total int64
+		for _, k := range keys {
+			total += st.Stats.Langs[k]
+		}
+		const top = 15
+		var labels []string
+		var vals [][]float64
+		var rest int64
+		for i, k := range keys {
+			if i >= top {
+				rest += st.Stats.Langs[k]
+				continue
+			}
+			if k == "" {
+				k = "(none)"
+			}
+			labels = append(labels, k)
+			vals = append(vals, []float64{float64(st.Stats.Langs[keys[i]])})
+		}
+		if rest > 0 {
+			labels = append(labels, fmt.Sprintf("%d others", len(keys)-top))
+			vals = append(vals, []float64{float64(rest)})
+		}
+		r.Langs = append(r.Langs, LangTable{Step: st.Name, Total: total,
+			Chart: NewHBarChart("langs-"+st.Name, []string{"kept documents"}, labels, vals, func(v float64) string {
+				return fmt.Sprintf("%s (%.1f%%)", fmtNum(v), 100*v/float64(max(total, 1)))
+			})})
+	}
+}
+
+func (r *Report) buildDedup() {
+	for _, st := range r.Run.Steps {
+		var sec DedupSection
+		if st.Stats != nil {
+			if h := st.Stats.Histograms[histClusterSize]; h != nil {
+				sec.SizeChart = NewHistChart("clusters-"+st.Name, h.Lo, h.Hi, []string{"clusters"}, [][]int64{h.Counts}, nil, "")
+			}
+			if h := st.Stats.Histograms[histSimilarity]; h != nil {
+				sec.Similarity = NewHistChart("similarity-"+st.Name, h.Lo, h.Hi, []string{"near duplicates"}, [][]int64{h.Counts}, nil, "")
+			}
+		}
+		if st.Clusters != nil {
+			sec.Clusters = st
+		}
+		if sec.SizeChart != nil || sec.Clusters != nil {
+			sec.Step = st.Name
+			r.Dedup = append(r.Dedup, sec)
+		}
+	}
+}
+
+func (r *Report) buildTokens() {
+	var labels []string
+	var vals [][]float64
+	for _, st := range r.Run.Steps {
+		if st.Kind() != shards.KindTokens || st.Manifest == nil {
+			continue
+		}
+		m := st.Manifest
+		if len(m.Sources) == 0 {
+			r.TokenRows = append(r.TokenRows, TokenRow{Step: st.Name, Source: "(all)", Rows: m.Totals.Rows, Tokens: m.Totals.Tokens, DataBytes: m.Totals.DataBytes})
+			labels = append(labels, st.Name)
+			vals = append(vals, []float64{float64(m.Totals.Tokens)})
+			continue
+		}
+		for _, k := range shards.SortedKeys(m.Sources) {
+			s := m.Sources[k]
+			r.TokenRows = append(r.TokenRows, TokenRow{Step: st.Name, Source: k, Rows: s.Rows, Tokens: s.Tokens, DataBytes: s.DataBytes})
+			labels = append(labels, st.Name+": "+k)
+			vals = append(vals, []float64{float64(s.Tokens)})
+		}
+	}
+	if len(labels) > 0 {
+		r.Tokens = NewHBarChart("tokens", []string{"tokens"}, labels, vals, func(v float64) string { return fmtNum(v) })
+	}
+}
+
+func (r *Report) buildTraining() {
+	for _, st := range r.Run.Steps {
+		if len(st.TrainLog) == 0 {
+			continue
+		}
+		n := len(st.TrainLog)
+		xs, loss, val := make([]float64, n), make([]float64, n), make([]float64, n)
+		t := TrainSection{Step: st.Name, Steps: st.TrainLog[n-1].Step, FirstLoss: st.TrainLog[0].Loss, LastLoss: st.TrainLog[n-1].Loss,
+			LastVal: math.NaN(), BestVal: math.NaN()}
+		var tps float64
+		for i, rec := range st.TrainLog {
+			xs[i], loss[i], val[i] = float64(rec.Step), rec.Loss, rec.ValLoss
+			if !math.IsNaN(rec.ValLoss) {
+				t.LastVal = rec.ValLoss
+				if math.IsNaN(t.BestVal) || rec.ValLoss < t.BestVal {
+					t.BestVal = rec.ValLoss
+				}
+			}
+			tps += rec.TokensPerS
+		}
+		t.TokensPerS = tps / float64(n)
+		t.Chart = NewLineChart("loss-"+st.Name, []string{"training loss", "validation loss"}, [][]float64{xs, xs}, [][]float64{loss, val}, []bool{false, true})
+		r.Training = append(r.Training, t)
+	}
+}
+
+// Write renders the report as one self-contained HTML file: inline CSS and
+// SVG, no script, no external resource.
+func Write(ctx context.Context, w io.Writer, run *Run) error {
+	rep, err := Build(ctx, run)
+	if err != nil {
+		return err
+	}
+	return rep.Render(w)
+}
+
+// Render writes the report's HTML.
+func (r *Report) Render(w io.Writer) error {
+	var b strings.Builder
+	if err := reportTmpl.Execute(&b, r); err != nil {
+		return fmt.Errorf("render report: %w", err)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
