@@ -80,10 +80,15 @@ var tokensPool = sync.Pool{New: func() any { return new(tokens) }}
 
 // Check implements Rule.
 func (g *GopherQuality) Check(d *shards.Document) (string, string) {
-	text := d.Text
 	t := tokensPool.Get().(*tokens)
 	defer tokensPool.Put(t)
-	t.tokenize(text)
+	t.tokenize(d.Text)
+	return g.checkTokens(d, t)
+}
+
+// checkTokens is Check with d.Text already tokenised into t.
+func (g *GopherQuality) checkTokens(d *shards.Document, t *tokens) (string, string) {
+	text := d.Text
 	n := len(t.Words)
 	if g.MinWords >= 0 && n < g.MinWords {
 		return GopherTooFewWords, fmtInt(n)
@@ -334,6 +339,12 @@ func polyPower(n int) uint64 {
 
 // Check implements Rule.
 func (g *GopherRepetition) Check(d *shards.Document) (string, string) {
+	return g.checkTokens(d, nil)
+}
+
+// checkTokens is Check with d.Text already tokenised into t, or t nil to
+// tokenise only when the line and paragraph checks pass.
+func (g *GopherRepetition) checkTokens(d *shards.Document, t *tokens) (string, string) {
 	text := d.Text
 	if len(strings.TrimSpace(text)) == 0 {
 		return "", "" // nothing repeats in an empty document
@@ -359,8 +370,11 @@ func (g *GopherRepetition) Check(d *shards.Document) (string, string) {
 		return RepDupLineCharFrac, fmtRatio(r)
 	}
 
-	s.tok.tokenize(text)
-	words := s.tok.Words
+	if t == nil {
+		s.tok.tokenize(text)
+		t = &s.tok
+	}
+	words := t.Words
 	s.prepare(words)
 	for _, n := range sortedKeys(g.TopNGrams) {
 		limit := g.TopNGrams[n]

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -343,5 +344,43 @@ func TestPipelineRoutesAndRecordsRemoval(t *testing.T) {
 	d = doc("Lorem ipsum dolor sit amet.\n" + good)
 	if o = p.Apply(d); d.Drop == nil || d.Drop.Reason != C4LoremIpsum || o.Reason != C4LoremIpsum {
 		t.Errorf("lorem: %+v", d.Drop)
+	}
+}
+
+// TestPipelineSharedTokensMatchChecks: the pipeline's shared tokenisation
+// gives the same verdicts as each rule's own Check, also after C4 rewrites
+// the text.
+func TestPipelineSharedTokensMatchChecks(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var texts []string
+	for i := 0; i < 200; i++ {
+		texts = append(texts, genDoc(r, i%2 == 0))
+	}
+	texts = append(texts, "", words(60, "la"), strings.Repeat("Menu\n", 50)+words(100, strings.Fields(prose)...)+".")
+	rules := []Rule{DefaultGopherRepetition(), DefaultC4(), DefaultGopherQuality(), DefaultFineWebQuality()}
+	p := Pipeline{Rules: rules}
+	for _, text := range texts {
+		// Reference: each rule's own Check on the text as the previous rules left it.
+		want := doc(text)
+		var wantReason string
+		for _, rule := range rules {
+			if m, ok := rule.(Modifier); ok {
+				nt, _, reason, _ := m.Modify(want)
+				if reason == "" {
+					want.Text = nt
+				}
+				wantReason = reason
+			} else {
+				wantReason, _ = rule.Check(want)
+			}
+			if wantReason != "" {
+				break
+			}
+		}
+		got := doc(text)
+		o := p.Apply(got)
+		if o.Reason != wantReason || (wantReason == "" && got.Text != want.Text) {
+			t.Errorf("pipeline %q, rules %q on %.60q", o.Reason, wantReason, text)
+		}
 	}
 }
