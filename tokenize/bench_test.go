@@ -2,6 +2,7 @@ package tokenize
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -174,4 +175,22 @@ func BenchmarkRankLookup(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pieces)), "ns/lookup")
 	})
+}
+
+// BenchmarkEncodeRepetitive is the worst case for the merge: one long piece
+// (a 1 MB run of one letter; a 100 KB run of digits for r50k).
+func BenchmarkEncodeRepetitive(b *testing.B) {
+	for _, c := range []struct{ enc, text string }{
+		{"o200k_base", strings.Repeat("x", 1_000_000)},
+		{"r50k_base", strings.Repeat("7", 100_000)},
+		{"r50k_base", strings.Repeat(" ", 100_000) + "x"},
+	} {
+		tok := mustGet(b, c.enc)
+		b.Run(fmt.Sprintf("%s/%dx%q", c.enc, len(c.text), c.text[:1]), func(b *testing.B) {
+			b.SetBytes(int64(len(c.text)))
+			for b.Loop() {
+				tok.EncodeOrdinary(c.text)
+			}
+		})
+	}
 }
