@@ -296,3 +296,107 @@ func readDir(t *testing.T, dir string) map[string][]byte {
 	}
 	return out
 }
+
+// TestRealTextMix tokenizes three real public-domain texts from
+// ../shared/data with GPT-2 as three sources, mixes them 0.5/0.3/0.2 and
+// checks, on the decoded loader stream, that every document comes back
+// whole and that each source's share of the tokens matches its weight.
+func TestRealTextMix(t *testing.T) {
+	data := filepath.Join("..", "..", "..", "shared", "data", "clean_text")
+	if _, err := os.Stat(data); err != nil {
+		t.Skipf("shared test data not found at %s (it lives beside the repository): %v", data, err)
+	}
+	root := t.TempDir()
+	srcOf := map[string]string{}
+	var yml strings.Builder
+	yml.WriteString("sources:\n")
+	for _, f := range []struct {
+		file, name string
+		weight     float64
+	}{{"tinyshakespeare.txt", "shakespeare", 0.5}, {"wikitext-2_test.txt", "wikitext", 0.3}, {"minbpe_taylorswift_wikipedia.txt", "taylor", 0.2}} {
+		raw, err := os.ReadFile(filepath.Join(data, f.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = raw[:min(len(raw), 200<<10)]
+		// Documents of whole lines, 500 to about 3000 bytes.
+		var docs []*shards.Document
+		var cur strings.Builder
+		for _, line := range strings.SplitAfter(string(raw), "\n") {
+			cur.WriteString(line)
+			if cur.Len() < 500+(len(docs)%6)*500 {
+				continue
+			}
+			if p := cur.String(); srcOf[p] == "" {
+				srcOf[p] = f.name
+				docs = append(docs, &shards.Document{ID: fmt.Sprintf("%s/%d", f.name, len(docs)), Source: "x", Text: p})
+			}
+			cur.Reset()
+		}
+		writeDocs(t, filepath.Join(root, "docs", f.name), docs)
+		if out, err := runSmelt(t, "tokenize", filepath.Join(root, "docs", f.name), "--out", filepath.Join(root, "tok", f.name),
+			"--tokenizer", "gpt2", "--source", f.name, "--shard-mb", "0.1"); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		fmt.Fprintf(&yml, "  - {name: %s, path: tok/%s, weight: %v}\n", f.name, f.name, f.weight)
+	}
+	mixPath := filepath.Join(root, "mix.yaml")
+	os.WriteFile(mixPath, []byte(yml.String()), 0o644)
+	mix, err := shards.LoadMix(mixPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenize.GetOrLoad(mix.Tokenizer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := shards.NewLoader(mix, shards.LoaderOptions{SeqLen: 255, BatchSize: 4, Seed: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stream []uint32
+	buf := make([]uint32, l.BatchTokens())
+	for i := 0; i < 300; i++ {
+		if err := l.Next(buf); err != nil {
+			t.Fatal(err)
+		}
+		stream = append(stream, buf...)
+	}
+	// Cut the stream at end-of-text ids and decode each whole document.
+	eot := mix.EOT()
+	count := map[string]int{}
+	whole := 0
+	start := -1 // the first piece may be a document's tail
+	for i, id := range stream {
+		if id != eot {
+			continue
+		}
+		if start >= 0 {
+			text, err := tok.Decode(stream[start:i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := srcOf[string(text)]
+			if src == "" {
+				t.Fatalf("decoded document at %d is not one of the inputs: %.80q", start, text)
+			}
+			count[src] += i - start + 1
+			whole++
+		}
+		start = i + 1
+	}
+	var n int
+	for _, c := range count {
+		n += c
+	}
+	for _, s := range mix.Sources {
+		share := float64(count[s.Name]) / float64(n)
+		if share < s.Weight-0.01 || share > s.Weight+0.01 {
+			t.Errorf("source %s: %.3f of the tokens, weight %.2f", s.Name, share, s.Weight)
+		}
+	}
+	t.Logf("%d whole documents, %d tokens; shares %v", whole, n, count)
+	if epochs := l.SourceEpochs(); epochs[2] < 1 {
+		t.Errorf("the smallest source never wrapped: epochs %v", epochs)
+	}
+}
