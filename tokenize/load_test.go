@@ -2,6 +2,7 @@ package tokenize
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -248,5 +249,57 @@ func TestEncodeStream(t *testing.T) {
 	var de *DisallowedSpecialError
 	if !errors.As(err, &de) || de.Offset != strings.Index(text, EndOfText) {
 		t.Fatalf("disallowed: %v", err)
+	}
+}
+
+// TestLoadHFFromGPT2: a Hugging Face tokenizer.json carrying GPT-2's
+// vocabulary (merges as "a b" strings, ByteLevel pre-tokeniser), built from
+// the shared encoder.json and vocab.bpe, encodes exactly as r50k_base.
+func TestLoadHFFromGPT2(t *testing.T) {
+	dir := filepath.Join(sharedDataDir(t), "tokenizer")
+	enc, err := os.ReadFile(filepath.Join(dir, "gpt2_encoder.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bpe, err := os.ReadFile(filepath.Join(dir, "gpt2_vocab.bpe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var merges []string
+	for _, l := range strings.Split(string(bpe), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#version") {
+			merges = append(merges, l)
+		}
+	}
+	mj, _ := json.Marshal(merges)
+	doc := `{"version": "1.0", "added_tokens": [{"id": 50256, "content": "<|endoftext|>", "special": true}],
+	"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+	"model": {"type": "BPE", "vocab": ` + string(enc) + `, "merges": ` + string(mj) + `}}`
+	p := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r50k := mustGet(t, "r50k_base")
+	if tok.RanksHash() != r50k.RanksHash() {
+		t.Error("HF GPT-2 vocabulary hashes differently from r50k_base")
+	}
+	text, _ := os.ReadFile(filepath.Join(dir, "cs336_address.txt"))
+	if !slices.Equal(tok.EncodeOrdinary(string(text)), r50k.EncodeOrdinary(string(text))) {
+		t.Error("HF GPT-2 encodes differently from r50k_base")
+	}
+}
+
+// TestAppendEncodeOrdinaryAllocs: the hot path allocates nothing when dst
+// has room.
+func TestAppendEncodeOrdinaryAllocs(t *testing.T) {
+	tok := mustGet(t, "cl100k_base")
+	text := strings.Repeat(sample, 10)
+	buf := make([]uint32, 0, 4096)
+	if n := testing.AllocsPerRun(20, func() { buf = tok.AppendEncodeOrdinary(buf[:0], text) }); n != 0 {
+		t.Errorf("AppendEncodeOrdinary: %v allocations per run", n)
 	}
 }
