@@ -50,6 +50,12 @@ const DefaultWindow = 4
 // without padding; a document that does not fit continues in the next
 // sequence. The state is a handful of counters per source, so State and
 // Restore reproduce exactly the batches of an uninterrupted run.
+//
+// Memory: each source keeps at most Window decoded shards (plus the one
+// being packed); every shard is read whole, its sha256 checked against the
+// manifest and its ids checked against the vocabulary each time it is
+// loaded. Every rank reads every shard and keeps its own documents. A
+// Loader is not safe for concurrent use.
 type Loader struct {
 	mix  *Mix
 	opt  LoaderOptions
