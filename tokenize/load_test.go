@@ -303,3 +303,19 @@ func TestAppendEncodeOrdinaryAllocs(t *testing.T) {
 		t.Errorf("AppendEncodeOrdinary: %v allocations per run", n)
 	}
 }
+
+// TestEncodeManySpecials: many allowed specials in a long text, one of the
+// allowed set absent, encode in linear time and correctly.
+func TestEncodeManySpecials(t *testing.T) {
+	tok := mustGet(t, "cl100k_base")
+	eot, _ := tok.EOT()
+	unit := tok.EncodeOrdinary("ab c")
+	var want []uint32
+	for i := 0; i < 20000; i++ {
+		want = append(append(want, unit...), eot)
+	}
+	got, err := tok.Encode(strings.Repeat("ab c"+EndOfText, 20000), AllSpecial, nil)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("got %d ids (%v), want %d", len(got), err, len(want))
+	}
+}

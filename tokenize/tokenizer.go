@@ -336,11 +336,34 @@ func (t *Tokenizer) appendEncode(out []uint32, text string, allowed, disallowed 
 			return nil, &DisallowedSpecialError{Token: tok, Offset: at}
 		}
 	}
+	// Next occurrence of each allowed special at or after start (-1: none
+	// left), refreshed only when passed, so the scan stays linear however
+	// many specials the text holds.
+	type next struct {
+		tok string
+		at  int
+	}
+	var nexts []next
+	for _, s := range t.specList {
+		if al[s] {
+			nexts = append(nexts, next{s, -2})
+		}
+	}
 	start := 0
 	for {
 		at, tok := -1, ""
-		if len(al) > 0 {
-			at, tok = t.findSpecial(text, start, al)
+		for i := range nexts {
+			n := &nexts[i]
+			if n.at == -2 || (n.at >= 0 && n.at < start) {
+				n.at = -1
+				if j := strings.Index(text[start:], n.tok); j >= 0 {
+					n.at = start + j
+				}
+			}
+			// specList is longest first, so a tie keeps the longer token.
+			if n.at >= 0 && (at < 0 || n.at < at) {
+				at, tok = n.at, n.tok
+			}
 		}
 		if at < 0 {
 			return t.AppendEncodeOrdinary(out, text[start:]), nil
