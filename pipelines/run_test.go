@@ -1,0 +1,284 @@
+package pipelines
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+func runRecipe(t *testing.T, recipe, runDir string, workers int) *Run {
+	t.Helper()
+	r, err := LoadRecipe(recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := Open(runDir, r, OpenOptions{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.RunLocal(context.Background(), LocalOptions{Workers: workers}); err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// TestRunLocal runs the whole path on a generated corpus and checks that
+// every step directory is an ordinary, complete stage output whose counts
+// add up, that the output is the same whatever the workers, and that a
+// second run does nothing.
+func TestRunLocal(t *testing.T) {
+	dir := t.TempDir()
+	recipe := setupRun(t, dir, true)
+	a := runRecipe(t, recipe, filepath.Join(dir, "a"), 1)
+	if !a.Done() {
+		t.Fatal("run not done")
+	}
+	for _, step := range []string{"ingest-crawl", "ingest-books", "filter-crawl", "dedup"} {
+		m, err := shards.ReadManifest(filepath.Join(a.Dir, step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := shards.ReadStats(filepath.Join(a.Dir, step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Balanced(); err != nil {
+			t.Errorf("%s: %v", step, err)
+		}
+		if m.Totals.Rows != st.Out.Docs {
+			t.Errorf("%s: manifest has %d rows, stats %d kept", step, m.Totals.Rows, st.Out.Docs)
+		}
+		// The merged directory reads like any stage output.
+		r, err := shards.OpenDocDirs(filepath.Join(a.Dir, step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.TotalRows() != m.Totals.Rows {
+			t.Errorf("%s: reader sees %d rows, manifest %d", step, r.TotalRows(), m.Totals.Rows)
+		}
+		r.Close()
+	}
+	ing, _ := shards.ReadStats(filepath.Join(a.Dir, "ingest-crawl"))
+	if ing.In.Docs != 6*60 {
+		t.Errorf("ingest read %d records, want %d", ing.In.Docs, 6*60)
+	}
+	flt, _ := shards.ReadStats(filepath.Join(a.Dir, "filter-crawl"))
+	if flt.In.Docs != ing.Out.Docs {
+		t.Errorf("filter saw %d documents, ingest kept %d", flt.In.Docs, ing.Out.Docs)
+	}
+	var rules int64
+	for reason, c := range flt.Dropped {
+		if strings.HasPrefix(reason, "gopher") || strings.HasPrefix(reason, "c4") {
+			rules += c.Docs
+		}
+	}
+	if rules == 0 {
+		t.Errorf("the rules dropped nothing: %v", flt.Dropped)
+	}
+	if flt.Dropped["quality/pareto"].Docs == 0 {
+		t.Errorf("the classifier dropped nothing: %v", flt.Dropped)
+	}
+	dd, _ := shards.ReadStats(filepath.Join(a.Dir, "dedup"))
+	if dd.Dropped["dedup:exact"].Docs+dd.Dropped["dedup:minhash"].Docs == 0 {
+		t.Errorf("dedup dropped nothing: %v", dd.Dropped)
+	}
+	tm, err := shards.ReadManifest(filepath.Join(a.Dir, "tokenize"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm.Kind != shards.KindTokens || tm.Tokenizer == nil || tm.Tokenizer.VocabSize != 320 || tm.Totals.Tokens == 0 {
+		t.Errorf("token shards: %+v", tm)
+	}
+	if len(tm.Sources) != 2 || tm.Sources["crawl"].Tokens == 0 || tm.Sources["books"].Tokens == 0 {
+		t.Errorf("token sources: %+v", tm.Sources)
+	}
+	if _, err := shards.LoadMix(filepath.Join(a.Dir, "train", MixFileName)); err != nil {
+		t.Error(err)
+	}
+	if s, err := os.ReadFile(filepath.Join(a.Dir, "train", SampleFile)); err != nil || len(bytes.TrimSpace(s)) == 0 {
+		t.Errorf("no text sample: %v", err)
+	}
+
+	b := runRecipe(t, recipe, filepath.Join(dir, "b"), 3)
+	requireSameFiles(t, normFiles(t, a.Dir), normFiles(t, b.Dir), "workers 1 vs 3")
+
+	// A second run finds everything done and changes nothing.
+	before := shardFiles(t, a.Dir)
+	markers, _ := os.ReadFile(a.markerPath("dedup", 0, doneExt))
+	runRecipe(t, recipe, a.Dir, 2)
+	requireSameFiles(t, before, shardFiles(t, a.Dir), "rerun")
+	if again, _ := os.ReadFile(a.markerPath("dedup", 0, doneExt)); !bytes.Equal(markers, again) {
+		t.Error("a finished task ran again")
+	}
+
+	var buf bytes.Buffer
+	if err := a.WriteStatus(&buf, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ingest-crawl", "tokenize", "train"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("status lacks %s:\n%s", want, buf.String())
+		}
+	}
+	if strings.Contains(buf.String(), "pending") || strings.Contains(buf.String(), "failed:") {
+		t.Errorf("status of a finished run:\n%s", buf.String())
+	}
+}
+
+// TestRecipeChangeRefused checks that a changed recipe is refused without
+// --force, and that with it only the tasks it changes run again.
+func TestRecipeChangeRefused(t *testing.T) {
+	dir := t.TempDir()
+	recipe := setupRun(t, dir, false)
+	runDir := filepath.Join(dir, "run")
+	run := runRecipe(t, recipe, runDir, 2)
+	ingestMarker, _ := os.ReadFile(run.markerPath("ingest-crawl", 0, doneExt))
+	dedupMarker, _ := os.ReadFile(run.markerPath("dedup", 0, doneExt))
+
+	changed := strings.Replace(testRecipe(false), "threshold", "threshold", 1)
+	changed = strings.Replace(changed, "  minhash: true\n", "  minhash: true\n  threshold: 0.7\n", 1)
+	if err := os.WriteFile(recipe, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadRecipe(recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(runDir, r, OpenOptions{}); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("changed recipe: got %v, want a refusal naming --force", err)
+	}
+	run, err = Open(runDir, r, OpenOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.RunLocal(context.Background(), LocalOptions{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := os.ReadFile(run.markerPath("ingest-crawl", 0, doneExt)); !bytes.Equal(m, ingestMarker) {
+		t.Error("an unchanged ingest task ran again")
+	}
+	if m, _ := os.ReadFile(run.markerPath("dedup", 0, doneExt)); bytes.Equal(m, dedupMarker) {
+		t.Error("the changed dedup task did not run again")
+	}
+	// The forced result equals a fresh run of the new recipe.
+	fresh := runRecipe(t, recipe, filepath.Join(dir, "fresh"), 2)
+	requireSameFiles(t, normFiles(t, fresh.Dir), normFiles(t, run.Dir), "forced vs fresh")
+}
+
+// TestFailedTaskStatus makes a stage fail and checks that the error is
+// recorded, shown by status, and that a rerun with a working stage
+// finishes the run.
+func TestFailedTaskStatus(t *testing.T) {
+	dir := t.TempDir()
+	recipe := setupRun(t, dir, false)
+	r, err := LoadRecipe(recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := DefaultRegistry()
+	good := reg.Stage(KindTokenize).Run
+	reg.Register(&StageDef{Kind: KindTokenize, Run: func(tc *TaskContext) (*shards.Stats, error) {
+		if tc.Task.Rank == 1 {
+			return nil, errors.New("disk on fire")
+		}
+		return good(tc)
+	}})
+	runDir := filepath.Join(dir, "run")
+	run, err := Open(runDir, r, OpenOptions{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.RunLocal(context.Background(), LocalOptions{Workers: 2}); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("got %v, want the stage's error", err)
+	}
+	var buf bytes.Buffer
+	if err := run.WriteStatus(&buf, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "tokenize/1: failed: task tokenize/1: disk on fire") {
+		t.Errorf("status does not show the failure:\n%s", buf.String())
+	}
+	run, err = Open(runDir, r, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.RunLocal(context.Background(), LocalOptions{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if !run.Done() {
+		t.Error("rerun did not finish the run")
+	}
+	buf.Reset()
+	_ = run.WriteStatus(&buf, false)
+	if strings.Contains(buf.String(), "failed:") {
+		t.Errorf("failure still shown after a good rerun:\n%s", buf.String())
+	}
+}
+
+// TestResumeAfterKill kills a real run with SIGKILL at many points, runs it
+// again to the end, and checks that the output equals an uninterrupted
+// run's byte for byte.
+func TestResumeAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes; slow")
+	}
+	dir := t.TempDir()
+	recipe := setupRun(t, dir, false)
+	// Every run happens in the same directory (manifests record their
+	// inputs' paths), moved aside when it is done.
+	runDir := filepath.Join(dir, "run")
+	runRecipe(t, recipe, runDir, 2)
+	want := shardFiles(t, runDir)
+	if err := os.Rename(runDir, runDir+".ref"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Time an uninterrupted child run to spread the kills over it.
+	start := time.Now()
+	if out, err := exec.Command(os.Args[0], "run", recipe, "--run-dir", runDir, "--workers", "2").CombinedOutput(); err != nil {
+		t.Fatalf("child run: %v\n%s", err, out)
+	}
+	total := time.Since(start)
+	requireSameFiles(t, want, shardFiles(t, runDir), "child run")
+	if err := os.Rename(runDir, runDir+".timed"); err != nil {
+		t.Fatal(err)
+	}
+	kills := 0
+	for i := 1; i <= 12; i++ {
+		cmd := exec.Command(os.Args[0], "run", recipe, "--run-dir", runDir, "--workers", "2")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Kill points spread over a full run's time (a resumed run has
+		// less to do, so later points often find it finished).
+		time.Sleep(total * time.Duration(i) / 14)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		err := cmd.Wait()
+		if err == nil {
+			break
+		}
+		kills++
+		if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("child failed by itself: %v\n%s", err, out.String())
+		}
+	}
+	if kills == 0 {
+		t.Fatal("no child was killed")
+	}
+	if out, err := exec.Command(os.Args[0], "run", recipe, "--run-dir", runDir, "--workers", "1").CombinedOutput(); err != nil {
+		t.Fatalf("final run: %v\n%s", err, out)
+	}
+	requireSameFiles(t, want, shardFiles(t, runDir), "killed and resumed")
+	t.Logf("%d kills over a %v run", kills, total)
+}
