@@ -69,8 +69,8 @@ func childRun(args []string) int {
 
 var (
 	commonWords = strings.Fields(`the of and to in a is that for it as was with be by on not he this are or his from at which but have an they you were her she there one all we their has been if more when will would who so no out up into do than its only other new some could time these two may then first any now my such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know while last might us great old year off come since against go came right used take three`)
-	proseWords = strings.Fields(`river morning garden letter window mountain evening children harbour quiet lantern meadow journey careful bright silver autumn winter gentle patient orchard village ancient promise whisper thunder forest island shadow cottage kettle blanket pebble shore meadow candle library chapter fellow neighbour weather honest curious`)
-	spamWords  = strings.Fields(`click buy cheap free offer login subscribe casino bonus deal discount price cart shipping checkout download install account password limited now best top`)
+	proseWords  = strings.Fields(`river morning garden letter window mountain evening children harbour quiet lantern meadow journey careful bright silver autumn winter gentle patient orchard village ancient promise whisper thunder forest island shadow cottage kettle blanket pebble shore meadow candle library chapter fellow neighbour weather honest curious`)
+	spamWords   = strings.Fields(`click buy cheap free offer login subscribe casino bonus deal discount price cart shipping checkout download install account password limited now best top`)
 )
 
 // sentence draws a sentence of n words, mostly common English words with
