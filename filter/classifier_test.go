@@ -97,6 +97,11 @@ func TestTrainGenerated(t *testing.T) {
 			t.Errorf("Score %v, ScoreVector %v", a, b)
 		}
 	}
+	// An empty held-out split leaves the AUC undefined, not an error.
+	res3, err := Train(context.Background(), ex, TrainOptions{Bits: 12, HoldOut: 1e-9})
+	if err != nil || res3.Test.N != 0 || !math.IsNaN(res3.Test.AUC) || !strings.Contains(string(res3.Model.Meta), `"test":{"n":0`) {
+		t.Errorf("empty hold-out: %v %+v %s", err, res3.Test, res3.Model.Meta)
+	}
 	// One class only is an error, not a crash.
 	if _, err := Train(context.Background(), ex[1:3], opt); err == nil {
 		t.Error("training on positives only: want an error")

@@ -70,6 +70,20 @@ type Metrics struct {
 	AUC       float64 `json:"roc_auc"`
 }
 
+// MarshalJSON writes the metrics, with a null AUC when it is undefined
+// (a split without both classes).
+func (m Metrics) MarshalJSON() ([]byte, error) {
+	type plain Metrics
+	var auc *float64
+	if !math.IsNaN(m.AUC) {
+		auc = &m.AUC
+	}
+	return json.Marshal(struct {
+		plain
+		AUC *float64 `json:"roc_auc"`
+	}{plain(m), auc})
+}
+
 // TrainResult is what Train returns.
 type TrainResult struct {
 	Model *Model
