@@ -30,7 +30,8 @@ type TrainOptions struct {
 	// C * sum_i s_i * logloss_i + ||w||^2 / 2, the bias unpenalised (1).
 	C float64
 	// HoldOut is the fraction of examples, chosen by a hash of the ID, kept
-	// out of training and scored for the metrics (0.2).
+	// out of training and scored for the metrics (0 means 0.2; a negative
+	// value holds out nothing).
 	HoldOut float64
 	// Unbalanced weights every example 1 instead of n/(2*n_class) (the
 	// default, scikit-learn's class_weight="balanced").

@@ -104,7 +104,7 @@ filter/bench/sklearn_compare.py.`,
 	f.UintVar(&bits, "bits", 20, "log2 of the number of hash buckets")
 	f.BoolVar(&noBigrams, "no-bigrams", false, "use word unigrams only")
 	f.Float64Var(&opt.C, "c", 1, "inverse L2 regularisation strength (scikit-learn's C)")
-	f.Float64Var(&opt.HoldOut, "hold-out", 0.2, "fraction of examples held out for evaluation")
+	f.Float64Var(&opt.HoldOut, "hold-out", 0.2, "fraction of examples held out for evaluation (negative = none)")
 	f.BoolVar(&opt.Unbalanced, "unbalanced", false, "weight every example 1 (default: balance the two classes)")
 	f.IntVar(&opt.MaxIter, "max-iter", 500, "L-BFGS iteration limit")
 	return cmd
