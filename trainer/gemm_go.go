@@ -1,8 +1,6 @@
 package trainer
 
 import (
-	"fmt"
-
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -37,21 +35,3 @@ func (goKernel) sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 }
 
 func (goKernel) serially(f func()) { f() }
-
-// checkGemm panics with a clear message when a view is too short for the
-// product: the cgo kernel would otherwise read or write out of bounds.
-func checkGemm(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	br, bc := k, n
-	if transB {
-		br, bc = n, k
-	}
-	if m <= 0 || n <= 0 || k <= 0 || lda < ac || ldb < bc || ldc < n ||
-		la < lda*(ar-1)+ac || lb < ldb*(br-1)+bc || lc < ldc*(m-1)+n {
-		panic(fmt.Sprintf("trainer: sgemm %dx%dx%d (trans %v %v) views too short: a %d/%d b %d/%d c %d/%d",
-			m, n, k, transA, transB, la, lda, lb, ldb, lc, ldc))
-	}
-}

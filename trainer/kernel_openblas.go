@@ -77,3 +77,21 @@ func (blasKernel) serially(f func()) { f() }
 // setBLASThreads sets OpenBLAS's own thread count (benchmarks compare its
 // threading with the row split).
 func setBLASThreads(n int) { C.openblas_set_num_threads(C.int(n)) }
+
+// checkGemm panics with a clear message when a view is too short for the
+// product: the cgo kernel would otherwise read or write out of bounds.
+func checkGemm(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	if m <= 0 || n <= 0 || k <= 0 || lda < ac || ldb < bc || ldc < n ||
+		la < lda*(ar-1)+ac || lb < ldb*(br-1)+bc || lc < ldc*(m-1)+n {
+		panic(fmt.Sprintf("trainer: sgemm %dx%dx%d (trans %v %v) views too short: a %d/%d b %d/%d c %d/%d",
+			m, n, k, transA, transB, la, lda, lb, ldb, lc, ldc))
+	}
+}

@@ -214,8 +214,8 @@ func TestCheckpointErrors(t *testing.T) {
 
 func TestGenerate(t *testing.T) {
 	dir := t.TempDir()
-	o := tinyOpts(dir, 150)
-	o.LR, o.DecaySteps = 1e-2, 150
+	o := tinyOpts(dir, 100)
+	o.LR, o.DecaySteps, o.BatchTokens = 1e-2, 100, 0
 	tr, err := New(tinyCfg, NewCPU(2), o, DataInfo{Vocab: 64, Tokenizer: "synthetic"}, NewSyntheticBatcher(64, 3, 1), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -285,6 +285,9 @@ func TestTrainOnRealText(t *testing.T) {
 		toks[i] = uint32(c)
 	}
 	split := len(toks) * 9 / 10
+	if raceEnabled {
+		t.Skip("80 training steps take too long under the race detector; the other loop tests cover the same code")
+	}
 	cfg := Config{Layers: 2, Heads: 4, Width: 64, Context: 64, Vocab: 256}
 	o := DefaultOptions()
 	o.BatchSize, o.SeqLen, o.Steps, o.LR, o.MinLR, o.WarmupSteps = 8, 64, 80, 3e-3, 3e-4, 5
@@ -315,5 +318,40 @@ func TestTrainOnRealText(t *testing.T) {
 	t.Logf("tiny shakespeare bytes: loss %.3f -> %.3f, val %.3f (uniform %.3f, unigram %.3f)", h[0].Loss, h[len(h)-1].Loss, val, math.Log(256), unigram)
 	if val >= unigram {
 		t.Fatalf("validation loss %.3f after 80 steps, not below the unigram entropy %.3f", val, unigram)
+	}
+}
+
+// TestCancelCheckpointsAndResumes interrupts a run from its step callback:
+// Run returns the context's error after writing a checkpoint of the last
+// completed step, and resuming from it reproduces the uninterrupted run.
+func TestCancelCheckpointsAndResumes(t *testing.T) {
+	full := newTiny(t, t.TempDir(), 9, NewCPU(2))
+	if err := full.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tr := newTiny(t, dir, 9, NewCPU(2))
+	ctx, cancel := context.WithCancel(context.Background())
+	tr.OnStep = func(r Record) {
+		if r.Step == 3 {
+			cancel()
+		}
+	}
+	if err := tr.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("want context.Canceled, got %v", err)
+	}
+	ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))
+	if err != nil || ck.Step != 3 {
+		t.Fatalf("checkpoint after cancel: %v, step %v", err, ck)
+	}
+	res, err := Resume(dir, NewCPU(2), 0, dir, 1e9, DataInfo{Vocab: 64}, NewSyntheticBatcher(64, 3, 1), NewSyntheticBatcher(64, 3, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := losses(res.History()), losses(full.History()); !sameBits(got, want) {
+		t.Fatalf("after cancel and resume:\n%v\n%v", got, want)
 	}
 }
