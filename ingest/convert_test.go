@@ -203,7 +203,7 @@ func TestConvertTextAndHTMLFiles(t *testing.T) {
 // Convert is deterministic and safe for concurrent use: many goroutines
 // converting the same records produce identical documents.
 func TestConvertConcurrentDeterministic(t *testing.T) {
-	pages := comparisonPages(t, 24)
+	pages := comparisonPages(t, 12)
 	var recs []*Record
 	for _, p := range pages {
 		r, err := Open(p, FormatHTML, ReaderOptions{})
