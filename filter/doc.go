@@ -11,6 +11,6 @@
 // and report how many bytes they removed. Every rule guards empty and
 // degenerate documents itself and never relies on another rule running first.
 //
-// Run wires a Pipeline into shards.RunDocStage, so the stage is resumable and
-// deterministic whatever the worker count.
+// Stage.Run wires a Pipeline and an optional Model into shards.RunDocStage,
+// so the stage is resumable and deterministic whatever the worker count.
 package filter
