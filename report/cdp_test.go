@@ -40,11 +40,11 @@ type browser struct {
 	// t is the test the browser reports failures to; subtests set it.
 	t       testing.TB
 	profile string
-	cmd  *exec.Cmd
-	ws   *websocket.Conn
-	mu   sync.Mutex
-	id   int
-	wait map[int]chan cdpMsg
+	cmd     *exec.Cmd
+	ws      *websocket.Conn
+	mu      sync.Mutex
+	id      int
+	wait    map[int]chan cdpMsg
 	// events
 	errors   []string
 	requests []string

@@ -43,6 +43,15 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
+	t.Run("console errors are seen", func(t *testing.T) {
+		b.t = t
+		// The collector must see errors, or "no errors" below means nothing.
+		b.navigate(srv.URL + "/no-such-page")
+		if errs := b.takeErrors(); len(errs) == 0 {
+			t.Error("a page that fails to load (404) reported no console error")
+		}
+	})
+
 	t.Run("report file is self-contained", func(t *testing.T) {
 		b.t = t
 		path := filepath.Join(t.TempDir(), "report.html")
