@@ -62,6 +62,12 @@ func Open(dir string, r *Recipe, opt OpenOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Work from the recipe as tasks will read it back from recipe.yaml
+	// (a YAML round trip turns, for example, absent lists into empty ones,
+	// which fingerprints would tell apart).
+	if r, err = canonical(r); err != nil {
+		return nil, err
+	}
 	plan, err := NewPlan(r)
 	if err != nil {
 		return nil, err
@@ -105,6 +111,19 @@ func Open(dir string, r *Recipe, opt OpenOptions) (*Run, error) {
 		return nil, err
 	}
 	return run, nil
+}
+
+// canonical returns r as parsed back from its resolved YAML.
+func canonical(r *Recipe) (*Recipe, error) {
+	y, err := r.YAML()
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseRecipe(y, "/")
+	if err != nil {
+		return nil, fmt.Errorf("resolved recipe does not parse back: %w", err)
+	}
+	return c, nil
 }
 
 // OpenExisting opens a run directory that Open prepared, with its recorded

@@ -253,7 +253,7 @@ func TestResumeAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	kills := 0
-	for i := 1; i <= 12; i++ {
+	for i := 1; i <= 10; i++ {
 		cmd := exec.Command(os.Args[0], "run", recipe, "--run-dir", runDir, "--workers", "2")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -262,7 +262,7 @@ func TestResumeAfterKill(t *testing.T) {
 		}
 		// Kill points spread over a full run's time (a resumed run has
 		// less to do, so later points often find it finished).
-		time.Sleep(total * time.Duration(i) / 14)
+		time.Sleep(total * time.Duration(i) / 12)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()
 		if err == nil {
