@@ -102,7 +102,10 @@ func Convert(rec *Record, source string) (doc *shards.Document, skip string, err
 		if skip != "" {
 			return nil, skip, nil
 		}
-		text = res.ContentText
+		text = nodeText(res.ContentNode)
+		if strings.TrimSpace(text) == "" {
+			text = res.ContentText
+		}
 		title = res.Metadata.Title
 		if !res.Metadata.Date.IsZero() {
 			pageDate = res.Metadata.Date.UTC().Format(time.RFC3339)

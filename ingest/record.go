@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -342,4 +343,24 @@ func Open(path string, f Format, opt ReaderOptions) (RecordReader, error) {
 		return openSingle(path, f, opt)
 	}
 	return nil, fmt.Errorf("ingest: %s: unknown format %q", path, f)
+}
+
+// Records ranges over a reader's records: each step yields a record or an
+// error (a *RecordError to count and go on from, or a fatal error, after
+// which the sequence ends). It stops at io.EOF; it does not close r.
+func Records(r RecordReader) iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if !yield(rec, err) {
+				return
+			}
+			if _, ok := IsRecordError(err); err != nil && !ok {
+				return
+			}
+		}
+	}
 }

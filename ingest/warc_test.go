@@ -445,3 +445,47 @@ func TestDetectFormat(t *testing.T) {
 		t.Error("ParseFormat accepted xml")
 	}
 }
+
+// Common Crawl's own WET for the whirlwind capture is a reference for our
+// WARC-to-text: most lines we extract appear in CC's text of the same page.
+func TestWhirlwindAgainstCommonCrawlWET(t *testing.T) {
+	var ours, theirs string
+	r, err := Open(dataPath(t, "warc/cc_whirlwind.warc.gz"), FormatAuto, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for rec, err := range Records(r) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if doc, _, err := Convert(rec, "cc"); err == nil && doc != nil {
+			ours = doc.Text
+		}
+	}
+	ta := readAllRecords(t, dataPath(t, "wet/cc_whirlwind.warc.wet.gz"), FormatAuto, ReaderOptions{})
+	if len(ta.docs) != 1 || ours == "" {
+		t.Fatalf("wet docs %d, ours %d bytes", len(ta.docs), len(ours))
+	}
+	theirs = ta.docs[0].Text
+	// Words, not lines: CC lays tables out differently.
+	vocab := map[string]bool{}
+	for _, w := range strings.Fields(theirs) {
+		vocab[w] = true
+	}
+	words, found := 0, 0
+	for _, w := range strings.Fields(ours) {
+		words++
+		if vocab[w] {
+			found++
+		}
+	}
+	if words < 200 || found*100 < words*90 {
+		t.Fatalf("only %d of our %d words appear in Common Crawl's WET text", found, words)
+	}
+	// And we keep the paragraph structure: one line per block.
+	if lines := strings.Count(ours, "\n") + 1; lines < 20 {
+		t.Fatalf("extracted text has %d lines", lines)
+	}
+	t.Logf("%d of %d extracted words appear in CC's WET (%d vs %d bytes)", found, words, len(ours), len(theirs))
+}
