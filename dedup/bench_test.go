@@ -177,17 +177,20 @@ func benchDecide(b *testing.B, n int) {
 		var mid runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&mid)
+		cpu0 := cpuTime()
 		res, err := d.Decide(context.Background(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()
+		decidedCPU := cpuTime() - cpu0
 		decided := time.Since(start) - added
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(mid.HeapAlloc-before.HeapAlloc)/float64(n), "B/doc-held")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "B/doc-peak")
 		b.ReportMetric(decided.Seconds(), "s-decide")
+		b.ReportMetric(decidedCPU.Seconds(), "cpu-s-decide")
 		b.ReportMetric(float64(res.Summary.Dropped), "dropped")
 		b.ReportMetric(float64(res.Summary.CandidatePairs), "candidates")
 		runtime.KeepAlive(d)
@@ -210,5 +213,68 @@ func BenchmarkRun(b *testing.B) {
 		if _, _, err := Run(context.Background(), Config{Inputs: []string{in}, Out: out}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkStore commits n synthetic documents into a fresh store and then
+// deduplicates n other documents (a tenth near copies of stored ones)
+// against it, reporting documents per second for both.
+func BenchmarkStore(b *testing.B) {
+	const n = 50_000
+	opt := DefaultOptions()
+	if err := opt.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	for it := 0; it < b.N; it++ {
+		r := rand.New(rand.NewSource(int64(it)))
+		mk := func(prefix string, base [][]uint64) (*Deduper, [][]uint64) {
+			d := NewDeduper(opt)
+			var sigs [][]uint64
+			for i := 0; i < n; i++ {
+				sig := make([]uint64, opt.Perms)
+				if base != nil && i%10 == 0 {
+					copy(sig, base[i])
+					for k := 0; k < 6; k++ {
+						sig[r.Intn(len(sig))] = r.Uint64()
+					}
+				} else {
+					for k := range sig {
+						sig[k] = r.Uint64()
+					}
+				}
+				sigs = append(sigs, sig)
+				k := Sketch{Exact: [2]uint64{r.Uint64(), r.Uint64()}, Sig: sig,
+					Bands: BandHashes(nil, sig, opt.Bands, opt.Rows, 0)}
+				if err := d.Add(&shards.Document{ID: fmt.Sprintf("%s-%08d", prefix, i)}, k); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return d, sigs
+		}
+		st, err := OpenStore(filepath.Join(b.TempDir(), "store"), opt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d1, sigs := mk("old", nil)
+		res1, err := d1.Decide(context.Background(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := d1.Commit(st, res1); err != nil {
+			b.Fatal(err)
+		}
+		commit := time.Since(start)
+		d2, _ := mk("new", sigs)
+		start = time.Now()
+		res2, err := d2.Decide(context.Background(), st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lookup := time.Since(start)
+		st.Close()
+		b.ReportMetric(n/commit.Seconds(), "commit-docs/s")
+		b.ReportMetric(n/lookup.Seconds(), "lookup-docs/s")
+		b.ReportMetric(float64(res2.Summary.StoreMinHash), "store-matches")
 	}
 }

