@@ -103,13 +103,16 @@ type Record struct {
 	// gzip inputs, the compressed offset of the gzip member in which the
 	// record's header starts (exact for per-record gzip such as Common
 	// Crawl's; 0 for a whole-file gzip); for uncompressed inputs, the exact
-	// byte offset. For Parquet it is the row number.
+	// byte offset; for zstd inputs, 0 (a zstd frame cannot be entered in the
+	// middle). For Parquet it is the row number. Errors (RecordError.Offset)
+	// use the same convention.
 	Offset int64
 	// DataOffset is the record's offset in the decompressed stream (equal to
 	// Offset for uncompressed files). After a gzip resync it continues to
 	// count decompressed bytes and is no longer a file position.
 	DataOffset int64
-	// Line is the 1-based line number for JSONL records, else 0.
+	// Line is the 1-based line number for JSONL records, else 0. After a
+	// corrupt gzip member it counts the lines read, not the file's lines.
 	Line int
 	// Key is the record's identity within its input: the WARC-Record-ID,
 	// the JSON id, the file's base name, or "line N" / "row N" / "offset N".
