@@ -53,7 +53,7 @@ type HBar struct {
 // prints a value beside its bar.
 func NewHBarChart(id string, series []string, labels []string, values [][]float64, format func(float64) string) *HBarChart {
 	const width, labelW, barH, gap, valueW = 900, 220, 14, 8, 110
-	c := &HBarChart{ID: id, Width: width, LabelW: labelW}
+	c := &HBarChart{ID: "chart-" + id, Width: width, LabelW: labelW}
 	for i, s := range series {
 		c.Legend = append(c.Legend, Legend{s, palette[i%len(palette)]})
 	}
@@ -113,7 +113,7 @@ type Tick struct {
 // plot's height.
 func NewHistChart(id string, lo, hi float64, series []string, counts [][]int64, rate []float64, rateName string) *HistChart {
 	const width, height, left, right, top, bottom = 900, 300, 60, 50, 24, 40
-	c := &HistChart{ID: id, Width: width, Height: height, Left: left, Right: width - right, Top: top, Bottom: height - bottom}
+	c := &HistChart{ID: "chart-" + id, Width: width, Height: height, Left: left, Right: width - right, Top: top, Bottom: height - bottom}
 	for i, s := range series {
 		c.Legend = append(c.Legend, Legend{s, palette[i%len(palette)]})
 	}
@@ -185,7 +185,7 @@ type Polyline struct {
 // NewLineChart lays out series over shared axes; NaN values are skipped.
 func NewLineChart(id string, names []string, xs [][]float64, ys [][]float64, dots []bool) *LineChart {
 	const width, height, left, right, top, bottom = 900, 320, 60, 20, 24, 40
-	c := &LineChart{ID: id, Width: width, Height: height, Left: left, Right: width - right, Top: top, Bottom: height - bottom}
+	c := &LineChart{ID: "chart-" + id, Width: width, Height: height, Left: left, Right: width - right, Top: top, Bottom: height - bottom}
 	x0, x1, y0, y1 := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for s := range ys {
 		for i, y := range ys[s] {

@@ -75,12 +75,12 @@ func TestBrowser(t *testing.T) {
 		// Every chart is an SVG with marks in it.
 		for _, id := range []string{"funnel", "drops", "quality-filter", "langs-ingest-gen", "clusters-dedup", "tokens", "loss-train"} {
 			var n int
-			b.eval(`document.querySelectorAll("svg#`+id+` rect, svg#`+id+` polyline, svg#`+id+` circle").length`, &n)
+			b.eval(`document.querySelectorAll("svg#chart-`+id+` rect, svg#chart-`+id+` polyline, svg#chart-`+id+` circle").length`, &n)
 			if n == 0 {
 				t.Errorf("chart %s: no SVG marks rendered", id)
 			}
 			var w float64
-			b.eval(`(() => { const e = document.getElementById("`+id+`"); return e ? e.getBoundingClientRect().width : 0 })()`, &w)
+			b.eval(`(() => { const e = document.getElementById("chart-`+id+`"); return e ? e.getBoundingClientRect().width : 0 })()`, &w)
 			if w < 100 {
 				t.Errorf("chart %s: rendered %v px wide", id, w)
 			}

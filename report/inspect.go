@@ -96,7 +96,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if he, ok := err.(httpError); ok {
 			code = he.code
 		}
-		slog.Warn("inspect", "path", r.URL.String(), "err", err)
+		if code >= 500 {
+			slog.Warn("inspect", "path", r.URL.String(), "err", err)
+		} else {
+			slog.Debug("inspect", "path", r.URL.String(), "status", code, "err", err)
+		}
 		http.Error(w, err.Error(), code)
 		return
 	}

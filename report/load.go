@@ -213,7 +213,10 @@ func (run *Run) loadRunDir() error {
 	}
 	for _, e := range ents {
 		dir := filepath.Join(run.Path, e.Name())
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") || !IsStageDir(dir) {
+		if strings.HasPrefix(e.Name(), ".") || !IsStageDir(dir) {
+			continue
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() { // follows links
 			continue
 		}
 		st, err := LoadStep(dir)
