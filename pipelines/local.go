@@ -78,10 +78,19 @@ func (r *Run) runStepLocal(ctx context.Context, s *Step, pending []int, workers 
 		} else {
 			lastReport = now
 		}
+		// Tasks not started yet count as the average of those that
+		// reported a total, so the step's total does not jump around.
 		var sd, st int64
+		known := 0
 		for i := range done {
 			sd += done[i]
 			st += tot[i]
+			if tot[i] > 0 {
+				known++
+			}
+		}
+		if known > 0 {
+			st += st / int64(known) * int64(len(pending)-known)
 		}
 		opt.Progress(s, sd, st)
 	}

@@ -380,11 +380,17 @@ func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
 			names[n].Filter.Rules = []string{}
 		}
 	}
-	if c.Keep == "" {
-		c.Keep = "pareto:9"
-	}
+	c.defaults()
 	if _, err := filter.ParseKeep(c.Keep); err != nil {
 		return fmt.Errorf("recipe: classifier: %w", err)
+	}
+	return nil
+}
+
+// defaults fills the classifier's unset training settings.
+func (c *Classifier) defaults() {
+	if c.Keep == "" {
+		c.Keep = "pareto:9"
 	}
 	if c.Bits == 0 {
 		c.Bits = 20
@@ -401,7 +407,6 @@ func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
 	if c.MaxIter == 0 {
 		c.MaxIter = 500
 	}
-	return nil
 }
 
 func (t *Tokenizer) resolve(baseDir string) error {

@@ -104,7 +104,7 @@ func DefaultRegistry() *Registry {
 	r.Register(&StageDef{Kind: KindClassifier, Doc: "train the reference-vs-crawl quality classifier (hashed word uni+bigrams, logistic regression) on the ingested positives and negatives, or load a model",
 		Defaults: func() any {
 			c := &Classifier{}
-			_ = c.resolve(nil, "")
+			c.defaults()
 			return c
 		}, Run: runClassifier})
 	r.Register(&StageDef{Kind: KindFilter, Doc: "heuristic rules (Gopher, C4, FineWeb, language, URL) and the classifier's keep policy; one task per ingest task",
