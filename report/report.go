@@ -89,6 +89,9 @@ type DropRow struct {
 	Count        shards.Count
 	Share        string // of the step's input
 	Example      *Doc
+	// Stored says the step keeps its dropped documents (ingest's skipped
+	// records are only counted).
+	Stored bool
 }
 
 // ZeroDrops are a step's declared drop reasons with no documents.
@@ -265,7 +268,7 @@ func (r *Report) buildDrops(ctx context.Context) error {
 				zero = append(zero, k)
 				continue
 			}
-			r.Drops = append(r.Drops, DropRow{Step: st.Name, Reason: k, Count: c, Share: funcs["pct"].(func(a, b int64) string)(c.Docs, st.Stats.In.Docs), Example: examples[k]})
+			r.Drops = append(r.Drops, DropRow{Step: st.Name, Reason: k, Count: c, Share: funcs["pct"].(func(a, b int64) string)(c.Docs, st.Stats.In.Docs), Example: examples[k], Stored: st.Dropped != nil})
 			labels = append(labels, st.Name+": "+k)
 			vals = append(vals, []float64{float64(c.Docs)})
 		}
