@@ -130,7 +130,7 @@ func Load(path string) (*Tokenizer, error) {
 			Model json.RawMessage `json:"model"`
 		}
 		if err := json.Unmarshal(data, &probe); err != nil {
-			return nil, fmt.Errorf("tokenize: %s: %w", path, err)
+			return nil, jsonError(path, err)
 		}
 		if m := bytes.TrimLeft(probe.Model, " \t\r\n"); len(m) > 0 && m[0] == '{' {
 			return loadHF(path, data)
@@ -334,7 +334,7 @@ func loadGPT2(encoderPath, bpePath string) (*Tokenizer, error) {
 	}
 	var enc map[string]uint32
 	if err := json.Unmarshal(encData, &enc); err != nil {
-		return nil, fmt.Errorf("tokenize: %s: %w", encoderPath, err)
+		return nil, jsonError(encoderPath, err)
 	}
 	merges, err := parseMerges(bpeData, bpePath)
 	if err != nil {
@@ -476,7 +476,7 @@ func hfPattern(raw json.RawMessage) (Pattern, error) {
 func loadHF(path string, data []byte) (*Tokenizer, error) {
 	var f hfFile
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("tokenize: %s: %w", path, err)
+		return nil, jsonError(path, err)
 	}
 	if f.Model.Type != "" && f.Model.Type != "BPE" {
 		return nil, fmt.Errorf("tokenize: %s: model type %q: only BPE is supported", path, f.Model.Type)
@@ -522,4 +522,17 @@ func loadHF(path string, data []byte) (*Tokenizer, error) {
 	}
 	name := strings.TrimSuffix(filepath.Base(path), ".json")
 	return buildFromMerges(name, pat, vocab, merges, specials)
+}
+
+// jsonError names the file and, when encoding/json knows it, the byte offset.
+func jsonError(path string, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("tokenize: %s: byte offset %d: %w", path, se.Offset, err)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Errorf("tokenize: %s: byte offset %d: %w", path, te.Offset, err)
+	}
+	return fmt.Errorf("tokenize: %s: %w", path, err)
 }
