@@ -115,7 +115,7 @@ func TestLoadErrors(t *testing.T) {
 		write("short.tiktoken", "IQ== 0\n"):                         "byte 0x00 is not a token",
 		write("norank.tiktoken", "IQ==\n"):                          "byte offset 0",
 		write("tokenizer.json", `{"model": {"type": "WordPiece"}}`): "only BPE",
-		write("broken.json: byte offset 10", `{"model": `):                          "broken.json",
+		write("broken.json: byte offset 10", `{"model": `):          "broken.json",
 	}
 	for p, want := range cases {
 		_, err := Load(p)
