@@ -182,6 +182,9 @@ func TestMain(m *testing.M) {
 	if fix != nil {
 		os.RemoveAll(fix.Dir)
 	}
+	if benchDir != "" {
+		os.RemoveAll(filepath.Dir(benchDir))
+	}
 	os.Exit(code)
 }
 
