@@ -17,6 +17,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // TrainOptions configures Train.
@@ -94,7 +97,8 @@ func Train(ctx context.Context, inputs []io.Reader, opts TrainOptions) (*Trained
 	return tr, nil
 }
 
-// TrainFiles is Train over files, with errors naming the file.
+// TrainFiles is Train over files, with errors naming the file. Files ending
+// in .gz or .zst are decompressed while streaming.
 func TrainFiles(ctx context.Context, paths []string, opts TrainOptions) (*Trained, error) {
 	var readers []io.Reader
 	for _, p := range paths {
@@ -103,7 +107,24 @@ func TrainFiles(ctx context.Context, paths []string, opts TrainOptions) (*Traine
 			return nil, fmt.Errorf("tokenize: train: %w", err)
 		}
 		defer f.Close()
-		readers = append(readers, namedReader{f, p})
+		var r io.Reader = f
+		switch {
+		case strings.HasSuffix(p, ".gz"):
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				return nil, fmt.Errorf("tokenize: train: %s: %w", p, err)
+			}
+			defer zr.Close()
+			r = zr
+		case strings.HasSuffix(p, ".zst"):
+			zr, err := zstd.NewReader(f)
+			if err != nil {
+				return nil, fmt.Errorf("tokenize: train: %s: %w", p, err)
+			}
+			defer zr.Close()
+			r = zr
+		}
+		readers = append(readers, namedReader{r, p})
 	}
 	return Train(ctx, readers, opts)
 }

@@ -2,6 +2,7 @@ package tokenize
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -36,6 +37,19 @@ func TestTrainMatchesCS336(t *testing.T) {
 				t.Fatalf("reference merge %q: %v", line, err)
 			}
 			want = append(want, m)
+		}
+		if workers == 3 {
+			// The same run from a gzip copy of the corpus.
+			raw, _ := os.ReadFile(filepath.Join(dir, "cs336_corpus.en"))
+			gzPath := filepath.Join(t.TempDir(), "corpus.en.gz")
+			var zb bytes.Buffer
+			zw := gzip.NewWriter(&zb)
+			zw.Write(raw)
+			zw.Close()
+			os.WriteFile(gzPath, zb.Bytes(), 0o644)
+			if tr, err = TrainFiles(context.Background(), []string{gzPath}, TrainOptions{VocabSize: 500, Specials: []string{EndOfText}, Workers: workers}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if len(tr.Merges) != len(want) {
 			t.Fatalf("workers=%d: %d merges, want %d", workers, len(tr.Merges), len(want))
