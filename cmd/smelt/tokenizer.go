@@ -258,8 +258,8 @@ func newTokenizerTrainCmd() *cobra.Command {
 (or --pattern cl100k|o200k), special tokens split out first and given the
 first ids, then the most frequent pair merged until --vocab tokens, ties
 broken by the lexicographically greatest pair (the cs336 reference rule).
-Input is streamed; the output is written atomically and loads back with
---tokenizer FILE.`,
+Input is streamed (.gz and .zst decompressed); the output is written
+atomically and loads back with --tokenizer FILE.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var pat tokenize.Pattern
