@@ -38,15 +38,20 @@ func (t *Tokenizer) pairRank(piece string, a, c int) uint32 {
 }
 
 func (t *Tokenizer) mergeSmall(dst []uint32, piece string) []uint32 {
-	// parts[i] is the start of part i and rank[i] the rank of merging part i
-	// with part i+1; parts[n] = len(piece).
+	// starts[i] is the start of part i, part[i] its rank, and ranks[i] the
+	// rank of merging part i with part i+1; starts[m-1] = len(piece).
 	var startsBuf [smallPiece + 1]uint8
 	var ranksBuf [smallPiece + 1]uint32
+	var partBuf [smallPiece + 1]uint32
 	n := len(piece)
 	starts := startsBuf[:n+1]
 	ranks := ranksBuf[:n+1]
+	part := partBuf[:n+1]
 	for i := 0; i <= n; i++ {
 		starts[i] = uint8(i)
+	}
+	for i := 0; i < n; i++ {
+		part[i] = t.byteRank[piece[i]]
 	}
 	for i := 0; i+2 <= n; i++ {
 		ranks[i] = t.pairRank(piece, i, i+2)
@@ -64,8 +69,10 @@ func (t *Tokenizer) mergeSmall(dst []uint32, piece string) []uint32 {
 			break
 		}
 		// Merge part mi with part mi+1: boundary mi+1 disappears.
+		part[mi] = minR
 		copy(starts[mi+1:m-1], starts[mi+2:m])
 		copy(ranks[mi+1:m-1], ranks[mi+2:m])
+		copy(part[mi+1:m-1], part[mi+2:m])
 		m--
 		if mi+2 < m {
 			ranks[mi] = t.pairRank(piece, int(starts[mi]), int(starts[mi+2]))
@@ -77,12 +84,7 @@ func (t *Tokenizer) mergeSmall(dst []uint32, piece string) []uint32 {
 		}
 	}
 	for i := 0; i+1 < m; i++ {
-		r, ok := t.ranks.get(piece[starts[i]:starts[i+1]])
-		if !ok {
-			// Only reachable with a vocabulary that lacks a single byte.
-			r = t.byteRank[piece[starts[i]]]
-		}
-		dst = append(dst, t.id(r))
+		dst = append(dst, t.id(part[i]))
 	}
 	return dst
 }
