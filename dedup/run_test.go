@@ -1,6 +1,7 @@
 package dedup
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,10 +10,14 @@ import (
 	"io"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/smelt-dev/smelt/shards"
 )
@@ -196,15 +201,17 @@ func TestRunRoutesDuplicates(t *testing.T) {
 }
 
 // sameFiles checks that two output trees hold byte-identical shards,
-// manifests and reports.
-func sameFiles(t *testing.T, a, b string) {
+// manifests and reports, apart from the files named in skip.
+func sameFiles(t *testing.T, a, b string, skip ...string) {
 	t.Helper()
 	list := func(dir string) map[string][]byte {
 		m := map[string][]byte{}
 		filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 			if err == nil && !info.IsDir() {
 				rel, _ := filepath.Rel(dir, p)
-				m[rel], _ = os.ReadFile(p)
+				if !slices.Contains(skip, rel) {
+					m[rel], _ = os.ReadFile(p)
+				}
 			}
 			return nil
 		})
@@ -338,5 +345,88 @@ func TestRunRejectsDuplicateIDs(t *testing.T) {
 	_, _, err := Run(context.Background(), Config{Inputs: []string{in}, Out: filepath.Join(t.TempDir(), "out")})
 	if err == nil || !strings.Contains(err.Error(), `"x" occurs twice (documents 0 and 2`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestRunHelperProcess is the child of TestRunSurvivesKill9: it runs dedup
+// with a store and stops (to be killed) in the middle of pass 2.
+func TestRunHelperProcess(t *testing.T) {
+	dir := os.Getenv("SMELT_DEDUP_RUN_CHILD")
+	if dir == "" {
+		t.Skip("helper process for TestRunSurvivesKill9")
+	}
+	_, _, err := Run(context.Background(), Config{Inputs: []string{filepath.Join(dir, "in")}, Out: filepath.Join(dir, "out"),
+		StorePath: filepath.Join(dir, "store"), Workers: 2, TargetBytes: 40_000,
+		Progress: func(pass string, docs, _, total, _ int64) {
+			if pass == "route" && docs == total/2 {
+				fmt.Println("halfway")
+				time.Sleep(time.Minute)
+			}
+		}})
+	fmt.Println("error:", err)
+}
+
+// TestRunSurvivesKill9 kills a dedup run in the middle of pass 2 and checks
+// that the rerun ends with the same files as an uninterrupted run, and the
+// store with the same documents.
+func TestRunSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	s := genCorpus(8, 240, "k", "web")
+	ref, dir := t.TempDir(), t.TempDir()
+	for _, d := range []string{ref, dir} {
+		writeInput(t, filepath.Join(d, "in"), s.docs, 100_000)
+	}
+	cfg := func(d string) Config {
+		return Config{Inputs: []string{filepath.Join(d, "in")}, Out: filepath.Join(d, "out"),
+			StorePath: filepath.Join(d, "store"), Workers: 2, TargetBytes: 40_000}
+	}
+	if _, _, err := Run(context.Background(), cfg(ref)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SMELT_DEDUP_RUN_CHILD="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	half := false
+	for sc.Scan() {
+		if sc.Text() == "halfway" {
+			half = true
+			break
+		}
+		if strings.HasPrefix(sc.Text(), "error:") {
+			t.Fatal(sc.Text())
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if !half {
+		t.Fatal("child never got halfway")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", shards.CheckpointName)); err != nil {
+		t.Fatalf("no checkpoint left by the killed run: %v", err)
+	}
+	if _, _, err := Run(context.Background(), cfg(dir)); err != nil {
+		t.Fatal(err)
+	}
+	// The saved decision names its store, which differs here.
+	sameFiles(t, filepath.Join(ref, "out"), filepath.Join(dir, "out"), DecisionsName)
+	for _, d := range []string{ref, dir} {
+		st, err := OpenStore(filepath.Join(d, "store"), DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := st.Len()
+		st.Close()
+		if err != nil || n != int64(len(s.docs)-len(s.want)) {
+			t.Errorf("%s: store holds %d documents (%v), want %d", d, n, err, len(s.docs)-len(s.want))
+		}
 	}
 }
