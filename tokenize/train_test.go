@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -156,5 +157,25 @@ func TestTrainRoundTrip(t *testing.T) {
 	}
 	if !slices.Equal(mem.EncodeOrdinary("fox jumps"), loaded.EncodeOrdinary("fox jumps")) {
 		t.Fatal("in-memory and loaded tokenizers differ")
+	}
+}
+
+func TestTrainCancelAndErrors(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Train(ctx, []io.Reader{strings.NewReader(strings.Repeat("abc def\n", 1000))}, TrainOptions{VocabSize: 300})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	if _, err := Train(context.Background(), nil, TrainOptions{VocabSize: 100}); err == nil {
+		t.Fatal("vocab below 256 accepted")
+	}
+	if _, err := TrainFiles(context.Background(), []string{filepath.Join(t.TempDir(), "missing.txt")}, TrainOptions{VocabSize: 300}); err == nil || !strings.Contains(err.Error(), "missing.txt") {
+		t.Fatalf("missing file: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.gz")
+	os.WriteFile(bad, []byte("not gzip"), 0o644)
+	if _, err := TrainFiles(context.Background(), []string{bad}, TrainOptions{VocabSize: 300}); err == nil || !strings.Contains(err.Error(), "bad.gz") {
+		t.Fatalf("bad gzip: %v", err)
 	}
 }
