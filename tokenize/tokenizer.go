@@ -88,7 +88,7 @@ func New(spec Spec) (*Tokenizer, error) {
 		t.byteRank[b] = r
 	}
 	if spec.IDs != nil {
-		t.rankToID = spec.IDs
+		t.rankToID = append([]uint32(nil), spec.IDs...)
 		t.idToRank = make(map[uint32]uint32, len(spec.IDs))
 		for r, id := range spec.IDs {
 			if spec.Tokens[r] == "" {
