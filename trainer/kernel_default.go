@@ -2,7 +2,7 @@
 
 package trainer
 
-func defaultKernel(workers int) gemmKernel { return goKernel{} }
+func defaultKernel(workers int) gemmKernel { return fastGoKernel(workers) }
 
 // HasOpenBLAS reports whether this binary was built with the openblas tag.
 const HasOpenBLAS = false
