@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// reportStageDir runs a small document stage with shards.RunDocStage: it
+// drops documents holding markup.
+func reportStageDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	os.MkdirAll(in, 0o755)
+	w := shards.NewDocWriter(in, shards.DocWriterOptions{})
+	for i, text := range []string{"A plain page about rivers and the sea.", "Hello <script>alert(1)</script> there.", "Another plain page."} {
+		if err := w.Write(&shards.Document{ID: "doc-" + string(rune('a'+i)), Source: "web", Lang: "en", Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := shards.WriteManifest(in, &shards.Manifest{Kind: shards.KindDocuments, Stage: "ingest", Shards: w.Shards(), Totals: shards.SumShards(w.Shards())}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := shards.RunDocStage(context.Background(), shards.DocStageConfig{Stage: "markup", Inputs: []string{in}, Out: out, Workers: 1,
+		Process: func(d *shards.Document) (*shards.Document, error) {
+			if strings.Contains(d.Text, "<script") {
+				d.Drop = &shards.Drop{Reason: "markup/script", Value: "1"}
+			}
+			return d, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestReportCommand(t *testing.T) {
+	dir := reportStageDir(t)
+	out := filepath.Join(t.TempDir(), "report.html")
+	root := newRootCmd()
+	root.SetArgs([]string{"report", dir, "--out", out})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(data)
+	if !strings.Contains(page, "markup/script") || strings.Contains(page, "<script>alert") || !strings.Contains(page, "&lt;script&gt;alert(1)") {
+		t.Errorf("report does not show the drop with its escaped example")
+	}
+	root = newRootCmd()
+	root.SetArgs([]string{"report", dir})
+	if err := root.ExecuteContext(context.Background()); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("report without --out: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the command writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestInspectCommand(t *testing.T) {
+	dir := reportStageDir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetArgs([]string{"inspect", dir, "--addr", "127.0.0.1:0"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/`)
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		base = re.FindString(out.String())
+	}
+	if base == "" {
+		t.Fatalf("inspect printed no address: %q", out.String())
+	}
+	resp, err := http.Get(base + "docs?step=out&set=dropped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "markup/script") {
+		t.Errorf("dropped listing: %s %.300s", resp.Status, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("inspect after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("inspect did not stop when its context was cancelled")
+	}
+}
