@@ -193,14 +193,20 @@ func TestRunCountsBrokenInputsAndGoesOn(t *testing.T) {
 
 func TestRunGroundTruthCounts(t *testing.T) {
 	cases := []struct {
-		file          string
-		docs          int64 // documents written
-		errorsAtLeast int64
+		file   string
+		docs   int64            // documents written
+		errors map[string]int64 // error kinds that must be counted exactly
 	}{
-		{"wet/jh_CC-MAIN-2016-50_filter_test_1.wet.gz", 25, 0},
-		{"wet/jh_appended_zip_fragment_unexpected_eof.wet.gz", 15, 1},
-		{"wet/jh_CC-MAIN-2016-50_fragment2_no_header.wet.gz", 2, 0},
-		{"warc/resiliparse_clipped.warc.gz", 0, 1},
+		{"warc/dolma_sample-0000.warc.gz", 22, nil},
+		{"warc/resiliparse_CC-MAIN-2020-34_warcfile.warc.gz", 16, nil},
+		{"warc/resiliparse_clueweb09-ja_quirk.warc.gz", 29, nil},
+		{"wet/jh_CC-MAIN-2016-50_filter_test_1.wet.gz", 25, nil},
+		{"wet/jh_appended_zip_fragment_unexpected_eof.wet.gz", 15, map[string]int64{ErrWARCTruncated: 1}},
+		// Two conversions and no warcinfo: the second conversion is cut off
+		// by the end of the file (its Content-Length says 9,359 bytes and
+		// 3,124 follow), so it is counted as truncated, not written.
+		{"wet/jh_CC-MAIN-2016-50_fragment2_no_header.wet.gz", 1, map[string]int64{ErrWARCTruncated: 1, ErrWARCNoWARCInfo: 1}},
+		{"warc/resiliparse_clipped.warc.gz", 0, nil},
 	}
 	for _, c := range cases {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
@@ -215,8 +221,18 @@ func TestRunGroundTruthCounts(t *testing.T) {
 			if st.Out.Docs != c.docs {
 				t.Errorf("%d documents, want %d (stats %+v %+v)", st.Out.Docs, c.docs, st.Dropped, st.Errors)
 			}
-			if e := shards.SumCounts(st.Errors).Docs; e < c.errorsAtLeast {
-				t.Errorf("%d errors counted, want at least %d", e, c.errorsAtLeast)
+			for kind, n := range c.errors {
+				if st.Errors[kind].Docs != n {
+					t.Errorf("%s: %d counted, want %d (%v)", kind, st.Errors[kind].Docs, n, st.ErrorSamples)
+				}
+			}
+			if c.docs == 0 && shards.SumCounts(st.Errors).Docs == 0 {
+				t.Errorf("a truncated record must be counted as an error: %+v", st.Errors)
+			}
+			for _, e := range st.ErrorSamples {
+				if !strings.Contains(e, filepath.Base(c.file)) || !strings.Contains(e, "offset") {
+					t.Errorf("error does not name file and offset: %s", e)
+				}
 			}
 		})
 	}
