@@ -9,8 +9,9 @@ import "math/bits"
 // hash tag and the rank, the bytes staying once in an arena indexed by rank.
 // Hand-written rather than a Go map[string]uint32 because it is faster:
 // BenchmarkRankLookup (r50k, every pre-token of the English web text in
-// ../shared/data/jsonl, same run) measured 8.7 ns per lookup here against
-// 12.5 ns for the map.
+// ../shared/data/jsonl, the two alternated in one loop, thread CPU time)
+// measured 1.15-1.44x the map's speed over four runs of 400 passes on this
+// shared 2-core machine (10-17 ns against 15-21 ns per lookup).
 type rankTable struct {
 	short     []shortSlot
 	shortMask uint64
