@@ -98,8 +98,12 @@ type HistChart struct {
 	Line          string // SVG points of the rate line
 	LineColor     string
 	LineName      string
-	Left, Right   float64
-	Top, Bottom   float64
+	// Expected is a second, dashed rate line (the keep policy's
+	// probability), drawn when set.
+	Expected     string
+	ExpectedName string
+	Left, Right  float64
+	Top, Bottom  float64
 }
 
 // Tick is an axis label.
@@ -150,16 +154,30 @@ func NewHistChart(id string, lo, hi float64, series []string, counts [][]int64, 
 	}
 	if rate != nil {
 		c.LineColor, c.LineName = "#111111", rateName
-		pts := ""
-		for i, r := range rate {
-			if math.IsNaN(r) {
-				continue
-			}
-			pts += fmt.Sprintf("%.1f,%.1f ", c.Left+binW*(float64(i)+0.5), c.Bottom-plotH*r)
-		}
-		c.Line = pts
+		c.Line = c.ratePoints(rate, n)
 	}
 	return c
+}
+
+// ratePoints lays out one rate in [0, 1] per bin, skipping NaN.
+func (c *HistChart) ratePoints(rate []float64, n int) string {
+	binW, plotH := (c.Right-c.Left)/float64(n), c.Bottom-c.Top
+	pts := ""
+	for i, r := range rate {
+		if math.IsNaN(r) {
+			continue
+		}
+		pts += fmt.Sprintf("%.1f,%.1f ", c.Left+binW*(float64(i)+0.5), c.Bottom-plotH*r)
+	}
+	return pts
+}
+
+// SetExpected adds the dashed line of an expected rate per bin.
+func (c *HistChart) SetExpected(name string, rate []float64) {
+	c.ExpectedName, c.Expected = name, c.ratePoints(rate, len(rate))
+	if c.LineColor == "" {
+		c.LineColor = "#111111"
+	}
 }
 
 // LineChart plots series of (x, y) points.

@@ -318,6 +318,7 @@ func buildFixture(t testing.TB, dir string) (*fixture, error) {
 	if f.HasWeb {
 		recipe += "  - name: web\n    weight: 0.3\n"
 	}
+	recipe += "classifier:\n  keep: pareto:2\n"
 	recipe += "train:\n  steps: 200\n  batch_size: 8\n  seq_len: 64\n"
 	if err := os.WriteFile(filepath.Join(dir, "recipe.yaml"), []byte(recipe), 0o644); err != nil {
 		return nil, err

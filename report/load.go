@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/smelt-dev/smelt/dedup"
+	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/shards"
 	"github.com/smelt-dev/smelt/trainer"
 	"gopkg.in/yaml.v3"
@@ -45,6 +46,8 @@ type Run struct {
 	Plan *MixPlan
 	// PlanErr says why a mixture was found but its table could not be made.
 	PlanErr string
+	// Keep is the quality keep policy (Options.Keep or the recipe's).
+	Keep string
 }
 
 // Step is one stage output directory.
@@ -95,6 +98,9 @@ type Recipe struct {
 		Weight    float64 `yaml:"weight"`
 		Reference bool    `yaml:"reference"`
 	} `yaml:"sources"`
+	Classifier *struct {
+		Keep string `yaml:"keep"`
+	} `yaml:"classifier"`
 	Train *struct {
 		Steps     int64 `yaml:"steps"`
 		BatchSize int64 `yaml:"batch_size"`
@@ -130,6 +136,10 @@ type Options struct {
 	// Budget is the token budget of the epochs table; by default the
 	// recipe's steps x batch_size x seq_len, else every token once.
 	Budget int64
+	// Keep is the quality classifier's keep policy (pareto:ALPHA or
+	// threshold:X) drawn over the quality histogram; by default the
+	// recipe's classifier keep.
+	Keep string
 }
 
 // planFile is the part of RUN_DIR/.smelt/plan.json that orders the steps
@@ -169,7 +179,7 @@ func Load(path string, opt Options) (*Run, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", path)
 	}
-	run := &Run{Path: path}
+	run := &Run{Path: path, Keep: opt.Keep}
 	if IsStageDir(path) {
 		st, err := LoadStep(path)
 		if err != nil {
@@ -179,6 +189,11 @@ func Load(path string, opt Options) (*Run, error) {
 	} else {
 		run.IsRun = true
 		if err := run.loadRunDir(); err != nil {
+			return nil, err
+		}
+	}
+	if run.Keep != "" {
+		if _, err := filter.ParseKeep(run.Keep); err != nil {
 			return nil, err
 		}
 	}
@@ -202,6 +217,9 @@ func (run *Run) loadRunDir() error {
 			return fmt.Errorf("%s: %w", filepath.Join(run.Path, "recipe.yaml"), err)
 		}
 		run.Recipe = &r
+		if run.Keep == "" && r.Classifier != nil {
+			run.Keep = r.Classifier.Keep
+		}
 	}
 	order := map[string]int{}
 	if p, err := readPlanFile(run.Path); err == nil {

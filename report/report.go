@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -108,6 +109,8 @@ type QualityChart struct {
 	Mean, Std     float64
 	// KeepByPolicy counts the documents dropped by the quality keep policy.
 	Pareto, Threshold shards.Count
+	// Policy is the keep policy drawn over the histogram ("" if unknown).
+	Policy string
 	// Half is the lowest score bin where at least half the scored
 	// documents were kept ("" if none).
 	Half string
@@ -147,15 +150,14 @@ type TrainSection struct {
 	TokensPerS float64
 }
 
-// Quality-score histogram names (written by the filter stage; see
-// filter.StatQualityKept).
+// Names of the statistics the report draws, as the stages write them.
 const (
-	histQualityKept    = "filter/quality_kept"
-	histQualityDropped = "filter/quality_dropped"
+	histQualityKept    = filter.StatQualityKept
+	histQualityDropped = filter.StatQualityDropped
 	histClusterSize    = "dedup/cluster_size"
 	histSimilarity     = "dedup/minhash_similarity"
-	reasonPareto       = "quality/pareto"
-	reasonThreshold    = "quality/threshold"
+	reasonPareto       = filter.QualityPareto
+	reasonThreshold    = filter.QualityThreshold
 	// maxExampleScan bounds the dropped documents read per step to find
 	// an example of every reason.
 	maxExampleScan = 200_000
@@ -339,12 +341,37 @@ func (r *Report) buildQuality() {
 				rate[i] = math.NaN()
 			}
 		}
-		if m := st.Stats.Metrics["filter/quality"]; m != nil {
+		if m := st.Stats.Metrics[filter.StatQuality]; m != nil {
 			q.Mean, q.Std = m.Mean, m.Std()
 		}
 		q.Chart = NewHistChart("quality-"+st.Name, k.Lo, k.Hi, []string{"kept", "dropped (any rule)"}, [][]int64{k.Counts, d.Counts}, rate, "share kept")
+		if keep, err := filter.ParseKeep(r.Run.Keep); err == nil && r.Run.Keep != "" {
+			// The policy's keep probability at each bin's centre score.
+			exp := make([]float64, len(k.Counts))
+			w := (k.Hi - k.Lo) / float64(len(k.Counts))
+			for i := range exp {
+				exp[i] = keepProbability(keep, k.Lo+w*(float64(i)+0.5))
+			}
+			q.Chart.SetExpected("keep probability of "+r.Run.Keep, exp)
+			q.Policy = r.Run.Keep
+		}
 		r.Quality = append(r.Quality, q)
 	}
+}
+
+// keepProbability is the chance that the keep policy keeps a document of
+// score s: Pareto keeps iff u^(-1/alpha) - 1 > 1 - s for u uniform, that
+// is with probability (2 - s)^(-alpha); a threshold keeps s >= X.
+func keepProbability(k filter.Keep, s float64) float64 {
+	switch k.Kind {
+	case "pareto":
+		return math.Pow(2-s, -k.Alpha)
+	case "threshold":
+		if s >= k.Threshold {
+			return 1
+		}
+	}
+	return 0
 }
 
 func (r *Report) buildLangs() {

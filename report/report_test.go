@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/shards"
 	"golang.org/x/net/html"
 )
@@ -161,7 +162,7 @@ func TestReportRunDirectory(t *testing.T) {
 	// Charts: SVG with one mark per series and bin.
 	charts := map[string]int{
 		"funnel":         2 * 5,    // steps with stats.json, two bars each
-		"quality-filter": 2*20 + 1, // kept and dropped per bin, the share-kept line
+		"quality-filter": 2*20 + 2, // kept and dropped per bin, the share-kept line, the policy's line
 		"clusters-dedup": 32,
 		"loss-train":     2 + 8, // two polylines, 8 validation points
 	}
@@ -296,5 +297,29 @@ func TestReportCancelled(t *testing.T) {
 	cancel()
 	if err := Write(ctx, io.Discard, run); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled report: %v", err)
+	}
+}
+
+// TestKeepProbability checks the drawn keep probability against the
+// filter's own decisions on many documents.
+func TestKeepProbability(t *testing.T) {
+	for _, policy := range []string{"pareto:9", "pareto:2", "threshold:0.5"} {
+		keep, err := filter.ParseKeep(policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []float64{0.05, 0.3, 0.5, 0.7, 0.95} {
+			const n = 40000
+			kept := 0
+			for i := 0; i < n; i++ {
+				if reason, _ := keep.Decide("doc-"+strconv.Itoa(i), s); reason == "" {
+					kept++
+				}
+			}
+			got, want := float64(kept)/n, keepProbability(keep, s)
+			if math.Abs(got-want) > 4*math.Sqrt(want*(1-want)/n)+1e-9 {
+				t.Errorf("%s at score %.2f: the filter kept %.4f, the report draws %.4f", policy, s, got, want)
+			}
+		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func newReportCmd() *cobra.Command {
-	var out, mixFile, tokens string
+	var out, mixFile, tokens, keep string
 	cmd := &cobra.Command{
 		Use:   "report RUN_DIR|DIR --out report.html",
 		Short: "Write one self-contained HTML report of a run or stage: funnel, drops per rule, quality, languages, dedup clusters, tokens, loss",
@@ -22,7 +22,8 @@ inline CSS and SVG charts, no script and nothing fetched from the network:
 
   - the funnel: documents and bytes entering and leaving every step, per source;
   - drops per rule, each with an example document from the dropped side output;
-  - the quality-score histogram, kept versus dropped, with the share kept;
+  - the quality-score histogram, kept versus dropped, with the share kept
+    and the keep policy's probability (--keep, or the recipe's);
   - languages;
   - dedup: cluster sizes and the largest clusters with their members side by side;
   - tokens per source and the mixture's epochs table (--mix, RUN_DIR/mix.yaml,
@@ -43,7 +44,7 @@ inline CSS and SVG charts, no script and nothing fetched from the network:
 				}
 				budget = n
 			}
-			run, err := report.Load(args[0], report.Options{MixFile: mixFile, Budget: budget})
+			run, err := report.Load(args[0], report.Options{MixFile: mixFile, Budget: budget, Keep: keep})
 			if err != nil {
 				return err
 			}
@@ -65,5 +66,6 @@ inline CSS and SVG charts, no script and nothing fetched from the network:
 	cmd.Flags().StringVarP(&out, "out", "o", "", "HTML file to write")
 	cmd.Flags().StringVar(&mixFile, "mix", "", "mix YAML for the epochs table (default RUN_DIR/mix.yaml or the recipe's weights)")
 	cmd.Flags().StringVar(&tokens, "tokens", "", "token budget of the epochs table, e.g. 300B (default the recipe's steps x batch_size x seq_len)")
+	cmd.Flags().StringVar(&keep, "keep", "", "quality keep policy to draw over the quality histogram, pareto:ALPHA or threshold:X (default the recipe's)")
 	return cmd
 }
