@@ -205,7 +205,7 @@ tokenizer:
 // recipe's path.
 func setupRun(t testing.TB, dir string, withTrain bool) string {
 	t.Helper()
-	writeCorpus(t, dir, 6, 60)
+	writeCorpus(t, dir, 4, 50)
 	path := filepath.Join(dir, "recipe.yaml")
 	if err := os.WriteFile(path, []byte(testRecipe(withTrain)), 0o644); err != nil {
 		t.Fatal(err)
