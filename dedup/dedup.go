@@ -116,6 +116,9 @@ type Sketch struct {
 	Bands []uint64
 }
 
+// normBufs recycles the buffers that normalised text is hashed from.
+var normBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
 // Sketcher computes document sketches; it is safe for concurrent use.
 type Sketcher struct {
 	opt Options
@@ -153,8 +156,11 @@ func (s *Sketcher) Sketch(d *shards.Document) Sketch {
 	var k Sketch
 	salt := s.salt(d)
 	if s.opt.Exact {
-		buf := appendNormalized(make([]byte, 0, len(d.Text)), d.Text)
+		bp := normBufs.Get().(*[]byte)
+		buf := appendNormalized((*bp)[:0], d.Text)
 		h := xxh3.Hash128(buf)
+		*bp = buf
+		normBufs.Put(bp)
 		k.Exact = [2]uint64{h.Hi, h.Lo ^ salt}
 	}
 	if s.opt.URL && d.URL != "" {

@@ -12,6 +12,7 @@
 package dedup
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -66,10 +67,10 @@ func appendNormalized(dst []byte, text string) []byte {
 	}
 	space := false
 	start := len(dst)
+	dst = slices.Grow(dst, len(text))
 	for i := 0; i < len(text); i++ {
-		c := text[i]
-		switch c {
-		case ' ', '\t', '\n', '\r', '\v', '\f':
+		c := asciiNorm[text[i]]
+		if c == 0 {
 			space = len(dst) > start
 			continue
 		}
@@ -77,13 +78,25 @@ func appendNormalized(dst []byte, text string) []byte {
 			dst = append(dst, ' ')
 			space = false
 		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
 		dst = append(dst, c)
 	}
 	return dst
 }
+
+// asciiNorm lower-cases ASCII bytes and maps ASCII white space (the
+// characters unicode.IsSpace accepts below 0x80) to 0.
+var asciiNorm = func() (t [256]byte) {
+	for c := range t {
+		t[c] = byte(c)
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = byte(c - 'A' + 'a')
+	}
+	for _, c := range []byte{' ', '\t', '\n', '\r', '\v', '\f'} {
+		t[c] = 0
+	}
+	return t
+}()
 
 // Words splits text into the words MinHash shingles: maximal runs of
 // letters, digits and marks of the normalised (NFC, case-folded) text.
