@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 )
 
 // Encoder turns text into token ids. It is the part of a tokenizer that the
@@ -52,6 +53,11 @@ const (
 	// DropEmpty is a document with no text: it would be a lone end-of-text token.
 	DropEmpty = "tokenize/empty"
 )
+
+// tokBufs recycles the token buffers of documents already written: the
+// writer copies tokens into its Arrow builder, so a buffer can go back as
+// soon as Write returns.
+var tokBufs sync.Pool
 
 // tokenizePosition is the stage-specific part of a tokenize checkpoint.
 type tokenizePosition struct {
@@ -183,6 +189,7 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	type result struct {
 		doc  *Document
 		toks []uint32
+		buf  *[]uint32 // returned to tokBufs once written
 	}
 	next := func() (*Document, bool, error) {
 		d, err := in.Next()
@@ -198,8 +205,13 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		if d.Text == "" {
 			return result{doc: d}
 		}
-		toks := cfg.Encoder.AppendEncodeOrdinary(make([]uint32, 0, len(d.Text)/3+2), d.Text)
-		return result{doc: d, toks: append(toks, eot)}
+		buf, _ := tokBufs.Get().(*[]uint32)
+		if buf == nil {
+			buf = new([]uint32)
+		}
+		toks := cfg.Encoder.AppendEncodeOrdinary((*buf)[:0], d.Text)
+		*buf = append(toks, eot)
+		return result{doc: d, toks: *buf, buf: buf}
 	}
 	tokPerDoc := st.Metric("tokenize/tokens_per_doc", "tokens")
 	bytesPerTok := st.Metric("tokenize/bytes_per_token", "bytes")
@@ -219,6 +231,9 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		} else {
 			if err := w.Write(d.ID, d.Source, r.toks); err != nil {
 				return fmt.Errorf("tokenize: %w", err)
+			}
+			if cap(*r.buf) <= 1<<20 {
+				tokBufs.Put(r.buf)
 			}
 			st.Keep(d)
 			pos.Inputs[inp].Documents++
