@@ -346,3 +346,28 @@ func TestInspectDeepPage(t *testing.T) {
 		t.Errorf("url search in the large directory found %q", ids)
 	}
 }
+
+// TestInspectHostileURL checks that a javascript: url never becomes a
+// live link.
+func TestInspectHostileURL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hostile")
+	writeDocDir(t, dir, []*shards.Document{
+		{ID: "js-url", Source: "web", URL: "javascript:alert(document.cookie)", Text: "click me"},
+		{ID: "data-url", Source: "web", URL: "data:text/html,<script>alert(1)</script>", Text: "or me"},
+	}, 0)
+	run, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewServer(context.Background(), run))
+	defer srv.Close()
+	for row := 0; row < 2; row++ {
+		page, _ := get(t, fmt.Sprintf("%s/doc?step=hostile&row=%d", srv.URL, row))
+		for _, a := range findAll(page, byTag("a")) {
+			h := strings.ToLower(attr(a, "href"))
+			if strings.HasPrefix(h, "javascript:") || strings.HasPrefix(h, "data:") {
+				t.Errorf("row %d: live link %q", row, attr(a, "href"))
+			}
+		}
+	}
+}
