@@ -384,6 +384,13 @@ func (r *Run) MergeStep(s *Step) error {
 	if err := mergeShardDirs(filepath.Join(r.Dir, s.Name), s.Fingerprint, dirs); err != nil {
 		return fmt.Errorf("merge %s: %w", s.Name, err)
 	}
+	if s.Kind == KindTokenize {
+		// RUN_DIR/mix.yaml: the token shards per source with the recipe's
+		// weights, for smelt mix plan and smelt train.
+		if _, err := writeMix(r, r.Dir); err != nil {
+			return err
+		}
+	}
 	return writeJSON(r.mergeMarker(s.Name), &Marker{Step: s.Name, Rank: -1, Fingerprint: s.Fingerprint, Start: time.Now().UTC()})
 }
 

@@ -101,8 +101,14 @@ func TestRunLocal(t *testing.T) {
 	if len(tm.Sources) != 2 || tm.Sources["crawl"].Tokens == 0 || tm.Sources["books"].Tokens == 0 {
 		t.Errorf("token sources: %+v", tm.Sources)
 	}
-	if _, err := shards.LoadMix(filepath.Join(a.Dir, "train", MixFileName)); err != nil {
-		t.Error(err)
+	for _, p := range []string{filepath.Join(a.Dir, "train", MixFileName), filepath.Join(a.Dir, MixFileName)} {
+		m, err := shards.LoadMix(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Sources) != 2 || m.Sources[0].Name != "crawl" || m.Sources[0].Weight != 0.7 {
+			t.Errorf("%s: %+v", p, m.Sources)
+		}
 	}
 	if s, err := os.ReadFile(filepath.Join(a.Dir, "train", SampleFile)); err != nil || len(bytes.TrimSpace(s)) == 0 {
 		t.Errorf("no text sample: %v", err)
