@@ -99,3 +99,14 @@ func (c Config) FlopsPerToken(seqLen int) float64 {
 	matrix := L*12*C*C + V*C // qkv 3C^2 + proj C^2 + fc 4C^2 + fcproj 4C^2, plus the tied head
 	return 6*matrix + 12*L*T*C
 }
+
+// ActivationBytes estimates the memory of a Model's activations and
+// activation gradients for batches of B sequences of T tokens (parameters,
+// gradients and AdamW moments add 16 bytes per parameter).
+func (c Config) ActivationBytes(B, T int) int64 {
+	BT, C, L := int64(B*T), int64(c.Width), int64(c.Layers)
+	att := int64(B) * int64(c.Heads) * int64(T) * int64(T)
+	perLayer := BT*(16*C+2) + att // ln1, qkv, atty, res2, ln2, fch, fchGelu, res3; LayerNorm stats; softmax
+	scratch := BT*(12*C) + att    // one layer's gradients
+	return 4 * (L*perLayer + scratch + BT*(3*C+int64(c.Vocab)+3))
+}

@@ -218,6 +218,11 @@ func runTraining(cmd *cobra.Command, tr *trainer.Trainer, desc string) error {
 	c := tr.Model.Config
 	fmt.Fprintf(w, "smelt train: %d layers, %d heads, width %d, context %d, vocab %d (%.2fM params) on %s\n",
 		c.Layers, c.Heads, c.Width, c.Context, c.Vocab, float64(c.NumParams())/1e6, desc)
+	fmt.Fprintf(w, "memory: %.2f GiB of activations for %d x %d, %.2f GiB of parameters, gradients and AdamW moments\n",
+		float64(c.ActivationBytes(o.BatchSize, o.SeqLen))/(1<<30), o.BatchSize, o.SeqLen, float64(16*c.NumParams())/(1<<30))
+	if !trainer.HasOpenBLAS {
+		fmt.Fprintln(w, "hint: build with -tags openblas (apt-get install libopenblas-dev) for the fast matrix kernel")
+	}
 	fmt.Fprintf(w, "kernel: %s; sgemm peak %.1f GFLOP/s; %d tokens/step (%d x %d x %d accumulation)\n",
 		tr.Model.Backend().Name(), o.PeakFLOPS/1e9, o.BatchTokens, o.BatchSize, o.SeqLen, o.BatchTokens/(o.BatchSize*o.SeqLen))
 	tr.OnStep = func(r trainer.Record) {
