@@ -115,6 +115,13 @@ func TestSignatureProperties(t *testing.T) {
 	if Jaccard(a, h3.Signature(text)) > 0.1 {
 		t.Error("another seed gives the same permutations")
 	}
+	// The non-ASCII path hashes ASCII words like the ASCII path does.
+	if b := h.Signature(text + " Ünïcode"); Jaccard(a, b) < 0.85 {
+		t.Errorf("one non-ASCII word changes the signature: %.3f", Jaccard(a, b))
+	}
+	if b := h.Signature(strings.Replace(text, "quick", "QUİCK", 1)); Jaccard(a, b) > 0.9 {
+		t.Errorf("a changed word leaves the signature: %.3f", Jaccard(a, b))
+	}
 	if h.Signature("  ... ") != nil {
 		t.Error("a text without words has a signature")
 	}
