@@ -151,7 +151,7 @@ func BenchmarkTokenize(b *testing.B) {
 		for sc.Scan() {
 			cur.WriteString(sc.Text())
 			cur.WriteByte('\n')
-			if cur.Len() > 4096 && sc.Text() == "" {
+			if (cur.Len() > 4096 && sc.Text() == "") || cur.Len() > 16384 {
 				docs = append(docs, &shards.Document{ID: fmt.Sprintf("%s/%d", name, len(docs)), Source: "text", Text: cur.String()})
 				total += int64(cur.Len())
 				cur.Reset()
