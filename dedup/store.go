@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -402,109 +404,159 @@ func (r *storeReader) bandIDs(band int, key uint64) ([]string, error) {
 	return ids, err
 }
 
+// storeMatch is one stored document that a document of this run
+// duplicates.
+type storeMatch struct {
+	doc  int32
+	id   string
+	kind byte // 'x' exact, 'u' URL, 'm' MinHash
+	sd   *storedDoc
+}
+
 // storePairs unions this run's documents with stored documents they
 // duplicate and returns the stored documents it brought in (node n+i is
-// stored[i]).
+// stored[i]). Lookups run on all cores, each worker over a contiguous range
+// of documents in its own read transaction; the matches are then joined in
+// document order, so stored nodes are numbered the same in every run.
 func (d *Deduper) storePairs(ctx context.Context, store *Store) ([]*storedDoc, error) {
 	n := int32(len(d.ids))
+	workers := min(runtime.GOMAXPROCS(0), max(1, int(n)/1024))
+	parts := make([][]storeMatch, workers)
+	errs := make([]error, workers)
+	chunk := (int(n) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int, lo, hi int32) {
+			defer wg.Done()
+			errs[w] = store.db.View(func(txn *badger.Txn) error {
+				var err error
+				parts[w], err = d.lookupRange(ctx, &storeReader{s: store, txn: txn}, lo, hi)
+				return err
+			})
+		}(w, int32(min(w*chunk, int(n))), int32(min((w+1)*chunk, int(n))))
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("dedup store %s: %w", store.path, err)
+		}
+	}
 	var stored []*storedDoc
 	nodeOf := map[string]int32{}
-	err := store.db.View(func(txn *badger.Txn) error {
-		r := &storeReader{s: store, txn: txn}
-		node := func(id string) (int32, *storedDoc, error) {
-			if k, ok := nodeOf[id]; ok {
-				return k, stored[k-n], nil
-			}
-			if k, ok := d.seenID[id]; ok {
+	for _, part := range parts {
+		for _, m := range part {
+			k, ok := d.seenID[m.id]
+			if ok {
 				// This input holds the stored document itself: it is the
 				// same node, and was kept before.
 				d.keptBefore[k] = true
-				var sd *storedDoc
-				if s := d.sigOf[k]; s >= 0 {
-					sd = &storedDoc{ID: id, Sig: d.sig(s)}
-				} else {
-					sd = &storedDoc{ID: id}
-				}
-				return k, sd, nil
+			} else if k, ok = nodeOf[m.id]; !ok {
+				k = d.uf.add()
+				nodeOf[m.id] = k
+				stored = append(stored, m.sd)
 			}
-			sd, err := r.doc(id)
-			if err != nil {
-				return 0, nil, err
-			}
-			k := d.uf.add()
-			nodeOf[id] = k
-			stored = append(stored, sd)
-			return k, sd, nil
-		}
-		for i := int32(0); i < n; i++ {
-			if i%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			own := d.ids[i]
-			if d.opt.Exact {
-				if f := d.first[d.exact[i]]; f != i {
-					continue // its exact group's first document speaks for it
-				}
-				id, ok, err := r.getID(exactKey(d.exact[i]))
-				if err != nil {
-					return err
-				}
-				if ok && id != own {
-					k, _, err := node(id)
-					if err != nil {
-						return err
-					}
-					d.uf.union(i, k)
-					d.storeExact++
-				}
-			}
-			if d.opt.URL && d.url[i] != 0 {
-				id, ok, err := r.getID(urlKey(d.url[i]))
-				if err != nil {
-					return err
-				}
-				if ok && id != own {
-					k, _, err := node(id)
-					if err != nil {
-						return err
-					}
-					d.uf.union(i, k)
-					d.storeURL++
-				}
-			}
-			s := d.sigOf[i]
-			if !d.opt.MinHash || s < 0 {
-				continue
-			}
-			sig := d.sig(s)
-			seen := map[string]bool{}
-			for j, key := range d.bandKeys(s) {
-				ids, err := r.bandIDs(j, key)
-				if err != nil {
-					return err
-				}
-				for _, id := range ids {
-					if id == own || seen[id] {
-						continue
-					}
-					seen[id] = true
-					k, sd, err := node(id)
-					if err != nil {
-						return err
-					}
-					if Jaccard(sig, sd.Sig) >= d.opt.Threshold {
-						d.uf.union(i, k)
-						d.storeMinHash++
-					}
-				}
+			d.uf.union(m.doc, k)
+			switch m.kind {
+			case 'x':
+				d.storeExact++
+			case 'u':
+				d.storeURL++
+			default:
+				d.storeMinHash++
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dedup store %s: %w", store.path, err)
 	}
 	return stored, nil
+}
+
+// lookupRange finds the stored duplicates of documents [lo, hi).
+func (d *Deduper) lookupRange(ctx context.Context, r *storeReader, lo, hi int32) ([]storeMatch, error) {
+	var out []storeMatch
+	cache := map[string]*storedDoc{}
+	load := func(id string) (*storedDoc, error) {
+		if sd, ok := cache[id]; ok {
+			return sd, nil
+		}
+		var sd *storedDoc
+		if k, ok := d.seenID[id]; ok {
+			sd = &storedDoc{ID: id}
+			if s := d.sigOf[k]; s >= 0 {
+				sd.Sig = d.sig(s)
+			}
+		} else {
+			var err error
+			if sd, err = r.doc(id); err != nil {
+				return nil, err
+			}
+		}
+		cache[id] = sd
+		return sd, nil
+	}
+	for i := lo; i < hi; i++ {
+		if (i-lo)%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		own := d.ids[i]
+		if d.opt.Exact {
+			if f := d.first[d.exact[i]]; f != i {
+				continue // its exact group's first document speaks for it
+			}
+			id, ok, err := r.getID(exactKey(d.exact[i]))
+			if err != nil {
+				return nil, err
+			}
+			if ok && id != own {
+				sd, err := load(id)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, storeMatch{i, id, 'x', sd})
+			}
+		}
+		if d.opt.URL && d.url[i] != 0 {
+			id, ok, err := r.getID(urlKey(d.url[i]))
+			if err != nil {
+				return nil, err
+			}
+			if ok && id != own {
+				sd, err := load(id)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, storeMatch{i, id, 'u', sd})
+			}
+		}
+		s := d.sigOf[i]
+		if !d.opt.MinHash || s < 0 {
+			continue
+		}
+		sig := d.sig(s)
+		var seen map[string]bool
+		for j, key := range d.bandKeys(s) {
+			ids, err := r.bandIDs(j, key)
+			if err != nil {
+				return nil, err
+			}
+			for _, id := range ids {
+				if id == own || seen[id] {
+					continue
+				}
+				if seen == nil {
+					seen = map[string]bool{}
+				}
+				seen[id] = true
+				sd, err := load(id)
+				if err != nil {
+					return nil, err
+				}
+				if Jaccard(sig, sd.Sig) >= d.opt.Threshold {
+					out = append(out, storeMatch{i, id, 'm', sd})
+				}
+			}
+		}
+	}
+	return out, nil
 }
