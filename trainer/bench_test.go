@@ -36,6 +36,7 @@ func benchTrainStep(b *testing.B, be *CPU) float64 {
 	b.ReportMetric(tps, "tokens/s")
 	b.ReportMetric(100*tps*benchCfg.FlopsPerToken(benchCfg.Context)/o.PeakFLOPS, "%MFU")
 	b.ReportMetric(o.PeakFLOPS/1e9, "peak-GFLOP/s")
+	b.ReportMetric(benchCfg.FlopsPerToken(benchCfg.Context)/1e6, "MFLOP/token")
 	return tps
 }
 
