@@ -147,6 +147,12 @@ func ExpandSource(s *Source) ([]InputFile, error) {
 			}
 			in = p
 		}
+		if _, err := os.Stat(in); err == nil && strings.ContainsAny(in, "*?[") {
+			// An existing file whose name holds glob characters (real
+			// page titles do): ingest.ExpandInputs would take it for a
+			// pattern, so escape them.
+			in = globEscape(in)
+		}
 		args[i] = in
 	}
 	files, err := ingest.ExpandInputs(args)
@@ -192,4 +198,16 @@ func splitFiles(files []InputFile, tasks int, taskBytes int64) [][]InputFile {
 	}
 	groups = append(groups, files[start:])
 	return groups
+}
+
+// globEscape escapes filepath.Match's special characters in a literal path.
+func globEscape(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if strings.ContainsRune("*?[\\", r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

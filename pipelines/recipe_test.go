@@ -195,3 +195,18 @@ func TestPlanStableAcrossReload(t *testing.T) {
 		t.Error("the plan from recipe.yaml differs from the plan smelt run made")
 	}
 }
+
+func TestExpandSourceLiteralNames(t *testing.T) {
+	dir := t.TempDir()
+	odd := filepath.Join(dir, "a [b] *c? \\d.txt")
+	if err := os.WriteFile(odd, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := ExpandSource(&Source{Name: "s", Inputs: []string{odd}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0].Path != odd {
+		t.Errorf("got %+v", files)
+	}
+}

@@ -1,0 +1,81 @@
+package pipelines
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// TestDemoRecipeRealData runs the bundled demo recipe on real data: the
+// first 60 of the web pages shipped in the go-trafilatura module and the
+// public-domain books shipped in other modules smelt is built from, with
+// a shorter training run. It skips when the module cache is unreachable.
+func TestDemoRecipeRealData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-data pipeline run")
+	}
+	data, _ := Bundled("demo")
+	r, err := ParseRecipe(data, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := r.Sources[0]
+	pages, err := resolveGomod(web.Inputs[0])
+	if err != nil {
+		t.Skipf("go-trafilatura's pages are not reachable: %v", err)
+	}
+	files, _ := filepath.Glob(pages)
+	if len(files) < 60 {
+		t.Skipf("go-trafilatura's pages not in the module cache (%d found)", len(files))
+	}
+	for _, in := range r.Sources[1].Inputs {
+		p, err := resolveGomod(in)
+		if err != nil {
+			t.Skipf("reference text not reachable: %v", err)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("reference text not in the module cache: %v", err)
+		}
+	}
+	sort.Strings(files)
+	web.Inputs = files[:60]
+	// Keep the pages that pass the rules: the classifier's Pareto(9)
+	// policy would leave too few of 60 pages to check the later steps.
+	r.Classifier.Keep = "threshold:0"
+	r.Train.Steps, r.Train.Warmup, r.Train.SampleTokens = 6, 1, 16
+	run, err := Open(filepath.Join(t.TempDir(), "demo"), r, OpenOptions{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.RunLocal(context.Background(), LocalOptions{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	ing, err := shards.ReadStats(filepath.Join(run.Dir, "ingest-web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ing.In.Docs != 60 || ing.Out.Docs < 50 {
+		t.Errorf("ingest: %d records, %d documents from 60 pages", ing.In.Docs, ing.Out.Docs)
+	}
+	flt, _ := shards.ReadStats(filepath.Join(run.Dir, "filter-web"))
+	if flt.Dropped["lang/not_listed"].Docs == 0 || flt.Out.Docs == 0 {
+		t.Errorf("filter: %d kept, drops %v", flt.Out.Docs, flt.Dropped)
+	}
+	tm, err := shards.ReadManifest(filepath.Join(run.Dir, "tokenize"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm.Tokenizer.VocabSize != 2048 || tm.Sources["books"].Rows != 4 || tm.Sources["web"].Tokens == 0 {
+		t.Errorf("token shards: tokenizer %+v, sources %+v", tm.Tokenizer, tm.Sources)
+	}
+	// The books' text decodes back from the trained tokenizer's shards.
+	sample, err := os.ReadFile(filepath.Join(run.Dir, "train", SampleFile))
+	if err != nil || strings.TrimSpace(string(sample)) == "" {
+		t.Errorf("no generated text: %v", err)
+	}
+}
