@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Charts are drawn as inline SVG by the templates from the geometry
@@ -52,7 +53,14 @@ type HBar struct {
 // NewHBarChart lays out rows of values (one value per series). format
 // prints a value beside its bar.
 func NewHBarChart(id string, series []string, labels []string, values [][]float64, format func(float64) string) *HBarChart {
-	const width, labelW, barH, gap, valueW = 900, 220, 14, 8, 110
+	const width, barH, gap, valueW = 900, 14, 8, 110
+	// The label column fits the longest label (11px text is about 6.5px a
+	// character), within [120, 380].
+	longest := 0
+	for _, l := range labels {
+		longest = max(longest, utf8.RuneCountInString(l))
+	}
+	labelW := min(380, max(120, int(6.5*float64(longest))+12))
 	c := &HBarChart{ID: "chart-" + id, Width: width, LabelW: labelW}
 	for i, s := range series {
 		c.Legend = append(c.Legend, Legend{s, palette[i%len(palette)]})

@@ -213,6 +213,16 @@ func buildFixture(t testing.TB, dir string) (*fixture, error) {
 		inputs = append(inputs, filepath.Join(dir, "ingest-web"))
 	}
 
+	// A step with stats only, as smelt run's classifier step writes.
+	cst := shards.NewStats("classifier")
+	cst.Metric("classifier/held_out_roc_auc", "auc").Add(0.97)
+	if err := os.MkdirAll(filepath.Join(dir, "classifier"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := shards.WriteStats(filepath.Join(dir, "classifier"), cst); err != nil {
+		return nil, err
+	}
+
 	// Quality classifier: long generated prose against spam and short pages.
 	var ex []filter.Example
 	if f.HasWeb {
@@ -334,7 +344,7 @@ func buildFixture(t testing.TB, dir string) (*fixture, error) {
 	for _, s := range steps {
 		plan.Steps = append(plan.Steps, step{Name: s, Kind: "ingest"})
 	}
-	plan.Steps = append(plan.Steps, step{Name: "filter", Kind: "filter"}, step{Name: "dedup", Kind: "dedup"},
+	plan.Steps = append(plan.Steps, step{Name: "classifier", Kind: "classifier"}, step{Name: "filter", Kind: "filter"}, step{Name: "dedup", Kind: "dedup"},
 		step{Name: "tokenize", Kind: "tokenize", Tasks: tasks}, step{Name: "train", Kind: "train"})
 	data, err := json.Marshal(plan)
 	if err != nil {

@@ -73,7 +73,7 @@ func (s *Step) Kind() string {
 		if len(s.TrainLog) > 0 {
 			return "train"
 		}
-		return ""
+		return "stats only"
 	}
 	return s.Manifest.Kind
 }
@@ -130,8 +130,9 @@ type MixPlan struct {
 // Options configure Load.
 type Options struct {
 	// MixFile is a mix YAML for the epochs table; by default RUN_DIR/mix.yaml
-	// when it exists, else the recipe's weights over the tokenize step's
-	// per-source token directories.
+	// or a step's mix.yaml (the train step's) when one exists, else the
+	// recipe's weights over the tokenize step's per-source token
+	// directories.
 	MixFile string
 	// Budget is the token budget of the epochs table; by default the
 	// recipe's steps x batch_size x seq_len, else every token once.
@@ -161,10 +162,12 @@ func isFile(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// IsStageDir reports whether dir is a stage output directory (it has a
-// manifest.json, or a trainer's log.csv).
+// IsStageDir reports whether dir is a stage output directory: it has a
+// manifest.json, a stats.json (a classifier or training step) or a
+// trainer's log.csv.
 func IsStageDir(dir string) bool {
-	return isFile(filepath.Join(dir, shards.ManifestName)) || isFile(filepath.Join(dir, TrainLogName))
+	return isFile(filepath.Join(dir, shards.ManifestName)) || isFile(filepath.Join(dir, shards.StatsName)) ||
+		isFile(filepath.Join(dir, TrainLogName))
 }
 
 // Load reads a stage output directory, or a run directory whose
@@ -339,8 +342,22 @@ func (run *Run) loadPlan(opt Options) error {
 		budget, budgetFrom = run.Recipe.Budget(), "recipe: train steps x batch_size x seq_len"
 	}
 	mixFile := opt.MixFile
-	if mixFile == "" && run.IsRun && isFile(filepath.Join(run.Path, "mix.yaml")) {
-		mixFile = filepath.Join(run.Path, "mix.yaml")
+	if mixFile == "" {
+		// RUN_DIR/mix.yaml, else the first step's (the train step keeps
+		// the mix it trained on).
+		cands := []string{}
+		if run.IsRun {
+			cands = append(cands, filepath.Join(run.Path, "mix.yaml"))
+		}
+		for _, st := range run.Steps {
+			cands = append(cands, filepath.Join(st.Dir, "mix.yaml"))
+		}
+		for _, c := range cands {
+			if isFile(c) {
+				mixFile = c
+				break
+			}
+		}
 	}
 	var mix *shards.Mix
 	from := ""
@@ -364,7 +381,10 @@ func (run *Run) loadPlan(opt Options) error {
 		for _, s := range mix.Sources {
 			budget += s.Tokens()
 		}
-		budgetFrom = "every token once (no training budget known)"
+		budgetFrom = "every token once: no training budget known (give --tokens)"
+		if run.Recipe != nil && run.Recipe.Train != nil {
+			budgetFrom = "every token once: the recipe's train budget is not known (seq_len 0 is the model's context; give --tokens)"
+		}
 	}
 	run.Plan = &MixPlan{From: from, Budget: budget, BudgetFrom: budgetFrom, Rows: mix.Plan(budget)}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,7 @@ var funcs = template.FuncMap{
 	"f1":       func(v float64) string { return fmt.Sprintf("%.1f", v) },
 	"f2":       func(v float64) string { return fmt.Sprintf("%.2f", v) },
 	"f3":       func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"g4":       func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) },
 	"tok":      shards.FormatTokens,
 	"add":      func(a, b int) int { return a + b },
 	"div":      func(a, b int64) int64 { return a / max(b, 1) },
@@ -64,6 +66,8 @@ type Report struct {
 	TokenRows []TokenRow
 	Plan      *MixPlan
 	Training  []TrainSection
+	// Metrics lists every step's stage-specific metrics.
+	Metrics []MetricRow
 	// Notes list what the directories did not hold.
 	Notes []string
 }
@@ -72,7 +76,7 @@ type Report struct {
 type FunnelRow struct {
 	Step, Stage, Kind               string
 	In, Out, Dropped, Errors        shards.Count
-	HasStats                        bool
+	HasStats, HasManifest           bool
 	Rows, DataBytes, Tokens, OnDisk int64
 	Balanced                        string
 	DroppedRows                     int64
@@ -138,6 +142,13 @@ type TokenRow struct {
 	DataBytes    int64
 }
 
+// MetricRow is one stage-specific metric of a step.
+type MetricRow struct {
+	Step, Name string
+	M          *shards.Metric
+	Std        float64
+}
+
 // TrainSection is one training run's curves.
 type TrainSection struct {
 	Step       string
@@ -172,6 +183,7 @@ func Build(ctx context.Context, run *Run) (*Report, error) {
 	for _, st := range run.Steps {
 		f := FunnelRow{Step: st.Name, Stage: st.Stage(), Kind: st.Kind()}
 		if m := st.Manifest; m != nil {
+			f.HasManifest = true
 			f.Rows, f.DataBytes, f.Tokens, f.OnDisk = m.Totals.Rows, m.Totals.DataBytes, m.Totals.Tokens, m.Totals.Bytes
 		}
 		if st.Dropped != nil {
@@ -205,6 +217,15 @@ func Build(ctx context.Context, run *Run) (*Report, error) {
 	r.buildDedup()
 	r.buildTokens()
 	r.buildTraining()
+	for _, st := range run.Steps {
+		if st.Stats == nil {
+			continue
+		}
+		for _, k := range shards.SortedKeys(st.Stats.Metrics) {
+			m := st.Stats.Metrics[k]
+			r.Metrics = append(r.Metrics, MetricRow{Step: st.Name, Name: k, M: m, Std: m.Std()})
+		}
+	}
 	return r, nil
 }
 

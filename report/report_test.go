@@ -41,9 +41,9 @@ func TestLoadRunDirectory(t *testing.T) {
 	for _, s := range run.Steps {
 		names = append(names, s.Name)
 	}
-	want := []string{"ingest-gen", "filter", "dedup", "tokenize", "train"}
+	want := []string{"ingest-gen", "classifier", "filter", "dedup", "tokenize", "train"}
 	if f.HasWeb {
-		want = []string{"ingest-gen", "ingest-web", "filter", "dedup", "tokenize", "train"}
+		want = []string{"ingest-gen", "ingest-web", "classifier", "filter", "dedup", "tokenize", "train"}
 	}
 	if !run.IsRun || strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("steps %v (run dir %v), want %v in plan order", names, run.IsRun, want)
@@ -167,7 +167,7 @@ func TestReportRunDirectory(t *testing.T) {
 		"loss-train":     2 + 8, // two polylines, 8 validation points
 	}
 	if f.HasWeb {
-		charts["funnel"] = 2 * 5
+		charts["funnel"] = 2 * 6
 	}
 	for id, want := range charts {
 		svg := one(t, doc, byID("chart-"+id), "chart "+id)
@@ -177,6 +177,13 @@ func TestReportRunDirectory(t *testing.T) {
 		marks := findAll(svg, func(n *html.Node) bool { return n.Data == "rect" || n.Data == "polyline" || n.Data == "circle" })
 		if len(marks) != want {
 			t.Errorf("chart %s: %d marks, want %d", id, len(marks), want)
+		}
+	}
+	// Stage metrics: the classifier's, filter's and dedup's, as stored.
+	metrics := text(one(t, doc, byID("metrics-table"), "metrics table"))
+	for _, m := range []string{"classifier/held_out_roc_auc", "filter/quality", "dedup/cluster_size"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("metrics table lacks %s", m)
 		}
 	}
 	// Dedup: the largest clusters with their members side by side.
