@@ -103,6 +103,9 @@ type Classifier struct {
 	Keep string `yaml:"keep"`
 	// Seed is mixed into the per-document Pareto draw.
 	Seed uint64 `yaml:"seed"`
+	// SampleMB bounds the text read per class (positives, negatives), in
+	// input order, so training memory stays bounded (default 256).
+	SampleMB int64 `yaml:"sample_mb"`
 	// Training settings (see smelt classifier train).
 	Bits       uint    `yaml:"bits"`
 	C          float64 `yaml:"c"`
@@ -391,6 +394,9 @@ func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
 func (c *Classifier) defaults() {
 	if c.Keep == "" {
 		c.Keep = "pareto:9"
+	}
+	if c.SampleMB == 0 {
+		c.SampleMB = 256
 	}
 	if c.Bits == 0 {
 		c.Bits = 20

@@ -39,6 +39,7 @@ func TestParseRecipeErrors(t *testing.T) {
 		{"reference with weight", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    reference: true\n", 1), "reference source is not mixed"},
 		{"two documents", minimal + "---\nname: u\n", "a second YAML document"},
 		{"dedup scope", minimal + "dedup: {scope: source}\n", "within each source"},
+		{"source name escaping the run directory", strings.Replace(minimal, "name: web", "name: ../web", 1), `name "../web"`},
 		{"bad format", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    format: pdf\n", 1), `format "pdf"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -184,18 +184,23 @@ func runClassifier(tc *TaskContext) (*shards.Stats, error) {
 			}
 		}
 	}
-	negDone := map[string]bool{}
+	seen := map[string]bool{}
+	read := map[bool]int64{} // text bytes read per class
+	limit := c.SampleMB << 20
 	for _, rel := range dirs {
 		pos := posDirs[rel]
-		if !pos && negDone[rel] {
+		if !pos && seen[rel] {
 			continue
 		}
-		negDone[rel] = true
+		seen[rel] = true
+		if read[pos] >= limit {
+			continue
+		}
 		r, err := shards.OpenDocDirs(tc.path(rel))
 		if err != nil {
 			return nil, err
 		}
-		for {
+		for read[pos] < limit {
 			d, err := r.Next()
 			if errors.Is(err, io.EOF) {
 				break
@@ -204,6 +209,7 @@ func runClassifier(tc *TaskContext) (*shards.Stats, error) {
 				r.Close()
 				return nil, err
 			}
+			read[pos] += int64(len(d.Text))
 			st.In.Add(int64(len(d.Text)))
 			st.Keep(d)
 			for i, piece := range filter.ChunkText(d.Text, c.ChunkBytes) {
