@@ -132,6 +132,14 @@ type Doc struct {
 func (d *Doc) Snippet(n int) string { return snippet(d.Text, n) }
 
 func snippet(text string, n int) string {
+	// Only the start matters: cut long texts (at a rune boundary) before
+	// collapsing white space.
+	if limit := 16 * n; len(text) > limit {
+		for limit > 0 && !utf8.RuneStart(text[limit]) {
+			limit--
+		}
+		text = text[:limit] + " …"
+	}
 	t := strings.Join(strings.Fields(text), " ")
 	if utf8.RuneCountInString(t) <= n {
 		return t
