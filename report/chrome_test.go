@@ -93,6 +93,20 @@ func TestBrowser(t *testing.T) {
 		b.screenshot(screenshotPath(t, "screenshot-report.png"), 1000, 1400)
 	})
 
+	t.Run("every kind of page loads cleanly", func(t *testing.T) {
+		b.t = t
+		for _, u := range []string{"/report", "/docs?step=filter&set=kept", "/docs?step=filter&set=dropped&page=1",
+			"/doc?step=dedup&set=dropped&row=0", "/search?q=gen-0", "/search?q=nothing-at-all"} {
+			b.navigate(srv.URL + u)
+			noErrors(u)
+			var svgs int
+			b.eval(`document.querySelectorAll("svg").length`, &svgs)
+			if u == "/report" && svgs < 5 {
+				t.Errorf("/report: %d charts", svgs)
+			}
+		}
+	})
+
 	t.Run("search finds a known document", func(t *testing.T) {
 		b.t = t
 		b.navigate(srv.URL + "/")
