@@ -40,6 +40,7 @@ type browser struct {
 	// t is the test the browser reports failures to; subtests set it.
 	t       testing.TB
 	profile string
+	bws     *websocket.Conn // the browser target
 	cmd     *exec.Cmd
 	ws      *websocket.Conn
 	mu      sync.Mutex
@@ -129,7 +130,7 @@ func startBrowser(t testing.TB) *browser {
 			t.Fatal(err)
 		}
 	}
-	bws.Close()
+	b.bws = bws // kept to close the browser with Browser.close
 	ws, err := websocket.Dial(fmt.Sprintf("ws://%s/devtools/page/%s", host, created.Result.TargetID), "", "http://127.0.0.1/")
 	if err != nil {
 		t.Fatalf("devtools page: %v", err)
@@ -143,13 +144,25 @@ func startBrowser(t testing.TB) *browser {
 	return b
 }
 
+// close asks Chromium to quit (so that it reaps its own helper processes),
+// and kills it if it has not within five seconds.
 func (b *browser) close() {
 	if b.ws != nil {
 		b.ws.Close()
 	}
-	if b.cmd.Process != nil {
+	exited := make(chan struct{})
+	go func() { b.cmd.Wait(); close(exited) }()
+	if b.bws != nil {
+		websocket.JSON.Send(b.bws, map[string]any{"id": 2, "method": "Browser.close"})
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
 		b.cmd.Process.Kill()
-		b.cmd.Wait()
+		<-exited
+	}
+	if b.bws != nil {
+		b.bws.Close()
 	}
 	os.RemoveAll(b.profile)
 }
