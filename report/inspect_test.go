@@ -371,3 +371,44 @@ func TestInspectHostileURL(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectCorruptShard: a damaged shard gives an error page naming the
+// file, and the server goes on serving.
+func TestInspectCorruptShard(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "big")
+	bigDir(t, dir, 30000)
+	m, err := shards.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Shards) < 2 {
+		t.Fatalf("%d shards, want several", len(m.Shards))
+	}
+	last := filepath.Join(dir, m.Shards[len(m.Shards)-1].Name)
+	data, err := os.ReadFile(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(last, data[:len(data)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run, err := Load(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(NewServer(context.Background(), run))
+	defer srv.Close()
+	resp, err := http.Get(fmt.Sprintf("%s/doc?step=big&row=%d", srv.URL, m.Totals.Rows-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), last) {
+		t.Errorf("damaged shard: %s %q, want a server error naming %s", resp.Status, body, last)
+	}
+	get(t, srv.URL+"/doc?step=big&row=0") // the first shard still reads
+	if _, err := Load(filepath.Join(t.TempDir(), "x"), Options{}); err == nil {
+		t.Error("no error for a missing directory")
+	}
+}
