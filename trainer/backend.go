@@ -81,13 +81,14 @@ func NewCPU(workers int) *CPU {
 	return &CPU{k: defaultKernel(workers), workers: workers}
 }
 
-// NewPureGo returns the CPU backend with the pure-Go gemm kernel whatever the
-// build tags, for comparisons and tests.
+// NewPureGo returns the CPU backend with the fastest pure-Go gemm kernel of
+// this build (gonum's; archsimd's with GOEXPERIMENT=simd on amd64), whatever
+// the openblas tag, for comparisons and tests.
 func NewPureGo(workers int) *CPU {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	return &CPU{k: goKernel{}, workers: workers}
+	return &CPU{k: fastGoKernel(workers), workers: workers}
 }
 
 // Name implements Backend.

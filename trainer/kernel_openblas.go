@@ -40,21 +40,28 @@ func (k blasKernel) name() string {
 	return fmt.Sprintf("OpenBLAS cblas_sgemm (%s), %d goroutines", C.GoString(C.openblas_get_config()), k.workers)
 }
 
-// minSplitRows is the fewest rows of C per goroutine worth a split.
-const minSplitRows = 64
+// splitRows is the height of the row chunks of C that are handed to the
+// goroutines. It is fixed, not derived from the worker count, so the same
+// cblas_sgemm calls (OpenBLAS picks its kernels by shape, and they round
+// differently) run whatever the number of workers, and results do not
+// depend on it.
+const splitRows = 128
 
 func (k blasKernel) sgemm(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	parts := min(k.workers, m/minSplitRows)
-	if parts <= 1 {
+	chunks := (m + splitRows - 1) / splitRows
+	if chunks <= 1 {
 		cblasSgemm(transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	parallelFor(parts, m, func(lo, hi int) {
-		aoff := lo * lda
-		if transA {
-			aoff = lo
+	parallelFor(k.workers, chunks, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			r0, r1 := ch*splitRows, min((ch+1)*splitRows, m)
+			aoff := r0 * lda
+			if transA {
+				aoff = r0
+			}
+			cblasSgemm(transA, transB, r1-r0, n, kk, alpha, a[aoff:], lda, b, ldb, beta, c[r0*ldc:], ldc)
 		}
-		cblasSgemm(transA, transB, hi-lo, n, kk, alpha, a[aoff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
 	})
 }
 

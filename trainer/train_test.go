@@ -135,17 +135,20 @@ func TestResumeBitIdentical(t *testing.T) {
 	}
 }
 
-// The pure-Go ops split work so that no sum depends on the worker count.
+// The ops split work so that no sum depends on the worker count, on the
+// pure-Go kernel and on the default one of this build.
 func TestSameResultAnyWorkerCount(t *testing.T) {
-	a := newTiny(t, "", 4, NewPureGo(1))
-	b := newTiny(t, "", 4, NewPureGo(3))
-	for _, tr := range []*Trainer{a, b} {
-		if err := tr.Run(context.Background()); err != nil {
-			t.Fatal(err)
+	for _, mk := range []func(int) *CPU{NewPureGo, NewCPU} {
+		a := newTiny(t, "", 4, mk(1))
+		b := newTiny(t, "", 4, mk(3))
+		for _, tr := range []*Trainer{a, b} {
+			if err := tr.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if !sameBits(losses(a.History()), losses(b.History())) {
-		t.Fatalf("1 vs 3 workers: %v vs %v", losses(a.History()), losses(b.History()))
+		if !sameBits(losses(a.History()), losses(b.History())) {
+			t.Fatalf("%s: 1 vs 3 workers: %v vs %v", a.Model.be.Name(), losses(a.History()), losses(b.History()))
+		}
 	}
 }
 
