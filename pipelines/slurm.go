@@ -29,6 +29,9 @@ type SlurmOptions struct {
 	Wait bool
 	// Poll is the queue polling interval (default 2s).
 	Poll time.Duration
+	// OnPoll, if set, is called at every poll while waiting with the number
+	// of tasks done and in all.
+	OnPoll func(done, total int)
 }
 
 // Submission is what SubmitSlurm submitted: a job id per step, and the
@@ -133,7 +136,18 @@ func (r *Run) SubmitSlurm(ctx context.Context, opt SlurmOptions) (*Submission, e
 	if !opt.Wait || len(all) == 0 {
 		return sub, nil
 	}
-	if err := waitJobs(ctx, all, opt.Poll); err != nil {
+	poll := func() {
+		if opt.OnPoll == nil {
+			return
+		}
+		done, total := 0, 0
+		for _, st := range r.Plan.Steps {
+			total += len(st.Tasks)
+			done += len(st.Tasks) - len(r.Pending(st))
+		}
+		opt.OnPoll(done, total)
+	}
+	if err := waitJobs(ctx, all, opt.Poll, poll); err != nil {
 		return sub, err
 	}
 	if !r.Done() {
@@ -191,8 +205,9 @@ func sbatch(ctx context.Context, args []string) (string, error) {
 
 // waitJobs polls squeue until none of the jobs (or their array tasks) is
 // queued or running.
-func waitJobs(ctx context.Context, ids []string, poll time.Duration) error {
+func waitJobs(ctx context.Context, ids []string, poll time.Duration, onPoll func()) error {
 	for {
+		onPoll()
 		out, err := exec.CommandContext(ctx, "squeue", "-h", "-o", "%i", "-j", strings.Join(ids, ",")).Output()
 		if err != nil {
 			if ctx.Err() != nil {

@@ -90,8 +90,16 @@ shows every task.`,
 				err = runLocal(cmd, run, workers)
 			case "slurm":
 				var sub *pipelines.Submission
+				last := -1
+				var lastLog time.Time
 				sub, err = run.SubmitSlurm(ctx, pipelines.SlurmOptions{Parallel: parallel, TaskWorkers: max(workers, 1),
-					Sbatch: sbatchArgs, Wait: !noWait})
+					Sbatch: sbatchArgs, Wait: !noWait,
+					OnPoll: func(done, total int) {
+						if done != last || time.Since(lastLog) > time.Minute {
+							last, lastLog = done, time.Now()
+							fmt.Fprintf(w, "slurm: %d of %d tasks done\n", done, total)
+						}
+					}})
 				if sub != nil {
 					for _, s := range sub.Order {
 						fmt.Fprintf(w, "slurm: step %s: job %s\n", s, sub.Jobs[s])
