@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -77,6 +78,19 @@ func openTrainData(spec string, o trainer.Options, valFraction float64) (*trainD
 		vl, err := shards.NewLoader(mix, lo)
 		if err != nil {
 			return nil, fmt.Errorf("--data %s validation: %w", spec, err)
+		}
+		// Probe one batch: a small corpus may hold out no document at all,
+		// which should cost the validation loss, not the run.
+		st, err := vl.State()
+		if err != nil {
+			return nil, err
+		}
+		if err := vl.Next(make([]uint32, o.BatchSize*(o.SeqLen+1))); err != nil {
+			slog.Warn("no validation loss for this run", "data", spec, "val_fraction", valFraction, "err", err)
+			return d, nil
+		}
+		if err := vl.Restore(st); err != nil {
+			return nil, err
 		}
 		d.val = vl
 	}
@@ -155,6 +169,9 @@ trainer without shards.`,
 			}
 			if _, err := os.Stat(filepath.Join(out, trainer.CheckpointFile)); err == nil {
 				return fmt.Errorf("%s already holds a run: use --resume %s, or another --out", out, out)
+			}
+			if _, err := trainer.ResolveConfig(config, 1); err != nil { // checked before opening data
+				return err
 			}
 			o = withSeqLen(o, config)
 			o.ValFraction = valFraction
