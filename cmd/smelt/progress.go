@@ -84,6 +84,12 @@ func (p *progress) finish() {
 		return
 	}
 	p.finished = true
+	if p.records == 0 {
+		return // nothing ran (the output was already complete)
+	}
+	if p.total > 0 {
+		p.done = p.total
+	}
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		return
