@@ -75,3 +75,24 @@ func BenchmarkVsPyTorch(b *testing.B) {
 	b.ReportMetric(smelt, "smelt-tokens/s")
 	b.ReportMetric(smelt/torch, "smelt/torch")
 }
+
+// BenchmarkSgemm1024 times a 1024^3 product on each kernel of the build
+// (gonum; archsimd with GOEXPERIMENT=simd; OpenBLAS with -tags openblas).
+func BenchmarkSgemm1024(b *testing.B) {
+	kernels := map[string]*CPU{"gonum": {k: goKernel{}, workers: 2}, "purego-best": NewPureGo(0), "default": NewCPU(0)}
+	for _, name := range []string{"gonum", "purego-best", "default"} {
+		be := kernels[name]
+		b.Run("kernel="+name, func(b *testing.B) {
+			const n = 1024
+			a, x, c := make([]float32, n*n), make([]float32, n*n), make([]float32, n*n)
+			for i := range a {
+				a[i], x[i] = float32(i%7)*0.1, float32(i%5)*0.1
+			}
+			b.ResetTimer()
+			for range b.N {
+				be.Sgemm(n, n, n, a, x, c)
+			}
+			b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
