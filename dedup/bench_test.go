@@ -82,6 +82,17 @@ func BenchmarkSignature(b *testing.B) {
 			}
 		}
 	})
+	b.Run("smelt-scalar", func(b *testing.B) {
+		// The portable loop, as on CPUs without AVX-512.
+		defer func(v bool) { useAVX512 = v }(useAVX512)
+		useAVX512 = false
+		b.SetBytes(total)
+		for i := 0; i < b.N; i++ {
+			for _, t := range texts {
+				h.SignatureInto(sig, t)
+			}
+		}
+	})
 	b.Run("ekzhu", func(b *testing.B) {
 		b.SetBytes(total)
 		for i := 0; i < b.N; i++ {
