@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,9 @@ type SlurmOptions struct {
 	Wait bool
 	// Poll is the queue polling interval (default 2s).
 	Poll time.Duration
+	// OnSubmit, if set, is called for every job submitted, with its step
+	// ("" for the merge job) and job id.
+	OnSubmit func(step, job string)
 	// OnPoll, if set, is called at every poll while waiting with the number
 	// of tasks done and in all.
 	OnPoll func(done, total int)
@@ -72,6 +76,21 @@ func (r *Run) SubmitSlurm(ctx context.Context, opt SlurmOptions) (*Submission, e
 	if err := os.MkdirAll(scripts, 0o755); err != nil {
 		return nil, err
 	}
+	// Two submissions must never run the same task at once: refuse while
+	// jobs of an earlier one are still queued or running.
+	jobsFile := filepath.Join(scripts, "jobs.json")
+	var prev []string
+	if data, err := os.ReadFile(jobsFile); err == nil {
+		_ = json.Unmarshal(data, &prev)
+	}
+	if live := liveJobs(ctx, prev); len(live) > 0 {
+		return nil, fmt.Errorf("slurm: jobs %s of an earlier submission for %s are still queued or running: wait for them (smelt status %s) or scancel them first",
+			strings.Join(live, ","), r.Dir, r.Dir)
+	}
+	record := func(id string) error {
+		prev = append(prev, id)
+		return writeJSON(jobsFile, prev)
+	}
 	base := append(append([]string(nil), opt.Command...), "run", filepath.Join(r.Dir, RecipeFile), "--run-dir", r.Dir)
 	var all []string
 	for _, s := range r.Plan.Steps {
@@ -108,6 +127,12 @@ func (r *Run) SubmitSlurm(ctx context.Context, opt SlurmOptions) (*Submission, e
 		}
 		slog.Info("slurm: submitted", "step", s.Name, "job", id, "array", array)
 		sub.Jobs[s.Name] = id
+		if err := record(id); err != nil {
+			return sub, err
+		}
+		if opt.OnSubmit != nil {
+			opt.OnSubmit(s.Name, id)
+		}
 		sub.Order = append(sub.Order, s.Name)
 		all = append(all, id)
 	}
@@ -131,6 +156,12 @@ func (r *Run) SubmitSlurm(ctx context.Context, opt SlurmOptions) (*Submission, e
 			return sub, fmt.Errorf("slurm: submit the merge job: %w", err)
 		}
 		sub.Finalize = id
+		if err := record(id); err != nil {
+			return sub, err
+		}
+		if opt.OnSubmit != nil {
+			opt.OnSubmit("", id)
+		}
 		all = append(all, id)
 	}
 	if !opt.Wait || len(all) == 0 {
@@ -203,21 +234,36 @@ func sbatch(ctx context.Context, args []string) (string, error) {
 	return id, nil
 }
 
+// liveJobs returns the ids among ids that squeue still lists (as array
+// jobs or plain jobs).
+func liveJobs(ctx context.Context, ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	out, err := exec.CommandContext(ctx, "squeue", "-h", "-o", "%F %i").Output()
+	if err != nil {
+		return nil
+	}
+	queued := map[string]bool{}
+	for _, f := range strings.Fields(string(out)) {
+		queued[strings.SplitN(f, "_", 2)[0]] = true
+	}
+	var live []string
+	for _, id := range ids {
+		if queued[id] {
+			live = append(live, id)
+		}
+	}
+	return live
+}
+
 // waitJobs polls squeue until none of the jobs (or their array tasks) is
 // queued or running.
 func waitJobs(ctx context.Context, ids []string, poll time.Duration, onPoll func()) error {
 	for {
 		onPoll()
-		out, err := exec.CommandContext(ctx, "squeue", "-h", "-o", "%i", "-j", strings.Join(ids, ",")).Output()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			// squeue fails for ids it no longer knows: done.
-			return nil
-		}
-		if strings.TrimSpace(string(out)) == "" {
-			return nil
+		if len(liveJobs(ctx, ids)) == 0 {
+			return ctx.Err()
 		}
 		select {
 		case <-ctx.Done():

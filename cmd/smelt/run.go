@@ -94,19 +94,21 @@ shows every task.`,
 				var lastLog time.Time
 				sub, err = run.SubmitSlurm(ctx, pipelines.SlurmOptions{Parallel: parallel, TaskWorkers: max(workers, 1),
 					Sbatch: sbatchArgs, Wait: !noWait,
+					OnSubmit: func(step, job string) {
+						if step == "" {
+							fmt.Fprintf(w, "slurm: merge job %s (log %s)\n", job, filepath.Join(run.Dir, pipelines.StateDir, "logs", "finalize.log"))
+							return
+						}
+						fmt.Fprintf(w, "slurm: step %s: job array %s (logs %s)\n", step, job, filepath.Dir(run.LogPath(step, 0)))
+					},
 					OnPoll: func(done, total int) {
 						if done != last || time.Since(lastLog) > time.Minute {
 							last, lastLog = done, time.Now()
 							fmt.Fprintf(w, "slurm: %d of %d tasks done\n", done, total)
 						}
 					}})
-				if sub != nil {
-					for _, s := range sub.Order {
-						fmt.Fprintf(w, "slurm: step %s: job %s\n", s, sub.Jobs[s])
-					}
-					if sub.Finalize != "" {
-						fmt.Fprintf(w, "slurm: merge job %s\n", sub.Finalize)
-					}
+				if sub != nil && len(sub.Jobs) == 0 && sub.Finalize == "" {
+					fmt.Fprintln(w, "slurm: every task is done; nothing to submit")
 				}
 				if err == nil && noWait {
 					fmt.Fprintf(w, "submitted; follow with: smelt status %s\n", run.Dir)
