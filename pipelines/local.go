@@ -32,6 +32,11 @@ func (r *Run) RunLocal(ctx context.Context, opt LocalOptions) error {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
+	unlock, err := r.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	for _, s := range r.Plan.Steps {
 		pending := r.Pending(s)
 		start := time.Now()

@@ -126,6 +126,17 @@ func TestRunLocal(t *testing.T) {
 		t.Error("a finished task ran again")
 	}
 
+	// A second process cannot work in the same run directory at once.
+	unlock, err := a.lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "run", recipe, "--run-dir", a.Dir)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "another smelt run") {
+		t.Errorf("a second run in a locked directory: %v\n%s", err, out)
+	}
+	unlock()
+
 	var buf bytes.Buffer
 	if err := a.WriteStatus(&buf, false); err != nil {
 		t.Fatal(err)

@@ -71,6 +71,11 @@ func (r *Run) SubmitSlurm(ctx context.Context, opt SlurmOptions) (*Submission, e
 	if _, err := exec.LookPath("sbatch"); err != nil {
 		return nil, errors.New("slurm: sbatch not found: install the Slurm client, or use --executor local")
 	}
+	unlock, err := r.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	sub := &Submission{Jobs: map[string]string{}}
 	scripts := filepath.Join(r.Dir, StateDir, "slurm")
 	if err := os.MkdirAll(scripts, 0o755); err != nil {
