@@ -227,6 +227,11 @@ func (t *Trainer) init() error {
 		if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 			return fmt.Errorf("trainer: run directory: %w", err)
 		}
+		// Temporary files of a run that crashed between write and rename.
+		stale, _ := filepath.Glob(filepath.Join(o.OutDir, ".*.tmp-*"))
+		for _, f := range stale {
+			os.Remove(f)
+		}
 	}
 	if t.opts.PeakFLOPS == 0 {
 		t.opts.PeakFLOPS = MeasurePeak(t.Model.be, 512)
