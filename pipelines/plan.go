@@ -193,7 +193,7 @@ func NewPlan(r *Recipe) (*Plan, error) {
 			for _, u := range final[src.Name] {
 				t.Inputs = append(t.Inputs, u.Out)
 			}
-			t.Fingerprint = hashJSON([]any{KindDedup, d.Options, targetBytes, fpsOf(final[src.Name])})
+			t.Fingerprint = hashJSON([]any{KindDedup, d.Options, d.Store, targetBytes, fpsOf(final[src.Name])})
 			st.Tasks = append(st.Tasks, t)
 			final[src.Name] = []*Task{t}
 		}

@@ -118,6 +118,12 @@ type Classifier struct {
 // minhash, url, ngram, perms, bands, rows, threshold, seed).
 type Dedup struct {
 	dedup.Options `yaml:",inline"`
+	// Store, if set, is a directory of persistent dedup stores (Badger), one
+	// per source (STORE/SOURCE): each source is deduplicated against every
+	// document kept into its store by earlier runs, and this run's kept
+	// documents are added. Like inputs, it lives outside the run directory
+	// (relative to the recipe's directory).
+	Store string `yaml:"store,omitempty"`
 }
 
 // Tokenizer names a tokenizer or trains one.
@@ -319,6 +325,9 @@ func (r *Recipe) resolve(baseDir string) error {
 		}
 		if d.Scope != dedup.ScopeGlobal {
 			return fmt.Errorf("recipe: dedup scope %q: the runner deduplicates within each source, so leave scope out", d.Scope)
+		}
+		if d.Store != "" && !filepath.IsAbs(d.Store) {
+			d.Store = filepath.Join(baseDir, d.Store)
 		}
 	}
 	if r.Tokenizer == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -294,4 +295,89 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 	requireSameFiles(t, want, shardFiles(t, runDir), "killed and resumed")
 	t.Logf("%d kills over a %v run", kills, total)
+}
+
+// TestDedupStoreAcrossRuns runs the recipe on a crawl, then on a second
+// crawl with the same texts under other ids, in another run directory
+// sharing the persistent dedup store: the second run finds every crawl
+// document already kept by the first and drops it.
+func TestDedupStoreAcrossRuns(t *testing.T) {
+	dir := t.TempDir()
+	recipe := setupRun(t, dir, false)
+	store := filepath.Join(dir, "stores")
+	y := strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  store: "+store+"\n", 1)
+	if err := os.WriteFile(recipe, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first := runRecipe(t, recipe, filepath.Join(dir, "first"), 2)
+	if _, err := os.Stat(filepath.Join(store, "crawl")); err != nil {
+		t.Fatalf("no store for source crawl: %v", err)
+	}
+	// The next crawl: same texts, new ids.
+	dir2 := filepath.Join(dir, "next")
+	if err := os.MkdirAll(filepath.Join(dir2, "crawl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "crawl", "*.jsonl"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = bytes.ReplaceAll(data, []byte(`"id":"c`), []byte(`"id":"next-c`))
+		if err := os.WriteFile(filepath.Join(dir2, "crawl", filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(filepath.Join(dir, "ref"), filepath.Join(dir2, "ref")); err != nil {
+		t.Fatal(err)
+	}
+	recipe2 := filepath.Join(dir2, "recipe.yaml")
+	if err := os.WriteFile(recipe2, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := runRecipe(t, recipe2, filepath.Join(dir, "second"), 2)
+	st1, err := shards.ReadStats(filepath.Join(first.Dir, "dedup", "tasks", "00000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2, err := shards.ReadStats(filepath.Join(second.Dir, "dedup", "tasks", "00000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The classifier's draw is seeded by the id, so the second filter keeps
+	// some documents the first dropped; every document the first run kept
+	// must be dropped as a duplicate of its stored copy.
+	kept1 := docTexts(t, filepath.Join(first.Dir, "dedup"))
+	for text := range docTexts(t, filepath.Join(second.Dir, "dedup")) {
+		if kept1[text] {
+			t.Errorf("the second run kept a text the first run stored: %.60q", text)
+		}
+	}
+	if st1.Out.Docs == 0 || st2.Dropped["dedup:exact"].Docs == 0 || st2.Out.Docs >= st2.In.Docs/2 {
+		t.Errorf("first run kept %d of %d, second %d of %d (dropped %v)", st1.Out.Docs, st1.In.Docs, st2.Out.Docs, st2.In.Docs, st2.Dropped)
+	}
+}
+
+// docTexts returns the texts of the crawl documents in dir.
+func docTexts(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	r, err := shards.OpenDocDirs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := map[string]bool{}
+	for {
+		d, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Source == "crawl" {
+			out[d.Text] = true
+		}
+	}
 }

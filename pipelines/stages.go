@@ -278,8 +278,15 @@ func runFilter(tc *TaskContext) (*shards.Stats, error) {
 
 func runDedup(tc *TaskContext) (*shards.Stats, error) {
 	d := tc.Run.Recipe.Dedup
+	store := ""
+	if d.Store != "" {
+		store = filepath.Join(d.Store, tc.Task.Source)
+		if err := os.MkdirAll(d.Store, 0o755); err != nil {
+			return nil, fmt.Errorf("dedup store: %w", err)
+		}
+	}
 	st, _, err := dedup.Run(tc.Ctx, dedup.Config{Inputs: tc.inputs(), Out: tc.path(tc.Task.Out), Workers: tc.Workers,
-		TargetBytes: tc.Run.Recipe.ShardMB << 20, Options: d.Options,
+		TargetBytes: tc.Run.Recipe.ShardMB << 20, Options: d.Options, StorePath: store,
 		Progress: func(pass string, docs, bytes, totalDocs, totalBytes int64) {
 			if tc.Progress == nil {
 				return
