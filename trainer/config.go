@@ -58,6 +58,23 @@ func (c Config) Validate() error {
 // an error). vocab, when non-zero, overrides the vocabulary; a file whose
 // vocab differs from a non-zero vocab is an error.
 func ResolveConfig(name string, vocab int) (Config, error) {
+	c, err := LoadConfig(name)
+	if err != nil {
+		return Config{}, err
+	}
+	if vocab > 0 {
+		if c.Vocab != 0 && c.Vocab != vocab {
+			return Config{}, fmt.Errorf("trainer: config %s has vocab %d but the data has %d", name, c.Vocab, vocab)
+		}
+		c.Vocab = vocab
+	}
+	return c, c.Validate()
+}
+
+// LoadConfig returns the preset called name or the YAML file at name as it
+// is (Vocab may be zero). Unknown keys and a shape other than the
+// vocabulary that fails Validate are errors.
+func LoadConfig(name string) (Config, error) {
 	c, ok := Presets[name]
 	if !ok {
 		data, err := os.ReadFile(name)
@@ -70,13 +87,14 @@ func ResolveConfig(name string, vocab int) (Config, error) {
 			return Config{}, fmt.Errorf("trainer: config %s: %w", name, err)
 		}
 	}
-	if vocab > 0 {
-		if c.Vocab != 0 && c.Vocab != vocab {
-			return Config{}, fmt.Errorf("trainer: config %s has vocab %d but the data has %d", name, c.Vocab, vocab)
-		}
-		c.Vocab = vocab
+	v := c
+	if v.Vocab == 0 {
+		v.Vocab = 1
 	}
-	return c, c.Validate()
+	if err := v.Validate(); err != nil {
+		return Config{}, fmt.Errorf("trainer: config %s: %w", name, err)
+	}
+	return c, nil
 }
 
 // NumParams is the number of float32 parameters of a model with this config.

@@ -120,8 +120,8 @@ end and on interrupt). --resume continues a run from its checkpoint with a
 loss sequence bit-identical to an uninterrupted run on the same threads.
 
 The matrix products run on OpenBLAS when smelt is built with -tags openblas
-(apt-get install libopenblas-dev), else on gonum's pure-Go sgemm; the log
-says which. --data synthetic:VOCAB and text:FILE (bytes) are for trying the
+(apt-get install libopenblas-dev), else in pure Go: gonum's sgemm, or an
+AVX2 kernel when built with GOEXPERIMENT=simd; the log says which. --data synthetic:VOCAB and text:FILE (bytes) are for trying the
 trainer without shards.`,
 		Example: `  smelt train --data mix.yaml --config small --steps 2000 --out runs/small
   smelt train --resume runs/small --steps 4000
@@ -170,10 +170,13 @@ trainer without shards.`,
 			if _, err := os.Stat(filepath.Join(out, trainer.CheckpointFile)); err == nil {
 				return fmt.Errorf("%s already holds a run: use --resume %s, or another --out", out, out)
 			}
-			if _, err := trainer.ResolveConfig(config, 1); err != nil { // checked before opening data
+			shape, err := trainer.LoadConfig(config) // checked before opening data
+			if err != nil {
 				return err
 			}
-			o = withSeqLen(o, config)
+			if o.SeqLen == 0 {
+				o.SeqLen = shape.Context
+			}
 			o.ValFraction = valFraction
 			d, err := openTrainData(data, o, valFraction)
 			if err != nil {
@@ -217,16 +220,6 @@ trainer without shards.`,
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the initial weights and the loader's shuffle")
 	f.IntVar(&threads, "threads", 0, "threads for the math (0: all cores)")
 	return cmd
-}
-
-// withSeqLen fills a zero sequence length with the config's context (the
-// config is resolved again, with the data's vocabulary, once data is open).
-func withSeqLen(o trainer.Options, config string) trainer.Options {
-	if o.SeqLen == 0 {
-		c, _ := trainer.ResolveConfig(config, 1)
-		o.SeqLen = c.Context
-	}
-	return o
 }
 
 func runTraining(cmd *cobra.Command, tr *trainer.Trainer, desc string) error {
