@@ -210,7 +210,7 @@ func runClassifier(tc *TaskContext) (*shards.Stats, error) {
 				return nil, err
 			}
 			read[pos] += int64(len(d.Text))
-			st.In.Add(int64(len(d.Text)))
+			st.In.Add(shards.DocBytes(d))
 			st.Keep(d)
 			for i, piece := range filter.ChunkText(d.Text, c.ChunkBytes) {
 				examples = append(examples, filter.Example{ID: d.ID + "#" + strconv.Itoa(i), Text: piece, Positive: pos})
@@ -300,8 +300,11 @@ func runDedup(tc *TaskContext) (*shards.Stats, error) {
 	return st, err
 }
 
-// tokenizerFile is a trained tokenizer, in the run directory.
-const tokenizerFile = "tokenizer/tokenizer.json"
+// tokenizerFile is the trained tokenizer's file in the run directory,
+// named after the recipe and vocabulary (the name token manifests record).
+func tokenizerFile(run *Run) string {
+	return filepath.Join("tokenizer", fmt.Sprintf("%s-bpe%d.json", run.Recipe.Name, run.Recipe.Tokenizer.Train.VocabSize))
+}
 
 // loadTokenizer returns the run's tokenizer: the recipe's named one, or the
 // one the tokenizer step trained.
@@ -309,7 +312,7 @@ func loadTokenizer(run *Run) (*tokenize.Tokenizer, error) {
 	if n := run.Recipe.Tokenizer.Name; n != "" {
 		return tokenize.GetOrLoad(n)
 	}
-	return tokenize.Load(filepath.Join(run.Dir, tokenizerFile))
+	return tokenize.Load(filepath.Join(run.Dir, tokenizerFile(run)))
 }
 
 func runTokenizer(tc *TaskContext) (*shards.Stats, error) {
@@ -319,7 +322,7 @@ func runTokenizer(tc *TaskContext) (*shards.Stats, error) {
 		return nil, err
 	}
 	if t.Train != nil {
-		if err := trainTokenizer(tc, t.Train, filepath.Join(tc.Run.Dir, tokenizerFile)); err != nil {
+		if err := trainTokenizer(tc, t.Train, filepath.Join(tc.Run.Dir, tokenizerFile(tc.Run))); err != nil {
 			return nil, err
 		}
 	}
