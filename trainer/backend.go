@@ -56,10 +56,8 @@ type Backend interface {
 // row-major single precision C = alpha·op(A)·op(B) + beta·C.
 type gemmKernel interface {
 	name() string
+	// sgemm may be called from several goroutines at once.
 	sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
-	// serially runs f, inside which sgemm may be called concurrently from
-	// several goroutines each expecting a single-threaded product.
-	serially(f func())
 }
 
 // CPU is the Backend for the host processor: the matrix products go to a

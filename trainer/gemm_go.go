@@ -33,5 +33,3 @@ func (goKernel) sgemm(transA, transB bool, m, n, k int, alpha float32, a []float
 	c = c[:ldc*(m-1)+n]
 	gonum.Implementation{}.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
-
-func (goKernel) serially(f func()) { f() }

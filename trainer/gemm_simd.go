@@ -23,8 +23,6 @@ func fastGoKernel(workers int) gemmKernel {
 
 func (simdKernel) name() string { return "pure-Go SIMD (archsimd AVX2 FMA sgemm)" }
 
-func (simdKernel) serially(f func()) { f() }
-
 const (
 	smr = 4   // micro-kernel rows
 	snr = 16  // micro-kernel columns

@@ -25,8 +25,9 @@ const HasOpenBLAS = true
 // split by rows of C over the backend's goroutines instead. With OpenBLAS's
 // own pthreads the threads kept spinning between products and fought the Go
 // goroutines of the elementwise ops for the two cores: on the issue's
-// benchmark config the split ran at 1149 tokens/s against 823 (best of 6
-// alternating trials on a machine loaded by other builds).
+// benchmark config an even split in two ran at 1149 tokens/s against 823
+// with OpenBLAS threading (best of 6 alternating trials on a machine loaded
+// by other builds).
 type blasKernel struct {
 	workers int
 }
@@ -87,8 +88,6 @@ func cblasSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, ld
 		(*C.float)(unsafe.Pointer(&a[0])), C.int(lda), (*C.float)(unsafe.Pointer(&b[0])), C.int(ldb),
 		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.int(ldc))
 }
-
-func (blasKernel) serially(f func()) { f() }
 
 // setBLASThreads sets OpenBLAS's own thread count (benchmarks compare its
 // threading with the row split).

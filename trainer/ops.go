@@ -152,25 +152,23 @@ func (b *CPU) AttentionForward(out, att, qkv []float32, B, T, C, NH int) {
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	C3 := 3 * C
-	b.k.serially(func() {
-		parallelFor(b.workers, B*NH, func(lo, hi int) {
-			for bh := lo; bh < hi; bh++ {
-				bi, h := bh/NH, bh%NH
-				q := qkv[bi*T*C3+h*hs:]
-				k := q[C:]
-				v := q[2*C:]
-				a := att[bh*T*T : (bh+1)*T*T]
-				o := out[bi*T*C+h*hs:]
-				for r0 := 0; r0 < T; r0 += attBlock {
-					r1 := min(r0+attBlock, T)
-					b.k.sgemm(false, true, r1-r0, r1, hs, scale, q[r0*C3:], C3, k, C3, 0, a[r0*T:], T)
-					for i := r0; i < r1; i++ {
-						softmaxCausalRow(a[i*T:i*T+T], i)
-					}
-					b.k.sgemm(false, false, r1-r0, hs, r1, 1, a[r0*T:], T, v, C3, 0, o[r0*C:], C)
+	parallelFor(b.workers, B*NH, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			bi, h := bh/NH, bh%NH
+			q := qkv[bi*T*C3+h*hs:]
+			k := q[C:]
+			v := q[2*C:]
+			a := att[bh*T*T : (bh+1)*T*T]
+			o := out[bi*T*C+h*hs:]
+			for r0 := 0; r0 < T; r0 += attBlock {
+				r1 := min(r0+attBlock, T)
+				b.k.sgemm(false, true, r1-r0, r1, hs, scale, q[r0*C3:], C3, k, C3, 0, a[r0*T:], T)
+				for i := r0; i < r1; i++ {
+					softmaxCausalRow(a[i*T:i*T+T], i)
 				}
+				b.k.sgemm(false, false, r1-r0, hs, r1, 1, a[r0*T:], T, v, C3, 0, o[r0*C:], C)
 			}
-		})
+		}
 	})
 }
 
@@ -199,38 +197,36 @@ func (b *CPU) AttentionBackward(dqkv, datt, dout, qkv, att []float32, B, T, C, N
 	hs := C / NH
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	C3 := 3 * C
-	b.k.serially(func() {
-		parallelFor(b.workers, B*NH, func(lo, hi int) {
-			for bh := lo; bh < hi; bh++ {
-				bi, h := bh/NH, bh%NH
-				off := bi*T*C3 + h*hs
-				q, k, v := qkv[off:], qkv[off+C:], qkv[off+2*C:]
-				dq, dk, dv := dqkv[off:], dqkv[off+C:], dqkv[off+2*C:]
-				do := dout[bi*T*C+h*hs:]
-				a := att[bh*T*T : (bh+1)*T*T]
-				da := datt[bh*T*T : (bh+1)*T*T]
-				for r0 := 0; r0 < T; r0 += attBlock {
-					r1 := min(r0+attBlock, T)
-					rows := r1 - r0
-					b.k.sgemm(false, true, rows, r1, hs, 1, do[r0*C:], C, v, C3, 0, da[r0*T:], T)
-					b.k.sgemm(true, false, r1, hs, rows, 1, a[r0*T:], T, do[r0*C:], C, 1, dv, C3)
-					// Softmax backward, scaled, in place: da becomes dpreatt.
-					for i := r0; i < r1; i++ {
-						ar, dr := a[i*T:i*T+i+1], da[i*T:i*T+i+1]
-						var s float32
-						for j, p := range ar {
-							s += p * dr[j]
-						}
-						for j, p := range ar {
-							dr[j] = p * (dr[j] - s) * scale
-						}
-						clear(da[i*T+i+1 : i*T+r1])
+	parallelFor(b.workers, B*NH, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			bi, h := bh/NH, bh%NH
+			off := bi*T*C3 + h*hs
+			q, k, v := qkv[off:], qkv[off+C:], qkv[off+2*C:]
+			dq, dk, dv := dqkv[off:], dqkv[off+C:], dqkv[off+2*C:]
+			do := dout[bi*T*C+h*hs:]
+			a := att[bh*T*T : (bh+1)*T*T]
+			da := datt[bh*T*T : (bh+1)*T*T]
+			for r0 := 0; r0 < T; r0 += attBlock {
+				r1 := min(r0+attBlock, T)
+				rows := r1 - r0
+				b.k.sgemm(false, true, rows, r1, hs, 1, do[r0*C:], C, v, C3, 0, da[r0*T:], T)
+				b.k.sgemm(true, false, r1, hs, rows, 1, a[r0*T:], T, do[r0*C:], C, 1, dv, C3)
+				// Softmax backward, scaled, in place: da becomes dpreatt.
+				for i := r0; i < r1; i++ {
+					ar, dr := a[i*T:i*T+i+1], da[i*T:i*T+i+1]
+					var s float32
+					for j, p := range ar {
+						s += p * dr[j]
 					}
-					b.k.sgemm(false, false, rows, hs, r1, 1, da[r0*T:], T, k, C3, 1, dq[r0*C3:], C3)
-					b.k.sgemm(true, false, r1, hs, rows, 1, da[r0*T:], T, q[r0*C3:], C3, 1, dk, C3)
+					for j, p := range ar {
+						dr[j] = p * (dr[j] - s) * scale
+					}
+					clear(da[i*T+i+1 : i*T+r1])
 				}
+				b.k.sgemm(false, false, rows, hs, r1, 1, da[r0*T:], T, k, C3, 1, dq[r0*C3:], C3)
+				b.k.sgemm(true, false, r1, hs, rows, 1, da[r0*T:], T, q[r0*C3:], C3, 1, dk, C3)
 			}
-		})
+		}
 	})
 }
 
