@@ -4,6 +4,11 @@
 // backward, and the math runs behind a small Backend interface so that a
 // faster kernel (OpenBLAS through cgo, a GPU later) can be swapped in without
 // touching the model or the loop.
+//
+// The model is hand-written rather than built on a Go ML framework because
+// the one measured on this machine (GoMLX's pure-Go backend) trained a
+// 0.5M-parameter GPT at 350 tokens/s and 1.9 GB RSS, about ten times slower
+// than plain Go matrix code.
 package trainer
 
 import (

