@@ -6,12 +6,15 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"strconv"
 )
 
 // PlotLoss draws the training loss (blue) and validation loss (orange, with
 // dots at the evaluations) against the step as a PNG at path, written
 // atomically. The y axis spans the losses seen, with light grid lines at
-// each tenth of both ranges; there is no text, the numbers are in log.csv.
+// each tenth of both ranges. The y axis is labelled with the lowest, middle
+// and highest loss and the x axis with the last step, in a 3x5 pixel digit
+// font; the full numbers are in log.csv.
 func PlotLoss(path string, recs []Record) error {
 	const W, H, margin = 800, 480, 30
 	img := image.NewRGBA(image.Rect(0, 0, W, H))
@@ -46,6 +49,12 @@ func PlotLoss(path string, recs []Record) error {
 	}
 	line(img, margin, H-margin, W-margin, H-margin, axis)
 	line(img, margin, margin, margin, H-margin, axis)
+	for _, v := range []float64{lo, (lo + hi) / 2, hi} {
+		drawText(img, 2, y(v)-5, strconv.FormatFloat(v, 'f', 2, 64), axis)
+	}
+	last := strconv.Itoa(maxStep)
+	drawText(img, W-margin-8*len(last)+2, H-margin+6, last, axis)
+	drawText(img, margin+2, H-margin+6, "0", axis)
 	train := color.RGBA{31, 119, 180, 255}
 	val := color.RGBA{255, 127, 14, 255}
 	px, py, vx, vy := -1, 0, -1, 0
@@ -106,4 +115,32 @@ func abs(x int) int {
 		return -x
 	}
 	return x
+}
+
+// digits is a 3x5 pixel font for 0-9 and '.', one row of 3 bits per line.
+var digits = map[rune][5]uint8{
+	'0': {7, 5, 5, 5, 7}, '1': {2, 6, 2, 2, 7}, '2': {7, 1, 7, 4, 7}, '3': {7, 1, 7, 1, 7},
+	'4': {5, 5, 7, 1, 1}, '5': {7, 4, 7, 1, 7}, '6': {7, 4, 7, 5, 7}, '7': {7, 1, 1, 1, 1},
+	'8': {7, 5, 7, 5, 7}, '9': {7, 5, 7, 1, 7}, '.': {0, 0, 0, 0, 2}, '-': {0, 0, 7, 0, 0},
+}
+
+// drawText writes s at (x, y) in the digit font at twice its size.
+func drawText(img *image.RGBA, x, y int, s string, c color.RGBA) {
+	for _, r := range s {
+		g, ok := digits[r]
+		if !ok {
+			x += 8
+			continue
+		}
+		for row, bits := range g {
+			for col := range 3 {
+				if bits&(4>>col) != 0 {
+					for d := range 4 {
+						img.SetRGBA(x+2*col+d%2, y+2*row+d/2, c)
+					}
+				}
+			}
+		}
+		x += 8
+	}
 }
