@@ -109,3 +109,52 @@ func BenchmarkSgemm1024(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOps times each non-matmul op at the benchmark configuration's
+// shapes (B=8, T=256, C=256, V=8192), to show where the time outside the
+// matrix kernel goes.
+func BenchmarkOps(b *testing.B) {
+	be := NewCPU(0)
+	B, T, C, V, NH := benchB, benchCfg.Context, benchCfg.Width, benchCfg.Vocab, benchCfg.Heads
+	BT := B * T
+	f := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(i%97)*0.01 - 0.5
+		}
+		return v
+	}
+	targets := make([]uint32, BT)
+	for i := range targets {
+		targets[i] = uint32(i * 31 % V)
+	}
+	logits, probs, losses := f(BT*V), f(BT*V), f(BT)
+	x4, y4, d4 := f(BT*4*C), f(BT*4*C), f(BT*4*C)
+	x, y, mean, rstd, w, bias := f(BT*C), f(BT*C), f(BT), f(BT), f(C), f(C)
+	qkv, att, datt, dqkv := f(BT*3*C), f(B*NH*T*T), f(B*NH*T*T), f(BT*3*C)
+	p, g, m, v := f(benchCfg.NumParams()), f(benchCfg.NumParams()), f(benchCfg.NumParams()), f(benchCfg.NumParams())
+	for i := range v {
+		v[i] = 1
+	}
+	ops := []struct {
+		name string
+		fn   func()
+	}{
+		{"crossentropy_fwd", func() { be.SoftmaxCrossEntropyForward(losses, probs, logits, targets, BT, V) }},
+		{"crossentropy_bwd", func() { be.SoftmaxCrossEntropyBackward(probs, probs, targets, 1e-3, BT, V) }},
+		{"gelu_fwd", func() { be.GeluForward(y4, x4) }},
+		{"gelu_bwd", func() { be.GeluBackward(d4, x4, y4) }},
+		{"layernorm_fwd", func() { be.LayerNormForward(y, mean, rstd, x, w, bias, BT, C) }},
+		{"layernorm_bwd", func() { be.LayerNormBackward(y, w, bias, x, x, w, mean, rstd, BT, C) }},
+		{"attention_fwd", func() { be.AttentionForward(y, att, qkv, B, T, C, NH) }},
+		{"attention_bwd", func() { be.AttentionBackward(dqkv, datt, y, qkv, att, B, T, C, NH) }},
+		{"adamw", func() { be.AdamW(p, g, m, v, 1e-4, 0.9, 0.95, 1e-8, 0.1, 10) }},
+	}
+	for _, op := range ops {
+		b.Run(op.name, func(b *testing.B) {
+			for range b.N {
+				op.fn()
+			}
+		})
+	}
+}
