@@ -9,6 +9,7 @@ package trainer
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 char* openblas_get_config(void);
+char* openblas_get_corename(void);
 */
 import "C"
 
@@ -21,7 +22,9 @@ import (
 const HasOpenBLAS = true
 
 // blasKernel runs the products through OpenBLAS's cblas_sgemm (Debian's
-// libopenblas-dev). OpenBLAS itself runs single-threaded; a large product is
+// libopenblas-dev), whose DYNAMIC_ARCH build picks kernels for the CPU
+// (OPENBLAS_CORETYPE overrides it; the name reports the choice). OpenBLAS
+// itself runs single-threaded; a large product is
 // split by rows of C over the backend's goroutines instead. With OpenBLAS's
 // own pthreads the threads kept spinning between products and fought the Go
 // goroutines of the elementwise ops for the two cores: on the issue's
@@ -38,7 +41,7 @@ func defaultKernel(workers int) gemmKernel {
 }
 
 func (k blasKernel) name() string {
-	return fmt.Sprintf("OpenBLAS cblas_sgemm (%s), %d goroutines", C.GoString(C.openblas_get_config()), k.workers)
+	return fmt.Sprintf("OpenBLAS cblas_sgemm (%s, %s kernels), %d goroutines", C.GoString(C.openblas_get_config()), C.GoString(C.openblas_get_corename()), k.workers)
 }
 
 // splitChunks is how many row chunks of C a product of m rows is cut into
