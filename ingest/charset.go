@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -13,24 +14,36 @@ import (
 
 // toUTF8 decodes an HTML (or text) body to UTF-8 and returns the name of the
 // charset used. The order follows the WHATWG encoding sniffing algorithm
-// (BOM, then the HTTP Content-Type charset, then <meta> in the first 1024
-// bytes), except that a body that declares (or is assumed to be) UTF-8 but
-// is not valid UTF-8 goes to statistical detection (gogs/chardet, the
-// detector go-trafilatura's own parser uses): crawls are full of pages whose
-// declared charset is wrong or missing, as the legacy Japanese pages in
-// ClueWeb09 are. Bytes that still do not decode become U+FFFD.
+// (BOM, then the HTTP Content-Type charset, then a <meta> declaration),
+// with three changes that crawls need:
+//   - the <meta> scan looks at the first metaScanBytes, not 1024: archived
+//     and CMS pages put kilobytes of injected scripts before their <meta>
+//     (archive.org's copy of a gb2312 xinhuanet page in go-trafilatura's
+//     test pages declares its charset at byte 1,400, after a <script
+//     charset="utf-8"> that must not count);
+//   - a body that is valid UTF-8 and has multi-byte sequences is UTF-8,
+//     whatever it declares (legacy text is practically never valid UTF-8
+//     by chance, while pages served as Latin-1 but written in UTF-8 are
+//     common);
+//   - a body that declares (or is assumed to be) UTF-8 but is not valid
+//     goes to statistical detection (gogs/chardet, the detector
+//     go-trafilatura's own parser uses), as the legacy Japanese pages of
+//     ClueWeb09 need.
+//
+// Bytes that still do not decode become U+FFFD.
 func toUTF8(body []byte, contentType string, html bool) (string, string) {
+	if utf8.Valid(body) && hasMultiByte(body) {
+		return string(stripBOM(body)), "utf-8"
+	}
 	var enc encoding.Encoding
 	var name string
-	if html {
-		var certain bool
-		enc, name, certain = charset.DetermineEncoding(body, contentType)
-		declared := certain || hasMetaCharset(body)
-		if !declared {
-			enc, name = nil, ""
-		}
+	if e, n, ok := bomEncoding(body); ok {
+		enc, name = e, n
 	} else if strings.Contains(strings.ToLower(contentType), "charset=") {
 		enc, name = charsetFromContentType(contentType)
+	}
+	if enc == nil && html {
+		enc, name = metaCharset(body)
 	}
 	if enc != nil && isUTF8Name(name) {
 		if utf8.Valid(body) {
@@ -54,6 +67,50 @@ func toUTF8(body []byte, contentType string, html bool) (string, string) {
 	return string(out), name
 }
 
+// metaScanBytes is how far into a page toUTF8 looks for a <meta> charset.
+const metaScanBytes = 16 << 10
+
+// metaCharsetRE matches a charset inside a <meta> tag, in either the HTML5
+// form (<meta charset="x">) or the http-equiv form (content="...; charset=x").
+var metaCharsetRE = regexp.MustCompile(`(?i)<meta\b[^>]*?charset\s*=\s*["']?\s*([a-z0-9_.:\-]+)`)
+
+// metaCharset finds the first <meta> charset declaration in the head of a
+// page that names an encoding Go knows.
+func metaCharset(body []byte) (encoding.Encoding, string) {
+	if len(body) > metaScanBytes {
+		body = body[:metaScanBytes]
+	}
+	for _, m := range metaCharsetRE.FindAllSubmatch(body, 8) {
+		if e, name := charset.Lookup(string(m[1])); e != nil {
+			return e, name
+		}
+	}
+	return nil, ""
+}
+
+// bomEncoding recognises a byte-order mark.
+func bomEncoding(b []byte) (encoding.Encoding, string, bool) {
+	switch {
+	case bytes.HasPrefix(b, []byte("\xef\xbb\xbf")):
+		return unicode.UTF8, "utf-8", true
+	case bytes.HasPrefix(b, []byte("\xfe\xff")):
+		return unicode.UTF16(unicode.BigEndian, unicode.UseBOM), "utf-16be", true
+	case bytes.HasPrefix(b, []byte("\xff\xfe")):
+		return unicode.UTF16(unicode.LittleEndian, unicode.UseBOM), "utf-16le", true
+	}
+	return nil, "", false
+}
+
+// hasMultiByte reports whether b contains any non-ASCII byte.
+func hasMultiByte(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
 func charsetFromContentType(ct string) (encoding.Encoding, string) {
 	_, after, _ := strings.Cut(strings.ToLower(ct), "charset=")
 	cs := strings.Trim(strings.TrimSpace(strings.Split(after, ";")[0]), `"'`)
@@ -66,15 +123,6 @@ func isUTF8Name(name string) bool {
 
 func stripBOM(b []byte) []byte {
 	return bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-}
-
-// hasMetaCharset reports whether the first 1024 bytes declare a charset in a
-// <meta> tag (DetermineEncoding reports such a find as not certain).
-func hasMetaCharset(b []byte) bool {
-	if len(b) > 1024 {
-		b = b[:1024]
-	}
-	return bytes.Contains(bytes.ToLower(b), []byte("charset"))
 }
 
 // detectCharset guesses the charset of a body that is not valid UTF-8.

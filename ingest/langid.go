@@ -54,7 +54,12 @@ func DetectLanguage(text string) (string, float64) {
 		text = text[:cut]
 	}
 	info := whatlanggo.Detect(text)
-	if info.Lang < 0 {
+	if info.Lang < 0 || info.Confidence <= 0 {
+		// Confidence 0 means the best two languages score (nearly) the
+		// same. whatlanggo ranks its candidates in map order, so on an
+		// exact tie its answer changes from call to call (seen on the
+		// mojibake of a gb2312 page: fr or nn at random); "undetermined"
+		// is the honest and deterministic answer.
 		return "", 0
 	}
 	code := iso6391()[info.Lang]
