@@ -98,7 +98,7 @@ func printDemoReport(w io.Writer, run *pipelines.Run) error {
 	fmt.Fprintln(w, "\n== what each step did (smelt stats DIR for the full report)")
 	for _, s := range run.Plan.Steps {
 		st, err := shards.ReadStats(filepath.Join(run.Dir, s.Name))
-		if err != nil {
+		if err != nil || st.In.Docs == 0 { // train keeps only its loss
 			continue
 		}
 		fmt.Fprintf(w, "%-14s ", s.Name)
