@@ -63,7 +63,9 @@ func ExpandInputs(args []string) ([]string, error) {
 	}
 	for _, arg := range args {
 		matches := []string{arg}
-		if strings.ContainsAny(arg, "*?[") {
+		// A name that exists is taken literally, even with glob characters
+		// in it (real page titles contain '[').
+		if _, err := os.Stat(arg); err != nil && strings.ContainsAny(arg, "*?[") {
 			m, err := filepath.Glob(arg)
 			if err != nil {
 				return nil, fmt.Errorf("input %q: %w", arg, err)

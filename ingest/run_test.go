@@ -350,3 +350,28 @@ func TestRunResumesMidFile(t *testing.T) {
 		requireSameTree(t, ref, out)
 	}
 }
+
+func TestExpandInputs(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"b.jsonl", "a.jsonl", "sub/c.txt", "sub/.hidden", "odd [1].html"} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(n)), 0o755)
+		os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644)
+	}
+	got, err := ExpandInputs([]string{filepath.Join(dir, "*.jsonl"), filepath.Join(dir, "sub"), filepath.Join(dir, "odd [1].html"), filepath.Join(dir, "a.jsonl")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel []string
+	for _, g := range got {
+		r, _ := filepath.Rel(dir, g)
+		rel = append(rel, r)
+	}
+	if want := "[a.jsonl b.jsonl sub/c.txt odd [1].html]"; fmt.Sprint(rel) != want {
+		t.Errorf("got %v, want %s", rel, want)
+	}
+	for _, bad := range [][]string{{filepath.Join(dir, "*.parquet")}, {filepath.Join(dir, "missing")}, {}} {
+		if _, err := ExpandInputs(bad); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
