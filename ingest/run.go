@@ -129,6 +129,7 @@ type position struct {
 // item is one thing read from an input: a record, or a counted error.
 type item struct {
 	file  int
+	meta  *shards.InputInfo // identity of the input: path, bytes, sha256, format
 	rec   *Record
 	kind  string // error kind when err != nil
 	err   error
@@ -211,6 +212,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	// The reading side: one input at a time, in order.
 	var (
 		cur     RecordReader
+		meta    *shards.InputInfo // the current input's identity
 		curFile = pos.File
 		skip    = pos.Items // items of curFile consumed before the checkpoint
 		opened  bool
@@ -229,33 +231,34 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			path := files[curFile]
 			if !opened {
 				opened = true
-				info := &pos.Inputs[curFile]
-				if info.Path == "" {
-					info.Path = path
+				// The reading side describes the input in a fresh struct
+				// that travels with its items; only emit, on the
+				// consuming side, writes pos.
+				meta = &shards.InputInfo{Path: path}
+				fail := func(kind string, err error) (item, bool, error) {
+					return item{file: curFile, meta: meta, kind: kind, err: err}, true, nil
 				}
 				fi, err := os.Stat(path)
 				if err != nil {
-					return item{file: curFile, kind: ErrUnreadableInput, err: fmt.Errorf("%s: %w", path, err)}, true, nil
+					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
 				}
-				info.Bytes = fi.Size()
+				meta.Bytes = fi.Size()
 				if fi.Size() == 0 {
-					return item{file: curFile, kind: ErrEmptyFile, err: fmt.Errorf("%s: empty file", path)}, true, nil
+					return fail(ErrEmptyFile, fmt.Errorf("%s: empty file", path))
 				}
-				if info.SHA256 == "" {
-					if info.SHA256, _, err = shards.FileSHA256(path); err != nil {
-						return item{file: curFile, kind: ErrUnreadableInput, err: err}, true, nil
-					}
+				if meta.SHA256, _, err = shards.FileSHA256(path); err != nil {
+					return fail(ErrUnreadableInput, err)
 				}
 				format := opt.Format
 				if format == FormatAuto {
 					if format, err = DetectFormat(path); err != nil {
-						return item{file: curFile, kind: ErrUnreadableInput, err: fmt.Errorf("%s: %w", path, err)}, true, nil
+						return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
 					}
 				}
-				info.Format = string(format)
+				meta.Format = string(format)
 				if cur, err = Open(path, format, opt.Reader); err != nil {
 					cur = nil
-					return item{file: curFile, kind: ErrUnreadableInput, err: fmt.Errorf("%s: %w", path, err)}, true, nil
+					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
 				}
 			}
 			if cur == nil { // this input produced its one error item
@@ -269,15 +272,15 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				nextFile()
 				continue
 			}
-			it := item{file: curFile, rec: rec}
+			it := item{file: curFile, meta: meta, rec: rec}
 			if err != nil {
 				var re *RecordError
 				if errors.As(err, &re) {
-					it = item{file: curFile, kind: re.Kind, err: err, off: re.Offset}
+					it = item{file: curFile, meta: meta, kind: re.Kind, err: err, off: re.Offset}
 				} else {
 					// An I/O error we cannot step over: count it and go
 					// on with the next input.
-					it = item{file: curFile, kind: ErrReadInput, err: fmt.Errorf("%s: %w", path, err)}
+					it = item{file: curFile, meta: meta, kind: ErrReadInput, err: fmt.Errorf("%s: %w", path, err)}
 					cur.Close()
 					cur = nil
 				}
@@ -324,6 +327,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	var records, docs int64 = st.In.Docs, st.Out.Docs
 	emit := func(r result) error {
 		info := &pos.Inputs[r.file]
+		info.Path, info.Bytes, info.SHA256, info.Format = r.meta.Path, r.meta.Bytes, r.meta.SHA256, r.meta.Format
 		st.In.Add(r.bytes)
 		info.Records++
 		records++
