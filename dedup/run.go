@@ -84,14 +84,7 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("dedup: %w", err)
 	}
-	var ids []any
-	for _, m := range in.Manifests() {
-		sums := make([]string, len(m.Shards))
-		for i, s := range m.Shards {
-			sums[i] = s.SHA256
-		}
-		ids = append(ids, sums)
-	}
+	ids := in.Identity()
 	in.Close()
 	storeAbs := ""
 	if cfg.StorePath != "" {

@@ -2,11 +2,9 @@ package shards
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 )
 
 // Column names of document shards.
@@ -53,6 +51,11 @@ func DocSchema(dropped bool) *arrow.Schema {
 // FormatVersion is the version of smelt's shard and manifest formats.
 const FormatVersion = 1
 
+// DefaultDocBatchBytes bounds a document shard's record batch: big enough
+// that readers do not pay Arrow's per-batch zstd decoder set-up too often
+// (see DefaultTokenBatchBytes), small enough to keep the writer's memory low.
+const DefaultDocBatchBytes = 4 << 20
+
 // DefaultTargetBytes is the default uncompressed size at which a shard is cut.
 const DefaultTargetBytes = 64 << 20
 
@@ -69,8 +72,10 @@ type DocWriterOptions struct {
 	// FirstIndex is the index of the first shard (a resumed run continues
 	// the numbering).
 	FirstIndex int
-	// BatchRows is the number of rows per Arrow record batch (default 1024).
-	BatchRows int
+	// BatchRows and BatchBytes bound an Arrow record batch (defaults 1024
+	// rows and DefaultDocBatchBytes of data, whichever comes first).
+	BatchRows  int
+	BatchBytes int64
 	// Manual turns off cutting inside Write: the caller cuts with Cut when
 	// Full reports true (used to cut several outputs at the same point).
 	Manual bool
@@ -82,17 +87,8 @@ type DocWriterOptions struct {
 // directory. Shard contents and names depend only on the documents written
 // and the options, so the same input gives byte-identical shards.
 type DocWriter struct {
-	dir    string
-	opt    DocWriterOptions
-	schema *arrow.Schema
-	b      *array.RecordBuilder
-
-	file      *IPCFile
-	index     int
-	batchRows int
-	shardData int64
-	shardRows int64
-	shards    []ShardInfo
+	shardSet
+	opt DocWriterOptions
 }
 
 // NewDocWriter writes shards into dir, which must exist.
@@ -106,13 +102,12 @@ func NewDocWriter(dir string, opt DocWriterOptions) *DocWriter {
 	if opt.BatchRows <= 0 {
 		opt.BatchRows = 1024
 	}
-	schema := DocSchema(opt.Dropped)
+	if opt.BatchBytes <= 0 {
+		opt.BatchBytes = DefaultDocBatchBytes
+	}
 	return &DocWriter{
-		dir:    dir,
-		opt:    opt,
-		schema: schema,
-		b:      array.NewRecordBuilder(memory.DefaultAllocator, schema),
-		index:  opt.FirstIndex,
+		shardSet: newShardSet(dir, opt.Prefix, DocSchema(opt.Dropped), opt.FirstIndex, opt.TargetBytes, opt.BatchRows, opt.BatchBytes, opt.OnShard),
+		opt:      opt,
 	}
 }
 
@@ -153,83 +148,11 @@ func (w *DocWriter) Write(d *Document) error {
 		f[10].(*array.StringBuilder).Append(dr.Value)
 		f[11].(*array.StringBuilder).Append(dr.DupOf)
 	}
-	w.batchRows++
-	w.shardRows++
-	w.shardData += DocBytes(d)
-	if w.batchRows >= w.opt.BatchRows {
-		if err := w.flushBatch(); err != nil {
-			return err
-		}
+	if err := w.added(DocBytes(d), 0); err != nil {
+		return err
 	}
 	if !w.opt.Manual && w.Full() {
 		return w.Cut()
 	}
 	return nil
 }
-
-// Full reports whether the current shard has reached the target size.
-func (w *DocWriter) Full() bool { return w.shardData >= w.opt.TargetBytes }
-
-// Empty reports whether the current shard has no documents yet.
-func (w *DocWriter) Empty() bool { return w.shardRows == 0 }
-
-func (w *DocWriter) flushBatch() error {
-	if w.batchRows == 0 {
-		return nil
-	}
-	rec := w.b.NewRecord()
-	defer rec.Release()
-	w.batchRows = 0
-	if w.file == nil {
-		f, err := CreateIPCFile(filepath.Join(w.dir, ShardName(w.opt.Prefix, w.index)), w.schema)
-		if err != nil {
-			return err
-		}
-		w.file = f
-	}
-	return w.file.Write(rec)
-}
-
-// Cut finishes the current shard, if it has any documents, and publishes it.
-func (w *DocWriter) Cut() error {
-	if w.shardRows == 0 {
-		return nil
-	}
-	if err := w.flushBatch(); err != nil {
-		return err
-	}
-	info, err := w.file.Commit()
-	w.file = nil
-	if err != nil {
-		return err
-	}
-	info.DataBytes = w.shardData
-	w.shards = append(w.shards, info)
-	w.index++
-	w.shardData, w.shardRows = 0, 0
-	if w.opt.OnShard != nil {
-		return w.opt.OnShard(info)
-	}
-	return nil
-}
-
-// Close publishes the last shard. Documents written after Close are an error.
-func (w *DocWriter) Close() error {
-	err := w.Cut()
-	w.b.Release()
-	return err
-}
-
-// Abort discards the shard in progress (published shards stay).
-func (w *DocWriter) Abort() {
-	if w.file != nil {
-		w.file.Abort()
-		w.file = nil
-	}
-}
-
-// Shards lists the shards published so far by this writer.
-func (w *DocWriter) Shards() []ShardInfo { return w.shards }
-
-// NextIndex is the index the next shard will get.
-func (w *DocWriter) NextIndex() int { return w.index }

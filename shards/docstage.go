@@ -74,14 +74,7 @@ func RunDocStage(ctx context.Context, cfg DocStageConfig) (*Stats, error) {
 		return nil, err
 	}
 	defer in.Close()
-	var ids []any
-	for _, m := range in.Manifests() {
-		sums := make([]string, len(m.Shards))
-		for i, s := range m.Shards {
-			sums[i] = s.SHA256
-		}
-		ids = append(ids, sums)
-	}
+	ids := in.Identity()
 	fp, err := Fingerprint(cfg.Stage, struct {
 		S      any   `json:"s"`
 		Target int64 `json:"target"`

@@ -2,8 +2,10 @@ package shards
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 )
@@ -85,3 +87,113 @@ func baseName(p string) string {
 	}
 	return p
 }
+
+// shardSet is what DocWriter and TokenWriter share: it batches the rows
+// its owner appends to b into record batches, names shard files, cuts a
+// shard when it reaches the target size and publishes it atomically. Shard
+// boundaries depend only on what was written, never on timing.
+type shardSet struct {
+	dir        string
+	prefix     string
+	target     int64 // cut a shard at this many data bytes
+	batchRows  int   // flush a record batch at this many rows...
+	batchBytes int64 // ...or this many data bytes
+	schema     *arrow.Schema
+	b          *array.RecordBuilder
+	onShard    func(ShardInfo) error
+
+	file      *IPCFile
+	index     int
+	rows      int   // rows in the current batch
+	rowsData  int64 // data bytes in the current batch
+	shardRows int64
+	shardData int64
+	shardToks int64
+	shards    []ShardInfo
+}
+
+func newShardSet(dir, prefix string, schema *arrow.Schema, first int, target int64, batchRows int, batchBytes int64, onShard func(ShardInfo) error) shardSet {
+	return shardSet{dir: dir, prefix: prefix, target: target, batchRows: batchRows, batchBytes: batchBytes,
+		schema: schema, b: array.NewRecordBuilder(memory.DefaultAllocator, schema), onShard: onShard, index: first}
+}
+
+// added records that one row of data bytes (and tokens) was appended to b,
+// and flushes the batch when it is big enough.
+func (s *shardSet) added(data, tokens int64) error {
+	s.rows++
+	s.rowsData += data
+	s.shardRows++
+	s.shardData += data
+	s.shardToks += tokens
+	if s.rows >= s.batchRows || s.rowsData >= s.batchBytes {
+		return s.flushBatch()
+	}
+	return nil
+}
+
+// Full reports whether the current shard has reached the target size.
+func (s *shardSet) Full() bool { return s.shardData >= s.target }
+
+// Empty reports whether the current shard has no rows yet.
+func (s *shardSet) Empty() bool { return s.shardRows == 0 }
+
+func (s *shardSet) flushBatch() error {
+	if s.rows == 0 {
+		return nil
+	}
+	rec := s.b.NewRecord()
+	defer rec.Release()
+	s.rows, s.rowsData = 0, 0
+	if s.file == nil {
+		f, err := CreateIPCFile(filepath.Join(s.dir, ShardName(s.prefix, s.index)), s.schema)
+		if err != nil {
+			return err
+		}
+		s.file = f
+	}
+	return s.file.Write(rec)
+}
+
+// Cut finishes the current shard, if it has any rows, and publishes it.
+func (s *shardSet) Cut() error {
+	if s.shardRows == 0 {
+		return nil
+	}
+	if err := s.flushBatch(); err != nil {
+		return err
+	}
+	info, err := s.file.Commit()
+	s.file = nil
+	if err != nil {
+		return err
+	}
+	info.DataBytes, info.Tokens = s.shardData, s.shardToks
+	s.shards = append(s.shards, info)
+	s.index++
+	s.shardData, s.shardRows, s.shardToks = 0, 0, 0
+	if s.onShard != nil {
+		return s.onShard(info)
+	}
+	return nil
+}
+
+// Close publishes the last shard. Rows written after Close are an error.
+func (s *shardSet) Close() error {
+	err := s.Cut()
+	s.b.Release()
+	return err
+}
+
+// Abort discards the shard in progress (published shards stay).
+func (s *shardSet) Abort() {
+	if s.file != nil {
+		s.file.Abort()
+		s.file = nil
+	}
+}
+
+// Shards lists the shards published so far.
+func (s *shardSet) Shards() []ShardInfo { return s.shards }
+
+// NextIndex is the index the next shard will get.
+func (s *shardSet) NextIndex() int { return s.index }

@@ -197,6 +197,21 @@ func OpenDocDirs(dirs ...string) (*DirReader, error) {
 // Manifests returns the manifests of the directories, in order.
 func (r *DirReader) Manifests() []*Manifest { return r.mans }
 
+// Identity identifies the input for a stage's fingerprint: per directory,
+// its shards' sha256 in order. Paths are left out, so a moved input is the
+// same input.
+func (r *DirReader) Identity() []any {
+	ids := make([]any, 0, len(r.mans))
+	for _, m := range r.mans {
+		sums := make([]string, len(m.Shards))
+		for i, s := range m.Shards {
+			sums[i] = s.SHA256
+		}
+		ids = append(ids, sums)
+	}
+	return ids
+}
+
 // TotalRows is the number of documents in all directories.
 func (r *DirReader) TotalRows() int64 {
 	var n int64

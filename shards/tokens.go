@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -76,20 +75,9 @@ const DefaultTokenBatchBytes = 4 << 20
 // shards. Like DocWriter, shard names and bytes depend only on what is
 // written and the options.
 type TokenWriter struct {
-	dir    string
-	opt    TokenWriterOptions
-	schema *arrow.Schema
-	b      *array.RecordBuilder
-	wide   bool
-
-	file      *IPCFile
-	index     int
-	batchRows int
-	batchData int64
-	shardData int64
-	shardRows int64
-	shardToks int64
-	shards    []ShardInfo
+	shardSet
+	opt  TokenWriterOptions
+	wide bool
 }
 
 // NewTokenWriter writes token shards into dir, which must exist.
@@ -109,14 +97,10 @@ func NewTokenWriter(dir string, opt TokenWriterOptions) (*TokenWriter, error) {
 	if opt.BatchBytes <= 0 {
 		opt.BatchBytes = DefaultTokenBatchBytes
 	}
-	schema := TokenSchema(opt.Tokenizer)
 	return &TokenWriter{
-		dir:    dir,
-		opt:    opt,
-		schema: schema,
-		b:      array.NewRecordBuilder(memory.DefaultAllocator, schema),
-		wide:   opt.Tokenizer.VocabSize > 1<<16,
-		index:  opt.FirstIndex,
+		shardSet: newShardSet(dir, opt.Prefix, TokenSchema(opt.Tokenizer), opt.FirstIndex, opt.TargetBytes, opt.BatchRows, opt.BatchBytes, nil),
+		opt:      opt,
+		wide:     opt.Tokenizer.VocabSize > 1<<16,
 	}, nil
 }
 
@@ -153,80 +137,14 @@ func (w *TokenWriter) Write(id, source string, toks []uint32) error {
 	}
 	f[3].(*array.Int64Builder).Append(int64(len(toks)))
 	n := int64(len(id)+len(source)+8) + int64(len(toks))*w.tokenWidth()
-	w.batchRows++
-	w.batchData += n
-	w.shardRows++
-	w.shardToks += int64(len(toks))
-	w.shardData += n
-	if w.batchRows >= w.opt.BatchRows || w.batchData >= w.opt.BatchBytes {
-		if err := w.flushBatch(); err != nil {
-			return err
-		}
+	if err := w.added(n, int64(len(toks))); err != nil {
+		return err
 	}
 	if !w.opt.Manual && w.Full() {
 		return w.Cut()
 	}
 	return nil
 }
-
-// Full reports whether the current shard has reached the target size.
-func (w *TokenWriter) Full() bool { return w.shardData >= w.opt.TargetBytes }
-
-func (w *TokenWriter) flushBatch() error {
-	if w.batchRows == 0 {
-		return nil
-	}
-	rec := w.b.NewRecord()
-	defer rec.Release()
-	w.batchRows, w.batchData = 0, 0
-	if w.file == nil {
-		f, err := CreateIPCFile(filepath.Join(w.dir, ShardName(w.opt.Prefix, w.index)), w.schema)
-		if err != nil {
-			return err
-		}
-		w.file = f
-	}
-	return w.file.Write(rec)
-}
-
-// Cut finishes the current shard, if it has any rows, and publishes it.
-func (w *TokenWriter) Cut() error {
-	if w.shardRows == 0 {
-		return nil
-	}
-	if err := w.flushBatch(); err != nil {
-		return err
-	}
-	info, err := w.file.Commit()
-	w.file = nil
-	if err != nil {
-		return err
-	}
-	info.DataBytes = w.shardData
-	info.Tokens = w.shardToks
-	w.shards = append(w.shards, info)
-	w.index++
-	w.shardData, w.shardRows, w.shardToks = 0, 0, 0
-	return nil
-}
-
-// Close publishes the last shard.
-func (w *TokenWriter) Close() error {
-	err := w.Cut()
-	w.b.Release()
-	return err
-}
-
-// Abort discards the shard in progress (published shards stay).
-func (w *TokenWriter) Abort() {
-	if w.file != nil {
-		w.file.Abort()
-		w.file = nil
-	}
-}
-
-// Shards lists the shards published so far by this writer.
-func (w *TokenWriter) Shards() []ShardInfo { return w.shards }
 
 // TokenShard is one token shard held in memory, decoded for random access
 // by row. Tokens of row i are Tokens(i); ids are bounded by the vocabulary

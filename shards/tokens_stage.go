@@ -92,14 +92,7 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		return nil, err
 	}
 	defer in.Close()
-	var ids []any
-	for _, m := range in.Manifests() {
-		sums := make([]string, len(m.Shards))
-		for i, s := range m.Shards {
-			sums[i] = s.SHA256
-		}
-		ids = append(ids, sums)
-	}
+	ids := in.Identity()
 	fp, err := Fingerprint("tokenize", struct {
 		Tokenizer TokenizerInfo `json:"tokenizer"`
 		Source    string        `json:"source"`
