@@ -18,6 +18,7 @@ import (
 // a plain func, so they know nothing about terminals.
 type progress struct {
 	label    string
+	unit     string // what done and total count: "bytes" (default) or e.g. "steps"
 	bar      *progressbar.ProgressBar
 	mu       sync.Mutex
 	start    time.Time
@@ -32,12 +33,18 @@ type progress struct {
 
 // newProgress starts reporting for a job of total bytes (0 when unknown).
 func newProgress(w io.Writer, label string, total int64) *progress {
-	p := &progress{label: label, start: time.Now(), lastLog: time.Now(), every: 5 * time.Second, total: total}
+	return newProgressOf(w, label, total, "bytes")
+}
+
+// newProgressOf starts reporting for a job of total units (bytes, steps...).
+func newProgressOf(w io.Writer, label string, total int64, unit string) *progress {
+	p := &progress{label: label, unit: unit, start: time.Now(), lastLog: time.Now(), every: 5 * time.Second, total: total}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(w),
 			progressbar.OptionSetDescription(label),
-			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowBytes(unit == "bytes"),
+			progressbar.OptionShowCount(),
 			progressbar.OptionSetWidth(30),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionShowElapsedTimeOnFinish(),
@@ -69,8 +76,15 @@ func (p *progress) update(done, records, docs int64) {
 
 func (p *progress) log(msg string) {
 	el := time.Since(p.start).Seconds()
-	attrs := []any{"stage", p.label, "records", p.records, "docs", p.docs,
-		"MB", fmt.Sprintf("%.1f", float64(p.done)/1e6), "MB/s", fmt.Sprintf("%.2f", float64(p.done)/1e6/max(el, 1e-9))}
+	attrs := []any{"stage", p.label}
+	if p.records > 0 || p.docs > 0 {
+		attrs = append(attrs, "records", p.records, "docs", p.docs)
+	}
+	if p.unit == "" || p.unit == "bytes" {
+		attrs = append(attrs, "MB", fmt.Sprintf("%.1f", float64(p.done)/1e6), "MB/s", fmt.Sprintf("%.2f", float64(p.done)/1e6/max(el, 1e-9)))
+	} else {
+		attrs = append(attrs, p.unit, p.done)
+	}
 	if p.total > 0 && p.done > 0 && p.done < p.total {
 		eta := time.Duration(el * float64(p.total-p.done) / float64(p.done) * float64(time.Second))
 		attrs = append(attrs, "pct", fmt.Sprintf("%.1f", 100*float64(p.done)/float64(p.total)), "eta", eta.Round(time.Second).String())

@@ -182,7 +182,11 @@ func runLocal(cmd *cobra.Command, run *pipelines.Run, workers int) error {
 					return
 				}
 				fmt.Fprintf(w, "step %-16s %d tasks to run (of %d)\n", s.Name, pending, len(s.Tasks))
-				p = newProgress(cmd.ErrOrStderr(), s.Name, 0)
+				unit := "bytes"
+				if s.Kind == pipelines.KindTrain {
+					unit = "steps"
+				}
+				p = newProgressOf(cmd.ErrOrStderr(), s.Name, 0, unit)
 				return
 			}
 			if p != nil {
