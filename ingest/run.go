@@ -34,6 +34,13 @@ type Options struct {
 	Reader ReaderOptions
 	// Progress, if set, is called in input order after every record.
 	Progress func(Progress)
+	// Names, if set, holds one name per input file (parallel to the files
+	// given to Run): the identity of one-document-per-file inputs (HTML and
+	// text files), from which their ids are made. Default: UniqueNames of
+	// the files. A caller that splits one source's files over several runs
+	// passes UniqueNames of the whole source, so ids do not depend on the
+	// split.
+	Names []string
 }
 
 // Progress reports how far a run has got.
@@ -173,7 +180,8 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		Format Format        `json:"format"`
 		Target int64         `json:"target"`
 		Reader ReaderOptions `json:"reader"`
-	}{opt.Source, opt.Format, opt.TargetBytes, opt.Reader}, ids...)
+		Names  []string      `json:"names,omitempty"`
+	}{opt.Source, opt.Format, opt.TargetBytes, opt.Reader, opt.Names}, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +216,13 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	}
 	w := shards.NewDocWriter(out, shards.DocWriterOptions{TargetBytes: opt.TargetBytes, FirstIndex: len(prev), Manual: true})
 	defer w.Abort()
+
+	names := opt.Names
+	if names == nil {
+		names = UniqueNames(files)
+	} else if len(names) != len(files) {
+		return nil, fmt.Errorf("ingest: %d names for %d inputs", len(names), len(files))
+	}
 
 	// The reading side: one input at a time, in order.
 	var (
@@ -286,6 +301,11 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				}
 			} else {
 				it.bytes, it.off = recordBytes(rec), rec.Offset
+				if rec.Key == filepath.Base(path) && (meta.Format == string(FormatHTML) || meta.Format == string(FormatText)) {
+					// One document per file: its identity is its name,
+					// made unique among this run's inputs.
+					rec.Key = names[curFile]
+				}
 			}
 			return it, true, nil
 		}
@@ -393,3 +413,44 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 
 // recordBytes is the size a record counts for in the stats: its payload.
 func recordBytes(rec *Record) int64 { return int64(len(rec.Body)) }
+
+// UniqueNames gives each file the shortest trailing part of its path (its
+// base name, or more directories when another input shares that name) that
+// no other input has, so one-document-per-file inputs get distinct, stable
+// ids: "index.html" stays "index.html" unless a/index.html and b/index.html
+// are both ingested.
+func UniqueNames(files []string) []string {
+	parts := make([][]string, len(files))
+	for i, f := range files {
+		parts[i] = strings.Split(filepath.ToSlash(filepath.Clean(f)), "/")
+	}
+	suffix := func(i, n int) string {
+		p := parts[i]
+		if n > len(p) {
+			n = len(p)
+		}
+		return strings.Join(p[len(p)-n:], "/")
+	}
+	names := make([]string, len(files))
+	depth := make([]int, len(files))
+	for i := range files {
+		depth[i] = 1
+	}
+	for {
+		count := map[string]int{}
+		for i := range files {
+			names[i] = suffix(i, depth[i])
+			count[names[i]]++
+		}
+		grew := false
+		for i := range files {
+			if count[names[i]] > 1 && depth[i] < len(parts[i]) {
+				depth[i]++
+				grew = true
+			}
+		}
+		if !grew {
+			return names
+		}
+	}
+}

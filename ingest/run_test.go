@@ -375,3 +375,36 @@ func TestExpandInputs(t *testing.T) {
 		}
 	}
 }
+
+func TestUniqueNames(t *testing.T) {
+	got := UniqueNames([]string{"site/a/index.html", "site/b/index.html", "site/about.html", "other/x/about.txt", "c/d/e/index.html"})
+	want := []string{"a/index.html", "b/index.html", "about.html", "about.txt", "e/index.html"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// TestRunSameNamedPagesGetDistinctIDs ingests a directory tree in which two
+// pages share a file name: their ids must differ (dedup relies on it).
+func TestRunSameNamedPagesGetDistinctIDs(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+		os.WriteFile(filepath.Join(dir, d, "index.txt"), []byte("a page of plain text in directory "+d), 0o644)
+	}
+	files, err := ExpandInputs([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if _, err := Run(context.Background(), files, out, Options{Source: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	docs := readDocs(t, out)
+	if len(docs) != 2 || docs[0].ID != "s/a/index.txt" || docs[1].ID != "s/b/index.txt" {
+		for _, d := range docs {
+			t.Log(d.ID)
+		}
+		t.Fatal("want ids s/a/index.txt and s/b/index.txt")
+	}
+}
