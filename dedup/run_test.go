@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -108,30 +108,10 @@ func writeInput(t testing.TB, dir string, docs []*shards.Document, target int64)
 	}
 }
 
-func readDocs(t testing.TB, dir string) []*shards.Document {
-	t.Helper()
-	r, err := shards.OpenDocDirs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var out []*shards.Document
-	for {
-		d, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
-}
-
 func checkRouting(t *testing.T, out string, s synth) {
 	t.Helper()
-	kept := readDocs(t, out)
-	dropped := readDocs(t, filepath.Join(out, shards.DroppedDir))
+	kept := testutil.ReadDocs(t, out)
+	dropped := testutil.ReadDocs(t, filepath.Join(out, shards.DroppedDir))
 	if len(kept)+len(dropped) != len(s.docs) {
 		t.Fatalf("%d kept + %d dropped != %d in", len(kept), len(dropped), len(s.docs))
 	}
@@ -278,7 +258,7 @@ func TestRunStoreIncremental(t *testing.T) {
 	if _, _, err := Run(context.Background(), Config{Inputs: []string{in1}, Out: filepath.Join(tmp, "out1"), StorePath: store}); err != nil {
 		t.Fatal(err)
 	}
-	kept1 := readDocs(t, filepath.Join(tmp, "out1"))
+	kept1 := testutil.ReadDocs(t, filepath.Join(tmp, "out1"))
 
 	// The second crawl: re-captures of kept documents (one exact with other
 	// case, one with a word changed) and new documents.

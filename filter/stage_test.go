@@ -2,14 +2,12 @@ package filter
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -30,40 +28,6 @@ func writeInput(t *testing.T, docs []*shards.Document) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-func readDocs(t *testing.T, dir string) []*shards.Document {
-	t.Helper()
-	r, err := shards.OpenDocDirs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var out []*shards.Document
-	for {
-		d, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
-}
-
-func treeBytes(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			b, _ := os.ReadFile(p)
-			rel, _ := filepath.Rel(dir, p)
-			m[rel] = string(b)
-		}
-		return nil
-	})
-	return m
 }
 
 func TestStageEndToEnd(t *testing.T) {
@@ -101,16 +65,8 @@ func TestStageEndToEnd(t *testing.T) {
 	}
 	out1, st := run(1)
 	out2, _ := run(3)
-	a, b := treeBytes(t, out1), treeBytes(t, out2)
-	if len(a) != len(b) {
-		t.Fatalf("different file sets for 1 and 3 workers")
-	}
-	for k := range a {
-		if a[k] != b[k] {
-			t.Errorf("%s differs between 1 and 3 workers", k)
-		}
-	}
-	kept, dropped := readDocs(t, out1), readDocs(t, filepath.Join(out1, shards.DroppedDir))
+	testutil.SameTree(t, out1, out2) // 1 and 3 workers
+	kept, dropped := testutil.ReadDocs(t, out1), testutil.ReadDocs(t, filepath.Join(out1, shards.DroppedDir))
 	if len(kept)+len(dropped) != len(docs) || len(kept) == 0 || len(dropped) == 0 {
 		t.Fatalf("%d kept + %d dropped != %d", len(kept), len(dropped), len(docs))
 	}
@@ -186,13 +142,5 @@ func TestStageResume(t *testing.T) {
 	if _, err := s.Run(context.Background(), RunOptions{Inputs: []string{in}, Out: out, Workers: 1, TargetBytes: 8_000, Settings: cfg}); err != nil {
 		t.Fatal(err)
 	}
-	a, b := treeBytes(t, full), treeBytes(t, out)
-	if len(a) != len(b) {
-		t.Fatalf("file sets differ: %d vs %d files", len(a), len(b))
-	}
-	for k := range a {
-		if a[k] != b[k] {
-			t.Errorf("%s differs after resume", k)
-		}
-	}
+	testutil.SameTree(t, full, out) // resumed vs uninterrupted
 }

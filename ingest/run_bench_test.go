@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/markusmobius/go-trafilatura"
+	"github.com/smelt-dev/smelt/internal/testutil"
 )
 
 // benchPages is the page set for whole-ingest benchmarks: real pages from
@@ -54,7 +55,7 @@ func writeBenchWARC(b *testing.B, pages []string) (string, int64) {
 // trafilatura-alone runs go-trafilatura on the same pages on one core,
 // which is the floor smelt's 1-worker time is compared with.
 func BenchmarkIngestWARC(b *testing.B) {
-	pages := trafilaturaPages(b, benchPages)
+	pages := testutil.TrafilaturaPages(b, benchPages)
 	warc, htmlBytes := writeBenchWARC(b, pages)
 	b.Run("trafilatura-alone", func(b *testing.B) {
 		b.SetBytes(htmlBytes)

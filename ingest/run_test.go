@@ -1,129 +1,24 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
 
-// sharedData is the project's shared sample data, present on developer
-// machines and in CI but not in a user's clone.
-func sharedData(t testing.TB, rel string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not available (../shared/data is only on developer machines): %v", rel, err)
-	}
-	return p
-}
-
-// trafilaturaPages returns n real web pages shipped inside the
-// go-trafilatura module, which every build of smelt downloads.
-func trafilaturaPages(t testing.TB, n int) []string {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/markusmobius/go-trafilatura").Output()
-	if err != nil {
-		t.Skipf("cannot locate the go-trafilatura module: %v", err)
-	}
-	pages, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "test-files", "comparison", "*.html"))
-	if len(pages) < n {
-		t.Skipf("go-trafilatura's test pages not in the module cache (%d found)", len(pages))
-	}
-	sort.Strings(pages)
-	return pages[:n]
-}
-
-func treeBytes(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	m := map[string][]byte{}
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m[e.Name()] = data
-	}
-	return m
-}
-
-func requireSameTree(t *testing.T, want, got string) {
-	t.Helper()
-	a, b := treeBytes(t, want), treeBytes(t, got)
-	var na, nb []string
-	for k := range a {
-		na = append(na, k)
-	}
-	for k := range b {
-		nb = append(nb, k)
-	}
-	sort.Strings(na)
-	sort.Strings(nb)
-	if fmt.Sprint(na) != fmt.Sprint(nb) {
-		t.Fatalf("different files:\n want %v\n  got %v", na, nb)
-	}
-	for k := range a {
-		if !bytes.Equal(a[k], b[k]) {
-			t.Errorf("%s differs%s", k, firstDiff(a[k], b[k]))
-		}
-	}
-}
-
-// firstDiff describes where two text files first differ.
-func firstDiff(a, b []byte) string {
-	if !utf8.Valid(a) || !utf8.Valid(b) {
-		return ""
-	}
-	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
-	for i := 0; i < len(la) && i < len(lb); i++ {
-		if la[i] != lb[i] {
-			return fmt.Sprintf(" at line %d:\n want %s\n  got %s", i+1, la[i], lb[i])
-		}
-	}
-	return fmt.Sprintf(": %d lines vs %d", len(la), len(lb))
-}
-
-func readDocs(t *testing.T, dir string) []*shards.Document {
-	t.Helper()
-	r, err := shards.OpenDocDirs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var docs []*shards.Document
-	for {
-		d, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return docs
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs = append(docs, d)
-	}
-}
-
 func TestRunHTMLPagesDeterministicAcrossWorkers(t *testing.T) {
-	pages := trafilaturaPages(t, 40)
+	pages := testutil.TrafilaturaPages(t, 40)
 	var outs []string
 	for _, w := range []int{1, 2, 4} {
 		out := t.TempDir()
@@ -142,9 +37,9 @@ func TestRunHTMLPagesDeterministicAcrossWorkers(t *testing.T) {
 		}
 		outs = append(outs, out)
 	}
-	requireSameTree(t, outs[0], outs[1])
-	requireSameTree(t, outs[0], outs[2])
-	docs := readDocs(t, outs[0])
+	testutil.SameTree(t, outs[0], outs[1])
+	testutil.SameTree(t, outs[0], outs[2])
+	docs := testutil.ReadDocs(t, outs[0])
 	m, err := shards.ReadManifest(outs[0])
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +119,7 @@ func TestRunGroundTruthCounts(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
-			p := sharedData(t, c.file)
+			p := testutil.SharedData(t, c.file)
 			st, err := Run(context.Background(), []string{p}, t.TempDir(), Options{Source: "cc"})
 			if err != nil {
 				t.Fatal(err)
@@ -258,7 +153,7 @@ func TestRunResumesAfterKill(t *testing.T) {
 	if os.Getenv("SMELT_INGEST_CHILD") != "" {
 		return
 	}
-	pages := trafilaturaPages(t, 120)
+	pages := testutil.TrafilaturaPages(t, 120)
 	listFile := filepath.Join(t.TempDir(), "inputs")
 	os.WriteFile(listFile, []byte(strings.Join(pages, "\n")), 0o644)
 	ref := t.TempDir()
@@ -285,7 +180,7 @@ func TestRunResumesAfterKill(t *testing.T) {
 		if _, err := Run(context.Background(), pages, out, Options{Source: "pages", Workers: 1, TargetBytes: 16 << 10}); err != nil {
 			t.Fatalf("resume after kill at %v: %v", delay, err)
 		}
-		requireSameTree(t, ref, out)
+		testutil.SameTree(t, ref, out)
 	}
 	if resumed == 0 {
 		t.Error("no kill landed mid-run (after a checkpoint, before the end): the test proved nothing")
@@ -347,7 +242,7 @@ func TestRunResumesMidFile(t *testing.T) {
 		if _, err := Run(context.Background(), files, out, o); err != nil {
 			t.Fatal(err)
 		}
-		requireSameTree(t, ref, out)
+		testutil.SameTree(t, ref, out)
 	}
 }
 
@@ -400,7 +295,7 @@ func TestRunSameNamedPagesGetDistinctIDs(t *testing.T) {
 	if _, err := Run(context.Background(), files, out, Options{Source: "s"}); err != nil {
 		t.Fatal(err)
 	}
-	docs := readDocs(t, out)
+	docs := testutil.ReadDocs(t, out)
 	if len(docs) != 2 || docs[0].ID != "s/a/index.txt" || docs[1].ID != "s/b/index.txt" {
 		for _, d := range docs {
 			t.Log(d.ID)

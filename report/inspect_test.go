@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,32 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 	"golang.org/x/net/html"
 )
-
-// readAll reads a shard directory with the shards package's own reader
-// (checksums verified): the independent account the pages are checked
-// against.
-func readAll(t testing.TB, dir string) []*shards.Document {
-	t.Helper()
-	r, err := shards.OpenDocDirs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var out []*shards.Document
-	for {
-		d, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, d)
-	}
-}
 
 func inspectServer(t *testing.T) (*fixture, *Run, *httptest.Server) {
 	t.Helper()
@@ -90,7 +67,7 @@ func TestInspectListingsMatchShards(t *testing.T) {
 			} else if st.Manifest == nil || st.Manifest.Kind == shards.KindTokens {
 				continue
 			}
-			want := readAll(t, dir)
+			want := testutil.ReadDocs(t, dir)
 			ids, verdicts := listing(t, srv.URL, "step="+url.QueryEscape(st.Name)+"&set="+set)
 			if len(ids) != len(want) {
 				t.Fatalf("%s/%s: listing shows %d documents, the shards hold %d", st.Name, set, len(ids), len(want))
@@ -113,7 +90,7 @@ func TestInspectListingsMatchShards(t *testing.T) {
 
 func TestInspectDocumentPages(t *testing.T) {
 	f, _, srv := inspectServer(t)
-	want := readAll(t, filepath.Join(f.Dir, "ingest-gen"))
+	want := testutil.ReadDocs(t, filepath.Join(f.Dir, "ingest-gen"))
 	// Rows at the edges of record batches (16 rows) and shards.
 	for _, row := range []int{0, 1, 15, 16, 17, 100, len(want) / 2, len(want) - 1} {
 		doc, _ := get(t, fmt.Sprintf("%s/doc?step=ingest-gen&set=kept&row=%d", srv.URL, row))
@@ -172,7 +149,7 @@ func TestInspectSearch(t *testing.T) {
 			if m, err := shards.ReadManifest(dir); err != nil || m.Kind == shards.KindTokens {
 				continue
 			}
-			for _, d := range readAll(t, dir) {
+			for _, d := range testutil.ReadDocs(t, dir) {
 				if d.ID == knownID {
 					want++
 				}
@@ -238,10 +215,10 @@ func TestInspectHostileDocument(t *testing.T) {
 func TestInspectDuplicateSideBySide(t *testing.T) {
 	f, _, srv := inspectServer(t)
 	kept := map[string]*shards.Document{}
-	for _, d := range readAll(t, filepath.Join(f.Dir, "dedup")) {
+	for _, d := range testutil.ReadDocs(t, filepath.Join(f.Dir, "dedup")) {
 		kept[d.ID] = d
 	}
-	dropped := readAll(t, filepath.Join(f.Dir, "dedup", shards.DroppedDir))
+	dropped := testutil.ReadDocs(t, filepath.Join(f.Dir, "dedup", shards.DroppedDir))
 	if len(dropped) == 0 {
 		t.Fatal("dedup dropped nothing")
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/ingest"
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 	"golang.org/x/net/html"
 )
@@ -67,7 +68,7 @@ func TestRealCrawl(t *testing.T) {
 			continue
 		}
 		ok := false
-		for _, d := range readAll(t, filepath.Join(step.Dir, shards.DroppedDir)) {
+		for _, d := range testutil.ReadDocs(t, filepath.Join(step.Dir, shards.DroppedDir)) {
 			ok = ok || (d.ID == id && d.Drop.Reason == reason)
 		}
 		if !ok {
@@ -80,7 +81,7 @@ func TestRealCrawl(t *testing.T) {
 	defer srv.Close()
 	var someURL string
 	for _, s := range []string{"ingest-cc", "filter-cc"} {
-		want := readAll(t, filepath.Join(dir, s))
+		want := testutil.ReadDocs(t, filepath.Join(dir, s))
 		ids, _ := listing(t, srv.URL, "step="+s+"&set=kept")
 		if len(ids) != len(want) {
 			t.Fatalf("%s: %d listed, %d stored", s, len(ids), len(want))
@@ -99,7 +100,7 @@ func TestRealCrawl(t *testing.T) {
 		t.Errorf("search for the real url %s found nothing", someURL)
 	}
 	// Every real document page parses and has no element from the page's text.
-	for _, d := range readAll(t, filepath.Join(dir, "filter-cc", shards.DroppedDir)) {
+	for _, d := range testutil.ReadDocs(t, filepath.Join(dir, "filter-cc", shards.DroppedDir)) {
 		page, _ := get(t, srv.URL+"/search?q="+url.QueryEscape(d.ID))
 		if n := findAll(page, func(n *html.Node) bool { return n.Data == "script" }); len(n) > 0 {
 			t.Fatalf("search page for %s has script elements", d.ID)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/smelt-dev/smelt/filter"
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 	"golang.org/x/net/html"
 )
@@ -125,12 +126,12 @@ func TestReportRunDirectory(t *testing.T) {
 		if st.Kind() != shards.KindDocuments {
 			continue
 		}
-		n := int64(len(readAll(t, st.Dir)))
+		n := int64(len(testutil.ReadDocs(t, st.Dir)))
 		if dataInt(t, tr, "data-rows") != n || dataInt(t, tr, "data-kept") != n {
 			t.Errorf("funnel %s: %s rows, %s kept; the shards hold %d", st.Name, attr(tr, "data-rows"), attr(tr, "data-kept"), n)
 		}
 		if st.Dropped != nil {
-			d := int64(len(readAll(t, filepath.Join(st.Dir, shards.DroppedDir))))
+			d := int64(len(testutil.ReadDocs(t, filepath.Join(st.Dir, shards.DroppedDir))))
 			if dataInt(t, tr, "data-in") != n+d {
 				t.Errorf("funnel %s: %s in, the kept and dropped shards hold %d", st.Name, attr(tr, "data-in"), n+d)
 			}
@@ -150,7 +151,7 @@ func TestReportRunDirectory(t *testing.T) {
 			continue
 		}
 		found := false
-		for _, d := range readAll(t, filepath.Join(st.Dir, shards.DroppedDir)) {
+		for _, d := range testutil.ReadDocs(t, filepath.Join(st.Dir, shards.DroppedDir)) {
 			if d.ID == id && d.Drop != nil && d.Drop.Reason == reason {
 				found = true
 			}

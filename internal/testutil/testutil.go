@@ -1,0 +1,135 @@
+// Package testutil holds the few helpers that several stages' tests share:
+// finding the real sample data, reading document shards back, and checking
+// that two output trees are byte-identical.
+package testutil
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// SharedData returns the path of rel inside the project's shared sample
+// data (../shared/data beside the repository), skipping the test with a
+// message when it is absent, as it is in a user's clone.
+func SharedData(t testing.TB, rel string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "data")
+	p := filepath.Join(root, rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s not available (../shared/data is only on developer machines and CI): %v", rel, err)
+	}
+	return p
+}
+
+// TrafilaturaPages returns the first n (in name order) of the real web pages
+// shipped in the go-trafilatura module, which every build of smelt
+// downloads, skipping the test when the module cache does not have them.
+func TrafilaturaPages(t testing.TB, n int) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/markusmobius/go-trafilatura").Output()
+	if err != nil {
+		t.Skipf("cannot locate the go-trafilatura module: %v", err)
+	}
+	pages, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "test-files", "comparison", "*.html"))
+	if len(pages) < n {
+		t.Skipf("go-trafilatura's test pages not in the module cache (%d found)", len(pages))
+	}
+	sort.Strings(pages)
+	return pages[:n]
+}
+
+// ReadDocs reads every document of finished shard directories, in order.
+func ReadDocs(t testing.TB, dirs ...string) []*shards.Document {
+	t.Helper()
+	r, err := shards.OpenDocDirs(dirs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var docs []*shards.Document
+	for {
+		d, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return docs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+}
+
+// TreeFiles returns the contents of every file under dir, by path
+// relative to dir.
+func TreeFiles(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	m := map[string][]byte{}
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		m[rel] = data
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// SameTree fails the test unless the two directory trees hold the same
+// files with the same bytes; for text files it shows the first differing
+// line.
+func SameTree(t testing.TB, want, got string) {
+	t.Helper()
+	a, b := TreeFiles(t, want), TreeFiles(t, got)
+	if names(a) != names(b) {
+		t.Fatalf("different files:\n want %s\n  got %s", names(a), names(b))
+	}
+	for k := range a {
+		if !bytes.Equal(a[k], b[k]) {
+			t.Errorf("%s differs%s", k, firstDiff(a[k], b[k]))
+		}
+	}
+}
+
+func names(m map[string][]byte) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return fmt.Sprint(keys)
+}
+
+// firstDiff describes where two text files first differ.
+func firstDiff(a, b []byte) string {
+	if !utf8.Valid(a) || !utf8.Valid(b) {
+		return ""
+	}
+	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	for i := 0; i < len(la) && i < len(lb); i++ {
+		if la[i] != lb[i] {
+			return fmt.Sprintf(" at line %d:\n want %s\n  got %s", i+1, la[i], lb[i])
+		}
+	}
+	return fmt.Sprintf(": %d lines vs %d", len(la), len(lb))
+}
