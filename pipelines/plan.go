@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+
+	"github.com/smelt-dev/smelt/dedup"
 )
 
 // Step kinds: the stages a recipe is made of.
@@ -49,7 +51,8 @@ type Step struct {
 // Task is one unit of work: a rank of a step.
 type Task struct {
 	Rank int `json:"rank"`
-	// Source is the source the task works on (dedup, tokenize).
+	// Source is the source the task works on (tokenize, and dedup with
+	// scope source; empty for the one task of a dedup with scope global).
 	Source string `json:"source,omitempty"`
 	// Files are the input files of an ingest task.
 	Files []InputFile `json:"files,omitempty"`
@@ -187,21 +190,46 @@ func NewPlan(r *Recipe) (*Plan, error) {
 	}
 	if d := r.Dedup; d != nil {
 		st := &Step{Name: "dedup", Kind: KindDedup, Merge: true}
-		for i, src := range mixed {
-			st.Needs = appendUnique(st.Needs, finalStep[src.Name])
-			t := &Task{Rank: i, Source: src.Name, Out: taskDir(st.Name, i)}
-			for _, u := range final[src.Name] {
-				t.Inputs = append(t.Inputs, u.Out)
+		if d.Global() {
+			// One task over every mixed source's documents, in recipe
+			// order; each source's documents are then all in its output.
+			t := &Task{Rank: 0, Out: taskDir(st.Name, 0)}
+			var names []string
+			var fps [][]string
+			for _, src := range mixed {
+				st.Needs = appendUnique(st.Needs, finalStep[src.Name])
+				for _, u := range final[src.Name] {
+					t.Inputs = append(t.Inputs, u.Out)
+				}
+				names, fps = append(names, src.Name), append(fps, fpsOf(final[src.Name]))
 			}
-			t.Fingerprint = hashJSON([]any{KindDedup, d.Options, d.Store, targetBytes, fpsOf(final[src.Name])})
-			st.Tasks = append(st.Tasks, t)
-			final[src.Name] = []*Task{t}
+			t.Fingerprint = hashJSON([]any{KindDedup, d.RunOptions(), d.StorePath(""), targetBytes, dedup.ScopeGlobal, names, fps})
+			st.Tasks = []*Task{t}
+			for _, src := range mixed {
+				final[src.Name] = []*Task{t}
+			}
+		} else {
+			for i, src := range mixed {
+				st.Needs = appendUnique(st.Needs, finalStep[src.Name])
+				t := &Task{Rank: i, Source: src.Name, Out: taskDir(st.Name, i)}
+				for _, u := range final[src.Name] {
+					t.Inputs = append(t.Inputs, u.Out)
+				}
+				// RunOptions: the fingerprint of runs made before scope
+				// was a recipe setting.
+				t.Fingerprint = hashJSON([]any{KindDedup, d.RunOptions(), d.Store, targetBytes, fpsOf(final[src.Name])})
+				st.Tasks = append(st.Tasks, t)
+				final[src.Name] = []*Task{t}
+			}
 		}
 		for _, src := range mixed {
 			finalStep[src.Name] = st.Name
 		}
 		add(st)
 	}
+	// Under a global dedup every source's documents are in one output, which
+	// the tokenizer reads once and each tokenize task filters by source.
+	shared := r.Dedup != nil && r.Dedup.Global()
 
 	// The tokenizer: named, or trained on the final documents.
 	tk := &Step{Name: "tokenizer", Kind: KindTokenizer}
@@ -211,6 +239,9 @@ func NewPlan(r *Recipe) (*Plan, error) {
 		for _, src := range mixed {
 			tk.Needs = appendUnique(tk.Needs, finalStep[src.Name])
 			for _, u := range final[src.Name] {
+				if contains(tt.Inputs, u.Out) {
+					continue // a global dedup's output, read once
+				}
 				tt.Inputs = append(tt.Inputs, u.Out)
 				up = append(up, u.Fingerprint)
 			}
@@ -236,7 +267,11 @@ func NewPlan(r *Recipe) (*Plan, error) {
 		for _, u := range final[src.Name] {
 			t.Inputs = append(t.Inputs, u.Out)
 		}
-		t.Fingerprint = hashJSON([]any{KindTokenize, src.Name, targetBytes, tt.Fingerprint, fpsOf(final[src.Name])})
+		fp := []any{KindTokenize, src.Name, targetBytes, tt.Fingerprint, fpsOf(final[src.Name])}
+		if shared {
+			fp = append(fp, "only_source")
+		}
+		t.Fingerprint = hashJSON(fp)
 		ts.Tasks = append(ts.Tasks, t)
 	}
 	add(ts)

@@ -46,8 +46,9 @@ type Recipe struct {
 	// Classifier, if set, trains (or loads) the quality classifier that the
 	// filter of the sources it applies to uses.
 	Classifier *Classifier `yaml:"classifier,omitempty"`
-	// Dedup, if set, deduplicates each mixed source (within the source, as
-	// GPT-3 did per dataset and FineWeb per crawl).
+	// Dedup, if set, deduplicates the mixed sources: each within itself
+	// (scope: source, the default, as GPT-3 did per dataset and FineWeb
+	// per crawl), or all of them together (scope: global).
 	Dedup *Dedup `yaml:"dedup,omitempty"`
 	// Tokenizer names or trains the tokenizer of the token shards.
 	Tokenizer *Tokenizer `yaml:"tokenizer"`
@@ -115,15 +116,65 @@ type Classifier struct {
 }
 
 // Dedup configures deduplication; its fields are dedup.Options' (exact,
-// minhash, url, ngram, perms, bands, rows, threshold, seed).
+// minhash, url, ngram, perms, bands, rows, threshold, seed, scope).
+//
+// Scope chooses what is deduplicated against what. ScopeSource (the
+// recipe's default) runs one dedup task per mixed source, over that
+// source's documents only. ScopeGlobal runs one task over every mixed
+// source's documents, in recipe order, so a document that another source
+// (or an earlier document of its own) already holds is dropped, as
+// smelt dedup --scope global does; the tokenize step then reads each
+// source's documents from that one output. Either way each dedup task
+// deduplicates all of its input together (dedup.Options' own Scope is
+// global in the task, see RunOptions).
 type Dedup struct {
 	dedup.Options `yaml:",inline"`
-	// Store, if set, is a directory of persistent dedup stores (Badger), one
-	// per source (STORE/SOURCE): each source is deduplicated against every
-	// document kept into its store by earlier runs, and this run's kept
-	// documents are added. Like inputs, it lives outside the run directory
-	// (relative to the recipe's directory).
+	// Store, if set, is a directory of persistent dedup stores (Badger):
+	// with scope source, one per source (STORE/SOURCE), each source being
+	// deduplicated against every document kept into its store by earlier
+	// runs; with scope global, one for all sources (STORE/_global, a name
+	// no source can have). This run's kept documents are added. The two
+	// scopes do not share stores. Like inputs, it lives outside the run
+	// directory (relative to the recipe's directory).
 	Store string `yaml:"store,omitempty"`
+}
+
+// GlobalStoreName is the store, under Dedup.Store, of a dedup with scope
+// global.
+const GlobalStoreName = "_global"
+
+// DefaultDedup returns a recipe's dedup section before its keys are read:
+// dedup.DefaultOptions deduplicating within each source.
+func DefaultDedup() *Dedup {
+	d := &Dedup{Options: dedup.DefaultOptions()}
+	d.Scope = dedup.ScopeSource
+	return d
+}
+
+// Global reports whether the dedup runs across all sources at once.
+func (d *Dedup) Global() bool { return d.Scope == dedup.ScopeGlobal }
+
+// RunOptions are the options a dedup task runs with: the recipe's, with
+// dedup's own scope global, since a task's input is exactly what it
+// deduplicates together (one source, or all of them). Stores made by
+// earlier smelt versions, which always ran this way, stay usable.
+func (d *Dedup) RunOptions() dedup.Options {
+	o := d.Options
+	o.Scope = dedup.ScopeGlobal
+	return o
+}
+
+// StorePath is the store a dedup task of source (empty for the one task of
+// a global dedup) reads and adds to, or "" without a store.
+func (d *Dedup) StorePath(source string) string {
+	switch {
+	case d.Store == "":
+		return ""
+	case source == "":
+		return filepath.Join(d.Store, GlobalStoreName)
+	default:
+		return filepath.Join(d.Store, source)
+	}
 }
 
 // Tokenizer names a tokenizer or trains one.
@@ -213,7 +264,7 @@ func ParseRecipe(data []byte, baseDir string) (*Recipe, error) {
 		}
 	}
 	if dn := mapValue(root, "dedup"); dn != nil && dn.Tag != "!!null" {
-		r.Dedup = &Dedup{Options: dedup.DefaultOptions()}
+		r.Dedup = DefaultDedup()
 		if err := dn.Decode(r.Dedup); err != nil {
 			return nil, cleanYAMLError(err)
 		}
@@ -320,11 +371,11 @@ func (r *Recipe) resolve(baseDir string) error {
 		}
 	}
 	if d := r.Dedup; d != nil {
+		if d.Scope == "" {
+			d.Scope = dedup.ScopeSource
+		}
 		if err := d.Options.Validate(); err != nil {
 			return fmt.Errorf("recipe: %w", err)
-		}
-		if d.Scope != dedup.ScopeGlobal {
-			return fmt.Errorf("recipe: dedup scope %q: the runner deduplicates within each source, so leave scope out", d.Scope)
 		}
 		if d.Store != "" && !filepath.IsAbs(d.Store) {
 			d.Store = filepath.Join(baseDir, d.Store)

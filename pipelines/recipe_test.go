@@ -38,7 +38,7 @@ func TestParseRecipeErrors(t *testing.T) {
 		{"bad keep", minimal + "classifier: {positives: [web], negatives: [web], apply_to: [web], keep: 'pareto:-1'}\n", "alpha must be positive"},
 		{"reference with weight", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    reference: true\n", 1), "reference source is not mixed"},
 		{"two documents", minimal + "---\nname: u\n", "a second YAML document"},
-		{"dedup scope", minimal + "dedup: {scope: source}\n", "within each source"},
+		{"dedup scope", minimal + "dedup: {scope: dataset}\n", `scope "dataset"`},
 		{"source name escaping the run directory", strings.Replace(minimal, "name: web", "name: ../web", 1), `name "../web"`},
 		{"bad format", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    format: pdf\n", 1), `format "pdf"`},
 	} {
@@ -71,6 +71,9 @@ func TestParseRecipeDefaults(t *testing.T) {
 	}
 	if d := r.Dedup; !d.Exact || !d.MinHash || d.Perms != 112 || d.Threshold != 0.7 || d.Bands == 0 {
 		t.Errorf("dedup not decoded over the defaults: %+v", d.Options)
+	}
+	if d := r.Dedup; d.Scope != "source" || d.Global() {
+		t.Errorf("dedup scope %q, want source by default", d.Scope)
 	}
 	if r.ShardMB != 64 || s.TaskMB != 512 || s.Format != "auto" {
 		t.Errorf("defaults: shard_mb %d task_mb %d format %q", r.ShardMB, s.TaskMB, s.Format)
@@ -113,8 +116,13 @@ func TestBundledRecipes(t *testing.T) {
 	}
 	data, _ = Bundled("fineweb")
 	r, _ = ParseRecipe(data, "/base")
-	if d := r.Dedup; d.NGram != 5 || d.Bands != 14 || d.Rows != 8 || d.Exact {
+	if d := r.Dedup; d.NGram != 5 || d.Bands != 14 || d.Rows != 8 || d.Exact || d.Scope != "source" {
 		t.Errorf("fineweb dedup: %+v", d.Options)
+	}
+	for _, n := range []string{"fineweb", "gpt3"} {
+		if data, _ := Bundled(n); !strings.Contains(string(data), "scope: global") {
+			t.Errorf("%s.yaml does not mention scope: global", n)
+		}
 	}
 	// The bundled file on disk is the embedded one.
 	disk, err := os.ReadFile(filepath.Join("demo.yaml"))
@@ -194,6 +202,55 @@ func TestPlanStableAcrossReload(t *testing.T) {
 	}
 	if hashJSON(p) != hashJSON(run.Plan) {
 		t.Error("the plan from recipe.yaml differs from the plan smelt run made")
+	}
+}
+
+// TestPlanDedupScope checks the dedup and tokenize tasks of both scopes:
+// per source, or one dedup task over every mixed source (in recipe order)
+// whose output each source's tokenize task and the tokenizer read.
+func TestPlanDedupScope(t *testing.T) {
+	dir := t.TempDir()
+	setupRun(t, dir, false)
+	for _, scope := range []string{"source", "global"} {
+		y := strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  scope: "+scope+"\n  store: stores\n", 1)
+		r, err := ParseRecipe([]byte(y), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewPlan(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dd, tk, ts := p.Step("dedup"), p.Step("tokenizer"), p.Step("tokenize")
+		if len(ts.Tasks) != 2 || ts.Tasks[0].Source != "crawl" || ts.Tasks[1].Source != "books" {
+			t.Fatalf("%s: tokenize tasks %+v", scope, ts.Tasks)
+		}
+		if scope == "source" {
+			if len(dd.Tasks) != 2 || dd.Tasks[1].Source != "books" || r.Dedup.StorePath("books") != filepath.Join(dir, "stores", "books") {
+				t.Fatalf("source scope: dedup tasks %+v", dd.Tasks)
+			}
+			continue
+		}
+		// crawl: 3 filter tasks, then books' 1 ingest task.
+		want := []string{"filter-crawl/tasks/00000", "filter-crawl/tasks/00001", "filter-crawl/tasks/00002", "ingest-books/tasks/00000"}
+		if len(dd.Tasks) != 1 || strings.Join(dd.Tasks[0].Inputs, ",") != strings.Join(want, ",") ||
+			strings.Join(dd.Needs, ",") != "filter-crawl,ingest-books" {
+			t.Fatalf("global scope: dedup %+v, task %+v", dd, dd.Tasks[0])
+		}
+		if r.Dedup.StorePath("") != filepath.Join(dir, "stores", GlobalStoreName) {
+			t.Errorf("global store %q", r.Dedup.StorePath(""))
+		}
+		if strings.Join(tk.Tasks[0].Inputs, ",") != dd.Tasks[0].Out {
+			t.Errorf("tokenizer reads %v", tk.Tasks[0].Inputs)
+		}
+		for _, tt := range ts.Tasks {
+			if strings.Join(tt.Inputs, ",") != dd.Tasks[0].Out {
+				t.Errorf("tokenize %s reads %v", tt.Source, tt.Inputs)
+			}
+		}
+		if ts.Tasks[0].Fingerprint == ts.Tasks[1].Fingerprint {
+			t.Error("the tokenize tasks of two sources share a fingerprint")
+		}
 	}
 }
 

@@ -244,13 +244,23 @@ func TestFailedTaskStatus(t *testing.T) {
 
 // TestResumeAfterKill kills a real run with SIGKILL at many points, runs it
 // again to the end, and checks that the output equals an uninterrupted
-// run's byte for byte.
+// run's byte for byte, with dedup per source and across sources.
 func TestResumeAfterKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills child processes; slow")
 	}
+	for _, scope := range []string{"source", "global"} {
+		t.Run(scope, func(t *testing.T) { testResumeAfterKill(t, scope) })
+	}
+}
+
+func testResumeAfterKill(t *testing.T, scope string) {
 	dir := t.TempDir()
 	recipe := setupRun(t, dir, false)
+	y := strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  scope: "+scope+"\n", 1)
+	if err := os.WriteFile(recipe, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	// Every run happens in the same directory (manifests record their
 	// inputs' paths), moved aside when it is done.
 	runDir := filepath.Join(dir, "run")

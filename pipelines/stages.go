@@ -109,11 +109,11 @@ func DefaultRegistry() *Registry {
 		}, Run: runClassifier})
 	r.Register(&StageDef{Kind: KindFilter, Doc: "heuristic rules (Gopher, C4, FineWeb, language, URL) and the classifier's keep policy; one task per ingest task",
 		Defaults: func() any { return filter.DefaultConfig() }, Run: runFilter})
-	r.Register(&StageDef{Kind: KindDedup, Doc: "exact and MinHash LSH dedup within each source; one task per source",
-		Defaults: func() any { return &Dedup{Options: dedup.DefaultOptions()} }, Run: runDedup})
+	r.Register(&StageDef{Kind: KindDedup, Doc: "exact and MinHash LSH dedup: scope source (default) dedups within each source, one task per source; scope global dedups all sources together in one task",
+		Defaults: func() any { return DefaultDedup() }, Run: runDedup})
 	r.Register(&StageDef{Kind: KindTokenizer, Doc: "a built-in or file tokenizer, or a byte-level BPE trained on the kept text",
 		Defaults: func() any { return &Tokenizer{Name: "gpt2"} }, Run: runTokenizer})
-	r.Register(&StageDef{Kind: KindTokenize, Doc: "token shards (Arrow IPC, ZSTD) per source, named after the source for the mix",
+	r.Register(&StageDef{Kind: KindTokenize, Doc: "token shards (Arrow IPC, ZSTD), one task per source, named after the source for the mix",
 		Run: runTokenize})
 	r.Register(&StageDef{Kind: KindTrain, Doc: "train a GPT-2 style model on CPU on the weighted mix of the token shards, then sample text",
 		Defaults: func() any {
@@ -278,15 +278,14 @@ func runFilter(tc *TaskContext) (*shards.Stats, error) {
 
 func runDedup(tc *TaskContext) (*shards.Stats, error) {
 	d := tc.Run.Recipe.Dedup
-	store := ""
-	if d.Store != "" {
-		store = filepath.Join(d.Store, tc.Task.Source)
+	store := d.StorePath(tc.Task.Source)
+	if store != "" {
 		if err := os.MkdirAll(d.Store, 0o755); err != nil {
 			return nil, fmt.Errorf("dedup store: %w", err)
 		}
 	}
 	st, _, err := dedup.Run(tc.Ctx, dedup.Config{Inputs: tc.inputs(), Out: tc.path(tc.Task.Out), Workers: tc.Workers,
-		TargetBytes: tc.Run.Recipe.ShardMB << 20, Options: d.Options, StorePath: store,
+		TargetBytes: tc.Run.Recipe.ShardMB << 20, Options: d.RunOptions(), StorePath: store,
 		Progress: func(pass string, docs, bytes, totalDocs, totalBytes int64) {
 			if tc.Progress == nil {
 				return
@@ -366,8 +365,15 @@ func runTokenize(tc *TaskContext) (*shards.Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	only := ""
+	if dd := tc.Run.Plan.Step("dedup"); dd != nil && len(dd.Tasks) == 1 && dd.Tasks[0].Source == "" &&
+		contains(tc.Task.Inputs, dd.Tasks[0].Out) {
+		// A global dedup's output: it holds every source's documents. (The
+		// plan decides, as it did the task's fingerprint.)
+		only = tc.Task.Source
+	}
 	return shards.Tokenize(tc.Ctx, shards.TokenizeConfig{Inputs: tc.inputs(), Out: tc.path(tc.Task.Out), Encoder: tok,
-		Source: tc.Task.Source, Workers: tc.Workers, TargetBytes: tc.Run.Recipe.ShardMB << 20, Progress: tc.progress})
+		Source: tc.Task.Source, OnlySource: only, Workers: tc.Workers, TargetBytes: tc.Run.Recipe.ShardMB << 20, Progress: tc.progress})
 }
 
 // MixFileName is the mix the tokenize step's outputs make, written into the

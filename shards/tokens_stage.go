@@ -39,6 +39,13 @@ type TokenizeConfig struct {
 	Encoder Encoder
 	// Source, if set, replaces every document's source name.
 	Source string
+	// OnlySource, if set, tokenizes only the documents whose source is
+	// OnlySource (before Source renames them): the others are skipped, as
+	// if the inputs did not hold them, so they count in neither the stats,
+	// the manifest's Sources nor its Inputs' records. It lets one task per
+	// source read an output shared by several sources (a dedup across
+	// sources). Progress still counts them, since they are read.
+	OnlySource string
 	// Workers encode in parallel (0 = all cores); output does not depend on it.
 	Workers int
 	// TargetBytes is the uncompressed shard size (0 = DefaultTargetBytes).
@@ -63,6 +70,9 @@ var tokBufs sync.Pool
 type tokenizePosition struct {
 	Sources map[string]Totals `json:"sources"`
 	Inputs  []InputInfo       `json:"inputs"`
+	// SkippedBytes are the bytes of the documents OnlySource skipped, for
+	// progress.
+	SkippedBytes int64 `json:"skipped_bytes,omitempty"`
 }
 
 // Tokenize reads the documents of cfg.Inputs, encodes them on workers,
@@ -97,7 +107,10 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		Tokenizer TokenizerInfo `json:"tokenizer"`
 		Source    string        `json:"source"`
 		Target    int64         `json:"target"`
-	}{tok, cfg.Source, cfg.TargetBytes}, ids...)
+		// Empty (and so absent) unless set, which keeps the fingerprints
+		// of outputs made before the setting existed.
+		OnlySource string `json:"only_source,omitempty"`
+	}{tok, cfg.Source, cfg.TargetBytes, cfg.OnlySource}, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +147,7 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		consumed, published, st = cp.Consumed, cp.Outputs["tokens"], cp.Stats
 		slog.Info("resuming", "stage", "tokenize", "out", cfg.Out, "documents_done", consumed)
 	}
+	bytesDone := st.In.Bytes + pos.SkippedBytes
 	if err := PruneShards(cfg.Out, "part", published); err != nil {
 		return nil, err
 	}
@@ -162,7 +176,6 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	}
 
 	totalDocs, totalBytes := in.TotalRows(), in.TotalDataBytes()
-	bytesDone := st.In.Bytes
 	checkpoint := func() error {
 		if err := w.Cut(); err != nil {
 			return err
@@ -183,6 +196,7 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		doc  *Document
 		toks []uint32
 		buf  *[]uint32 // returned to tokBufs once written
+		skip bool      // another source's, under OnlySource
 	}
 	next := func() (*Document, bool, error) {
 		d, err := in.Next()
@@ -195,6 +209,9 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		return d, true, nil
 	}
 	encode := func(d *Document) result {
+		if cfg.OnlySource != "" && d.Source != cfg.OnlySource {
+			return result{doc: d, skip: true}
+		}
 		if d.Text == "" {
 			return result{doc: d}
 		}
@@ -211,10 +228,17 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	emit := func(r result) error {
 		d := r.doc
 		n := DocBytes(d)
-		st.In.Add(n)
 		bytesDone += n
 		inp := inputOf(consumed)
 		consumed++
+		if r.skip {
+			pos.SkippedBytes += n
+			if cfg.Progress != nil {
+				cfg.Progress(consumed, bytesDone, totalDocs, totalBytes)
+			}
+			return nil
+		}
+		st.In.Add(n)
 		pos.Inputs[inp].Records++
 		if cfg.Source != "" {
 			d.Source = cfg.Source

@@ -208,6 +208,98 @@ func TestTokenizeSourceOverride(t *testing.T) {
 	}
 }
 
+// TestTokenizeOnlySource checks that OnlySource tokenizes exactly the
+// documents of one source, in input order, that the others count nowhere,
+// that the output does not depend on the workers, that a run stopped
+// midway resumes to the same bytes, and that it is part of the fingerprint.
+func TestTokenizeOnlySource(t *testing.T) {
+	root := t.TempDir()
+	in := filepath.Join(root, "docs")
+	docs := interopDocs(300)
+	docs[4].Text = "" // an empty wiki document: dropped, and counted
+	writeDocDir(t, in, docs, 20<<10)
+	var wantIDs []string
+	var wantBytes int64
+	for _, d := range docs {
+		if d.Source == "wiki" && d.Text != "" {
+			wantIDs = append(wantIDs, d.ID)
+			wantBytes += int64(len(d.Text))
+		}
+	}
+	cfg := TokenizeConfig{Inputs: []string{in}, Encoder: byteEncoder{}, OnlySource: "wiki", Source: "wiki", TargetBytes: 8 << 10}
+	ref := filepath.Join(root, "ref")
+	c := cfg
+	c.Out, c.Workers = ref, 1
+	st, err := Tokenize(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ids, srcs, _ := readTokenDir(t, ref)
+	if strings.Join(ids, ",") != strings.Join(wantIDs, ",") {
+		t.Fatalf("ids: got %d, want %d (%v...)", len(ids), len(wantIDs), ids[:min(3, len(ids))])
+	}
+	for _, s := range srcs {
+		if s != "wiki" {
+			t.Fatalf("source %q", s)
+		}
+	}
+	if len(m.Sources) != 1 || m.Sources["wiki"].Rows != int64(len(wantIDs)) || m.Sources["wiki"].DataBytes != wantBytes {
+		t.Fatalf("sources %+v", m.Sources)
+	}
+	if st.In.Docs != 100 || st.Out.Docs != int64(len(wantIDs)) || st.Dropped[DropEmpty].Docs != 1 {
+		t.Fatalf("stats: in %d out %d dropped %v", st.In.Docs, st.Out.Docs, st.Dropped)
+	}
+	if err := st.Balanced(); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Inputs) != 1 || m.Inputs[0].Records != 100 || m.Inputs[0].Documents != int64(len(wantIDs)) {
+		t.Fatalf("inputs %+v", m.Inputs)
+	}
+
+	c.Out, c.Workers = filepath.Join(root, "w3"), 3
+	if _, err := Tokenize(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	sameFiles(t, ref, c.Out)
+
+	// Stopped midway (after shards were published) and resumed.
+	for _, stopAt := range []int64{2, 150, 290} {
+		out := filepath.Join(root, fmt.Sprint("stop", stopAt))
+		ctx, cancel := context.WithCancel(context.Background())
+		c := cfg
+		c.Out, c.Workers = out, 2
+		var lastBytes int64
+		c.Progress = func(docs, bytes, _, _ int64) {
+			if bytes < lastBytes {
+				t.Errorf("progress went back: %d after %d", bytes, lastBytes)
+			}
+			lastBytes = bytes
+			if docs == stopAt {
+				cancel()
+			}
+		}
+		if _, err := Tokenize(ctx, c); !errors.Is(err, context.Canceled) {
+			t.Fatalf("stop at %d: %v", stopAt, err)
+		}
+		cancel()
+		c.Progress = func(_, bytes, _, total int64) { lastBytes = bytes }
+		if _, err := Tokenize(context.Background(), c); err != nil {
+			t.Fatalf("resume after %d: %v", stopAt, err)
+		}
+		if r, _ := OpenDocDirs(in); lastBytes != r.TotalDataBytes() {
+			t.Errorf("resumed progress ends at %d bytes of %d", lastBytes, r.TotalDataBytes())
+		}
+		sameFiles(t, ref, out)
+	}
+
+	// Another source, or none, is another run.
+	c = cfg
+	c.Out, c.OnlySource = ref, "books"
+	if _, err := Tokenize(context.Background(), c); err == nil {
+		t.Fatal("a run for another source reused the output")
+	}
+}
+
 // TestTokenizeResumesAfterKill stops a run at many points (as kill -9
 // would: after some shards were published, with a half-written shard and
 // a temp file left behind) and checks the rerun ends byte-identical.

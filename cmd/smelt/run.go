@@ -31,11 +31,12 @@ tokenize (one token-shard directory per source under tokenize/tasks, and
 mix.yaml) and train.
 
 Every step is cut into tasks (ingest and filter over groups of input
-files, dedup and tokenize per source); a task writes its outputs atomically,
-then a completion marker under .smelt/tasks. Running the same command again
-skips finished tasks and resumes the others, ending with the same bytes
-as an uninterrupted run. A changed recipe is refused unless --force, which
-redoes only the tasks it changes.
+files, tokenize per source, dedup per source or, with scope: global in the
+recipe's dedup section, one task over all sources); a task writes its
+outputs atomically, then a completion marker under .smelt/tasks. Running
+the same command again skips finished tasks and resumes the others, ending
+with the same bytes as an uninterrupted run. A changed recipe is refused
+unless --force, which redoes only the tasks it changes.
 
 --executor local (default) runs the tasks in this process with --workers
 in parallel. --executor slurm submits a job array per step (sbatch
