@@ -24,6 +24,24 @@ type InputFile struct {
 	Path  string `json:"path"`
 	Bytes int64  `json:"bytes"`
 	MTime int64  `json:"mtime_ns"`
+	// Name is the file's identity when its base name is not unique among
+	// the source's files (see ingest.UniqueNames); "" means the base name.
+	Name string `json:"name,omitempty"`
+}
+
+// nameFiles gives files that share a base name within a source distinct
+// names, computed over the whole source before it is split into tasks, so
+// documents' ids do not depend on the split.
+func nameFiles(files []InputFile) {
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Path
+	}
+	for i, n := range ingest.UniqueNames(paths) {
+		if n != filepath.Base(files[i].Path) {
+			files[i].Name = n
+		}
+	}
 }
 
 // module is a module this binary (or the enclosing module) depends on.

@@ -121,6 +121,7 @@ func NewPlan(r *Recipe) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
+		nameFiles(files)
 		st := &Step{Name: "ingest-" + src.Name, Kind: KindIngest, Source: src.Name, Merge: true}
 		settings := []any{src.Name, src.Format, src.TextField, src.IDField, targetBytes}
 		for i, g := range splitFiles(files, src.Tasks, src.TaskMB<<20) {

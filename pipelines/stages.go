@@ -127,7 +127,17 @@ func DefaultRegistry() *Registry {
 func runIngest(tc *TaskContext) (*shards.Stats, error) {
 	src := tc.source(tc.Step.Source)
 	files := make([]string, len(tc.Task.Files))
+	var names []string // set only when some file is not known by its base name
 	for i, f := range tc.Task.Files {
+		if f.Name != "" && names == nil {
+			names = make([]string, len(tc.Task.Files))
+			for j, g := range tc.Task.Files {
+				names[j] = filepath.Base(g.Path)
+			}
+		}
+		if f.Name != "" {
+			names[i] = f.Name
+		}
 		fi, err := os.Stat(f.Path)
 		if err != nil {
 			return nil, err
@@ -143,6 +153,7 @@ func runIngest(tc *TaskContext) (*shards.Stats, error) {
 		Workers:     tc.Workers,
 		TargetBytes: tc.Run.Recipe.ShardMB << 20,
 		Reader:      ingest.ReaderOptions{TextField: src.TextField, IDField: src.IDField},
+		Names:       names,
 		Progress: func(p ingest.Progress) {
 			if tc.Progress != nil {
 				tc.Progress(p.Bytes, p.TotalBytes)
