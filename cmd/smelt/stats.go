@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"text/tabwriter"
 
+	"github.com/smelt-dev/smelt/dedup"
 	"github.com/smelt-dev/smelt/shards"
 	"github.com/spf13/cobra"
 )
@@ -22,6 +24,35 @@ type statsReport struct {
 	Manifest *shards.Manifest `json:"manifest"`
 	Stats    *shards.Stats    `json:"stats,omitempty"`
 	Dropped  *shards.Manifest `json:"dropped,omitempty"`
+	// DedupClusters are the largest duplicate clusters of a dedup
+	// directory: its own dedup_clusters.json, or those of the tasks a
+	// pipeline step was merged from, in task order.
+	DedupClusters []*dedup.ClusterReport `json:"dedup_clusters,omitempty"`
+}
+
+// loadClusters reads dir's dedup cluster reports, if it has any.
+func loadClusters(dir string) ([]*dedup.ClusterReport, error) {
+	paths := []string{filepath.Join(dir, dedup.ClustersName)}
+	if _, err := os.Stat(paths[0]); err != nil {
+		paths, _ = filepath.Glob(filepath.Join(dir, "tasks", "*", dedup.ClustersName))
+		sort.Strings(paths)
+	}
+	var out []*dedup.ClusterReport
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var r dedup.ClusterReport
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		out = append(out, &r)
+	}
+	return out, nil
 }
 
 func loadStatsReport(dir string) (*statsReport, error) {
@@ -38,6 +69,9 @@ func loadStatsReport(dir string) (*statsReport, error) {
 	if dm, err := shards.ReadManifest(filepath.Join(dir, shards.DroppedDir)); err == nil {
 		r.Dropped = dm
 	}
+	if r.DedupClusters, err = loadClusters(dir); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -51,8 +85,9 @@ bytes in and out, per-language counts, skip/drop and error counts by reason,
 per-input provenance and stage-specific metrics. For token-shard
 directories it shows tokens per source and the shard list.
 
---json prints {"dir", "manifest", "stats", "dropped"}: the manifest and
-stats objects exactly as stored (see the README for their fields).`,
+--json prints {"dir", "manifest", "stats", "dropped", "dedup_clusters"}:
+the manifest and stats objects exactly as stored, and for a dedup
+directory its largest duplicate clusters (see the README).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := loadStatsReport(args[0])
@@ -142,6 +177,7 @@ func printStats(out io.Writer, r *statsReport) error {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", in.Path, in.Format, humanBytes(in.Bytes), in.Records, in.Documents, in.Skipped, in.Errors)
 		}
 	}
+	printClusters(w, r.DedupClusters)
 	if r.Dropped != nil {
 		fmt.Fprintf(w, "\ndropped side output\t%s: %d rows in %d shards\n", filepath.Join(r.Dir, shards.DroppedDir), r.Dropped.Totals.Rows, len(r.Dropped.Shards))
 	}
@@ -156,6 +192,27 @@ func printStats(out io.Writer, r *statsReport) error {
 
 // printCounts prints the non-zero counts of m (--json shows the declared
 // zeros too).
+// printClusters shows the five largest duplicate clusters of each report,
+// with the first line of each member.
+func printClusters(w io.Writer, reports []*dedup.ClusterReport) {
+	for _, rep := range reports {
+		for i, c := range rep.Clusters {
+			if i == 5 {
+				fmt.Fprintf(w, "  ... %d more in %s (smelt stats --json)\n", len(rep.Clusters)-5, dedup.ClustersName)
+				break
+			}
+			fmt.Fprintf(w, "\nduplicate cluster\t%d documents, survivor %s\n", c.Size, c.Survivor)
+			for _, m := range c.Members {
+				line := m.FirstLine
+				if len(line) > 70 {
+					line = line[:70] + "..."
+				}
+				fmt.Fprintf(w, "  %s\t%s\t%s\n", m.ID, orNone(m.Reason), line)
+			}
+		}
+	}
+}
+
 func printCounts(w io.Writer, title string, m map[string]shards.Count) {
 	zero := 0
 	for _, v := range m {
