@@ -20,10 +20,15 @@ const (
 	ReasonExact   = "dedup:exact"
 	ReasonURL     = "dedup:url"
 	ReasonMinHash = "dedup:minhash"
+	// ReasonRepeatedID drops a later occurrence of a document id already
+	// seen earlier in the input (the same dump ingested twice, say),
+	// whatever its text; DupOf is the id itself. Only the first occurrence
+	// takes part in dedup.
+	ReasonRepeatedID = "dedup:repeated_id"
 )
 
 // Reasons lists every drop reason of the stage.
-var Reasons = []string{ReasonExact, ReasonURL, ReasonMinHash}
+var Reasons = []string{ReasonExact, ReasonURL, ReasonMinHash, ReasonRepeatedID}
 
 // Scopes of a dedup decision.
 const (
@@ -192,6 +197,12 @@ type Deduper struct {
 	bands   []uint64
 	sigDoc  []int32 // signature index -> document
 	seenID  map[string]int32
+	// added counts every document added, repeats included: the next
+	// document's input position.
+	added int64
+	// repeats are the input positions of later occurrences of an id, in
+	// increasing order; they are not indexed.
+	repeats []int64
 	first   map[[2]uint64]int32 // exact hash -> first document
 	firstU  map[uint64]int32    // url hash -> first document
 	uf      unionFind
@@ -213,15 +224,21 @@ func NewDeduper(opt Options) *Deduper {
 func (d *Deduper) Len() int { return len(d.ids) }
 
 // Add records document doc with its sketch; documents must be added in
-// input order. Ids must be unique within a run: the decision is keyed by id.
+// input order. The decision is keyed by id: a later occurrence of an id
+// already added is only recorded by its input position (see
+// Result.Repeated), to be dropped with ReasonRepeatedID, and takes no part
+// in dedup.
 func (d *Deduper) Add(doc *shards.Document, k Sketch) error {
-	if len(d.ids) >= math.MaxInt32-1 {
+	if d.added >= math.MaxInt32-1 { // positions must fit Cluster.Members
 		return fmt.Errorf("dedup: more than %d documents in one run", math.MaxInt32-1)
 	}
-	i := int32(len(d.ids))
-	if prev, ok := d.seenID[doc.ID]; ok {
-		return fmt.Errorf("dedup: document id %q occurs twice (documents %d and %d of the input): ids must be unique", doc.ID, prev, i)
+	pos := d.added
+	d.added++
+	if _, ok := d.seenID[doc.ID]; ok {
+		d.repeats = append(d.repeats, pos)
+		return nil
 	}
+	i := int32(len(d.ids))
 	d.seenID[doc.ID] = i
 	d.ids = append(d.ids, doc.ID)
 	q := math.NaN()
@@ -303,14 +320,20 @@ type Cluster struct {
 	Stored   bool   `json:"stored,omitempty"`
 	// Size counts the members, the survivor included.
 	Size int `json:"size"`
-	// Members are the input ordinals of this run's members.
+	// Members are the input ordinals (positions in the whole input) of this
+	// run's members.
 	Members []int32 `json:"members"`
 }
 
 // Result is the global dedup decision of a run.
 type Result struct {
-	// Decisions holds every document that is in a cluster, by id.
+	// Decisions holds every document that is in a cluster, by id; for an
+	// id that occurs more than once, its first occurrence.
 	Decisions map[string]Decision `json:"decisions"`
+	// Repeated lists, in increasing order, the input positions of later
+	// occurrences of ids seen before in the input: they are dropped with
+	// ReasonRepeatedID whatever their decision.
+	Repeated []int64 `json:"repeated,omitempty"`
 	// Clusters lists the clusters in the order of their first member.
 	Clusters []Cluster `json:"clusters"`
 	// Summary counts what the decision looked at.
@@ -320,6 +343,7 @@ type Result struct {
 // Summary counts the work of a decision.
 type Summary struct {
 	Documents      int64 `json:"documents"`
+	RepeatedIDs    int64 `json:"repeated_ids,omitempty"`
 	Signatures     int64 `json:"signatures"`
 	ExactPairs     int64 `json:"exact_pairs"`
 	URLPairs       int64 `json:"url_pairs"`
@@ -333,7 +357,14 @@ type Summary struct {
 	Rows           int   `json:"rows"`
 }
 
-// Dropped reports whether the document with this id is dropped.
+// IsRepeat reports whether the document at input position i is a later
+// occurrence of an id seen before, dropped with ReasonRepeatedID.
+func (r *Result) IsRepeat(i int64) bool {
+	_, ok := slices.BinarySearch(r.Repeated, i)
+	return ok
+}
+
+// Dropped reports whether the (first) document with this id is dropped.
 func (r *Result) Dropped(id string) bool {
 	dec, ok := r.Decisions[id]
 	return ok && dec.Reason != ""
@@ -395,7 +426,7 @@ func (d *Deduper) Decide(ctx context.Context, store *Store) (*Result, error) {
 			if i >= n {
 				continue // a stored document: nothing to route
 			}
-			cl.Members = append(cl.Members, i)
+			cl.Members = append(cl.Members, int32(d.position(i)))
 			dec := Decision{Cluster: ci, First: first}
 			first = false
 			if i != surv {
@@ -426,7 +457,12 @@ func (d *Deduper) Decide(ctx context.Context, store *Store) (*Result, error) {
 		}
 		res.Clusters = append(res.Clusters, cl)
 	}
-	res.Summary.Documents = int64(n)
+	if len(d.repeats) > 0 {
+		res.Repeated = slices.Clone(d.repeats)
+		res.Summary.RepeatedIDs = int64(len(d.repeats))
+		res.Summary.Dropped += int64(len(d.repeats))
+	}
+	res.Summary.Documents = d.added
 	res.Summary.Signatures = int64(len(d.sigDoc))
 	res.Summary.ExactPairs = d.exactPairs
 	res.Summary.URLPairs = d.urlPairs
@@ -435,6 +471,22 @@ func (d *Deduper) Decide(ctx context.Context, store *Store) (*Result, error) {
 	res.Summary.StoreExact, res.Summary.StoreURL, res.Summary.StoreMinHash = d.storeExact, d.storeURL, d.storeMinHash
 	res.Summary.Bands, res.Summary.Rows = d.opt.Bands, d.opt.Rows
 	return res, nil
+}
+
+// position is the input position of indexed document i: i plus the
+// repeats before it.
+func (d *Deduper) position(i int32) int64 {
+	p := int64(i)
+	for k := 0; ; {
+		// Repeats at or before p; p grows with k until it is stable (the
+		// least such p is not itself a repeat).
+		k2, _ := slices.BinarySearch(d.repeats, p+1)
+		if k2 == k {
+			return p
+		}
+		k = k2
+		p = int64(i) + int64(k)
+	}
 }
 
 // survivor picks the member to keep: a document an earlier run kept (in

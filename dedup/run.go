@@ -66,8 +66,12 @@ type decisionsFile struct {
 // globally and saves the decision atomically in Out; pass 2 routes each
 // document with shards.RunDocStage, dropping duplicates with reason
 // dedup:exact, dedup:url or dedup:minhash, the estimated similarity and the
-// survivor's id. A killed run started again with the same configuration
-// reuses the saved decision and resumes pass 2, ending with the same files.
+// survivor's id. An id that occurs more than once in the input (the same
+// dump ingested twice) takes part in dedup at its first occurrence only;
+// every later occurrence is dropped with dedup:repeated_id, value 1 and
+// the id itself as DupOf, whatever its text. A killed run started again
+// with the same configuration reuses the saved decision and resumes pass 2,
+// ending with the same files.
 func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 	opt := cfg.Options
 	if opt == (Options{}) {
@@ -172,15 +176,19 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 			O         Options `json:"o"`
 			Decisions string  `json:"decisions"`
 		}{opt, decSum},
-		Process: func(d *shards.Document) (*shards.Document, error) {
+		ProcessAt: func(i int64, d *shards.Document) (*shards.Document, error) {
+			if res.IsRepeat(i) {
+				d.Drop = &shards.Drop{Reason: ReasonRepeatedID, Value: "1", DupOf: d.ID}
+				return d, nil
+			}
 			if dec, ok := res.Decisions[d.ID]; ok && dec.Reason != "" {
 				d.Drop = &shards.Drop{Reason: dec.Reason, Value: dec.Value, DupOf: dec.DupOf}
 			}
 			return d, nil
 		},
-		Observe:  func(st *shards.Stats, in, out *shards.Document) { observe(st, res, in, out) },
-		Declare:  Reasons,
-		Progress: progress,
+		ObserveAt: func(st *shards.Stats, i int64, in, out *shards.Document) { observe(st, res, i, in, out) },
+		Declare:   Reasons,
+		Progress:  progress,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -199,16 +207,20 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 	return st, res, nil
 }
 
-// observe adds dedup's own statistics for one routed document: the
-// duplicate rate per source, the cluster-size histogram (counted at each
-// cluster's first member) and the similarity of near duplicates.
-func observe(st *shards.Stats, res *Result, in, out *shards.Document) {
+// observe adds dedup's own statistics for the routed document at input
+// position i: the duplicate rate per source, the cluster-size histogram
+// (counted at each cluster's first member, never at a repeated id) and the
+// similarity of near duplicates.
+func observe(st *shards.Stats, res *Result, i int64, in, out *shards.Document) {
 	dup := 0.0
 	if out.Drop != nil {
 		dup = 1
 	}
 	st.Metric("dedup/dup_rate", "fraction").Add(dup)
 	st.Metric("dedup/dup_rate/"+in.Source, "fraction").Add(dup)
+	if res.IsRepeat(i) {
+		return // its id's decision belongs to the first occurrence
+	}
 	dec, ok := res.Decisions[in.ID]
 	if !ok {
 		return
@@ -267,6 +279,12 @@ func sketchAll(ctx context.Context, cfg Config, sk *Sketcher, opt Options) (*Ded
 	}
 	if err := shards.OrderedMap(ctx, cfg.Workers, next, f, emit); err != nil {
 		return nil, err
+	}
+	if docs != totalDocs { // OrderedMap may stop early on ctx without an error
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("dedup: sketched %d of %d documents", docs, totalDocs)
 	}
 	if cfg.Progress != nil {
 		cfg.Progress("sketch", docs, totalBytes, totalDocs, totalBytes)
@@ -393,9 +411,17 @@ func saveDecisions(path string, f *decisionsFile) error {
 }
 
 // decisionsDigest fingerprints the routing: pass 2 resumes only with the
-// same decision.
+// same decision. Without repeated ids it is the digest of Decisions alone,
+// as before repeated ids were routed.
 func decisionsDigest(res *Result) (string, error) {
-	b, err := json.Marshal(res.Decisions) // map keys are sorted
+	var v any = res.Decisions // map keys are sorted
+	if len(res.Repeated) > 0 {
+		v = struct {
+			D map[string]Decision `json:"d"`
+			R []int64             `json:"r"`
+		}{res.Decisions, res.Repeated}
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		return "", err
 	}

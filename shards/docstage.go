@@ -37,9 +37,18 @@ type DocStageConfig struct {
 	// (possibly modified) to keep it, or with Drop set to drop it. An error
 	// stops the run.
 	Process func(*Document) (*Document, error)
+	// ProcessAt, if set, is used instead of Process and also gets the
+	// document's 0-based position in the whole input (counting across all
+	// of Inputs, in order). Positions do not change when a run resumes, so
+	// a stage can route documents by position (two documents with the same
+	// id, for instance).
+	ProcessAt func(i int64, d *Document) (*Document, error)
 	// Observe, if set, is called in input order on one goroutine after each
 	// document is routed, for stage-specific statistics.
 	Observe func(st *Stats, in, out *Document)
+	// ObserveAt, if set, is used instead of Observe and also gets the
+	// document's input position (as for ProcessAt).
+	ObserveAt func(st *Stats, i int64, in, out *Document)
 	// Declare lists the drop reasons the stage can produce, so that they
 	// show with zero counts.
 	Declare []string
@@ -62,9 +71,9 @@ func Fingerprint(stage string, settings any, inputs ...any) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// RunDocStage streams the documents of cfg.Inputs through cfg.Process with
-// workers, writing kept documents to cfg.Out and dropped ones to
-// cfg.Out/dropped. It checkpoints whenever it cuts shards, so a run killed at
+// RunDocStage streams the documents of cfg.Inputs through cfg.Process (or
+// cfg.ProcessAt) with workers, writing kept documents to cfg.Out and dropped
+// ones to cfg.Out/dropped. It checkpoints whenever it cuts shards, so a run killed at
 // any point and started again with the same configuration ends with the same
 // files, byte for byte, as an uninterrupted run. A finished output with the
 // same fingerprint is reused as it is.
@@ -142,24 +151,37 @@ func RunDocStage(ctx context.Context, cfg DocStageConfig) (*Stats, error) {
 			Stats: st,
 		})
 	}
+	type item struct {
+		i int64 // position in the whole input
+		d *Document
+	}
 	type result struct {
+		i       int64
 		in, out *Document
 		err     error
 	}
-	next := func() (*Document, bool, error) {
+	pos := consumed // next is called in input order, on one goroutine
+	next := func() (item, bool, error) {
 		d, err := in.Next()
 		if errors.Is(err, io.EOF) {
-			return nil, false, nil
+			return item{}, false, nil
 		}
 		if err != nil {
-			return nil, false, err
+			return item{}, false, err
 		}
-		return d, true, nil
+		pos++
+		return item{pos - 1, d}, true, nil
 	}
-	process := func(d *Document) result {
-		orig := *d
-		out, err := cfg.Process(d)
-		return result{in: &orig, out: out, err: err}
+	process := func(it item) result {
+		orig := *it.d
+		var out *Document
+		var err error
+		if cfg.ProcessAt != nil {
+			out, err = cfg.ProcessAt(it.i, it.d)
+		} else {
+			out, err = cfg.Process(it.d)
+		}
+		return result{i: it.i, in: &orig, out: out, err: err}
 	}
 	emit := func(r result) error {
 		if r.err != nil {
@@ -183,7 +205,9 @@ func RunDocStage(ctx context.Context, cfg DocStageConfig) (*Stats, error) {
 				return err
 			}
 		}
-		if cfg.Observe != nil {
+		if cfg.ObserveAt != nil {
+			cfg.ObserveAt(st, r.i, r.in, r.out)
+		} else if cfg.Observe != nil {
 			cfg.Observe(st, r.in, r.out)
 		}
 		if cfg.Progress != nil {
@@ -196,6 +220,14 @@ func RunDocStage(ctx context.Context, cfg DocStageConfig) (*Stats, error) {
 	}
 	if err := OrderedMap(ctx, cfg.Workers, next, process, emit); err != nil {
 		return nil, err
+	}
+	// OrderedMap can end without an error when ctx is cancelled while its
+	// reader queues the last documents: never finish a cut-short run.
+	if consumed != totalDocs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: routed %d of %d documents", cfg.Stage, consumed, totalDocs)
 	}
 	if err := kept.Close(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -142,5 +143,77 @@ func TestRunDocStageRefusesOtherRunsOutput(t *testing.T) {
 	cfg.Settings = map[string]int{"x": 2}
 	if _, err := RunDocStage(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "different") {
 		t.Fatalf("changed settings: got %v", err)
+	}
+}
+
+// atStage drops every third document by its input position (the value
+// names the position) and checks that ObserveAt sees consecutive positions
+// in input order.
+func atStage(t *testing.T, out string) DocStageConfig {
+	last := int64(-1)
+	return DocStageConfig{Stage: "toy-at", Out: out, TargetBytes: 15_000,
+		ProcessAt: func(i int64, d *Document) (*Document, error) {
+			if i%3 == 0 {
+				d.Drop = &Drop{Reason: "test/third", Value: fmt.Sprint(i)}
+			}
+			return d, nil
+		},
+		Process: func(*Document) (*Document, error) { return nil, errors.New("Process called although ProcessAt is set") },
+		ObserveAt: func(st *Stats, i int64, in, out *Document) {
+			if last >= 0 && i != last+1 {
+				t.Errorf("ObserveAt at %d after %d", i, last)
+			}
+			last = i
+			st.Metric("test/position", "n").Add(float64(i))
+		},
+		Observe: func(*Stats, *Document, *Document) { t.Error("Observe called although ObserveAt is set") },
+		Declare: []string{"test/third"},
+	}
+}
+
+func TestRunDocStagePositions(t *testing.T) {
+	// Two inputs holding the same documents: positions count across both.
+	in1, in2 := stageInput(t), stageInput(t)
+	var outs []string
+	for _, w := range []int{1, 4} {
+		cfg := atStage(t, filepath.Join(t.TempDir(), "out"))
+		cfg.Inputs, cfg.Workers = []string{in1, in2}, w
+		st, err := RunDocStage(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.In.Docs != 1200 || st.Dropped["test/third"].Docs != 400 || st.Metrics["test/position"].N != 1200 {
+			t.Fatalf("counts: in %d, dropped %+v, positions %+v", st.In.Docs, st.Dropped["test/third"], st.Metrics["test/position"])
+		}
+		outs = append(outs, cfg.Out)
+	}
+	sameTree(t, outs[0], outs[1])
+	dropped := readAll(t, filepath.Join(outs[0], DroppedDir))
+	for k, d := range dropped {
+		if d.Drop.Value != fmt.Sprint(3*k) {
+			t.Fatalf("dropped document %d (%s) has position %s, want %d", k, d.ID, d.Drop.Value, 3*k)
+		}
+	}
+
+	// Interrupted and resumed runs see the same positions.
+	for _, stopAt := range []int64{1, 250, 601, 1100} {
+		cfg := atStage(t, filepath.Join(t.TempDir(), "out"))
+		cfg.Inputs, cfg.Workers = []string{in1, in2}, 2
+		ctx, cancel := context.WithCancel(context.Background())
+		c2 := cfg
+		c2.Progress = func(docs, _, _, _ int64) {
+			if docs == stopAt {
+				cancel()
+			}
+		}
+		if _, err := RunDocStage(ctx, c2); !errors.Is(err, context.Canceled) {
+			t.Fatalf("stop at %d: %v", stopAt, err)
+		}
+		cfg2 := atStage(t, cfg.Out) // a fresh process: no position seen yet
+		cfg2.Inputs, cfg2.Workers = cfg.Inputs, 3
+		if _, err := RunDocStage(context.Background(), cfg2); err != nil {
+			t.Fatal(err)
+		}
+		sameTree(t, outs[0], cfg.Out)
 	}
 }
