@@ -96,6 +96,11 @@ func OrderedMap[I, O any](ctx context.Context, workers int, next func() (I, bool
 			break
 		}
 	}
+	if err == nil {
+		// The producer also stops quietly when the context is cancelled:
+		// then the results ran out early, and the run is not complete.
+		err = ctx.Err()
+	}
 	cancel()
 	// Drain so the producer and workers can exit.
 	go func() {

@@ -3,7 +3,9 @@ package shards
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestOrderedMapKeepsOrder(t *testing.T) {
@@ -52,5 +54,34 @@ func TestOrderedMapStopsOnError(t *testing.T) {
 		})
 	if !errors.Is(err, boom) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestOrderedMapReportsCancellation cancels while the producer is still
+// queuing, after everything queued so far was emitted: OrderedMap must not
+// return nil as if every item had been emitted.
+func TestOrderedMapReportsCancellation(t *testing.T) {
+	for trial := 0; trial < 200; trial++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		var emitted atomic.Int64
+		i := 0
+		next := func() (int, bool, error) {
+			if i == 50 {
+				return 0, false, nil
+			}
+			i++
+			if i == 10 {
+				for emitted.Load() < 9 { // let the consumer drain the queue
+					time.Sleep(10 * time.Microsecond)
+				}
+				cancel()
+			}
+			return i, true, nil
+		}
+		err := OrderedMap(ctx, 3, next, func(x int) int { return x }, func(int) error { emitted.Add(1); return nil })
+		if err == nil && emitted.Load() < 50 {
+			t.Fatalf("trial %d: nil error after emitting %d of 50 items", trial, emitted.Load())
+		}
+		cancel()
 	}
 }
