@@ -27,7 +27,9 @@ func newDedupCmd() *cobra.Command {
 		Long: `dedup reads finished document-shard directories and writes the kept
 documents to --out and the duplicates to --out/dropped, each with the
 reason (dedup:exact, dedup:url or dedup:minhash), the estimated similarity
-and the id of the document it duplicates.
+and the id of the document it duplicates. A document id that occurs again
+later in the input (the same dump ingested twice) takes part once; its later
+copies are dropped as dedup:repeated_id.
 
 Exact: the xxh3-128 hash of the text after Unicode NFC, case folding and
 collapsing white space. Near: MinHash signatures over word n-grams, LSH
