@@ -2,14 +2,12 @@ package shards
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -95,28 +93,6 @@ func dirFiles(t testing.TB, dir string) map[string][]byte {
 	return out
 }
 
-func sameFiles(t *testing.T, a, b string) {
-	t.Helper()
-	fa, fb := dirFiles(t, a), dirFiles(t, b)
-	var na, nb []string
-	for k := range fa {
-		na = append(na, k)
-	}
-	for k := range fb {
-		nb = append(nb, k)
-	}
-	sort.Strings(na)
-	sort.Strings(nb)
-	if strings.Join(na, ",") != strings.Join(nb, ",") {
-		t.Fatalf("files differ:\n%v\n%v", na, nb)
-	}
-	for k, v := range fa {
-		if !bytes.Equal(v, fb[k]) {
-			t.Fatalf("%s differs between %s and %s", k, a, b)
-		}
-	}
-}
-
 func TestTokenizeWritesTokenShards(t *testing.T) {
 	root := t.TempDir()
 	docs := interopDocs(400)
@@ -138,7 +114,7 @@ func TestTokenizeWritesTokenShards(t *testing.T) {
 		}
 		outs = append(outs, out)
 	}
-	sameFiles(t, outs[0], outs[1])
+	sameTree(t, outs[0], outs[1])
 
 	m, ids, srcs, toks := readTokenDir(t, outs[0])
 	if m.Kind != KindTokens || m.Stage != "tokenize" || m.Tokenizer == nil || *m.Tokenizer != (TokenizerInfo{Name: "bytes", RanksHash: "bytes-v1", VocabSize: 257, EOT: 256}) {
@@ -260,7 +236,7 @@ func TestTokenizeOnlySource(t *testing.T) {
 	if _, err := Tokenize(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	sameFiles(t, ref, c.Out)
+	sameTree(t, ref, c.Out)
 
 	// Stopped midway (after shards were published) and resumed.
 	for _, stopAt := range []int64{2, 150, 290} {
@@ -289,7 +265,7 @@ func TestTokenizeOnlySource(t *testing.T) {
 		if r, _ := OpenDocDirs(in); lastBytes != r.TotalDataBytes() {
 			t.Errorf("resumed progress ends at %d bytes of %d", lastBytes, r.TotalDataBytes())
 		}
-		sameFiles(t, ref, out)
+		sameTree(t, ref, out)
 	}
 
 	// Another source, or none, is another run.
@@ -336,7 +312,7 @@ func TestTokenizeResumesAfterKill(t *testing.T) {
 		if _, err := Tokenize(context.Background(), c); err != nil {
 			t.Fatalf("resume after %d: %v", stopAt, err)
 		}
-		sameFiles(t, ref, out)
+		sameTree(t, ref, out)
 	}
 	if nShards < 4 {
 		t.Fatalf("only %d shards: cut points not exercised", nShards)
