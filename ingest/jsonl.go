@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"unicode/utf8"
 )
@@ -15,7 +14,7 @@ import (
 // jsonlReader reads JSON Lines, plain, gzip or zstd compressed.
 type jsonlReader struct {
 	path      string
-	f         *os.File
+	f         io.ReadCloser
 	src       *source
 	br        *bufio.Reader
 	opt       ReaderOptions
@@ -29,7 +28,7 @@ type jsonlReader struct {
 }
 
 func openJSONL(path string, opt ReaderOptions) (*jsonlReader, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

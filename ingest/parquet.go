@@ -38,8 +38,13 @@ type parquetReader struct {
 }
 
 func openParquet(path string, opt ReaderOptions) (*parquetReader, error) {
-	pf, err := file.OpenParquetFile(path, false)
+	f, err := openInput(path)
 	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("ingest: %s: parquet: %w", path, err)
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: parquetBatch}, memory.DefaultAllocator)

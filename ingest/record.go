@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -306,7 +305,7 @@ func sniffFormat(head []byte) Format {
 
 // peekDecompressed returns up to n bytes of the decompressed start of path.
 func peekDecompressed(path string, n int) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

@@ -69,6 +69,15 @@ func ExpandInputs(args []string) ([]string, error) {
 		}
 	}
 	for _, arg := range args {
+		if remote, ok, err := expandRemote(arg); ok {
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range remote {
+				add(p)
+			}
+			continue
+		}
 		matches := []string{arg}
 		// A name that exists is taken literally, even with glob characters
 		// in it (real page titles contain '[').
@@ -168,12 +177,12 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	var ids []any
 	before := make([]int64, len(files)+1) // before[i]: bytes of the inputs before i
 	for i, f := range files {
-		info, err := os.Stat(f)
+		size, mtime, err := statInput(f)
 		if err != nil {
 			return nil, fmt.Errorf("input: %w", err)
 		}
-		before[i+1] = before[i] + info.Size()
-		ids = append(ids, []any{f, info.Size(), info.ModTime().UnixNano()})
+		before[i+1] = before[i] + size
+		ids = append(ids, []any{f, size, mtime})
 	}
 	fp, err := shards.Fingerprint("ingest", struct {
 		Source string        `json:"source"`
@@ -253,15 +262,15 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				fail := func(kind string, err error) (item, bool, error) {
 					return item{file: curFile, meta: meta, kind: kind, err: err}, true, nil
 				}
-				fi, err := os.Stat(path)
+				size, _, err := statInput(path)
 				if err != nil {
 					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
 				}
-				meta.Bytes = fi.Size()
-				if fi.Size() == 0 {
+				meta.Bytes = size
+				if size == 0 {
 					return fail(ErrEmptyFile, fmt.Errorf("%s: empty file", path))
 				}
-				if meta.SHA256, _, err = shards.FileSHA256(path); err != nil {
+				if meta.SHA256, err = inputSHA256(path); err != nil {
 					return fail(ErrUnreadableInput, err)
 				}
 				format := opt.Format

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 )
 
@@ -17,7 +16,7 @@ type singleReader struct {
 }
 
 func openSingle(path string, f Format, opt ReaderOptions) (*singleReader, error) {
-	if _, err := os.Stat(path); err != nil {
+	if _, _, err := statInput(path); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	return &singleReader{path: path, f: f, max: opt.maxRecord()}, nil
@@ -30,7 +29,7 @@ func (r *singleReader) Next() (*Record, error) {
 		return nil, io.EOF
 	}
 	r.done = true
-	fh, err := os.Open(r.path)
+	fh, err := openInput(r.path)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

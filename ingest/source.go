@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -46,7 +45,7 @@ func (e *streamError) Unwrap() error { return e.err }
 // time so that it knows where each member starts (for record offsets) and
 // can resynchronise at the next member after a corrupt one.
 type source struct {
-	f    *os.File
+	f    io.ReadSeeker
 	path string
 	cr   *countReader
 	br   *bufio.Reader
@@ -63,7 +62,7 @@ type source struct {
 	atStart bool
 }
 
-func newSource(f *os.File, path string) (*source, error) {
+func newSource(f io.ReadSeeker, path string) (*source, error) {
 	s := &source{f: f, path: path, atStart: true}
 	s.cr = &countReader{r: f}
 	s.br = bufio.NewReaderSize(s.cr, 256<<10)

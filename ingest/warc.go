@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -21,7 +20,7 @@ const warcHeaderMax = 1 << 20
 // or one gzip member per record.
 type warcReader struct {
 	path  string
-	f     *os.File
+	f     io.ReadCloser
 	src   *source
 	br    *bufio.Reader
 	max   int64
@@ -40,7 +39,7 @@ type warcItem struct {
 }
 
 func openWARC(path string, opt ReaderOptions) (*warcReader, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

@@ -1,0 +1,56 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/smelt-dev/smelt/shards"
+	"github.com/smelt-dev/smelt/store"
+)
+
+// The ingest side of package store: inputs may be local files or URLs
+// (s3://, http(s)://), opened, described and hashed through these three
+// functions only.
+
+// openInput opens a local file or a remote object; a remote one streams
+// with ranged requests and resumes a dropped connection where it stopped.
+func openInput(path string) (store.File, error) { return store.Open(context.Background(), path) }
+
+// statInput returns an input's size and modification time (Unix ns).
+func statInput(path string) (size, mtime int64, err error) {
+	in, err := store.Stat(context.Background(), path)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !in.ModTime.IsZero() {
+		mtime = in.ModTime.UnixNano()
+	}
+	return in.Size, mtime, nil
+}
+
+// inputSHA256 hashes a local input for the manifest. A remote input is not
+// hashed: that would download it a second time (a Common Crawl WARC file is
+// about 1 GB); its identity in the fingerprint is its URL, size and
+// modification time, and the store checks its ETag on every ranged read.
+func inputSHA256(path string) (string, error) {
+	if store.IsRemote(path) {
+		return "", nil
+	}
+	sum, _, err := shards.FileSHA256(path)
+	return sum, err
+}
+
+// expandRemote resolves an input argument that names a URL or a paths list.
+func expandRemote(arg string) ([]string, bool, error) {
+	if !store.Handles(arg) {
+		return nil, false, nil
+	}
+	infos, err := store.Expand(context.Background(), arg)
+	if err != nil {
+		return nil, true, err
+	}
+	out := make([]string, len(infos))
+	for i, in := range infos {
+		out[i] = in.Path
+	}
+	return out, true, nil
+}

@@ -1,0 +1,304 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/smelt-dev/smelt/ingest"
+	"github.com/smelt-dev/smelt/internal/testutil"
+	"github.com/smelt-dev/smelt/shards"
+	"github.com/smelt-dev/smelt/store"
+)
+
+// fastRetries shortens the backoff for the test.
+func fastRetries(t *testing.T) {
+	old := store.BaseBackoff
+	store.BaseBackoff = time.Millisecond
+	t.Cleanup(func() { store.BaseBackoff = old })
+}
+
+// captureLog sends slog output to a buffer for the rest of the test.
+func captureLog(t *testing.T) *syncBuffer {
+	var buf syncBuffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	return &buf
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// samples are real crawl files: per-record gzip WARCs, a WET, a JSONL.
+var samples = []string{
+	"warc/dolma_sample-0000.warc.gz",
+	"warc/dolma_sample-0001.warc.gz",
+	"warc/resiliparse_CC-MAIN-2020-34_warcfile.warc.gz",
+	"wet/jh_CC-MAIN-2016-50_filter_test_1.wet.gz",
+	"jsonl/dolma_cc_en_head-0091.jsonl",
+}
+
+func ingestDir(t testing.TB, inputs []string, out string) *shards.Stats {
+	t.Helper()
+	files, err := ingest.ExpandInputs(inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := ingest.Run(context.Background(), files, out, ingest.Options{Source: "cc", Workers: 2, TargetBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// sameShards fails unless both directories hold the same part files with
+// the same bytes (manifests differ by design: they name the inputs).
+func sameShards(t testing.TB, want, got string) {
+	t.Helper()
+	a, _ := filepath.Glob(filepath.Join(want, "part-*.arrow"))
+	b, _ := filepath.Glob(filepath.Join(got, "part-*.arrow"))
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("%d shards from the local files, %d from the store", len(a), len(b))
+	}
+	for i := range a {
+		x, _ := os.ReadFile(a[i])
+		y, _ := os.ReadFile(b[i])
+		if filepath.Base(a[i]) != filepath.Base(b[i]) || !bytes.Equal(x, y) {
+			t.Fatalf("%s and %s differ", a[i], b[i])
+		}
+	}
+}
+
+// flakyServer serves dir over HTTP with Range support, but cuts the
+// connection after dropAfter bytes of every response body, and answers 503
+// to the first fail503 requests.
+type flakyServer struct {
+	dir       string
+	dropAfter int64
+	fail503   int32
+	requests  atomic.Int32
+	drops     atomic.Int32
+	ranged    atomic.Int32
+}
+
+func (s *flakyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := s.requests.Add(1)
+	if n <= s.fail503 {
+		http.Error(w, "try again", http.StatusServiceUnavailable)
+		return
+	}
+	f, err := os.Open(filepath.Join(s.dir, filepath.FromSlash(strings.TrimPrefix(r.URL.Path, "/"))))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	if r.Header.Get("Range") != "" {
+		s.ranged.Add(1)
+	}
+	w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()))
+	if s.dropAfter > 0 {
+		w = &dropWriter{ResponseWriter: w, left: s.dropAfter, s: s}
+	}
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+type dropWriter struct {
+	http.ResponseWriter
+	left int64
+	s    *flakyServer
+}
+
+func (d *dropWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > d.left {
+		n, _ := d.ResponseWriter.Write(p[:d.left])
+		d.left = 0
+		d.ResponseWriter.(http.Flusher).Flush()
+		d.s.drops.Add(1)
+		// Abort: the server closes the connection mid-body.
+		_ = n
+		panic(http.ErrAbortHandler)
+	}
+	d.left -= int64(len(p))
+	return d.ResponseWriter.Write(p)
+}
+
+// copySamples puts the sample files into one directory, returning it and
+// their local paths.
+func copySamples(t *testing.T) (string, []string) {
+	dir := t.TempDir()
+	var local []string
+	for _, s := range samples {
+		src := testutil.SharedData(t, s)
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, filepath.Base(s))
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		local = append(local, p)
+	}
+	return dir, local
+}
+
+func TestHTTPDroppedConnectionsResume(t *testing.T) {
+	fastRetries(t)
+	dir, local := copySamples(t)
+	fs := &flakyServer{dir: dir, dropAfter: 8 << 10}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	logs := captureLog(t)
+
+	var urls []string
+	for _, p := range local {
+		urls = append(urls, srv.URL+"/"+filepath.Base(p))
+	}
+	want, got := t.TempDir(), t.TempDir()
+	wst := ingestDir(t, local, want)
+	gst := ingestDir(t, urls, got)
+	sameShards(t, want, got)
+	if wst.Out.Docs != gst.Out.Docs || gst.Out.Docs == 0 {
+		t.Fatalf("%d documents from the files, %d over HTTP", wst.Out.Docs, gst.Out.Docs)
+	}
+	if fs.drops.Load() < 20 || fs.ranged.Load() < fs.drops.Load() {
+		t.Fatalf("the server dropped %d connections and got %d ranged requests: the test did not exercise resuming", fs.drops.Load(), fs.ranged.Load())
+	}
+	if n := strings.Count(logs.String(), "resuming with a range request"); n < int(fs.drops.Load())/2 {
+		t.Fatalf("log shows %d resumes for %d dropped connections:\n%.2000s", n, fs.drops.Load(), logs.String())
+	}
+	t.Logf("%d connections dropped, %d ranged requests, %d documents", fs.drops.Load(), fs.ranged.Load(), gst.Out.Docs)
+}
+
+func TestHTTP503TwiceThenServes(t *testing.T) {
+	fastRetries(t)
+	dir, local := copySamples(t)
+	fs := &flakyServer{dir: dir, fail503: 2}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	logs := captureLog(t)
+	want, got := t.TempDir(), t.TempDir()
+	ingestDir(t, local[:1], want)
+	ingestDir(t, []string{srv.URL + "/" + filepath.Base(local[0])}, got)
+	sameShards(t, want, got)
+	if n := strings.Count(logs.String(), "store: retrying"); n != 2 {
+		t.Fatalf("want 2 retries in the log, got %d:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "503") {
+		t.Fatalf("the log does not say why it retried:\n%s", logs.String())
+	}
+}
+
+func TestHTTPErrors(t *testing.T) {
+	fastRetries(t)
+	dir, _ := copySamples(t)
+	srv := httptest.NewServer(&flakyServer{dir: dir})
+	defer srv.Close()
+	_, err := ingest.ExpandInputs([]string{srv.URL + "/missing.warc.gz?token=SECRET"})
+	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("missing URL: %v", err)
+	}
+	if strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("the error shows the query string: %v", err)
+	}
+	_, err = ingest.ExpandInputs([]string{"ftp://example.org/x.warc.gz"})
+	if !errors.Is(err, store.ErrUnknownScheme) || !strings.Contains(err.Error(), `"ftp"`) {
+		t.Fatalf("unknown scheme: %v", err)
+	}
+	_, err = ingest.ExpandInputs([]string{"gs://bucket/x.warc.gz"})
+	if !errors.Is(err, store.ErrUnknownScheme) || !strings.Contains(err.Error(), "storage.googleapis.com") {
+		t.Fatalf("gs scheme: %v", err)
+	}
+}
+
+func TestObjectReadAtAndSeek(t *testing.T) {
+	fastRetries(t)
+	dir, local := copySamples(t)
+	srv := httptest.NewServer(&flakyServer{dir: dir, dropAfter: 5000})
+	defer srv.Close()
+	data, _ := os.ReadFile(local[0])
+	f, err := store.Open(context.Background(), srv.URL+"/"+filepath.Base(local[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Size() != int64(len(data)) {
+		t.Fatalf("size %d, want %d", f.Size(), len(data))
+	}
+	for _, off := range []int64{0, 1, 4999, 5000, 77777, int64(len(data)) - 10} {
+		p := make([]byte, 12000)
+		n, err := f.ReadAt(p, off)
+		want := data[off:min(int64(len(data)), off+12000)]
+		if !bytes.Equal(p[:n], want) || (n < len(p) && err != io.EOF) {
+			t.Fatalf("ReadAt(%d): %d bytes, err %v", off, n, err)
+		}
+	}
+	if _, err := f.Seek(100000, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(rest, data[100000:]) {
+		t.Fatalf("read after seek: %d bytes, err %v", len(rest), err)
+	}
+}
+
+func TestPathListOverHTTP(t *testing.T) {
+	dir, local := copySamples(t)
+	var list bytes.Buffer
+	for _, p := range local {
+		fmt.Fprintf(&list, "%s\n", filepath.Base(p))
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "lists"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lists", "warc.paths"), list.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(&flakyServer{dir: dir})
+	defer srv.Close()
+	files, err := ingest.ExpandInputs([]string{srv.URL + "/lists/warc.paths"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(local) || files[0] != srv.URL+"/"+filepath.Base(local[0]) {
+		t.Fatalf("expanded to %v", files)
+	}
+	// A local list needs its base.
+	lp := filepath.Join(dir, "lists", "warc.paths")
+	if _, err := ingest.ExpandInputs([]string{"paths:" + lp}); err == nil || !strings.Contains(err.Error(), "base") {
+		t.Fatalf("local list without base: %v", err)
+	}
+	files, err = ingest.ExpandInputs([]string{"paths:" + lp + "?base=" + srv.URL + "/"})
+	if err != nil || len(files) != len(local) {
+		t.Fatalf("local list with base: %v %v", files, err)
+	}
+}
