@@ -160,7 +160,8 @@ func (b *s3Backend) classify(op, u string, err error) error {
 	case "NoSuchKey", "NotFound":
 		return fmt.Errorf("%s %s: %w: no such object", op, ru, ErrNotFound)
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
-		"AuthorizationHeaderMalformed", "InvalidSecurity":
+		"AuthorizationHeaderMalformed", "InvalidSecurity",
+		"XAdminUserNotFound": // versitygw's answer (a 404) for an unknown access key
 		return fmt.Errorf("%s %s: %w: the store refused the credentials (%s); check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials", op, ru, ErrDenied, resp.Code)
 	case "AccessDenied", "AllAccessDisabled", "AccountProblem":
 		return fmt.Errorf("%s %s: %w: the credentials in use may not %s it (%s)", op, ru, ErrDenied, op, resp.Code)
@@ -194,16 +195,19 @@ func (b *s3Backend) stat(ctx context.Context, u string) (Info, error) {
 	}
 	oi, err := b.core.StatObject(ctx, b.name, key, minio.StatObjectOptions{})
 	if err != nil {
-		err = b.classify("stat", u, err)
-		if errors.Is(err, ErrNotFound) && !strings.Contains(err.Error(), "bucket") {
-			// A HEAD answer has no body, so "no such key" and "no such
-			// bucket" look alike: ask about the bucket.
-			if ok, berr := b.core.BucketExists(ctx, b.name); berr == nil && !ok {
-				return Info{}, fmt.Errorf("stat %s: %w: bucket %q does not exist", Redact(u), ErrNotFound, b.name)
+		if minio.ToErrorResponse(err).StatusCode == http.StatusNotFound {
+			// A HEAD answer has no body, so a missing key, a missing
+			// bucket and (on some stores) an unknown access key all look
+			// alike: a GET says which.
+			var opts minio.GetObjectOptions
+			_ = opts.SetRange(0, 0)
+			if body, _, _, gerr := b.core.GetObject(ctx, b.name, key, opts); gerr != nil {
+				err = gerr
+			} else {
+				body.Close()
 			}
-			return Info{}, fmt.Errorf("stat %s: %w: no such object", Redact(u), ErrNotFound)
 		}
-		return Info{}, err
+		return Info{}, b.classify("stat", u, err)
 	}
 	return Info{Path: u, Size: oi.Size, ModTime: oi.LastModified, ETag: oi.ETag}, nil
 }
