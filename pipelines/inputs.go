@@ -3,6 +3,7 @@ package pipelines
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/smelt-dev/smelt/ingest"
+	"github.com/smelt-dev/smelt/store"
 )
 
 // gomodScheme prefixes an input inside a Go module: gomod:MODULE/PATH-GLOB.
@@ -177,13 +179,18 @@ func ExpandSource(s *Source) ([]InputFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", s.Name, err)
 	}
+	// Local files and URLs alike (many remote ones at a time: a Common
+	// Crawl paths list names about 90,000 objects).
+	infos, err := store.StatMany(context.Background(), files)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", s.Name, err)
+	}
 	out := make([]InputFile, len(files))
-	for i, f := range files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", s.Name, err)
+	for i, in := range infos {
+		out[i] = InputFile{Path: in.Path, Bytes: max(in.Size, 0)}
+		if !in.ModTime.IsZero() {
+			out[i].MTime = in.ModTime.UnixNano()
 		}
-		out[i] = InputFile{Path: f, Bytes: fi.Size(), MTime: fi.ModTime().UnixNano()}
 	}
 	return out, nil
 }

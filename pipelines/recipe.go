@@ -29,6 +29,7 @@ import (
 	"github.com/smelt-dev/smelt/dedup"
 	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/ingest"
+	"github.com/smelt-dev/smelt/store"
 	"gopkg.in/yaml.v3"
 )
 
@@ -322,7 +323,7 @@ func (r *Recipe) resolve(baseDir string) error {
 			return fmt.Errorf("recipe: source %q: no inputs", s.Name)
 		}
 		for j, in := range s.Inputs {
-			if strings.HasPrefix(in, gomodScheme) {
+			if strings.HasPrefix(in, gomodScheme) || store.Handles(in) { // URLs and paths lists stay as they are
 				continue
 			}
 			if !filepath.IsAbs(in) {

@@ -17,6 +17,7 @@ import (
 	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/ingest"
 	"github.com/smelt-dev/smelt/shards"
+	"github.com/smelt-dev/smelt/store"
 	"github.com/smelt-dev/smelt/tokenize"
 	"github.com/smelt-dev/smelt/trainer"
 	"gopkg.in/yaml.v3"
@@ -138,11 +139,11 @@ func runIngest(tc *TaskContext) (*shards.Stats, error) {
 		if f.Name != "" {
 			names[i] = f.Name
 		}
-		fi, err := os.Stat(f.Path)
+		fi, err := store.Stat(tc.Ctx, f.Path) // a local file or a URL, read directly
 		if err != nil {
 			return nil, err
 		}
-		if fi.Size() != f.Bytes || fi.ModTime().UnixNano() != f.MTime {
+		if mt := fi.ModTime; max(fi.Size, 0) != f.Bytes || !mt.IsZero() && mt.UnixNano() != f.MTime || mt.IsZero() && f.MTime != 0 {
 			return nil, fmt.Errorf("input %s changed since the run was planned: run smelt run again (with --force to redo what it fed)", f.Path)
 		}
 		files[i] = f.Path

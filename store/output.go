@@ -136,7 +136,10 @@ func rank(rel string) int {
 // skipName reports files that stay local: temporary and hidden files,
 // checkpoints (resume state of the staging directory), locks.
 func skipName(name string) bool {
-	return strings.HasPrefix(name, ".") || name == "_checkpoint.json" || strings.HasSuffix(name, ".lock") ||
+	if name == ".smelt" { // a run directory's plan, markers and logs
+		return false
+	}
+	return strings.HasPrefix(name, ".") || name == "lock" || name == "_checkpoint.json" || strings.HasSuffix(name, ".lock") ||
 		strings.HasSuffix(name, ".running") || strings.HasSuffix(name, ".failed")
 }
 
@@ -242,12 +245,16 @@ func List(ctx context.Context, prefix string) ([]Info, error) {
 	return b.list(ctx, prefix)
 }
 
+// OnlyJSON selects the manifests, stats and other JSON files of an output
+// (all that smelt stats reads), not its shards.
+func OnlyJSON(rel string) bool { return strings.HasSuffix(rel, ".json") }
+
 // Fetch makes a remote output directory readable locally for stats, report
-// and downstream stages: it downloads the prefix's objects (verified by
-// size) into a cache directory named after the URL and returns it; a local
-// path is returned as it is. Objects already fetched with the right size
-// are not downloaded again.
-func Fetch(ctx context.Context, dir string) (string, error) {
+// and downstream stages: it downloads the prefix's objects (all, or those
+// whose relative name want accepts) into a cache directory named after the
+// URL and returns it; a local path is returned as it is. Objects already
+// fetched with the right size are not downloaded again.
+func Fetch(ctx context.Context, dir string, want func(rel string) bool) (string, error) {
 	if !IsRemote(dir) {
 		return dir, nil
 	}
@@ -267,7 +274,7 @@ func Fetch(ctx context.Context, dir string) (string, error) {
 	local := filepath.Join(root, "fetched-"+hex.EncodeToString(sum[:8]))
 	for _, in := range all {
 		rel := strings.TrimPrefix(in.Path, clean+"/")
-		if rel == "" || strings.Contains(rel, "..") {
+		if rel == "" || strings.Contains(rel, "..") || want != nil && !want(rel) {
 			continue
 		}
 		dst := filepath.Join(local, filepath.FromSlash(rel))

@@ -143,7 +143,7 @@ func TestS3IngestOutput(t *testing.T) {
 	if err := run(local); err != nil {
 		t.Fatal(err)
 	}
-	got, err := store.Fetch(ctx, "s3://out/shards/cc")
+	got, err := store.Fetch(ctx, "s3://out/shards/cc", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/smelt-dev/smelt/ingest"
 	"github.com/smelt-dev/smelt/shards"
+	"github.com/smelt-dev/smelt/store"
 	"github.com/spf13/cobra"
 )
 
@@ -18,7 +18,7 @@ func newIngestCmd() *cobra.Command {
 		shardMB                                 int64
 	)
 	cmd := &cobra.Command{
-		Use:   "ingest INPUT... --out DIR",
+		Use:   "ingest INPUT... --out DIR|s3://BUCKET/PREFIX",
 		Short: "Read crawls (WARC, WET, JSONL, Parquet, HTML, text) into document shards",
 		Long: `ingest reads INPUTs (files, directories or globs) and writes Arrow document
 shards plus manifest.json and stats.json into --out.
@@ -31,9 +31,20 @@ Every document gets a language and confidence.
 Broken records (corrupt gzip, truncated records, bad JSON, invalid UTF-8)
 are reported with file and offset, counted, and skipped; the run goes on
 and exits 0. --strict stops at the first one. A killed run resumes when
-started again with the same arguments.`,
+started again with the same arguments.
+
+An INPUT may also be a URL: s3://BUCKET/KEY, s3://BUCKET/PREFIX/ (every
+object under it, sorted), a key glob (s3://BUCKET/crawl/*.warc.gz), an
+http(s):// URL, or a paths list (Common Crawl's warc.paths.gz, one path per
+line: s3://commoncrawl/crawl-data/CC-MAIN-2024-10/warc.paths.gz, or
+paths:LIST?base=BASE). URLs are streamed, retried and resumed with Range
+requests. --out s3://... writes to a local staging directory
+($SMELT_STAGING or ~/.cache/smelt/staging) and uploads it at the end, the
+manifest last. S3 credentials and endpoint come from the AWS environment
+(AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws/credentials, AWS_ENDPOINT_URL_S3).`,
 		Example: `  smelt ingest crawl/*.warc.gz --out shards/cc --source cc
-  smelt ingest data.jsonl.zst --out shards/web --text-field content`,
+  smelt ingest data.jsonl.zst --out shards/web --text-field content
+  smelt ingest s3://commoncrawl/crawl-data/CC-MAIN-2024-10/warc.paths.gz --out s3://my-bucket/cc/`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -49,12 +60,16 @@ started again with the same arguments.`,
 			}
 			var total int64
 			for _, f := range files {
-				if info, err := os.Stat(f); err == nil {
-					total += info.Size()
+				if info, err := store.Stat(cmd.Context(), f); err == nil {
+					total += info.Size
 				}
 			}
+			o, err := remoteOutput(cmd.Context(), out)
+			if err != nil {
+				return err
+			}
 			p := newProgress(cmd.ErrOrStderr(), "ingest", total)
-			st, err := ingest.Run(cmd.Context(), files, out, ingest.Options{
+			st, err := ingest.Run(cmd.Context(), files, o.Dir, ingest.Options{
 				Source:      source,
 				Format:      fmtName,
 				Workers:     workers,
@@ -66,14 +81,17 @@ started again with the same arguments.`,
 				},
 			})
 			p.finish()
+			if err == nil {
+				err = o.Publish(cmd.Context())
+			}
 			if err != nil {
-				return err
+				return o.Err(err)
 			}
 			return printSummary(cmd.OutOrStdout(), st)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&out, "out", "o", "", "output directory for document shards (required)")
+	f.StringVarP(&out, "out", "o", "", "output directory for document shards, or an s3:// URL (required)")
 	f.StringVar(&source, "source", "web", "source name recorded in every document")
 	f.StringVar(&format, "format", "auto", "input format: auto|warc|wet|jsonl|parquet|html|text")
 	f.IntVarP(&workers, "workers", "j", 0, "parallel workers (0 = all cores); output is the same for any value")

@@ -44,7 +44,11 @@ inline CSS and SVG charts, no script and nothing fetched from the network:
 				}
 				budget = n
 			}
-			run, err := report.Load(args[0], report.Options{MixFile: mixFile, Budget: budget, Keep: keep})
+			dirs, err := localDirs(cmd.Context(), args, nil)
+			if err != nil {
+				return err
+			}
+			run, err := report.Load(dirs[0], report.Options{MixFile: mixFile, Budget: budget, Keep: keep})
 			if err != nil {
 				return err
 			}

@@ -79,6 +79,11 @@ shows every task.`,
 			if runDir == "" {
 				runDir = filepath.Join("runs", r.Name)
 			}
+			runOut, err := remoteRunDir(ctx, runDir, executor)
+			if err != nil {
+				return err
+			}
+			runDir = runOut.Dir
 			run, err := pipelines.Open(runDir, r, pipelines.OpenOptions{Force: force, Version: smeltVersion()})
 			if err != nil {
 				return err
@@ -121,6 +126,9 @@ shows every task.`,
 			if err != nil {
 				return fmt.Errorf("%w\n(smelt status %s shows every task; run the same command again to resume)", err, run.Dir)
 			}
+			if err := runOut.Publish(ctx); err != nil {
+				return err
+			}
 			fmt.Fprintf(w, "smelt run: done in %s\n", time.Since(start).Round(time.Millisecond))
 			return run.WriteStatus(w, false)
 		},
@@ -128,7 +136,7 @@ shows every task.`,
 	f := cmd.Flags()
 	f.StringVar(&executor, "executor", "local", "where tasks run: local (worker pool here) or slurm (job arrays)")
 	f.IntVarP(&workers, "workers", "j", 0, "local: parallel workers (0 = all cores); slurm: cores per task (default 1); output is the same for any value")
-	f.StringVar(&runDir, "run-dir", "", "run directory (default runs/NAME)")
+	f.StringVar(&runDir, "run-dir", "", "run directory, or an s3:// URL with the local executor (default runs/NAME)")
 	f.BoolVar(&force, "force", false, "run a changed recipe in an existing run directory, redoing the tasks it changes")
 	f.IntVar(&parallel, "parallel", 0, "slurm: array tasks of a step running at once (0 = no limit)")
 	f.BoolVar(&noWait, "no-wait", false, "slurm: submit and return without waiting")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/smelt-dev/smelt/dedup"
 	"github.com/smelt-dev/smelt/shards"
+	"github.com/smelt-dev/smelt/store"
 	"github.com/spf13/cobra"
 )
 
@@ -90,10 +91,15 @@ the manifest and stats objects exactly as stored, and for a dedup
 directory its largest duplicate clusters (see the README).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := loadStatsReport(args[0])
+			dirs, err := localDirs(cmd.Context(), args, store.OnlyJSON)
 			if err != nil {
 				return err
 			}
+			r, err := loadStatsReport(dirs[0])
+			if err != nil {
+				return err
+			}
+			r.Dir = args[0]
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/smelt-dev/smelt/internal/testutil"
+	"github.com/smelt-dev/smelt/store"
+)
+
+// remoteSamples are real crawl files for the object-store tests.
+var remoteSamples = []string{
+	"warc/dolma_sample-0000.warc.gz",
+	"warc/dolma_sample-0001.warc.gz",
+	"wet/jh_CC-MAIN-2016-50_filter_test_1.wet.gz",
+}
+
+// partFiles maps every shard file under dir (by relative path) to its bytes.
+func partFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	m := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".arrow") {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(dir, p)
+		m[rel] = data
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func sameParts(t *testing.T, want, got string) {
+	t.Helper()
+	a, b := partFiles(t, want), partFiles(t, got)
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("%d shard files locally, %d through the store", len(a), len(b))
+	}
+	for k, v := range a {
+		if !bytes.Equal(v, b[k]) {
+			t.Fatalf("%s differs between the local run and the store run", k)
+		}
+	}
+}
+
+// TestS3InputsOutputsAndRunDir: ingest s3:// -> s3://, smelt stats and
+// report on the store, and a whole pipeline with s3:// inputs and
+// --run-dir s3:// give the same shard bytes as local files and dirs.
+func TestS3InputsOutputsAndRunDir(t *testing.T) {
+	s3 := testutil.StartS3(t, "crawl", "out")
+	t.Setenv("SMELT_STAGING", t.TempDir())
+	dir := t.TempDir()
+	local := filepath.Join(dir, "crawl")
+	if err := os.MkdirAll(local, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range remoteSamples {
+		src := testutil.SharedData(t, s)
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(local, filepath.Base(s)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s3.PutBytes(t, "crawl", "cc/"+filepath.Base(s), data)
+	}
+
+	// smelt ingest, local and s3:// -> s3://.
+	wantIngest := filepath.Join(dir, "ingest")
+	if out, err := runSmelt(t, "ingest", local, "--out", wantIngest, "--source", "cc", "-j", "2"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := runSmelt(t, "ingest", "s3://crawl/cc/", "--out", "s3://out/ingest/cc", "--source", "cc", "-j", "2"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	fetched, err := store.Fetch(context.Background(), "s3://out/ingest/cc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameParts(t, wantIngest, fetched)
+	out, err := runSmelt(t, "stats", "s3://out/ingest/cc")
+	if err != nil || !strings.Contains(out, "s3://crawl/cc/dolma_sample-0000.warc.gz") {
+		t.Fatalf("smelt stats on s3://: %v\n%s", err, out)
+	}
+	// The counts are the local run's.
+	var a, b struct {
+		Stats json.RawMessage `json:"stats"`
+	}
+	ja, _ := runSmelt(t, "stats", wantIngest, "--json")
+	jb, err := runSmelt(t, "stats", "s3://out/ingest/cc", "--json")
+	if err != nil || json.Unmarshal([]byte(ja), &a) != nil || json.Unmarshal([]byte(jb), &b) != nil || len(a.Stats) < 100 || !bytes.Equal(a.Stats, b.Stats) {
+		t.Fatalf("stats differ (%v):\n%.600s\nvs\n%.600s", err, ja, jb)
+	}
+	if out, err := runSmelt(t, "report", "s3://out/ingest/cc", "--out", filepath.Join(dir, "report.html")); err != nil {
+		t.Fatalf("smelt report on s3://: %v\n%s", err, out)
+	}
+
+	// A pipeline: s3:// inputs and an s3:// run directory.
+	recipe := func(name, input string) string {
+		p := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(p, []byte(`name: `+name+`
+sources:
+  - name: cc
+    inputs: [`+input+`]
+    weight: 1
+    tasks: 2
+    filter: {rules: [gopher_quality]}
+dedup: {exact: true, minhash: false}
+tokenizer: {name: gpt2}
+`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	wantRun := filepath.Join(dir, "run")
+	if out, err := runSmelt(t, "run", recipe("local", local), "--run-dir", wantRun, "-j", "2"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := runSmelt(t, "run", recipe("remote", "s3://crawl/cc/"), "--run-dir", "s3://out/runs/r1", "-j", "2"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	gotRun, err := store.Fetch(context.Background(), "s3://out/runs/r1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameParts(t, wantRun, gotRun)
+	if out, err := runSmelt(t, "stats", "s3://out/runs/r1/tokenize"); err != nil || !strings.Contains(out, "tokens") {
+		t.Fatalf("smelt stats on the s3:// run's tokens: %v\n%s", err, out)
+	}
+	// Slurm cannot share a local staging directory: a clear refusal.
+	if _, err := runSmelt(t, "run", recipe("remote", "s3://crawl/cc/"), "--run-dir", "s3://out/runs/r2", "--executor", "slurm"); err == nil || !strings.Contains(err.Error(), "executor local") {
+		t.Fatalf("slurm with an s3:// run dir: %v", err)
+	}
+}
