@@ -166,3 +166,52 @@ func TestS3IngestOutput(t *testing.T) {
 		t.Fatalf("another job into a finished output: %v", err)
 	}
 }
+
+// BenchmarkIngestS3VsLocal ingests the same bytes from local files and
+// from the local S3 server, side by side in one run:
+//
+//	go test ./store -run '^$' -bench IngestS3VsLocal -benchtime 3x -cpu 2
+//
+// warc: real Common Crawl and Dolma WARC samples (per-record gzip, HTML
+// extraction), repeated to about 3 MB; jsonl: real cc_net JSONL documents,
+// repeated to about 6 MB, where reading is a larger share of the work.
+func BenchmarkIngestS3VsLocal(b *testing.B) {
+	s3 := testutil.StartS3(b, "bench")
+	dir := b.TempDir()
+	sets := map[string][]string{
+		"warc":  {"warc/dolma_sample-0000.warc.gz", "warc/dolma_sample-0001.warc.gz", "warc/resiliparse_CC-MAIN-2020-34_warcfile.warc.gz"},
+		"jsonl": {"jsonl/dolma_cc_en_head-0091.jsonl", "jsonl/dolma_cc_en_head-0174.jsonl"},
+	}
+	for _, name := range []string{"warc", "jsonl"} {
+		var data []byte
+		for len(data) < map[string]int{"warc": 3 << 20, "jsonl": 6 << 20}[name] {
+			for _, s := range sets[name] {
+				d, err := os.ReadFile(testutil.SharedData(b, s))
+				if err != nil {
+					b.Fatal(err)
+				}
+				data = append(data, d...)
+			}
+		}
+		file := "crawl." + name
+		if name == "warc" {
+			file += ".gz"
+		}
+		local := filepath.Join(dir, file)
+		if err := os.WriteFile(local, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		s3.PutBytes(b, "bench", file, data)
+		for _, src := range []struct{ kind, path string }{{"local", local}, {"s3", "s3://bench/" + file}} {
+			b.Run(name+"/"+src.kind, func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				for i := 0; i < b.N; i++ {
+					out := filepath.Join(b.TempDir(), "out")
+					if _, err := ingest.Run(context.Background(), []string{src.path}, out, ingest.Options{Source: "cc"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
