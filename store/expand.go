@@ -41,7 +41,7 @@ var StatConcurrency = 32
 //   - a paths list (PathListPrefix): the paths it names, in its order.
 func Expand(ctx context.Context, arg string) ([]Info, error) {
 	if strings.HasPrefix(arg, PathListPrefix) {
-		return expandPathList(ctx, strings.TrimPrefix(arg, PathListPrefix), "")
+		return expandPathList(ctx, strings.TrimPrefix(arg, PathListPrefix))
 	}
 	if !IsRemote(arg) {
 		return nil, fmt.Errorf("%s: not a URL or a paths list", arg)
@@ -52,7 +52,7 @@ func Expand(ctx context.Context, arg string) ([]Info, error) {
 	}
 	if _, ok := b.(httpBackend); ok {
 		if isPathListName(arg) {
-			return expandPathList(ctx, arg, "")
+			return expandPathList(ctx, arg)
 		}
 		in, err := Stat(ctx, arg)
 		if err != nil {
@@ -91,7 +91,7 @@ func Expand(ctx context.Context, arg string) ([]Info, error) {
 		return out, nil
 	}
 	if isPathListName(arg) {
-		return expandPathList(ctx, arg, "")
+		return expandPathList(ctx, arg)
 	}
 	in, err := Stat(ctx, arg)
 	if err == nil {
@@ -133,11 +133,7 @@ func isPathListName(p string) bool {
 func splitBase(spec string) (list, base string) {
 	for _, sep := range []string{"?base=", "&base="} {
 		if i := strings.LastIndex(spec, sep); i >= 0 {
-			list, base = spec[:i], spec[i+len(sep):]
-			if sep == "&base=" {
-				return list, base
-			}
-			return list, base
+			return spec[:i], spec[i+len(sep):]
 		}
 	}
 	return spec, ""
@@ -151,7 +147,7 @@ func rootOf(u string) string {
 	return s + "://" + host + "/"
 }
 
-func expandPathList(ctx context.Context, spec, _ string) ([]Info, error) {
+func expandPathList(ctx context.Context, spec string) ([]Info, error) {
 	list, base := splitBase(spec)
 	if base == "" {
 		if !IsRemote(list) {
