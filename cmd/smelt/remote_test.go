@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/store"
@@ -142,4 +146,93 @@ tokenizer: {name: gpt2}
 	if _, err := runSmelt(t, "run", recipe("remote", "s3://crawl/cc/"), "--run-dir", "s3://out/runs/r2", "--executor", "slurm"); err == nil || !strings.Contains(err.Error(), "executor local") {
 		t.Fatalf("slurm with an s3:// run dir: %v", err)
 	}
+}
+
+// TestHelperSmelt is not a test: run as a child process (SMELT_TEST_CHILD
+// set), it runs the smelt command line given after "--".
+func TestHelperSmelt(t *testing.T) {
+	if os.Getenv("SMELT_TEST_CHILD") == "" {
+		t.Skip("helper for child processes")
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	root := newRootCmd()
+	root.SetArgs(args)
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestS3OutputResumeAfterKill kills smelt ingest s3:// --out s3:// with
+// SIGKILL at several points, runs it again to the end, and checks that the
+// store then holds exactly what an uninterrupted run published.
+func TestS3OutputResumeAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes; slow")
+	}
+	s3 := testutil.StartS3(t, "crawl", "out")
+	t.Setenv("SMELT_STAGING", t.TempDir())
+	for i := 0; i < 6; i++ {
+		for _, s := range remoteSamples {
+			data, err := os.ReadFile(testutil.SharedData(t, s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s3.PutBytes(t, "crawl", fmt.Sprintf("cc/%d-%s", i, filepath.Base(s)), data)
+		}
+	}
+	args := func(out string) []string {
+		return []string{"ingest", "s3://crawl/cc/", "--out", out, "--source", "cc", "-j", "2", "--shard-mb", "1"}
+	}
+	start := time.Now()
+	if out, err := runSmelt(t, args("s3://out/ref")...); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	total := time.Since(start) * 3 / 2
+	kills := 0
+	for i := 1; i <= 5; i++ {
+		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperSmelt$", "--"}, args("s3://out/killed")...)...)
+		cmd.Env = append(os.Environ(), "SMELT_TEST_CHILD=1")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(total * time.Duration(i) / 7)
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		err := cmd.Wait()
+		if err == nil {
+			break
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("child failed by itself: %v\n%s", err, out.String())
+		}
+		kills++
+	}
+	if kills == 0 {
+		t.Fatal("no child was killed")
+	}
+	if out, err := runSmelt(t, args("s3://out/killed")...); err != nil {
+		t.Fatalf("final run: %v\n%s", err, out)
+	}
+	ref, err := store.Fetch(context.Background(), "s3://out/ref", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Fetch(context.Background(), "s3://out/killed", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(partFiles(t, ref)) < 2 {
+		t.Fatalf("only %d shards: the kills cannot land between checkpoints", len(partFiles(t, ref)))
+	}
+	testutil.SameTree(t, ref, got)
+	t.Logf("%d kills over a %v run", kills, total)
 }
