@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/smelt-dev/smelt/shards"
 )
 
 // Output is a stage's (or a run's) output directory. For a local path it is
@@ -89,7 +91,7 @@ func PrepareOutput(ctx context.Context, out string) (*Output, error) {
 			if err != nil {
 				return nil, fmt.Errorf("output %s: %w", clean, err)
 			}
-			if err := writeLocalAtomic(filepath.Join(dir, name), data); err != nil {
+			if err := shards.WriteFileAtomic(filepath.Join(dir, name), data); err != nil {
 				return nil, err
 			}
 		}
@@ -297,41 +299,13 @@ func download(ctx context.Context, u, dst string) error {
 		return err
 	}
 	defer src.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	f, err := shards.CreateAtomic(dst)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, src); err != nil {
-		tmp.Close()
+	defer f.Abort()
+	if _, err := io.Copy(f, src); err != nil {
 		return fmt.Errorf("download %s: %w", Redact(u), err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
-}
-
-func writeLocalAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return f.Commit()
 }

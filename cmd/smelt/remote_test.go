@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,18 +27,11 @@ var remoteSamples = []string{
 // partFiles maps every shard file under dir (by relative path) to its bytes.
 func partFiles(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
-	m := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".arrow") {
-			return err
+	m := testutil.TreeFiles(t, dir)
+	for k := range m {
+		if !strings.HasSuffix(k, ".arrow") {
+			delete(m, k)
 		}
-		data, err := os.ReadFile(p)
-		rel, _ := filepath.Rel(dir, p)
-		m[rel] = data
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return m
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -132,4 +133,23 @@ func firstDiff(a, b []byte) string {
 		}
 	}
 	return fmt.Sprintf(": %d lines vs %d", len(la), len(lb))
+}
+
+// SyncBuffer is a bytes.Buffer safe to read while another goroutine (a
+// command, a logger) writes to it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
