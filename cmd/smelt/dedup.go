@@ -53,6 +53,11 @@ dedup_clusters.json in --out lists the largest clusters.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
+			args, remote, err := remoteIO(cmd.Context(), args, out) // s3:// inputs and --out
+			if err != nil {
+				return err
+			}
+			out = remote.Dir
 			opt := def
 			if exact || minhash || url {
 				opt.Exact, opt.MinHash, opt.URL = exact, minhash, url
@@ -79,8 +84,11 @@ dedup_clusters.json in --out lists the largest clusters.`,
 					}
 				},
 			})
+			if err == nil {
+				err = remote.Publish(cmd.Context())
+			}
 			if err != nil {
-				return err
+				return remote.Err(err)
 			}
 			w := cmd.OutOrStdout()
 			var dropped int64

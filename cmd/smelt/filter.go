@@ -102,6 +102,11 @@ scores >= X. Output is the same for any --workers; a killed run resumes.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
+			args, remote, err := remoteIO(cmd.Context(), args, out) // s3:// inputs and --out
+			if err != nil {
+				return err
+			}
+			out = remote.Dir
 			pipe, err := cfg.Pipeline()
 			if err != nil {
 				return err
@@ -140,8 +145,11 @@ scores >= X. Output is the same for any --workers; a killed run resumes.`,
 				Progress: func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
 			})
 			p.finish()
+			if err == nil {
+				err = remote.Publish(cmd.Context())
+			}
 			if err != nil {
-				return err
+				return remote.Err(err)
 			}
 			return printSummary(cmd.OutOrStdout(), st)
 		},

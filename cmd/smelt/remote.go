@@ -46,3 +46,18 @@ func remoteRunDir(ctx context.Context, runDir, executor string) (*store.Output, 
 	}
 	return remoteOutput(ctx, runDir)
 }
+
+// remoteIO is the hook of the stage verbs that read shard directories and
+// write one (filter, dedup, tokenize): s3:// inputs are fetched, an s3://
+// --out is staged; Publish the returned Output when the stage succeeded.
+func remoteIO(ctx context.Context, inputs []string, out string) ([]string, *store.Output, error) {
+	dirs, err := localDirs(ctx, inputs, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	o, err := remoteOutput(ctx, out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dirs, o, nil
+}

@@ -102,6 +102,26 @@ func TestS3InputsOutputsAndRunDir(t *testing.T) {
 		t.Fatalf("smelt report on s3://: %v\n%s", err, out)
 	}
 
+	// The next stages read s3:// directories and write s3:// outputs.
+	for _, step := range [][]string{
+		{"filter", "ingest", "filter", "--rules", "gopher_quality"},
+		{"dedup", "filter", "dedup", "--exact"},
+		{"tokenize", "dedup", "tokens", "--tokenizer", "gpt2"},
+	} {
+		verb, from, to := step[0], step[1], step[2]
+		if out, err := runSmelt(t, append([]string{verb, filepath.Join(dir, from), "--out", filepath.Join(dir, to)}, step[3:]...)...); err != nil {
+			t.Fatalf("local %s: %v\n%s", verb, err, out)
+		}
+		if out, err := runSmelt(t, append([]string{verb, "s3://out/" + from + "/cc", "--out", "s3://out/" + to + "/cc"}, step[3:]...)...); err != nil {
+			t.Fatalf("%s on s3://: %v\n%s", verb, err, out)
+		}
+		got, err := store.Fetch(context.Background(), "s3://out/"+to+"/cc", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameParts(t, filepath.Join(dir, to), got)
+	}
+
 	// A pipeline: s3:// inputs and an s3:// run directory.
 	recipe := func(name, input string) string {
 		p := filepath.Join(dir, name+".yaml")

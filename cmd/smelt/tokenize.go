@@ -43,6 +43,11 @@ arguments.`,
 			if tokName == "" {
 				return fmt.Errorf("--tokenizer is required (a built-in name such as gpt2, or a file)")
 			}
+			args, remote, err := remoteIO(cmd.Context(), args, out) // s3:// inputs and --out
+			if err != nil {
+				return err
+			}
+			out = remote.Dir
 			tok, err := tokenize.GetOrLoad(tokName)
 			if err != nil {
 				return err
@@ -64,8 +69,11 @@ arguments.`,
 				Progress:    func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
 			})
 			p.finish()
+			if err == nil {
+				err = remote.Publish(cmd.Context())
+			}
 			if err != nil {
-				return err
+				return remote.Err(err)
 			}
 			m, err := shards.ReadManifest(out)
 			if err != nil {
