@@ -58,6 +58,7 @@ func Expand(ctx context.Context, arg string) ([]Info, error) {
 		if err != nil {
 			return nil, fmt.Errorf("input: %w", err)
 		}
+		rememberInfo(in)
 		return []Info{in}, nil
 	}
 	scheme, bucket, key, err := splitBlobURL(arg)
@@ -95,6 +96,7 @@ func Expand(ctx context.Context, arg string) ([]Info, error) {
 	}
 	in, err := Stat(ctx, arg)
 	if err == nil {
+		rememberInfo(in)
 		return []Info{in}, nil
 	}
 	if errors.Is(err, ErrNotFound) {
@@ -210,6 +212,9 @@ func StatMany(ctx context.Context, paths []string) ([]Info, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			out[i], errs[i] = Stat(ctx, p)
+			if errs[i] == nil {
+				rememberInfo(out[i])
+			}
 		}()
 	}
 	wg.Wait()
@@ -221,7 +226,10 @@ func StatMany(ctx context.Context, paths []string) ([]Info, error) {
 	return out, nil
 }
 
-var infoCache sync.Map // URL -> Info, from listings and stats
+// infoCache holds what Expand and StatMany learnt about inputs (from
+// listings and stats), so that the runner's Stat and Open of each input do
+// not ask again; outputs are never cached.
+var infoCache sync.Map
 
 func rememberInfo(in Info) { infoCache.Store(in.Path, in) }
 

@@ -152,7 +152,6 @@ func Stat(ctx context.Context, p string) (Info, error) {
 		return Info{}, err
 	}
 	in.Path = p
-	rememberInfo(in)
 	return in, nil
 }
 
@@ -197,6 +196,7 @@ func Put(ctx context.Context, u string, r io.Reader, size int64) error {
 	if err != nil {
 		return err
 	}
+	infoCache.Delete(u)
 	return b.put(ctx, u, r, size)
 }
 
