@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -273,6 +274,17 @@ func TestPathListOverHTTP(t *testing.T) {
 	}
 	if len(files) != len(local) || files[0] != srv.URL+"/"+filepath.Base(local[0]) {
 		t.Fatalf("expanded to %v", files)
+	}
+	// Gzipped, as Common Crawl ships them.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(list.Bytes())
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(dir, "lists", "warc.paths.gz"), gz.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := ingest.ExpandInputs([]string{srv.URL + "/lists/warc.paths.gz"}); err != nil || strings.Join(again, " ") != strings.Join(files, " ") {
+		t.Fatalf("gzipped list: %v %v", again, err)
 	}
 	// A local list needs its base.
 	lp := filepath.Join(dir, "lists", "warc.paths")
