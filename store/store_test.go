@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -294,5 +295,42 @@ func TestPathListOverHTTP(t *testing.T) {
 	files, err = ingest.ExpandInputs([]string{"paths:" + lp + "?base=" + srv.URL + "/"})
 	if err != nil || len(files) != len(local) {
 		t.Fatalf("local list with base: %v %v", files, err)
+	}
+}
+
+// TestParquetOverFlakyHTTP reads a Parquet file (the sample shipped in the
+// Arrow module) through ranged ReadAt requests that the server cuts short:
+// the documents are those of the local file.
+func TestParquetOverFlakyHTTP(t *testing.T) {
+	fastRetries(t)
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/apache/arrow/go/v17").Output()
+	if err != nil {
+		t.Skipf("cannot locate the Arrow module: %v", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(out)), "parquet", "cmd", "parquet_reader", "v0.7.1.parquet")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Skipf("Arrow's sample Parquet file is not in the module cache: %v", err)
+	}
+	dir := t.TempDir()
+	local := filepath.Join(dir, "diamonds.parquet")
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := &flakyServer{dir: dir, dropAfter: 700}
+	srv := httptest.NewServer(fs)
+	defer srv.Close()
+	opt := ingest.Options{Source: "pq", Workers: 1, Reader: ingest.ReaderOptions{TextField: "cut"}}
+	want, got := t.TempDir(), t.TempDir()
+	if _, err := ingest.Run(context.Background(), []string{local}, want, opt); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ingest.Run(context.Background(), []string{srv.URL + "/diamonds.parquet"}, got, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameShards(t, want, got)
+	if st.Out.Docs == 0 || fs.drops.Load() == 0 {
+		t.Fatalf("%d documents, %d dropped connections", st.Out.Docs, fs.drops.Load())
 	}
 }
