@@ -258,7 +258,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				// The reading side describes the input in a fresh struct
 				// that travels with its items; only emit, on the
 				// consuming side, writes pos.
-				meta = &shards.InputInfo{Path: path}
+				meta = &shards.InputInfo{Path: redactInput(path)}
 				fail := func(kind string, err error) (item, bool, error) {
 					return item{file: curFile, meta: meta, kind: kind, err: err}, true, nil
 				}

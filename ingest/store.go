@@ -54,3 +54,7 @@ func expandRemote(arg string) ([]string, bool, error) {
 	}
 	return out, true, nil
 }
+
+// redactInput is an input's name as manifests record it: a URL without
+// user info or query string (where presigned URLs carry signatures).
+func redactInput(path string) string { return store.Redact(path) }
