@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/smelt-dev/smelt/ingest"
@@ -214,4 +219,45 @@ func BenchmarkIngestS3VsLocal(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestS3DroppedConnectionsResume puts a proxy that cuts every response
+// after 16 KiB between the client and the S3 server: ingest resumes each
+// GET with a ranged one and gives the local files' shards.
+func TestS3DroppedConnectionsResume(t *testing.T) {
+	fastRetries(t)
+	s3 := testutil.StartS3(t, "crawl")
+	dir, local := copySamples(t)
+	for _, p := range local {
+		s3.Put(t, "crawl", "cc/"+filepath.Base(p), p)
+	}
+	target, err := url.Parse(s3.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drops atomic.Int32
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = r.In.Host // the signature covers the host the client used
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && !strings.Contains(r.URL.RawQuery, "list-type") && r.URL.RawQuery != "location=" {
+			fs := &flakyServer{}
+			w = &dropWriter{ResponseWriter: w, left: 16 << 10, s: fs}
+			defer func() { drops.Add(fs.drops.Load()) }()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	s3.Endpoint = srv.URL
+	s3.UseCredentials(t, s3.AccessKey, s3.SecretKey)
+	logs := captureLog(t)
+	want, got := t.TempDir(), t.TempDir()
+	ingestDir(t, []string{dir}, want)
+	ingestDir(t, []string{"s3://crawl/cc/"}, got)
+	sameShards(t, want, got)
+	if drops.Load() < 10 || !strings.Contains(logs.String(), "resuming with a range request") {
+		t.Fatalf("%d connections dropped; log:\n%.1500s", drops.Load(), logs.String())
+	}
+	t.Logf("%d S3 responses cut short and resumed", drops.Load())
 }
