@@ -47,19 +47,11 @@ func TestS3InputsPlanAndRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	s3r := s3Recipe(t, dir)
-	r, err := LoadRecipe(s3r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := Open(runDir, r, OpenOptions{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := runRecipe(t, s3r, runDir, 2)
 	st := run.Plan.Step("ingest-crawl")
 	if st == nil || len(st.Tasks) != 3 || !strings.HasPrefix(st.Tasks[0].Files[0].Path, "s3://crawl/c/") || st.Tasks[0].Files[0].Bytes == 0 {
 		t.Fatalf("plan of the s3:// source: %+v", st)
 	}
-	runRecipe(t, s3r, runDir, 2)
 	got := shardFiles(t, runDir)
 	// Manifests name the inputs (s3:// URLs here) and carry fingerprints
 	// made from them, and so differ, as does the recipe; shards, stats,
@@ -97,6 +89,7 @@ func TestSlurmTasksReadS3Inputs(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// The tasks are this test binary acting as smelt (TestMain).
 	if _, err := run.SubmitSlurm(ctx, SlurmOptions{Command: []string{os.Args[0]}, Parallel: 2, Wait: true, Poll: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
