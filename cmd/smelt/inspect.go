@@ -32,7 +32,11 @@ Content-Security-Policy). /report serves the same report as smelt report.`,
   smelt inspect runs/demo --addr 127.0.0.1:9000`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			run, err := report.Load(args[0], report.Options{})
+			dirs, err := localDirs(cmd.Context(), args, nil) // an s3:// directory is fetched first
+			if err != nil {
+				return err
+			}
+			run, err := report.Load(dirs[0], report.Options{})
 			if err != nil {
 				return err
 			}

@@ -154,6 +154,12 @@ tokenizer: {name: gpt2}
 	if out, err := runSmelt(t, "stats", "s3://out/runs/r1/tokenize"); err != nil || !strings.Contains(out, "tokens") {
 		t.Fatalf("smelt stats on the s3:// run's tokens: %v\n%s", err, out)
 	}
+	if out, err := runSmelt(t, "report", "s3://out/runs/r1", "--out", filepath.Join(dir, "run.html")); err != nil {
+		t.Fatalf("smelt report on the s3:// run: %v\n%s", err, out)
+	}
+	if html, err := os.ReadFile(filepath.Join(dir, "run.html")); err != nil || !bytes.Contains(html, []byte("dedup")) {
+		t.Fatalf("the report of the s3:// run lacks its dedup step (%v)", err)
+	}
 	// Slurm cannot share a local staging directory: a clear refusal.
 	if _, err := runSmelt(t, "run", recipe("remote", "s3://crawl/cc/"), "--run-dir", "s3://out/runs/r2", "--executor", "slurm"); err == nil || !strings.Contains(err.Error(), "executor local") {
 		t.Fatalf("slurm with an s3:// run dir: %v", err)
