@@ -197,26 +197,57 @@ func TestS3OutputResumeAfterKill(t *testing.T) {
 	}
 	s3 := testutil.StartS3(t, "crawl", "out")
 	t.Setenv("SMELT_STAGING", t.TempDir())
-	for i := 0; i < 6; i++ {
-		for _, s := range remoteSamples {
-			data, err := os.ReadFile(testutil.SharedData(t, s))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s3.PutBytes(t, "crawl", fmt.Sprintf("cc/%d-%s", i, filepath.Base(s)), data)
-		}
-	}
+	putCopies(t, s3, 6)
 	args := func(out string) []string {
 		return []string{"ingest", "s3://crawl/cc/", "--out", out, "--source", "cc", "-j", "2", "--shard-mb", "1"}
 	}
+	ref, got := killAndResume(t, args, "s3://out/ref", "s3://out/killed")
+	if len(partFiles(t, ref)) < 2 {
+		t.Fatalf("only %d shards: the kills cannot land between checkpoints", len(partFiles(t, ref)))
+	}
+	testutil.SameTree(t, ref, got)
+}
+
+// TestS3RunDirResumeAfterKill does the same to smelt run --run-dir s3://.
+func TestS3RunDirResumeAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes; slow")
+	}
+	s3 := testutil.StartS3(t, "crawl", "out")
+	t.Setenv("SMELT_STAGING", t.TempDir())
+	putCopies(t, s3, 3)
+	recipe := filepath.Join(t.TempDir(), "r.yaml")
+	if err := os.WriteFile(recipe, []byte(`name: killed
+shard_mb: 1
+sources:
+  - name: cc
+    inputs: [s3://crawl/cc/]
+    weight: 1
+    tasks: 3
+    filter: {rules: [gopher_quality]}
+dedup: {exact: true, minhash: true}
+tokenizer: {name: gpt2}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := func(out string) []string { return []string{"run", recipe, "--run-dir", out, "-j", "2"} }
+	ref, got := killAndResume(t, args, "s3://out/runs/ref", "s3://out/runs/killed")
+	sameParts(t, ref, got)
+}
+
+// killAndResume runs smelt ARGS(ref) to the end, then ARGS(killed) in
+// child processes killed with SIGKILL at five points of a run's time, then
+// once more to the end; it returns local copies of both outputs.
+func killAndResume(t *testing.T, args func(out string) []string, ref, killed string) (string, string) {
+	t.Helper()
 	start := time.Now()
-	if out, err := runSmelt(t, args("s3://out/ref")...); err != nil {
+	if out, err := runSmelt(t, args(ref)...); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	total := time.Since(start) * 3 / 2
 	kills := 0
 	for i := 1; i <= 5; i++ {
-		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperSmelt$", "--"}, args("s3://out/killed")...)...)
+		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperSmelt$", "--"}, args(killed)...)...)
 		cmd.Env = append(os.Environ(), "SMELT_TEST_CHILD=1")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -237,20 +268,31 @@ func TestS3OutputResumeAfterKill(t *testing.T) {
 	if kills == 0 {
 		t.Fatal("no child was killed")
 	}
-	if out, err := runSmelt(t, args("s3://out/killed")...); err != nil {
+	if out, err := runSmelt(t, args(killed)...); err != nil {
 		t.Fatalf("final run: %v\n%s", err, out)
 	}
-	ref, err := store.Fetch(context.Background(), "s3://out/ref", nil)
+	a, err := store.Fetch(context.Background(), ref, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := store.Fetch(context.Background(), "s3://out/killed", nil)
+	b, err := store.Fetch(context.Background(), killed, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(partFiles(t, ref)) < 2 {
-		t.Fatalf("only %d shards: the kills cannot land between checkpoints", len(partFiles(t, ref)))
-	}
-	testutil.SameTree(t, ref, got)
 	t.Logf("%d kills over a %v run", kills, total)
+	return a, b
+}
+
+// putCopies stores n copies of the samples as crawl/cc/I-NAME.
+func putCopies(t *testing.T, s3 *testutil.S3Server, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		for _, s := range remoteSamples {
+			data, err := os.ReadFile(testutil.SharedData(t, s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s3.PutBytes(t, "crawl", fmt.Sprintf("cc/%d-%s", i, filepath.Base(s)), data)
+		}
+	}
 }
