@@ -33,6 +33,10 @@ type Config struct {
 	GopherQuality    *GopherQuality    `yaml:"gopher_quality"`
 	C4               *C4               `yaml:"c4"`
 	FineWeb          *FineWebQuality   `yaml:"fineweb_quality"`
+	// Decontam and PII are off unless listed in Rules (decontam needs an
+	// index from `smelt decontam index`).
+	Decontam *Decontam `yaml:"decontam"`
+	PII      *PII      `yaml:"pii"`
 }
 
 // DefaultConfig returns the published defaults for every rule.
@@ -45,6 +49,8 @@ func DefaultConfig() *Config {
 		GopherQuality:    DefaultGopherQuality(),
 		C4:               DefaultC4(),
 		FineWeb:          DefaultFineWebQuality(),
+		Decontam:         DefaultDecontam(),
+		PII:              DefaultPII(),
 	}
 }
 
@@ -71,9 +77,23 @@ func (c *Config) validate() error {
 		seen[r] = true
 		switch r {
 		case RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb:
+		case RuleDecontam:
+			if c.Decontam == nil {
+				return fmt.Errorf("filter config: rule %q has no settings", r)
+			}
+			if err := c.Decontam.validate(); err != nil {
+				return fmt.Errorf("filter config: %w", err)
+			}
+		case RulePII:
+			if c.PII == nil {
+				return fmt.Errorf("filter config: rule %q has no settings", r)
+			}
+			if err := c.PII.validate(); err != nil {
+				return fmt.Errorf("filter config: %w", err)
+			}
 		default:
 			return fmt.Errorf("filter config: unknown rule %q (known: %s)", r,
-				strings.Join([]string{RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb}, ", "))
+				strings.Join([]string{RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb, RuleDecontam, RulePII}, ", "))
 		}
 	}
 	if c.FineWeb != nil && c.FineWeb.ShortLineLen < 0 {
@@ -103,6 +123,13 @@ func (c *Config) Pipeline() (Pipeline, error) {
 			rule = ruleOrNil(c.C4)
 		case RuleFineWeb:
 			rule = ruleOrNil(c.FineWeb)
+		case RuleDecontam:
+			if err := c.Decontam.Open(); err != nil {
+				return Pipeline{}, fmt.Errorf("filter config: %w", err)
+			}
+			rule = c.Decontam
+		case RulePII:
+			rule = c.PII
 		}
 		if rule == nil {
 			return Pipeline{}, fmt.Errorf("filter config: rule %q has no settings", r)

@@ -19,6 +19,7 @@ type Stage struct {
 
 	mu      sync.Mutex
 	removed map[*shards.Document]map[string]int
+	counts  map[*shards.Document]map[string]int
 }
 
 // Reasons lists every drop reason the stage can produce.
@@ -56,6 +57,14 @@ func (s *Stage) Process(d *shards.Document) (*shards.Document, error) {
 		s.removed[d] = o.Removed
 		s.mu.Unlock()
 	}
+	if len(o.Counts) > 0 {
+		s.mu.Lock()
+		if s.counts == nil {
+			s.counts = map[*shards.Document]map[string]int{}
+		}
+		s.counts[d] = o.Counts
+		s.mu.Unlock()
+	}
 	return d, nil
 }
 
@@ -73,9 +82,14 @@ func (s *Stage) Observe(st *shards.Stats, in, out *shards.Document) {
 	s.mu.Lock()
 	removed := s.removed[out]
 	delete(s.removed, out)
+	counts := s.counts[out]
+	delete(s.counts, out)
 	s.mu.Unlock()
 	for _, rule := range sortedStrings(removed) {
 		st.Modify(rule, int64(removed[rule]))
+	}
+	for _, k := range sortedStrings(counts) {
+		st.Metric(k, "count").Add(float64(counts[k]))
 	}
 	if out.HasQuality {
 		name := StatQualityKept
