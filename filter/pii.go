@@ -263,7 +263,7 @@ func rightBoundary(text string, e int) bool {
 // ---- e-mail ----
 
 func isLocalByte(c byte) bool {
-	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c == '\''
 }
 
 // notTLD are file extensions that follow "@" in asset names (icon@2x.png).
@@ -283,7 +283,7 @@ func findEmails(text string, ms []piiMatch) []piiMatch {
 		for l > 0 && isLocalByte(text[l-1]) {
 			l--
 		}
-		for l < at && (text[l] == '.' || text[l] == '-' || text[l] == '+') {
+		for l < at && (text[l] == '.' || text[l] == '-' || text[l] == '+' || text[l] == '\'') {
 			l++
 		}
 		if l == at || text[at-1] == '.' || strings.Contains(text[l:at], "..") {
@@ -353,6 +353,8 @@ func prevWords(text string, i, n int) []string {
 	fs := strings.FieldsFunc(strings.ToLower(seg), func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
 	})
+	// Numbers (an earlier address in a list) are not context words.
+	fs = slices.DeleteFunc(fs, func(w string) bool { return w[0] >= '0' && w[0] <= '9' })
 	if len(fs) > n {
 		fs = fs[len(fs)-n:]
 	}
@@ -402,7 +404,9 @@ func (p *PII) matchIPv4(text string, i int) int {
 			small = false
 		}
 	}
-	if !rightBoundary(text, e) {
+	// A port (":443") or prefix length ("/24") may follow.
+	port := e+1 < len(text) && (text[e] == ':' || text[e] == '/') && isDigit(text[e+1])
+	if !port && !rightBoundary(text, e) {
 		return 0
 	}
 	if e+1 < len(text) && (text[e] == '-' || text[e] == '+') && isAlnum(text[e+1]) {
@@ -420,9 +424,11 @@ func (p *PII) matchIPv4(text string, i int) int {
 	}
 	if small {
 		near := false
-		for _, w := range pw {
-			if slices.Contains(ipWords, w) {
-				near = true
+		for _, w := range prevWords(text, i, 6) {
+			for _, iw := range ipWords {
+				if strings.HasPrefix(w, iw) && (len(iw) >= 3 || w == iw) {
+					near = true
+				}
 			}
 		}
 		if !near {
@@ -625,6 +631,9 @@ func matchIBAN(text string, i int) int {
 // ---- phone numbers ----
 
 func matchPhone(text string, i int) int {
+	if i >= 2 && (text[i-1] == ' ' || text[i-1] == '-') && isDigit(text[i-2]) {
+		return 0 // the tail of a longer number (a card or account)
+	}
 	e := i
 	plus := false
 	if text[e] == '+' {
@@ -639,6 +648,7 @@ func matchPhone(text string, i int) int {
 	ng, digits := 0, 0
 	trunk := false // "(0)" after the country code
 	firstDigit := byte(0)
+	good := e // end of the last complete group
 	for e < len(text) && ng < len(groups) {
 		c := text[e]
 		paren := false
@@ -683,6 +693,7 @@ func matchPhone(text string, i int) int {
 		if digits > 15 {
 			return 0
 		}
+		good = e
 		// A separator continues the number only if a group follows.
 		if e < len(text) {
 			c := text[e]
@@ -698,6 +709,7 @@ func matchPhone(text string, i int) int {
 		}
 		break
 	}
+	e = good
 	if ng == 0 || !rightBoundary(text, e) {
 		return 0
 	}
