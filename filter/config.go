@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -137,6 +138,14 @@ func (c *Config) Pipeline() (Pipeline, error) {
 		p.Rules = append(p.Rules, rule)
 	}
 	return p, nil
+}
+
+// ResolvePaths makes the rules' relative file paths (the decontam index)
+// relative to dir, as a recipe's inputs are.
+func (c *Config) ResolvePaths(dir string) {
+	if c.Decontam != nil && c.Decontam.Index != "" && !filepath.IsAbs(c.Decontam.Index) {
+		c.Decontam.Index = filepath.Join(dir, c.Decontam.Index)
+	}
 }
 
 // ruleOrNil turns a nil rule pointer into a nil interface.

@@ -43,8 +43,9 @@ var DefaultPIIPlaceholders = map[string]string{PIIEmail: "<EMAIL>", PIIIP: "<IP>
 // after "version" or with every part below 10 (and no "IP"/"server" near)
 // is a version number; digit groups shaped like dates, ISBNs, prices,
 // coordinates or ZIP codes are not phone numbers; a card or IBAN must pass
-// its checksum. (The scanners also run at about 200 MB/s where Go's regexp
-// with the same patterns ran at about 8 MB/s on the bench documents.)
+// its checksum. (The scanners also run 13x faster than Go's regexp finding
+// the same candidates without validation: 85 vs 6.6 MB per CPU-second in
+// BenchmarkPII and BenchmarkPIIRegexp.)
 type PII struct {
 	// Kinds are the kinds to replace (all by default).
 	Kinds []string `yaml:"kinds"`

@@ -357,6 +357,7 @@ func (r *Recipe) resolve(baseDir string) error {
 			return fmt.Errorf("recipe: source %q: weight %v must be a positive number (or mark the source reference: true)", s.Name, s.Weight)
 		}
 		if s.Filter != nil {
+			s.Filter.ResolvePaths(baseDir)
 			if _, err := s.Filter.Pipeline(); err != nil {
 				return fmt.Errorf("recipe: source %q: %w", s.Name, err)
 			}

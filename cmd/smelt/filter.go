@@ -35,6 +35,9 @@ Rules (--rules, run in the order given; defaults are the published ones):
   gopher_quality     Gopher word counts, symbols, bullets, stop words
   c4                 C4 line removal and document drops (Raffel et al. 2020)
   fineweb_quality    FineWeb line punctuation, short lines, duplicates (Penedo et al. 2024)
+  decontam           benchmark 13-gram overlap (GPT-3), index from 'smelt decontam index';
+                     set decontam.index and decontam.policy (drop or gpt3) in --config
+  pii                replace e-mail, IP, phone, card and IBAN with <EMAIL>, <IP>, ...
 Every threshold can be changed in a YAML file given with --config
 (--print-config shows the defaults).
 
