@@ -99,7 +99,11 @@ type IndexBuilder struct {
 	words   []wordSpan
 	tmpDir  string
 	spilled bool
+	written int64
 }
+
+// Entries is the number of (n-gram, record) pairs Write wrote.
+func (b *IndexBuilder) Entries() int64 { return b.written }
 
 func (b *IndexBuilder) n() int {
 	if b.N <= 0 {
@@ -146,6 +150,12 @@ func (b *IndexBuilder) Add(set int, id string, fields ...string) error {
 	if len(b.words) < b.n() {
 		s.Short++
 		return nil
+	}
+	if b.buf == nil {
+		// One allocation of the whole buffer: growing it by append would
+		// hold the old and new arrays at once. Untouched pages cost no
+		// memory, so a small eval set stays small.
+		b.buf = make([]ixEntry, 0, b.runEntries())
 	}
 	var err error
 	ngramHashes(b.words, b.n(), func(_ int, h uint64) bool {
@@ -400,6 +410,7 @@ func (b *IndexBuilder) Write(path string) ([]IndexSet, error) {
 		entries++
 	}
 	b.buf = nil
+	b.written = int64(entries)
 	if err := rw.Flush(); err != nil {
 		return nil, fmt.Errorf("decontam: %s: %w", recTmp.Name(), err)
 	}

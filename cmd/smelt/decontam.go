@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -81,17 +82,14 @@ Use the index in a recipe or filter config:
 			if err != nil {
 				return err
 			}
-			x, err := filter.OpenIndex(out)
+			fi, err := os.Stat(out)
 			if err != nil {
 				return err
 			}
-			defer x.Close()
-			fi, _ := os.Stat(out)
 			w := cmd.OutOrStdout()
-			printIndex(w, x)
+			printSets(w, sets)
 			fmt.Fprintf(w, "wrote %s: %d n-grams (n=%d), %d bytes, %d bad records skipped, in %s\n",
-				out, x.Entries(), x.N, fi.Size(), bad, time.Since(start).Round(time.Millisecond))
-			_ = sets
+				out, b.Entries(), n, fi.Size(), bad, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}
@@ -115,17 +113,17 @@ func newDecontamInfoCmd() *cobra.Command {
 				return err
 			}
 			defer x.Close()
-			printIndex(cmd.OutOrStdout(), x)
+			printSets(cmd.OutOrStdout(), x.Sets)
 			fmt.Fprintf(cmd.OutOrStdout(), "%d n-grams (n=%d), %d records, id %s\n", x.Entries(), x.N, x.Records(), x.ID)
 			return nil
 		},
 	}
 }
 
-func printIndex(w interface{ Write([]byte) (int, error) }, x *filter.Index) {
+func printSets(w io.Writer, sets []filter.IndexSet) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "eval set\trecords\tshorter than n\tn-grams\t")
-	for _, s := range x.Sets {
+	for _, s := range sets {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", s.Name, s.Records, s.Short, s.NGrams)
 	}
 	tw.Flush()
