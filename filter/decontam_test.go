@@ -467,6 +467,10 @@ func TestDecontamStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The index's content is part of the run's fingerprint.
+	if fp, _ := json.Marshal(cfg); !strings.Contains(string(fp), x.ID) {
+		t.Fatalf("settings do not name the index content: %s", fp)
+	}
 	s := &Stage{Pipeline: p}
 	out := filepath.Join(t.TempDir(), "out")
 	st, err := s.Run(context.Background(), RunOptions{Inputs: []string{in}, Out: out, Workers: 2, TargetBytes: 20_000, Settings: cfg})
