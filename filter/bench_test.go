@@ -193,12 +193,7 @@ func benchIndex(b *testing.B) *Index {
 			b.Fatal(err)
 		}
 	})
-	x, err := OpenIndex(benchIndexPath)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { x.Close() })
-	return x
+	return openTestIndex(b, benchIndexPath)
 }
 
 // peakRSS is the process's peak resident set (VmHWM) in MiB, from the OS.

@@ -102,6 +102,12 @@ func wikiIndex(t testing.TB, n int) *Index {
 	if _, err := b.Write(path); err != nil {
 		t.Fatal(err)
 	}
+	return openTestIndex(t, path)
+}
+
+// openTestIndex opens an index for the rest of the test.
+func openTestIndex(t testing.TB, path string) *Index {
+	t.Helper()
 	x, err := OpenIndex(path)
 	if err != nil {
 		t.Fatal(err)

@@ -49,23 +49,22 @@ func (s *Stage) Process(d *shards.Document) (*shards.Document, error) {
 			}
 		}
 	}
-	if len(o.Removed) > 0 {
-		s.mu.Lock()
-		if s.removed == nil {
-			s.removed = map[*shards.Document]map[string]int{}
-		}
-		s.removed[d] = o.Removed
-		s.mu.Unlock()
-	}
-	if len(o.Counts) > 0 {
-		s.mu.Lock()
-		if s.counts == nil {
-			s.counts = map[*shards.Document]map[string]int{}
-		}
-		s.counts[d] = o.Counts
-		s.mu.Unlock()
-	}
+	s.hold(&s.removed, d, o.Removed)
+	s.hold(&s.counts, d, o.Counts)
 	return d, nil
+}
+
+// hold remembers a document's per-rule numbers until Observe.
+func (s *Stage) hold(m *map[*shards.Document]map[string]int, d *shards.Document, v map[string]int) {
+	if len(v) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if *m == nil {
+		*m = map[*shards.Document]map[string]int{}
+	}
+	(*m)[d] = v
+	s.mu.Unlock()
 }
 
 // Histogram and metric names this stage adds to its Stats.
@@ -76,7 +75,7 @@ const (
 )
 
 // Observe records stage statistics for one routed document: text removed by
-// modifying rules, and the quality score histograms for kept and dropped
+// modifying rules, the Annotators' counts (as metrics), and the quality score histograms for kept and dropped
 // documents. Call it in input order (RunDocStage does).
 func (s *Stage) Observe(st *shards.Stats, in, out *shards.Document) {
 	s.mu.Lock()

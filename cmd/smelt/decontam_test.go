@@ -2,17 +2,14 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
@@ -129,22 +126,7 @@ tokenizer: {name: gpt2}
 
 	// smelt inspect: a dropped document shows its eval record, a redacted
 	// one the kinds replaced and where.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var buf syncBuffer
-	root := newRootCmd()
-	root.SetOut(&buf)
-	root.SetArgs([]string{"inspect", runDir, "--addr", "127.0.0.1:0"})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		base = re.FindString(buf.String())
-	}
-	if base == "" {
-		t.Fatalf("inspect printed no address: %q", buf.String())
-	}
+	base, stop := startInspect(t, runDir)
 	get := func(path string) string {
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -174,6 +156,7 @@ tokenizer: {name: gpt2}
 	if !found {
 		t.Error("no kept document page shows its PII replacements")
 	}
-	cancel()
-	<-done
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
 }

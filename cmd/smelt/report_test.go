@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -91,22 +92,7 @@ func (s *syncBuffer) String() string {
 
 func TestInspectCommand(t *testing.T) {
 	dir := reportStageDir(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out syncBuffer
-	root := newRootCmd()
-	root.SetOut(&out)
-	root.SetArgs([]string{"inspect", dir, "--addr", "127.0.0.1:0"})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		base = re.FindString(out.String())
-	}
-	if base == "" {
-		t.Fatalf("inspect printed no address: %q", out.String())
-	}
+	base, stop := startInspect(t, dir)
 	resp, err := http.Get(base + "docs?step=out&set=dropped")
 	if err != nil {
 		t.Fatal(err)
@@ -116,13 +102,40 @@ func TestInspectCommand(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "markup/script") {
 		t.Errorf("dropped listing: %s %.300s", resp.Status, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("inspect after cancel: %v", err)
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// startInspect runs smelt inspect on dir on a free port and returns its
+// address; stop cancels it and reports how it ended.
+func startInspect(t *testing.T, dir string) (base string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var out syncBuffer
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetArgs([]string{"inspect", dir, "--addr", "127.0.0.1:0"})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/`)
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		base = re.FindString(out.String())
+	}
+	if base == "" {
+		t.Fatalf("inspect printed no address: %q", out.String())
+	}
+	return base, func() error {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("inspect after cancel: %w", err)
+			}
+			return nil
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("inspect did not stop when its context was cancelled")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("inspect did not stop when its context was cancelled")
 	}
 }
