@@ -84,7 +84,8 @@ type IndexSet struct {
 type IndexBuilder struct {
 	// N is the n-gram length (DefaultNGram when 0).
 	N int
-	// TmpDir holds the spilled runs ("" = the output's directory).
+	// TmpDir holds the spilled runs ("" = the system's temporary
+	// directory).
 	TmpDir string
 	// RunEntries bounds the in-memory buffer (defaultRunEntries when 0).
 	RunEntries int
@@ -337,6 +338,13 @@ func (b *IndexBuilder) Write(path string) ([]IndexSet, error) {
 		srcs = append(srcs, &memSource{es: b.buf})
 	}
 	dir := filepath.Dir(path)
+	// Temporary files a killed earlier run left behind.
+	for _, pat := range []string{".tmp-*", ".recs-*"} {
+		stale, _ := filepath.Glob(filepath.Join(dir, "."+filepath.Base(path)+pat))
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
 	if err != nil {
 		return nil, fmt.Errorf("decontam: %w", err)

@@ -425,6 +425,22 @@ func TestIndexSpillDeterministic(t *testing.T) {
 		return data
 	}
 	mem, spilled := build(0), build(10_000)
+	// A killed run's temporary files are cleared by the next.
+	sdir := t.TempDir()
+	stale := filepath.Join(sdir, ".x.dcx.tmp-123")
+	os.WriteFile(stale, []byte("partial"), 0o644)
+	sb := &IndexBuilder{}
+	set, _ := sb.AddSet("s")
+	sb.Add(set, "r", "one two three four five six seven eight nine ten eleven twelve thirteen")
+	if _, err := sb.Write(filepath.Join(sdir, "x.dcx")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatal("stale temporary index file left behind")
+	}
+	if sb.Entries() != 1 {
+		t.Fatalf("%d entries for one 13-word record", sb.Entries())
+	}
 	if !bytes.Equal(mem, spilled) {
 		t.Fatal("spilled index differs from the in-memory one")
 	}
