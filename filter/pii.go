@@ -104,6 +104,10 @@ type PIINote struct {
 	Spans []PIISpan `json:"spans"`
 	// Total is the number of replacements (Spans may be fewer).
 	Total int `json:"total"`
+	// Placeholders are the placeholders of the kinds found, so that a
+	// reader can check a span still holds one (a later rule may have
+	// rewritten the text).
+	Placeholders map[string]string `json:"placeholders"`
 }
 
 const maxPIINote = 200
@@ -122,12 +126,13 @@ func (p *PII) Annotate(d *shards.Document) Annotation {
 	}
 	var b strings.Builder
 	b.Grow(len(d.Text))
-	note := &PIINote{Total: len(ms)}
+	note := &PIINote{Total: len(ms), Placeholders: map[string]string{}}
 	counts := map[string]int{}
 	pos, removed := 0, 0
 	for _, m := range ms {
 		b.WriteString(d.Text[pos:m.start])
 		ph := p.placeholder(m.kind)
+		note.Placeholders[m.kind] = ph
 		if len(note.Spans) < maxPIINote {
 			note.Spans = append(note.Spans, PIISpan{Kind: m.kind, Start: b.Len(), End: b.Len() + len(ph)})
 		}

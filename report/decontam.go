@@ -135,15 +135,19 @@ func (d *Doc) Annotated() *Annotated {
 			}
 		}
 		for _, c := range dc.Cuts {
-			marks = append(marks, mark{c, c, "removed benchmark text", "cut"})
+			if c == 0 || c == len(text) || c >= 2 && c <= len(text) && text[c-2:c] == "\n\n" {
+				marks = append(marks, mark{c, c, "removed benchmark text", "cut"})
+			}
 		}
 		a.Cuts = len(dc.Cuts)
 	}
 	if p := m.PII; p != nil {
 		a.Kinds = map[string]int{}
 		for _, s := range p.Spans {
-			marks = append(marks, mark{s.Start, s.End, "pii: " + s.Kind, "pii"})
 			a.Kinds[s.Kind]++
+			if ph, ok := p.Placeholders[s.Kind]; ok && s.Start >= 0 && s.End <= len(text) && s.Start <= s.End && text[s.Start:s.End] == ph {
+				marks = append(marks, mark{s.Start, s.End, "pii: " + s.Kind, "pii"})
+			}
 		}
 	}
 	sort.SliceStable(marks, func(i, j int) bool { return marks[i].start < marks[j].start })
