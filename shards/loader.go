@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math"
 	"math/bits"
 	"path/filepath"
@@ -216,6 +217,56 @@ func splitOf(s *MixSource, frac float64) Split {
 
 // Mix returns the loader's mix.
 func (l *Loader) Mix() *Mix { return l.mix }
+
+// Options returns the loader's options, with the defaults filled in.
+func (l *Loader) Options() LoaderOptions { return l.opt }
+
+// Probe checks that the loader can fill a batch, then rewinds it: a
+// validation split may leave a source nothing to give.
+func (l *Loader) Probe() error {
+	st, err := l.State()
+	if err != nil {
+		return err
+	}
+	if err := l.Next(make([]uint32, l.BatchTokens())); err != nil {
+		return err
+	}
+	return l.Restore(st)
+}
+
+// OpenTraining opens the loaders of a training run on m. With
+// opt.ValFraction 0 it returns a loader over all the data and no
+// validation loader. Otherwise it returns a validation loader over the
+// held-out data and a training loader over the rest, and logs how each
+// source is split; when the held-out data cannot fill a batch (a source
+// holds nothing out), it logs why, and returns no validation loader and a
+// training loader over all the data. train.Options().ValFraction is the
+// fraction actually held out.
+func OpenTraining(m *Mix, opt LoaderOptions) (train, val *Loader, err error) {
+	opt.Val = false
+	if opt.ValFraction > 0 {
+		vo := opt
+		vo.Val = true
+		val, err = NewLoader(m, vo)
+		if err != nil {
+			return nil, nil, err
+		}
+		if perr := val.Probe(); perr != nil {
+			slog.Warn("no validation loss for this run: the held-out data cannot fill a batch; training on all the data",
+				"val_fraction", opt.ValFraction, "err", perr)
+			val, opt.ValFraction = nil, 0
+		} else {
+			for i, s := range m.Sources {
+				slog.Info("validation split", "source", s.Name, "by", val.srcs[i].split, "documents", s.Docs(), "val_fraction", opt.ValFraction)
+			}
+		}
+	}
+	train, err = NewLoader(m, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return train, val, nil
+}
 
 // Splits is how each source's validation data is chosen, in mix order.
 func (l *Loader) Splits() []Split {
