@@ -236,28 +236,49 @@ func (l *Loader) Probe() error {
 
 // OpenTraining opens the loaders of a training run on m. With
 // opt.ValFraction 0 it returns a loader over all the data and no
-// validation loader. Otherwise it returns a validation loader over the
-// held-out data and a training loader over the rest, and logs how each
-// source is split; when the held-out data cannot fill a batch (a source
-// holds nothing out), it logs why, and returns no validation loader and a
-// training loader over all the data. train.Options().ValFraction is the
-// fraction actually held out.
+// validation loader. Otherwise it returns a training loader over the data
+// not held out and a validation loader over the held-out data, and logs
+// how each source is split. A source whose held-out data cannot fill a
+// batch (a small source at a small fraction) is left out of validation,
+// with a warning, the others' weights renormalised; when no source has
+// any, there is no validation loader and the training loader reads all the
+// data. train.Options().ValFraction is the fraction actually held out.
 func OpenTraining(m *Mix, opt LoaderOptions) (train, val *Loader, err error) {
 	opt.Val = false
 	if opt.ValFraction > 0 {
 		vo := opt
 		vo.Val = true
-		val, err = NewLoader(m, vo)
-		if err != nil {
-			return nil, nil, err
+		var keep []*MixSource
+		var sum float64
+		for _, s := range m.Sources {
+			one := *s
+			one.Weight = 1
+			l, err := NewLoader(&Mix{Path: m.Path, Sources: []*MixSource{&one}, tok: m.tok}, vo)
+			if err != nil {
+				return nil, nil, err
+			}
+			split := l.srcs[0].split
+			if perr := l.Probe(); perr != nil {
+				slog.Warn("validation: source left out, its held-out data cannot fill a batch", "source", s.Name, "by", split,
+					"documents", s.Docs(), "val_fraction", opt.ValFraction, "err", perr)
+				continue
+			}
+			slog.Info("validation split", "source", s.Name, "by", split, "documents", s.Docs(), "val_fraction", opt.ValFraction)
+			keep = append(keep, s)
+			sum += s.Weight
 		}
-		if perr := val.Probe(); perr != nil {
-			slog.Warn("no validation loss for this run: the held-out data cannot fill a batch; training on all the data",
-				"val_fraction", opt.ValFraction, "err", perr)
-			val, opt.ValFraction = nil, 0
+		if len(keep) == 0 {
+			slog.Warn("no validation loss for this run: no source's held-out data can fill a batch; training on all the data", "val_fraction", opt.ValFraction)
+			opt.ValFraction = 0
 		} else {
-			for i, s := range m.Sources {
-				slog.Info("validation split", "source", s.Name, "by", val.srcs[i].split, "documents", s.Docs(), "val_fraction", opt.ValFraction)
+			vm := &Mix{Path: m.Path, tok: m.tok}
+			for _, s := range keep {
+				c := *s
+				c.Weight = s.Weight / sum
+				vm.Sources = append(vm.Sources, &c)
+			}
+			if val, err = NewLoader(vm, vo); err != nil {
+				return nil, nil, err
 			}
 		}
 	}

@@ -897,3 +897,46 @@ func cpuSeconds() float64 {
 	}
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
+
+// TestOpenTraining: validation loaders are probed; a split that leaves a
+// source nothing costs the validation loss, not the run, and then nothing
+// is held out of training.
+func TestOpenTraining(t *testing.T) {
+	books := testMix(t, []float64{1, 1}, []*testSrc{longDocs(0, 3, 3000), shortDocs(1, 300)}, 8<<10)
+	m, _ := LoadMix(books)
+	tl, vl, err := OpenTraining(m, LoaderOptions{SeqLen: 16, BatchSize: 4, ValFraction: 0.1})
+	if err != nil || vl == nil {
+		t.Fatalf("val loader %v, %v", vl, err)
+	}
+	if sp := vl.Splits(); sp[0] != SplitSamples || sp[1] != SplitDocuments {
+		t.Fatalf("splits %v", sp)
+	}
+	if tl.Options().ValFraction != 0.1 || tl.Options().Val || !vl.Options().Val {
+		t.Fatalf("options %+v %+v", tl.Options(), vl.Options())
+	}
+	tl, vl, err = OpenTraining(m, LoaderOptions{SeqLen: 16, BatchSize: 4})
+	if err != nil || vl != nil || tl.Splits()[0] != SplitNone {
+		t.Fatalf("val fraction 0: val loader %v, splits %v, %v", vl, tl.Splits(), err)
+	}
+	// One document of 40 tokens: at 0.001 nothing is held out.
+	tiny := testMix(t, []float64{1}, []*testSrc{newTestSrc(0, []int{40})}, 0)
+	m, _ = LoadMix(tiny)
+	tl, vl, err = OpenTraining(m, LoaderOptions{SeqLen: 16, BatchSize: 1, ValFraction: 0.001})
+	if err != nil || vl != nil || tl.Options().ValFraction != 0 {
+		t.Fatalf("empty split: val loader %v, train holds out %v, %v", vl, tl.Options().ValFraction, err)
+	}
+	// Beside a source that has held-out data, the empty one is left out of
+	// validation only.
+	both := testMix(t, []float64{1, 3}, []*testSrc{newTestSrc(0, []int{40}), longDocs(1, 3, 30000)}, 0)
+	m, _ = LoadMix(both)
+	tl, vl, err = OpenTraining(m, LoaderOptions{SeqLen: 16, BatchSize: 2, ValFraction: 0.001})
+	if err != nil || vl == nil || len(vl.Mix().Sources) != 1 || vl.Mix().Sources[0].Name != "s1" || vl.Mix().Sources[0].Weight != 1 {
+		t.Fatalf("validation over the source with held-out data: %v %v", vl, err)
+	}
+	if tl.Options().ValFraction != 0.001 || len(tl.Mix().Sources) != 2 {
+		t.Fatalf("training loader %+v", tl.Options())
+	}
+	if err := vl.Next(make([]uint32, vl.BatchTokens())); err != nil {
+		t.Fatal(err)
+	}
+}
