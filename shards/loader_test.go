@@ -303,6 +303,29 @@ func TestLoaderEpochCoversEverySample(t *testing.T) {
 	}
 }
 
+// docRuns tracks the longest run of consecutive batches whose rows all
+// come from one and the same document.
+type docRuns struct{ run, longest, prev int }
+
+func (r *docRuns) add(docs map[int]bool) {
+	one := -1
+	if len(docs) == 1 {
+		for d := range docs {
+			one = d
+		}
+	}
+	switch {
+	case one < 0:
+		r.run = 0
+	case one == r.prev && r.run > 0:
+		r.run++
+	default:
+		r.run = 1
+	}
+	r.prev = one
+	r.longest = max(r.longest, r.run)
+}
+
 // TestLoaderLongDocuments is the case the document-packing loader got
 // wrong: documents 50 times longer than a batch. A batch must draw its
 // rows from all over the window, not from one document, and every batch
@@ -314,7 +337,7 @@ func TestLoaderLongDocuments(t *testing.T) {
 		books := longDocs(0, 8, long)
 		l := open(t, testMix(t, []float64{1}, []*testSrc{books}, 8<<10), LoaderOptions{SeqLen: seq, BatchSize: batch, Seed: 1})
 		buf := make([]uint32, l.BatchTokens())
-		run, longest, prev := 0, 0, -1
+		var runs docRuns
 		for range 2000 {
 			if err := l.Next(buf); err != nil {
 				t.Fatal(err)
@@ -325,29 +348,14 @@ func TestLoaderLongDocuments(t *testing.T) {
 					docs[d] = true
 				}
 			}
-			one := -1
-			if len(docs) == 1 {
-				for d := range docs {
-					one = d
-				}
-			}
-			switch {
-			case one < 0:
-				run = 0
-			case one == prev:
-				run++
-			default:
-				run = 1
-			}
-			prev = one
-			longest = max(longest, run)
+			runs.add(docs)
 		}
 		// With 8 documents, a batch of 4 rows from one document has
 		// chance 8^-3; two in a row from the same one, 8^-7.
-		if longest > 2 {
-			t.Fatalf("%d consecutive batches drawn from one document", longest)
+		if runs.longest > 2 {
+			t.Fatalf("%d consecutive batches drawn from one document", runs.longest)
 		}
-		t.Logf("longest run of batches from one document: %d", longest)
+		t.Logf("longest run of batches from one document: %d", runs.longest)
 	})
 	t.Run("books and web", func(t *testing.T) {
 		const B = 8
@@ -355,7 +363,7 @@ func TestLoaderLongDocuments(t *testing.T) {
 		weights := []float64{0.85, 0.15}
 		l := open(t, testMix(t, weights, srcs, 8<<10), LoaderOptions{SeqLen: seq, BatchSize: B, Seed: 2})
 		buf := make([]uint32, l.BatchTokens())
-		run, longest, prev := 0, 0, -1
+		var runs docRuns
 		cum := make([]int, 2)
 		for b := 1; b <= 2000; b++ {
 			if err := l.Next(buf); err != nil {
@@ -382,25 +390,10 @@ func TestLoaderLongDocuments(t *testing.T) {
 					t.Fatalf("after batch %d: source %d has %d rows, share %.1f", b, i, cum[i], w*float64(b*B))
 				}
 			}
-			one := -1
-			if len(bookDocs) == 1 {
-				for d := range bookDocs {
-					one = d
-				}
-			}
-			switch {
-			case one < 0:
-				run = 0
-			case one == prev:
-				run++
-			default:
-				run = 1
-			}
-			prev = one
-			longest = max(longest, run)
+			runs.add(bookDocs)
 		}
-		if longest > 1 {
-			t.Fatalf("%d consecutive batches whose book rows all come from one book", longest)
+		if runs.longest > 1 {
+			t.Fatalf("%d consecutive batches whose book rows all come from one book", runs.longest)
 		}
 		if got := l.SourceRows(); got[0] != int64(cum[0]) || got[1] != int64(cum[1]) {
 			t.Fatalf("loader counted rows %v, batches held %v", got, cum)
