@@ -466,6 +466,9 @@ func runTrain(tc *TaskContext) (*shards.Stats, error) {
 	if vl != nil {
 		val = vl
 	} else {
+		if o.ValEvery > 0 && lo.ValFraction == 0 {
+			slog.Info("train: val_fraction is 0: no validation", "val_every", o.ValEvery)
+		}
 		o.ValEvery = 0
 	}
 	o.ValFraction = train.Options().ValFraction

@@ -89,8 +89,9 @@ const (
 //
 // The state is a handful of counters per source (epoch, window, position,
 // rows), so State and Restore reproduce exactly the batches of an
-// uninterrupted run. Each shard is read whole when its window is built, its
-// sha256 checked against the manifest and its ids against the vocabulary.
+// uninterrupted run. Each shard is read whole when its window is built
+// (unless the previous window holds it), its sha256 checked against the
+// manifest and its ids against the vocabulary.
 // Every rank reads every shard. A Loader is not safe for concurrent use.
 type Loader struct {
 	mix    *Mix
@@ -126,6 +127,7 @@ type srcCursor struct {
 // window is one window's decoded shards and sample index.
 type window struct {
 	shards []*TokenShard
+	index  []int // shards[i] is the source's shard index[i]
 	pieces []piece
 	cum    []int64 // running token totals of pieces, len(pieces)+1
 	perm   []uint32
@@ -488,20 +490,37 @@ func (l *Loader) ensureWindow(s *srcCursor) error {
 		return nil
 	}
 	w := &s.win
-	w.shards = w.shards[:0]
-	w.pieces = w.pieces[:0]
 	s.builtWindow = -1
-	chunk := HeldOutChunk * l.opt.SeqLen
-	for k, sh := range s.shardPerm[s.winStart[s.Window]:s.winStart[s.Window+1]] {
-		info := s.src.Manifest.Shards[sh]
-		ts, err := ReadTokenShard(filepath.Join(s.src.Dir, info.Name), &info, l.mix.VocabSize())
-		if err != nil {
-			return fmt.Errorf("loader: source %q: %w", s.src.Name, err)
+	// Shards of the previous window that are in this one (a window that
+	// spans the turn of an epoch, a source of one window) stay decoded;
+	// the others are dropped before any is read.
+	members := s.shardPerm[s.winStart[s.Window]:s.winStart[s.Window+1]]
+	kept := map[int]*TokenShard{}
+	for i, sh := range w.index {
+		for _, m := range members {
+			if m == sh {
+				kept[sh] = w.shards[i]
+			}
 		}
-		if int64(ts.Rows()) != info.Rows {
-			return fmt.Errorf("loader: token shard %s has %d rows, its manifest says %d", ts.Path, ts.Rows(), info.Rows)
+	}
+	clear(w.shards)
+	w.shards, w.index = w.shards[:0], w.index[:0]
+	w.pieces = w.pieces[:0]
+	chunk := HeldOutChunk * l.opt.SeqLen
+	for k, sh := range members {
+		info := s.src.Manifest.Shards[sh]
+		ts := kept[sh]
+		if ts == nil {
+			var err error
+			if ts, err = ReadTokenShard(filepath.Join(s.src.Dir, info.Name), &info, l.mix.VocabSize()); err != nil {
+				return fmt.Errorf("loader: source %q: %w", s.src.Name, err)
+			}
+			if int64(ts.Rows()) != info.Rows {
+				return fmt.Errorf("loader: token shard %s has %d rows, its manifest says %d", ts.Path, ts.Rows(), info.Rows)
+			}
 		}
 		w.shards = append(w.shards, ts)
+		w.index = append(w.index, sh)
 		for row := range ts.Rows() {
 			n := ts.Len(row)
 			if n == 0 {
