@@ -232,12 +232,8 @@ trainer without shards.`,
 				return err
 			}
 			o.ValFraction = d.valFraction
-			if !strings.Contains(data, ":") || fileExists(data) {
-				if o.Data, err = filepath.Abs(data); err != nil {
-					return err
-				}
-			} else {
-				o.Data = data
+			if o.Data, err = absData(data); err != nil {
+				return err
 			}
 			cfg, err := trainer.ResolveConfig(config, d.info.Vocab)
 			if err != nil {
@@ -308,7 +304,15 @@ func runTraining(cmd *cobra.Command, tr *trainer.Trainer, desc string) error {
 	return nil
 }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+// absData makes the path in a --data spec absolute, for the checkpoint to
+// record: a mix file, a shard directory or text:FILE.
+func absData(spec string) (string, error) {
+	switch {
+	case strings.HasPrefix(spec, "synthetic:"):
+		return spec, nil
+	case strings.HasPrefix(spec, "text:"):
+		p, err := filepath.Abs(strings.TrimPrefix(spec, "text:"))
+		return "text:" + p, err
+	}
+	return filepath.Abs(spec)
 }
