@@ -210,8 +210,10 @@ type Train struct {
 	GradClip    float64 `yaml:"grad_clip"`
 	ValEvery    int     `yaml:"val_every"`
 	ValBatches  int     `yaml:"val_batches"`
-	ValFraction float64 `yaml:"val_fraction"`
-	Seed        uint64  `yaml:"seed"`
+	// ValFraction is the fraction held out for validation when ValEvery
+	// is set (unset: 0.01; 0: none, and no validation).
+	ValFraction *float64 `yaml:"val_fraction,omitempty"`
+	Seed        uint64   `yaml:"seed"`
 	// Threads run the math; results are bit-identical only for the same
 	// thread count (default 1, so a run is reproducible anywhere).
 	Threads int `yaml:"threads"`
@@ -529,8 +531,9 @@ func (t *Train) resolve(baseDir string) error {
 	if t.ValBatches == 0 {
 		t.ValBatches = d.ValBatches
 	}
-	if t.ValFraction == 0 {
-		t.ValFraction = 0.01
+	if t.ValFraction == nil {
+		f := 0.01
+		t.ValFraction = &f
 	}
 	if t.Seed == 0 {
 		t.Seed = d.Seed
@@ -541,8 +544,8 @@ func (t *Train) resolve(baseDir string) error {
 	if t.Steps < 0 || t.BatchSize < 0 || t.SeqLen < 0 || t.Threads < 0 || t.SampleTokens < 0 {
 		return errors.New("recipe: train: steps, batch_size, seq_len, threads and sample_tokens must not be negative")
 	}
-	if t.ValFraction < 0 || t.ValFraction >= 1 {
-		return fmt.Errorf("recipe: train: val_fraction %v must be in [0, 1)", t.ValFraction)
+	if f := *t.ValFraction; !(f >= 0 && f < 1) {
+		return fmt.Errorf("recipe: train: val_fraction %v must be in [0, 1)", f)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -319,10 +320,15 @@ func tokenizerFile(run *Run) string {
 // loadTokenizer returns the run's tokenizer: the recipe's named one, or the
 // one the tokenizer step trained.
 func loadTokenizer(run *Run) (*tokenize.Tokenizer, error) {
+	return tokenize.GetOrLoad(tokenizerPath(run))
+}
+
+// tokenizerPath is the run's tokenizer: a built-in name or a file.
+func tokenizerPath(run *Run) string {
 	if n := run.Recipe.Tokenizer.Name; n != "" {
-		return tokenize.GetOrLoad(n)
+		return n
 	}
-	return tokenize.Load(filepath.Join(run.Dir, tokenizerFile(run)))
+	return filepath.Join(run.Dir, tokenizerFile(run))
 }
 
 func runTokenizer(tc *TaskContext) (*shards.Stats, error) {
@@ -447,27 +453,44 @@ func runTrain(tc *TaskContext) (*shards.Stats, error) {
 	o.LR, o.MinLR, o.WarmupSteps, o.WeightDecay, o.GradClip = tr.LR, tr.MinLR, tr.Warmup, tr.WeightDecay, tr.GradClip
 	o.ValEvery, o.ValBatches, o.Seed, o.OutDir = tr.ValEvery, tr.ValBatches, tr.Seed, out
 	o.CheckpointEvery = max(1, tr.Steps/4)
-	lo := shards.LoaderOptions{SeqLen: o.SeqLen, BatchSize: o.BatchSize, Seed: o.Seed, ValFraction: tr.ValFraction}
-	train, err := shards.NewLoader(mix, lo)
+	// Held-out data is set aside only when validating.
+	lo := shards.LoaderOptions{SeqLen: o.SeqLen, BatchSize: o.BatchSize, Seed: o.Seed}
+	if o.ValEvery > 0 {
+		lo.ValFraction = *tr.ValFraction
+	}
+	train, vl, err := shards.OpenTraining(mix, lo)
 	if err != nil {
 		return nil, err
 	}
 	var val trainer.Batcher
-	if tr.ValFraction > 0 && tr.ValEvery > 0 {
-		lo.Val = true
-		vl, err := shards.NewLoader(mix, lo)
-		if err != nil {
-			return nil, fmt.Errorf("validation loader: %w", err)
-		}
+	if vl != nil {
 		val = vl
 	} else {
+		if o.ValEvery > 0 && lo.ValFraction == 0 {
+			slog.Info("train: val_fraction is 0: no validation", "val_every", o.ValEvery)
+		}
 		o.ValEvery = 0
+	}
+	o.ValFraction = train.Options().ValFraction
+	if o.Data, err = filepath.Abs(mixPath); err != nil {
+		return nil, err
 	}
 	be := trainer.NewCPU(tr.Threads)
 	// The sgemm peak is only for the MFU column; a fixed value keeps the
 	// task fast and its log reproducible.
 	peak := 1e9
+	tok, err := loadTokenizer(tc.Run)
+	if err != nil {
+		return nil, err
+	}
 	data := trainer.DataInfo{Vocab: mix.VocabSize(), Tokenizer: mix.Tokenizer(), EOT: mix.EOT()}
+	if data.TokenizerHash, data.TokenizerFile, data.TokenizerData, err = trainer.TokenizerInfo(tok, tokenizerPath(tc.Run)); err != nil {
+		return nil, err
+	}
+	if data.TokenizerHash != mix.TokenizerInfo().RanksHash {
+		return nil, fmt.Errorf("train: the run's tokenizer %s (ranks hash %s) is not the one the shards were tokenized with (%s)",
+			tok.Name(), data.TokenizerHash, mix.TokenizerInfo().RanksHash)
+	}
 	var t *trainer.Trainer
 	if _, err := os.Stat(filepath.Join(out, trainer.CheckpointFile)); err == nil {
 		t, err = trainer.Resume(out, be, tr.Steps, out, peak, data, train, val)
@@ -487,7 +510,11 @@ func runTrain(tc *TaskContext) (*shards.Stats, error) {
 			tc.Progress(int64(r.Step), int64(tr.Steps))
 		}
 		if r.Step%max(1, tr.Steps/10) == 0 || r.Step == tr.Steps {
-			slog.Info("train", "step", r.Step, "of", tr.Steps, "loss", fmt.Sprintf("%.4f", r.Loss), "tok/s", fmt.Sprintf("%.0f", r.TokensPerS))
+			args := []any{"step", r.Step, "of", tr.Steps, "loss", fmt.Sprintf("%.4f", r.Loss)}
+			if !math.IsNaN(r.ValLoss) {
+				args = append(args, "val_loss", fmt.Sprintf("%.4f", r.ValLoss))
+			}
+			slog.Info("train", append(args, "tok/s", fmt.Sprintf("%.0f", r.TokensPerS))...)
 		}
 	}
 	if t.Step() < tr.Steps {
@@ -500,6 +527,12 @@ func runTrain(tc *TaskContext) (*shards.Stats, error) {
 	}
 	if h := t.History(); len(h) > 0 {
 		st.Metric("train/final_loss", "nats").Add(h[len(h)-1].Loss)
+		for i := len(h) - 1; i >= 0; i-- {
+			if !math.IsNaN(h[i].ValLoss) {
+				st.Metric("train/final_val_loss", "nats").Add(h[i].ValLoss)
+				break
+			}
+		}
 	}
 	if tr.SampleTokens > 0 {
 		if err := writeSample(tc, out, mix.EOT()); err != nil {
