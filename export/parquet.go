@@ -274,4 +274,3 @@ func (e *parquetExporter) writeTokens(ctx context.Context, w io.Writer, path str
 	}
 	return nil
 }
-
