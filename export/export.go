@@ -410,8 +410,10 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 			}
 			files[i].SHA256, files[i].Bytes = sum, n
 		}
-		prov.Docs += files[i].Docs
-		prov.Tokens += files[i].Tokens
+		if r := files[i].Role; r != "index" && r != "blend" {
+			prov.Docs += files[i].Docs
+			prov.Tokens += files[i].Tokens
+		}
 	}
 	prov.Files = files
 	if bl, ok := ex.(interface{ dataPath() string }); ok {
@@ -458,6 +460,9 @@ func runShards(ctx context.Context, ex exporter, inputs []*Input, cp *checkpoint
 			if err := ex.save(cp); err != nil {
 				return err
 			}
+			if testHookSynced != nil {
+				testHookSynced(idx + 1)
+			}
 			cp.Consumed = idx + 1
 			if err := saveCheckpoint(out, cp); err != nil {
 				return err
@@ -469,6 +474,11 @@ func runShards(ctx context.Context, ex exporter, inputs []*Input, cp *checkpoint
 	}
 	return nil
 }
+
+// testHookSynced, when set (by tests), runs after the outputs of n input
+// shards are synced and before the checkpoint that records them: the
+// moment a kill leaves the most unrecorded bytes on disk.
+var testHookSynced func(n int)
 
 func fingerprintInputs(ins []InputInfo) []any {
 	out := make([]any, len(ins))

@@ -61,6 +61,7 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newGenerateCmd(),
 		newReportCmd(),
 		newInspectCmd(),
+		newExportCmd(),
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root
