@@ -246,7 +246,7 @@ func (e *binExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo, e
 			if err := bin.commit(); err != nil {
 				return nil, err
 			}
-			files = append(files, FileInfo{Name: n + ".bin", Role: "data", Docs: bin.docs, Tokens: bin.tokens}, idx)
+			files = append(files, FileInfo{Name: n + ".bin", Role: "data", Bytes: bin.n, SHA256: bin.sum(), Docs: bin.docs, Tokens: bin.tokens}, idx)
 		}
 		blend := e.dataPath()
 		if err := shards.WriteFileAtomic(filepath.Join(e.out, DataPathFile), []byte(blend+"\n")); err != nil {
@@ -285,7 +285,7 @@ func (e *binExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo, e
 			if err := p.commit(); err != nil {
 				return nil, err
 			}
-			files = append(files, FileInfo{Name: n, Role: strings.TrimSuffix(n, ".bin"), Docs: p.docs, Tokens: p.tokens})
+			files = append(files, FileInfo{Name: n, Role: strings.TrimSuffix(n, ".bin"), Bytes: p.n, SHA256: p.sum(), Docs: p.docs, Tokens: p.tokens})
 		}
 		return files, nil
 	}
@@ -357,10 +357,11 @@ func (e *binExporter) writeIndex(name string, sizes *partial) (FileInfo, error) 
 	if err := w.Flush(); err != nil {
 		return FileInfo{}, err
 	}
+	size, sum := a.Size(), a.SHA256()
 	if err := a.Commit(); err != nil {
 		return FileInfo{}, err
 	}
-	return FileInfo{Name: name + ".idx", Role: "index", Docs: n}, nil
+	return FileInfo{Name: name + ".idx", Role: "index", Bytes: size, SHA256: sum, Docs: n}, nil
 }
 
 // weights are the blend weights of the inputs: theirs when every input

@@ -2,6 +2,10 @@ package export
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"hash"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +45,9 @@ type partState struct {
 	Bytes  int64 `json:"bytes"`
 	Docs   int64 `json:"docs"`
 	Tokens int64 `json:"tokens"`
+	// SHA256 is the running digest's state (crypto/sha256's binary
+	// form), so a resumed file's checksum needs no second read.
+	SHA256 []byte `json:"sha256_state,omitempty"`
 }
 
 type mixState struct {
@@ -82,6 +89,8 @@ type partial struct {
 	n         int64
 	// Docs and Tokens count what the file holds.
 	docs, tokens int64
+	// h hashes what is written; nil once a header was overwritten.
+	h hash.Hash
 }
 
 func partialPath(dir, name string) string { return filepath.Join(dir, "."+name+".partial") }
@@ -120,12 +129,21 @@ func openPartial(dir, name string, st partState) (*partial, error) {
 		f.Close()
 		return nil, fmt.Errorf("export: seek %s: %w", path, err)
 	}
-	return &partial{dir: dir, name: name, f: f, w: bufio.NewWriterSize(f, 1<<20), n: at, docs: st.Docs, tokens: st.Tokens}, nil
+	h := sha256.New()
+	if at > 0 {
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.SHA256); err != nil {
+			h = nil // hashed again from the file when it is published
+		}
+	}
+	return &partial{dir: dir, name: name, f: f, w: bufio.NewWriterSize(f, 1<<20), n: at, docs: st.Docs, tokens: st.Tokens, h: h}, nil
 }
 
 func (p *partial) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
 	p.n += int64(n)
+	if p.h != nil {
+		p.h.Write(b[:n])
+	}
 	if err != nil {
 		return n, fmt.Errorf("export: write %s: %w", p.name, err)
 	}
@@ -151,6 +169,7 @@ func (p *partial) writeAt(b []byte, off int64) error {
 	if _, err := p.f.WriteAt(b, off); err != nil {
 		return fmt.Errorf("export: write %s: %w", p.name, err)
 	}
+	p.h = nil
 	return nil
 }
 
@@ -170,7 +189,21 @@ func (p *partial) commit() error {
 }
 
 // state is what a checkpoint records of the file; call after sync.
-func (p *partial) state() partState { return partState{Bytes: p.n, Docs: p.docs, Tokens: p.tokens} }
+func (p *partial) state() partState {
+	st := partState{Bytes: p.n, Docs: p.docs, Tokens: p.tokens}
+	if p.h != nil {
+		st.SHA256, _ = p.h.(encoding.BinaryMarshaler).MarshalBinary()
+	}
+	return st
+}
+
+// sum is the hex sha256 of the file, or "" when it must be read again.
+func (p *partial) sum() string {
+	if p.h == nil {
+		return ""
+	}
+	return hex.EncodeToString(p.h.Sum(nil))
+}
 
 // close releases the file without publishing it (an error path).
 func (p *partial) close() { p.f.Close() }

