@@ -339,7 +339,7 @@ assert int(data.max()) < vocab
 # Keep it CPU-cheap: the output layer covers only the ids that occur.
 present, data = np.unique(data, return_inverse=True)
 vocab = len(present)
-block, batch, width, steps = 64, 16, 64, 50
+block, batch, width, steps = 32, 8, 48, 50
 rng = np.random.default_rng(0)
 
 def get_batch():
