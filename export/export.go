@@ -109,6 +109,9 @@ type Options struct {
 	Progress func(done, total int64) `json:"-"`
 }
 
+// Check reports whether the options are valid, with their defaults.
+func (o Options) Check() error { return o.defaults() }
+
 func (o *Options) defaults() error {
 	if _, err := ParseFormat(string(o.Format)); err != nil {
 		return err

@@ -54,6 +54,9 @@ type Recipe struct {
 	Tokenizer *Tokenizer `yaml:"tokenizer"`
 	// Train, if set, trains a model on the mix of the token shards.
 	Train *Train `yaml:"train,omitempty"`
+	// Export lists exports of the shards for other trainers and tools
+	// (see export.go).
+	Export []*Export `yaml:"export,omitempty"`
 }
 
 // Source is one dataset of a recipe.
@@ -392,7 +395,7 @@ func (r *Recipe) resolve(baseDir string) error {
 			return err
 		}
 	}
-	return nil
+	return r.resolveExports()
 }
 
 func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
