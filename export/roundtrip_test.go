@@ -120,4 +120,3 @@ func TestJSONLDolma(t *testing.T) {
 		}
 	}
 }
-

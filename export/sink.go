@@ -5,10 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
-	"hash"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"os"
 	"path/filepath"
 
