@@ -2,9 +2,7 @@ package export
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,13 +236,4 @@ func python(t testing.TB, modules ...string) string {
 	}
 	t.Skipf("no python3 with %v found (apt-get install python3-numpy python3-torch, as .ci/run does)", modules)
 	return ""
-}
-
-func readAll(t testing.TB, r io.Reader) []byte {
-	t.Helper()
-	b, err := io.ReadAll(r)
-	if err != nil && !errors.Is(err, io.EOF) {
-		t.Fatal(err)
-	}
-	return b
 }
