@@ -92,17 +92,7 @@ func realCorpus(t testing.TB) *corpus {
 
 func findPages(n int) []string {
 	var pages []string
-	ok := true
-	t := &skipRecorder{}
-	func() {
-		defer func() {
-			if recover() != nil {
-				ok = false
-			}
-		}()
-		pages = testutil.TrafilaturaPages(t, n)
-	}()
-	if !ok || t.skipped {
+	if !try(func(t testing.TB) { pages = testutil.TrafilaturaPages(t, n) }) {
 		return nil
 	}
 	return pages
@@ -110,22 +100,26 @@ func findPages(n int) []string {
 
 func sharedJSONL() []string {
 	var out []string
-	ok := true
-	t := &skipRecorder{}
-	func() {
-		defer func() {
-			if recover() != nil {
-				ok = false
-			}
-		}()
+	if !try(func(t testing.TB) {
 		for _, f := range []string{"jsonl/dolma_cc_en_head-0091.jsonl", "jsonl/dolma_cc_en_head-0174.jsonl", "jsonl/dolma_provided_documents_000.jsonl.gz"} {
 			out = append(out, testutil.SharedData(t, f))
 		}
-	}()
-	if !ok || t.skipped {
+	}) {
 		return nil
 	}
 	return out
+}
+
+// try runs a test helper outside any test, reporting false when it skipped.
+func try(fn func(testing.TB)) (ok bool) {
+	t := &skipRecorder{}
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	fn(t)
+	return !t.skipped
 }
 
 // skipRecorder is a testing.TB that turns a helper's Skip into a flag, so
@@ -145,24 +139,15 @@ func (s *skipRecorder) Skipf(format string, args ...any) {
 	panic("skip")
 }
 
-func (c *corpus) tokenInputs(t testing.TB) []*Input {
-	t.Helper()
-	var ins []*Input
-	for _, s := range c.sources {
-		in, err := OpenInput(s, c.tokens[s], 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ins = append(ins, in)
-	}
-	return ins
-}
+func (c *corpus) tokenInputs(t testing.TB) []*Input { return c.inputs(t, c.tokens) }
 
-func (c *corpus) docInputs(t testing.TB) []*Input {
+func (c *corpus) docInputs(t testing.TB) []*Input { return c.inputs(t, c.docs) }
+
+func (c *corpus) inputs(t testing.TB, dirs map[string]string) []*Input {
 	t.Helper()
 	var ins []*Input
 	for _, s := range c.sources {
-		in, err := OpenInput(s, c.docs[s], 0)
+		in, err := OpenInput(s, dirs[s], 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -136,48 +136,65 @@ func (e *parquetExporter) shard(ctx context.Context, in *Input, path string, inf
 	})
 }
 
-func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo) error {
-	if err := shards.VerifyShard(path, info); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	r, err := shards.OpenDocShard(path)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	defer r.Close()
-	schema := ParquetDocSchema()
+// rowGroups writes Arrow records of one schema to a Parquet file, one row
+// group each time the rows added reach about RowGroupBytes.
+type rowGroups struct {
+	fw    *pqarrow.FileWriter
+	b     *array.RecordBuilder
+	limit int64
+	size  int64
+}
+
+func newRowGroups(w io.Writer, schema *arrow.Schema, limit int64) (*rowGroups, error) {
 	fw, err := pqarrow.NewFileWriter(schema, w, writerProps(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
-		return fmt.Errorf("export: parquet writer: %w", err)
+		return nil, fmt.Errorf("export: parquet writer: %w", err)
 	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	defer b.Release()
-	f := b.Fields()
-	str := func(i int) *array.StringBuilder { return f[i].(*array.StringBuilder) }
-	var size int64
-	flush := func() error {
-		if f[0].Len() == 0 {
-			return nil
-		}
-		rec := b.NewRecord()
-		defer rec.Release()
-		size = 0
-		if err := fw.Write(rec); err != nil {
-			return fmt.Errorf("export: parquet write: %w", err)
-		}
+	return &rowGroups{fw: fw, b: array.NewRecordBuilder(memory.DefaultAllocator, schema), limit: limit}, nil
+}
+
+// added records that a row of about n bytes was appended to the builder.
+func (g *rowGroups) added(n int64) error {
+	g.size += n
+	if g.size >= g.limit {
+		return g.flush()
+	}
+	return nil
+}
+
+func (g *rowGroups) flush() error {
+	if g.b.Field(0).Len() == 0 {
 		return nil
 	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		d, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
+	rec := g.b.NewRecord()
+	defer rec.Release()
+	g.size = 0
+	if err := g.fw.Write(rec); err != nil {
+		return fmt.Errorf("export: parquet write: %w", err)
+	}
+	return nil
+}
+
+// close writes the last row group and the footer.
+func (g *rowGroups) close() error {
+	defer g.b.Release()
+	if err := g.flush(); err != nil {
+		return err
+	}
+	if err := g.fw.Close(); err != nil {
+		return fmt.Errorf("export: parquet close: %w", err)
+	}
+	return nil
+}
+
+func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo) error {
+	g, err := newRowGroups(w, ParquetDocSchema(), e.opt.RowGroupBytes)
+	if err != nil {
+		return err
+	}
+	f := g.b.Fields()
+	str := func(i int) *array.StringBuilder { return f[i].(*array.StringBuilder) }
+	fi.Docs, err = forEachDoc(ctx, path, info, func(d *shards.Document) error {
 		for i, v := range []string{d.ID, d.Source, d.URL, d.Date, d.Text, d.Lang} {
 			str(i).Append(v)
 		}
@@ -192,50 +209,57 @@ func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, path strin
 		} else {
 			str(8).AppendNull()
 		}
-		fi.Docs++
-		size += shards.DocBytes(d)
-		if size >= e.opt.RowGroupBytes {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+		return g.added(shards.DocBytes(d))
+	})
+	if err != nil {
 		return err
 	}
-	if err := fw.Close(); err != nil {
-		return fmt.Errorf("export: parquet close: %w", err)
+	return g.close()
+}
+
+// forEachDoc calls fn with every document of a document shard, after
+// checking the shard against its manifest entry; it returns the number of
+// documents, which must be the entry's.
+func forEachDoc(ctx context.Context, path string, info shards.ShardInfo, fn func(*shards.Document) error) (int64, error) {
+	if err := shards.VerifyShard(path, info); err != nil {
+		return 0, fmt.Errorf("export: %w", err)
 	}
-	if fi.Docs != info.Rows {
-		return fmt.Errorf("export: %s: read %d documents, its manifest says %d", path, fi.Docs, info.Rows)
+	r, err := shards.OpenDocShard(path)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
 	}
-	return nil
+	defer r.Close()
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		d, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, fmt.Errorf("export: %w", err)
+		}
+		if err := fn(d); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n != info.Rows {
+		return n, fmt.Errorf("export: %s: read %d documents, its manifest says %d", path, n, info.Rows)
+	}
+	return n, nil
 }
 
 func (e *parquetExporter) writeTokens(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo) error {
-	schema := ParquetTokenSchema(e.tok)
-	fw, err := pqarrow.NewFileWriter(schema, w, writerProps(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	g, err := newRowGroups(w, ParquetTokenSchema(e.tok), e.opt.RowGroupBytes)
 	if err != nil {
-		return fmt.Errorf("export: parquet writer: %w", err)
+		return err
 	}
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	defer b.Release()
-	f := b.Fields()
+	f := g.b.Fields()
 	lb := f[2].(*array.ListBuilder)
 	wide := e.tok.VocabSize > 1<<16
-	var size int64
-	flush := func() error {
-		if f[0].Len() == 0 {
-			return nil
-		}
-		rec := b.NewRecord()
-		defer rec.Release()
-		size = 0
-		if err := fw.Write(rec); err != nil {
-			return fmt.Errorf("export: parquet write: %w", err)
-		}
-		return nil
-	}
 	err = forEachTokenBatch(path, info, e.tok.VocabSize, func(tb *tokenBatch) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -254,11 +278,8 @@ func (e *parquetExporter) writeTokens(ctx context.Context, w io.Writer, path str
 			f[3].(*array.Int64Builder).Append(n)
 			fi.Docs++
 			fi.Tokens += n
-			size += n*2 + int64(tb.ids.ValueLen(i)+16)
-			if size >= e.opt.RowGroupBytes {
-				if err := flush(); err != nil {
-					return err
-				}
+			if err := g.added(n*2 + int64(tb.ids.ValueLen(i)+16)); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -266,11 +287,5 @@ func (e *parquetExporter) writeTokens(ctx context.Context, w io.Writer, path str
 	if err != nil {
 		return err
 	}
-	if err := flush(); err != nil {
-		return err
-	}
-	if err := fw.Close(); err != nil {
-		return fmt.Errorf("export: parquet close: %w", err)
-	}
-	return nil
+	return g.close()
 }

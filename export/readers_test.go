@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -23,36 +24,11 @@ import (
 // missing or the packages cannot be installed.
 func nodeReaders(t *testing.T) func(args ...string) []map[string]any {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found: skipping the Polars and DuckDB checks (install Node.js and npm to run them)")
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skip("npm not found: skipping the Polars and DuckDB checks")
-	}
 	dir, err := filepath.Abs(filepath.Join("testdata", "node"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	installed := func() bool {
-		for _, p := range []string{"nodejs-polars/package.json", "nodejs-polars-linux-x64-gnu/package.json", "@duckdb/node-api/package.json"} {
-			if _, err := os.Stat(filepath.Join(dir, "node_modules", p)); err != nil {
-				return false
-			}
-		}
-		return true
-	}
-	if !installed() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil || !installed() {
-			t.Skipf("npm ci in %s failed (offline, or not linux-x64?), skipping the Polars and DuckDB checks: %v\n%s", dir, err, out)
-		}
-	}
+	node := testutil.NodePackages(t, dir, "the Polars and DuckDB checks", "nodejs-polars", "nodejs-polars-linux-x64-gnu", "@duckdb/node-api")
 	return func(args ...string) []map[string]any {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
