@@ -246,7 +246,11 @@ func (e *binExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo, e
 			if err := bin.commit(); err != nil {
 				return nil, err
 			}
-			files = append(files, FileInfo{Name: n + ".bin", Role: "data", Bytes: bin.n, SHA256: bin.sum(), Docs: bin.docs, Tokens: bin.tokens}, idx)
+			role := "data"
+			if n == mixName {
+				role = "mix" // sequences drawn from the data, not more data
+			}
+			files = append(files, FileInfo{Name: n + ".bin", Role: role, Bytes: bin.n, SHA256: bin.sum(), Docs: bin.docs, Tokens: bin.tokens}, idx)
 		}
 		blend := e.dataPath()
 		if err := shards.WriteFileAtomic(filepath.Join(e.out, DataPathFile), []byte(blend+"\n")); err != nil {

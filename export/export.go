@@ -245,8 +245,10 @@ type Provenance struct {
 	// DataPath is Megatron's --data-path blend: weight and path prefix
 	// (relative to the export directory) per dataset.
 	DataPath string `json:"megatron_data_path,omitempty"`
-	Docs     int64  `json:"docs"`
-	Tokens   int64  `json:"tokens,omitempty"`
+	// Docs and Tokens are what the exported data holds (a materialised
+	// mix, drawn from it, is not counted again).
+	Docs   int64 `json:"docs"`
+	Tokens int64 `json:"tokens,omitempty"`
 }
 
 // InputInfo is the provenance of one input directory.
@@ -271,7 +273,8 @@ type ShardRef struct {
 // FileInfo is one output file.
 type FileInfo struct {
 	Name string `json:"name"`
-	// Role says what the file is: train, val, index, data, blend, ...
+	// Role says what the file is: train and val (nanogpt, llmc), data,
+	// index, mix and blend (megatron), documents or tokens (parquet, jsonl).
 	Role   string `json:"role"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
@@ -310,13 +313,13 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 		m := in.Manifest
 		switch {
 		case opt.Format.wantsTokens() && m.Kind != shards.KindTokens:
-			return nil, fmt.Errorf("export: %s holds %s shards; %s exports token shards (run smelt tokenize first)", in.Dir, m.Kind, opt.Format)
+			return nil, fmt.Errorf("export: %s holds %s; %s exports token shards (run smelt tokenize first)", in.Dir, kindName(m.Kind), opt.Format)
 		case opt.Format == FormatJSONL && m.Kind != shards.KindDocuments:
-			return nil, fmt.Errorf("export: %s holds %s shards; jsonl exports document shards", in.Dir, m.Kind)
+			return nil, fmt.Errorf("export: %s holds %s; jsonl exports document shards", in.Dir, kindName(m.Kind))
 		case opt.Format == FormatParquet && m.Kind != shards.KindDocuments && m.Kind != shards.KindTokens:
-			return nil, fmt.Errorf("export: %s holds %s shards; parquet exports document or token shards", in.Dir, m.Kind)
+			return nil, fmt.Errorf("export: %s holds %s; parquet exports document or token shards", in.Dir, kindName(m.Kind))
 		case m.Kind != inputs[0].Manifest.Kind:
-			return nil, fmt.Errorf("export: %s holds %s shards but %s holds %s: export one kind at a time", in.Dir, m.Kind, inputs[0].Dir, inputs[0].Manifest.Kind)
+			return nil, fmt.Errorf("export: %s holds %s but %s holds %s: export one kind at a time", in.Dir, kindName(m.Kind), inputs[0].Dir, kindName(inputs[0].Manifest.Kind))
 		}
 		if m.Kind == shards.KindTokens {
 			if m.Tokenizer == nil {
@@ -413,7 +416,7 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 			}
 			files[i].SHA256, files[i].Bytes = sum, n
 		}
-		if r := files[i].Role; r != "index" && r != "blend" {
+		if r := files[i].Role; r != "index" && r != "blend" && r != "mix" {
 			prov.Docs += files[i].Docs
 			prov.Tokens += files[i].Tokens
 		}
@@ -438,6 +441,19 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	return prov, nil
+}
+
+// kindName names a manifest kind's shards in messages.
+func kindName(kind string) string {
+	switch kind {
+	case shards.KindDocuments:
+		return "document shards"
+	case shards.KindTokens:
+		return "token shards"
+	case shards.KindDropped:
+		return "dropped documents"
+	}
+	return kind + " shards"
 }
 
 // runShards exports every input shard after the checkpoint's, saving a

@@ -89,6 +89,9 @@ the same arguments; the output is the same bytes either way.`,
 			}
 			for _, fi := range prov.Files {
 				slog.Info("export wrote", "file", filepath.Join(out, fi.Name), "role", fi.Role, "docs", fi.Docs, "tokens", fi.Tokens, "bytes", fi.Bytes)
+				if fi.Role == "val" && fi.Docs == 0 {
+					slog.Warn("val.bin is empty: no document fell in the held-out split; trainers that evaluate on it (nanoGPT, llm.c) need some: raise --val-fraction", "val_fraction", prov.Options.ValFraction, "docs", prov.Docs)
+				}
 			}
 			slog.Info("export done", "format", f, "out", out, "docs", prov.Docs, "tokens", prov.Tokens, "dtype", prov.TokenDType, "provenance", filepath.Join(out, export.SidecarName))
 			if prov.DataPath != "" {
