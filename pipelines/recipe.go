@@ -8,7 +8,8 @@
 // A run directory holds recipe.yaml (the resolved recipe), run.json (the
 // binary version), one ordinary stage output directory per step
 // (ingest-SOURCE, filter-SOURCE, classifier, dedup, tokenizer, tokenize,
-// train) with its manifest.json and stats.json, each task's own output
+// train, export-FORMAT) with its manifest.json and stats.json (an export
+// step: its files and export.json), each task's own output
 // under STEP/tasks/NNNNN, and .smelt/ with the plan, markers and logs.
 package pipelines
 
