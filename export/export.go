@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/smelt-dev/smelt/shards"
 )
@@ -362,6 +363,11 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("export: create output: %w", err)
 	}
+	unlock, err := lockDir(out)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if done, err := finished(out, fp); err != nil {
 		return nil, err
 	} else if done != nil {
@@ -441,6 +447,28 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	return prov, nil
+}
+
+// lockName is the lock file an export holds in its output directory.
+const lockName = ".export.lock"
+
+// lockDir takes the output directory's lock, so that two exports never
+// write one directory at once; the lock goes with the process, also when
+// it is killed. unlock removes the file.
+func lockDir(out string) (unlock func(), err error) {
+	path := filepath.Join(out, lockName)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("export: lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("export: another export is writing %s (lock %s held): wait for it to end", out, path)
+	}
+	return func() {
+		os.Remove(path)
+		f.Close()
+	}, nil
 }
 
 // kindName names a manifest kind's shards in messages.
@@ -538,7 +566,7 @@ func checkEmpty(out string) error {
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".partial") || strings.Contains(n, ".tmp-")) {
+		if n == lockName || strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".partial") || strings.Contains(n, ".tmp-")) {
 			continue
 		}
 		return fmt.Errorf("export: output directory %s is not empty (it holds %s): choose a new or empty directory", out, n)
