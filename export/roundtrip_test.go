@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/apache/arrow/go/v17/parquet/compress"
+	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/klauspost/compress/zstd"
 	"github.com/smelt-dev/smelt/ingest"
 )
@@ -22,6 +24,7 @@ func TestParquetReingest(t *testing.T) {
 		want := readDocs(t, c.docs[s])
 		out := t.TempDir()
 		export(t, c.docInputs(t)[indexOf(c.sources, s):][:1], out, Options{Format: FormatParquet, RowGroupBytes: 32 << 10})
+		checkRowGroups(t, globbed(t, out, "*.parquet"), 32<<10)
 		back := t.TempDir()
 		if _, err := ingest.Run(context.Background(), globbed(t, out, "*.parquet"), back, ingest.Options{Source: s, Workers: 2}); err != nil {
 			t.Fatal(err)
@@ -118,5 +121,42 @@ func TestJSONLDolma(t *testing.T) {
 				t.Fatalf("%s: document %d back as %q", comp, i, got[i].ID)
 			}
 		}
+	}
+}
+
+// checkRowGroups checks that Parquet files are zstd-compressed and cut
+// into row groups of about limit bytes of data.
+func checkRowGroups(t *testing.T, files []string, limit int64) {
+	t.Helper()
+	groups := 0
+	for _, f := range files {
+		pf, err := file.OpenParquetFile(f, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := pf.MetaData()
+		for i := 0; i < pf.NumRowGroups(); i++ {
+			rg := md.RowGroup(i)
+			var n int64
+			for c := 0; c < rg.NumColumns(); c++ {
+				cc, err := rg.ColumnChunk(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cc.Compression() != compress.Codecs.Zstd {
+					t.Fatalf("%s row group %d column %d: compression %v", f, i, c, cc.Compression())
+				}
+				n += cc.TotalUncompressedSize()
+			}
+			// A row group ends with the row that reaches the limit.
+			if n > 4*limit+(1<<20) {
+				t.Fatalf("%s row group %d: %d bytes for a limit of %d", f, i, n, limit)
+			}
+			groups++
+		}
+		pf.Close()
+	}
+	if groups <= len(files) {
+		t.Fatalf("%d row groups in %d files: not cut", groups, len(files))
 	}
 }
