@@ -24,6 +24,9 @@ import (
 // missing or the packages cannot be installed.
 func nodeReaders(t *testing.T) func(args ...string) []map[string]any {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs Node.js readers")
+	}
 	dir, err := filepath.Abs(filepath.Join("testdata", "node"))
 	if err != nil {
 		t.Fatal(err)
@@ -368,6 +371,9 @@ print("first %.4f last %.4f" % (sum(losses[:10]) / 10, sum(losses[-10:]) / 10))
 // TestPyTorchTrainsOnNanoGPTExport trains the loop above for 50 steps on
 // the exported train.bin: the loss must fall.
 func TestPyTorchTrainsOnNanoGPTExport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model in PyTorch")
+	}
 	py := python(t, "numpy", "torch")
 	c := realCorpus(t)
 	out := t.TempDir()
