@@ -297,6 +297,7 @@ func NewPlan(r *Recipe) (*Plan, error) {
 		st.Tasks = []*Task{t}
 		add(st)
 	}
+	planExports(r, mixed, final, finalStep, ts, add)
 	return p, nil
 }
 

@@ -8,7 +8,8 @@
 // A run directory holds recipe.yaml (the resolved recipe), run.json (the
 // binary version), one ordinary stage output directory per step
 // (ingest-SOURCE, filter-SOURCE, classifier, dedup, tokenizer, tokenize,
-// train) with its manifest.json and stats.json, each task's own output
+// train, export-FORMAT) with its manifest.json and stats.json (an export
+// step: its files and export.json), each task's own output
 // under STEP/tasks/NNNNN, and .smelt/ with the plan, markers and logs.
 package pipelines
 
@@ -54,6 +55,9 @@ type Recipe struct {
 	Tokenizer *Tokenizer `yaml:"tokenizer"`
 	// Train, if set, trains a model on the mix of the token shards.
 	Train *Train `yaml:"train,omitempty"`
+	// Export lists exports of the shards for other trainers and tools
+	// (see export.go).
+	Export []*Export `yaml:"export,omitempty"`
 }
 
 // Source is one dataset of a recipe.
@@ -395,7 +399,7 @@ func (r *Recipe) resolve(baseDir string) error {
 			return err
 		}
 	}
-	return nil
+	return r.resolveExports()
 }
 
 func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {

@@ -122,6 +122,8 @@ func DefaultRegistry() *Registry {
 			_ = t.resolve("")
 			return t
 		}, Run: runTrain})
+	r.Register(&StageDef{Kind: KindExport, Doc: "the token shards (megatron, nanogpt, llmc, parquet of: tokens) or the final documents (parquet, jsonl) in the formats other trainers and tools read; one task per export entry",
+		Defaults: func() any { return &Export{Format: "megatron"} }, Run: runExport})
 	return r
 }
 

@@ -62,6 +62,7 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newReportCmd(),
 		newInspectCmd(),
 		newDecontamCmd(),
+		newExportCmd(),
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root
