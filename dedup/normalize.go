@@ -49,7 +49,11 @@ func isASCII(s string) bool {
 }
 
 // Normalize returns the text that exact dedup hashes: Unicode NFC,
-// case-folded, runs of white space collapsed to one space, trimmed.
+// case-folded, runs of white space collapsed to one space, trimmed. A byte
+// that is not part of valid UTF-8 (Latin-1 text from another tool, say) is
+// kept as it is, after a 0xFF marker (a byte valid UTF-8 never holds), so
+// that different invalid bytes never fold together into U+FFFD and never
+// equal valid text.
 func Normalize(text string) string {
 	return string(appendNormalized(nil, text))
 }
@@ -59,22 +63,28 @@ func Normalize(text string) string {
 // lower-casing.
 func appendNormalized(dst []byte, text string) []byte {
 	if !isASCII(text) {
-		text = foldString(text)
-		// Folding can produce NFC-unnormalised sequences only in theory;
-		// re-composing keeps the definition exact.
-		text = norm.NFC.String(text)
 		space := false
-		for _, r := range text {
-			if unicode.IsSpace(r) {
-				space = len(dst) > 0
-				continue
+		forEachPiece(text, func(valid string) {
+			// Folding can produce NFC-unnormalised sequences only in
+			// theory; re-composing keeps the definition exact.
+			for _, r := range norm.NFC.String(foldString(valid)) {
+				if unicode.IsSpace(r) {
+					space = len(dst) > 0
+					continue
+				}
+				if space {
+					dst = append(dst, ' ')
+					space = false
+				}
+				dst = utf8.AppendRune(dst, r)
 			}
+		}, func(b byte) {
 			if space {
 				dst = append(dst, ' ')
 				space = false
 			}
-			dst = utf8.AppendRune(dst, r)
-		}
+			dst = append(dst, invalidMark, b)
+		})
 		return dst
 	}
 	space := false
@@ -125,18 +135,22 @@ func Words(text string) []string {
 // allocation).
 func forEachWord(buf []byte, text string, f func([]byte)) []byte {
 	if !isASCII(text) {
-		text = norm.NFC.String(foldString(text))
 		buf = buf[:0]
-		for _, r := range text {
-			if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
-				buf = utf8.AppendRune(buf, r)
-				continue
+		forEachPiece(text, func(valid string) {
+			for _, r := range norm.NFC.String(foldString(valid)) {
+				if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
+					buf = utf8.AppendRune(buf, r)
+					continue
+				}
+				if len(buf) > 0 {
+					f(buf)
+					buf = buf[:0]
+				}
 			}
-			if len(buf) > 0 {
-				f(buf)
-				buf = buf[:0]
-			}
-		}
+		}, func(b byte) {
+			// An invalid byte (Latin-1 text, say) is part of its word.
+			buf = append(buf, invalidMark, b)
+		})
 		if len(buf) > 0 {
 			f(buf)
 		}
@@ -162,6 +176,36 @@ func forEachWord(buf []byte, text string, f func([]byte)) []byte {
 		f(buf)
 	}
 	return buf
+}
+
+// invalidMark precedes each invalid byte in normalised text and words.
+const invalidMark = 0xFF
+
+// forEachPiece splits text into maximal runs of valid UTF-8 (valid) and
+// the single bytes that are not part of a valid sequence (invalid), in
+// order.
+func forEachPiece(text string, valid func(string), invalid func(byte)) {
+	start := 0
+	for i := 0; i < len(text); {
+		if text[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(text[i:])
+		if r == utf8.RuneError && n == 1 {
+			if i > start {
+				valid(text[start:i])
+			}
+			invalid(text[i])
+			i++
+			start = i
+			continue
+		}
+		i += n
+	}
+	if start < len(text) {
+		valid(text[start:])
+	}
 }
 
 // firstLine returns the first non-empty line of text, cut to n bytes at a
