@@ -565,3 +565,58 @@ func syncDir(dir string) error {
 	defer f.Close()
 	return f.Sync()
 }
+
+// PlanSnapshot returns the generations of the segments a run would decide
+// against now (see ReadSnapshot), or none when the store does not exist
+// yet; it creates nothing. A planner records them so that every task of a
+// run reads the same snapshot (SnapshotAt), whatever is committed later.
+func PlanSnapshot(path string, opt Options, run string) ([]uint64, error) {
+	if _, err := os.Stat(filepath.Join(path, catalogDir, "MANIFEST")); err != nil {
+		return nil, nil
+	}
+	snap, err := ReadSnapshot(context.Background(), path, opt, run)
+	if err != nil {
+		return nil, err
+	}
+	gens := make([]uint64, len(snap.Segments))
+	for i, s := range snap.Segments {
+		gens[i] = s.Gen
+	}
+	return gens, nil
+}
+
+// SnapshotAt returns the snapshot of exactly the segments gens (as
+// PlanSnapshot listed them) for run. Segments are immutable, so it is the
+// same snapshot however many runs committed since.
+func SnapshotAt(ctx context.Context, path string, opt Options, run string, gens []uint64) (*Snapshot, error) {
+	snap := &Snapshot{Path: path, Run: run}
+	if len(gens) == 0 {
+		return snap, nil
+	}
+	db, err := openCatalog(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	want := map[uint64]bool{}
+	for _, g := range gens {
+		want[g] = true
+	}
+	err = db.View(func(txn *badger.Txn) error {
+		segs, _, err := readCatalog(txn, path, settingsOf(opt))
+		for _, s := range segs {
+			if want[s.Gen] {
+				snap.Segments = append(snap.Segments, s)
+				snap.Gen = max(snap.Gen, s.Gen)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(snap.Segments) != len(gens) {
+		return nil, fmt.Errorf("dedup store %s: holds %d of the %d segments this run was planned with", path, len(snap.Segments), len(gens))
+	}
+	return snap, nil
+}
