@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-
 )
 
 // Step kinds: the stages a recipe is made of.
