@@ -1,8 +1,11 @@
 package dedup
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/smelt-dev/smelt/shards"
@@ -180,3 +183,55 @@ func Synthesize(cfg SynthConfig, emit func(*shards.Document) error) (SynthTruth,
 
 // syllables make synthetic words look like words (and vary in length).
 var syllables = []string{"ka", "lo", "mi", "nu", "pe", "ra", "si", "to", "ve", "za", "bar", "del", "fin", "gor", "hul", "jex"}
+
+// WriteSynth writes a synthetic corpus into tasks document-shard
+// directories dir/00000, dir/00001, ... (consecutive slices of the
+// documents) and its truth into dir/truth.json.
+func WriteSynth(dir string, cfg SynthConfig, tasks int) (SynthTruth, error) {
+	if tasks < 1 || cfg.Docs < 1 {
+		return SynthTruth{}, fmt.Errorf("dedup synth: %d documents in %d directories", cfg.Docs, tasks)
+	}
+	per := (cfg.Docs + tasks - 1) / tasks
+	var w *shards.DocWriter
+	var cur string
+	n := 0
+	finish := func() error {
+		if w == nil {
+			return nil
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		m := &shards.Manifest{Kind: shards.KindDocuments, Stage: "synth", Shards: w.Shards(), Totals: shards.SumShards(w.Shards())}
+		w = nil
+		return shards.WriteManifest(cur, m)
+	}
+	truth, err := Synthesize(cfg, func(d *shards.Document) error {
+		if n%per == 0 {
+			if err := finish(); err != nil {
+				return err
+			}
+			cur = filepath.Join(dir, taskName(n/per))
+			if err := os.MkdirAll(cur, 0o755); err != nil {
+				return err
+			}
+			w = shards.NewDocWriter(cur, shards.DocWriterOptions{})
+		}
+		n++
+		return w.Write(d)
+	})
+	if err == nil {
+		err = finish()
+	}
+	if err != nil {
+		if w != nil {
+			w.Abort()
+		}
+		return truth, fmt.Errorf("dedup synth: %w", err)
+	}
+	b, err := json.MarshalIndent(truth, "", "  ")
+	if err != nil {
+		return truth, err
+	}
+	return truth, shards.WriteFileAtomic(filepath.Join(dir, "truth.json"), append(b, '\n'))
+}
