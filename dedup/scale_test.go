@@ -33,7 +33,7 @@ import (
 const scaleTasks, scaleParts = 8, 8
 
 type usage struct {
-	maxRSS   int64 // bytes
+	maxRSS    int64 // bytes
 	cpu, wall time.Duration
 }
 
