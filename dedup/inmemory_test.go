@@ -28,7 +28,7 @@ type memDeduper struct {
 	sigDoc  []int32
 	first   map[[2]uint64]int32
 	firstU  map[uint64]int32
-	uf      memUnionFind
+	uf      unionFind // the staged cluster step's, over document numbers
 	// counters
 	candidatePairs, verifiedPairs int64
 }
@@ -50,11 +50,11 @@ func (d *memDeduper) add(doc *shards.Document, k Sketch) error {
 	d.quality = append(d.quality, q)
 	d.exact = append(d.exact, k.Exact)
 	d.url = append(d.url, k.URL)
-	d.uf.add()
+	d.uf.add(Ref(i))
 	sig := int32(-1)
 	if d.opt.Exact {
 		if f, ok := d.first[k.Exact]; ok {
-			d.uf.union(f, i)
+			d.uf.union(int(f), int(i))
 			d.sigOf = append(d.sigOf, d.sigOf[f])
 			d.addURL(i, k.URL)
 			return nil
@@ -77,7 +77,7 @@ func (d *memDeduper) addURL(i int32, u uint64) {
 		return
 	}
 	if f, ok := d.firstU[u]; ok {
-		d.uf.union(f, i)
+		d.uf.union(int(f), int(i))
 		return
 	}
 	d.firstU[u] = i
@@ -106,7 +106,7 @@ func (d *memDeduper) decide(ctx context.Context) ([]memCluster, error) {
 	clusterOf := map[int32]int{}
 	var members [][]int32
 	for i := int32(0); i < int32(len(d.ids)); i++ {
-		r := d.uf.find(i)
+		r := int32(d.uf.find(int(i)))
 		c, ok := clusterOf[r]
 		if !ok {
 			c = len(members)
@@ -120,25 +120,14 @@ func (d *memDeduper) decide(ctx context.Context) ([]memCluster, error) {
 		if len(m) < 2 {
 			continue
 		}
-		best := m[0]
-		for _, i := range m[1:] {
-			qi, qb := d.quality[i], d.quality[best]
-			if math.IsNaN(qi) != math.IsNaN(qb) {
-				if !math.IsNaN(qi) {
-					best = i
-				}
-				continue
-			}
-			if !math.IsNaN(qi) && qi != qb {
-				if qi > qb {
-					best = i
-				}
-				continue
-			}
-			if d.ids[i] < d.ids[best] {
-				best = i
-			}
+		// The survivor rule is the staged cluster step's (which the old
+		// code had, without the reference tie-break).
+		refs := make([]Ref, len(m))
+		metas := make([]*docMeta, len(m))
+		for k, i := range m {
+			refs[k], metas[k] = Ref(i), &docMeta{Quality: d.quality[i], ID: d.ids[i]}
 		}
+		best := m[survivor(refs, metas)]
 		c := memCluster{Survivor: int64(best)}
 		for _, i := range m {
 			c.Members = append(c.Members, int64(i))
@@ -198,37 +187,10 @@ func (d *memDeduper) lshPairs(ctx context.Context) error {
 		d.candidatePairs += p.candidates
 		d.verifiedPairs += int64(len(p.pairs))
 		for _, pr := range p.pairs {
-			d.uf.union(d.sigDoc[pr[0]], d.sigDoc[pr[1]])
+			d.uf.union(int(d.sigDoc[pr[0]]), int(d.sigDoc[pr[1]]))
 		}
 	}
 	return nil
-}
-
-type memUnionFind struct{ parent, size []int32 }
-
-func (u *memUnionFind) add() {
-	u.parent = append(u.parent, int32(len(u.parent)))
-	u.size = append(u.size, 1)
-}
-
-func (u *memUnionFind) find(i int32) int32 {
-	for u.parent[i] != i {
-		u.parent[i] = u.parent[u.parent[i]]
-		i = u.parent[i]
-	}
-	return i
-}
-
-func (u *memUnionFind) union(a, b int32) {
-	a, b = u.find(a), u.find(b)
-	if a == b {
-		return
-	}
-	if u.size[a] < u.size[b] {
-		a, b = b, a
-	}
-	u.parent[b] = a
-	u.size[a] += u.size[b]
 }
 
 // memDedup runs the in-memory reference over docs.

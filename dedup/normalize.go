@@ -1,26 +1,25 @@
 // Package dedup removes exact and near-duplicate documents.
 //
 // Exact duplicates share the hash of their normalised text (Unicode NFC,
-// case-folded, whitespace collapsed). Near duplicates are found with MinHash
-// signatures over word n-grams, banded into an LSH index
-// (github.com/ekzhu/minhash-lsh); every candidate pair is verified by its
-// estimated Jaccard similarity, pairs are joined into clusters with
-// union-find, and one survivor per cluster is kept (highest quality, then
-// smallest id), so the outcome does not depend on input order or workers.
-// A persistent Badger store (Store) remembers every kept document, so a later
-// run deduplicates a new crawl against everything kept before.
+// case-folded, whitespace collapsed; invalid UTF-8 bytes kept as they are).
+// Near duplicates are found with MinHash signatures over word n-grams and
+// LSH banding; every candidate pair is verified by its estimated Jaccard
+// similarity, pairs are joined into clusters with union-find, and one
+// survivor per cluster is kept (kept by an earlier run, then highest
+// quality, then smallest id), so the outcome does not depend on input order,
+// workers or partitioning.
 //
-// Scale. One run holds, per document, its id, hashes, MinHash signature
-// (8 bytes per permutation) and LSH band keys: measured 1.24 KB per document
-// at 112 permutations, 3.4 KB at the peak while the ekzhu index is built
-// (BenchmarkDecide, 1 million synthetic signatures: 1.2 GB held, 3.4 GB
-// peak). A 24 GB machine therefore decides about 5 million documents in one
-// run. Beyond that, split the crawl into slices and run them one after the
-// other with --store: each slice is deduplicated within itself and against
-// everything earlier slices kept (one Badger Get per band and document,
-// about 1.4 KB on disk per kept document), so memory stays bounded by the
-// slice. The difference from one global run is the survivor: a document
-// kept by an earlier slice always survives, whatever its quality.
+// Dedup runs as steps of tasks whose memory is bounded by their settings,
+// not by the crawl: SketchTask (one per input: signatures by row and key
+// records sorted into bucket partitions), BucketTask (one per partition: a
+// k-way merge into verified pairs, O(k) comparisons for a bucket of k
+// documents), ClusterTask (union-find over the pairs: memory grows with
+// the duplicates) and RouteTask (one per input). Run runs them in one
+// process; the pipelines package runs them as separate tasks, locally or as
+// Slurm job arrays. Documents are referenced by (task, row), never by their
+// ids. A Store (per-run immutable segments and a Badger catalogue)
+// remembers every kept document, so a later run deduplicates a new crawl
+// against everything kept before.
 package dedup
 
 import (

@@ -251,6 +251,12 @@ func readCatalog(txn *badger.Txn, path string, want storeSettings) ([]Segment, b
 			return nil, false, fmt.Errorf("dedup store %s was built with %+v; this run uses %+v: use the same settings or another store", path, have, want)
 		}
 	}
+	segs, err := listSegments(txn, path)
+	return segs, fresh, err
+}
+
+// listSegments returns every segment record, in generation order.
+func listSegments(txn *badger.Txn, path string) ([]Segment, error) {
 	var segs []Segment
 	o := badger.DefaultIteratorOptions
 	o.Prefix = []byte{'s'}
@@ -259,11 +265,11 @@ func readCatalog(txn *badger.Txn, path string, want storeSettings) ([]Segment, b
 	for iter.Rewind(); iter.Valid(); iter.Next() {
 		var s Segment
 		if err := iter.Item().Value(func(v []byte) error { return json.Unmarshal(v, &s) }); err != nil {
-			return nil, false, fmt.Errorf("dedup store %s: segment record: %w", path, err)
+			return nil, fmt.Errorf("dedup store %s: segment record: %w", path, err)
 		}
 		segs = append(segs, s)
 	}
-	return segs, fresh, nil
+	return segs, nil
 }
 
 // ReadSnapshot returns the store's segments that run decides against (all
@@ -333,20 +339,13 @@ func ReadStoreStats(ctx context.Context, path string) (StoreStats, error) {
 	}
 	defer db.Close()
 	err = db.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
-		o.Prefix = []byte{'s'}
-		iter := txn.NewIterator(o)
-		defer iter.Close()
-		for iter.Rewind(); iter.Valid(); iter.Next() {
-			var s Segment
-			if err := iter.Item().Value(func(v []byte) error { return json.Unmarshal(v, &s) }); err != nil {
-				return err
-			}
+		segs, err := listSegments(txn, path)
+		for _, s := range segs {
 			st.Generation = max(st.Generation, s.Gen)
 			st.Segments++
 			st.Documents += s.Kept
 		}
-		return nil
+		return err
 	})
 	return st, err
 }
