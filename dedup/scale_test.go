@@ -32,6 +32,10 @@ import (
 
 const scaleTasks, scaleParts = 8, 8
 
+// scaleBuffer is each sketch task's record buffer (--buffer-mb 32): at 2M
+// documents a task spills about 5 sorted runs.
+const scaleBuffer = 32 << 20
+
 type usage struct {
 	maxRSS    int64 // bytes
 	cpu, wall time.Duration
@@ -95,7 +99,7 @@ func TestScaleChild(t *testing.T) {
 	switch step {
 	case "sketch":
 		i, _ := strconv.Atoi(a[2])
-		_, err = SketchTask(ctx, SketchConfig{Input: in(i), Task: i, Dir: sk(i), Options: opt, Parts: scaleParts, BufferBytes: 128 << 20, Workers: 2})
+		_, err = SketchTask(ctx, SketchConfig{Input: in(i), Task: i, Dir: sk(i), Options: opt, Parts: scaleParts, BufferBytes: scaleBuffer, Workers: 2})
 	case "bucket":
 		p, _ := strconv.Atoi(a[2])
 		_, err = BucketTask(ctx, BucketConfig{Sketches: sketches, Part: p, Parts: scaleParts, Dir: buckets[p], Options: opt})

@@ -44,8 +44,9 @@ number of duplicates, not of documents; the output does not depend on
 --bucket-tasks or --workers.
 
 Exact: the xxh3-128 hash of the text after Unicode NFC, case folding and
-collapsing white space. Near: MinHash signatures over word n-grams, LSH
-bands (github.com/ekzhu/minhash-lsh), every candidate pair verified by its
+collapsing white space (bytes that are not valid UTF-8 are hashed as
+they are). Near: MinHash signatures over word n-grams, LSH bands, every
+candidate pair verified by its
 estimated Jaccard similarity against --threshold, clusters by union-find,
 one survivor per cluster (kept by an earlier run, then highest quality,
 then smallest id). --verify survivor drops a near duplicate only when its
@@ -65,7 +66,8 @@ A killed run resumes when started again with the same arguments.
 dedup_clusters.json in --out lists the largest clusters.
 
 smelt dedup synth writes a synthetic corpus with known near-duplicate
-groups and a boilerplate group, for benchmarks.`,
+groups and a boilerplate group, for benchmarks (an input directory named
+"synth" is given as ./synth).`,
 		Example: `  smelt dedup shards/cc --out shards/cc-dedup
   smelt dedup shards/cc-2024 --out shards/cc-2024-dedup --store dedup.store --threshold 0.7`,
 		Args: cobra.MinimumNArgs(1),
