@@ -102,6 +102,36 @@ func stagedDedup(t testing.TB, docs []*shards.Document, opt Options, inputs, par
 	return res
 }
 
+// stagedDecide runs the sketch, bucket and cluster steps (no routing) over
+// the input directories and returns the decision.
+func stagedDecide(t testing.TB, inputs []string, opt Options, parts int) *Result {
+	t.Helper()
+	if err := opt.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, work := context.Background(), t.TempDir()
+	var sketches, buckets []string
+	for i, in := range inputs {
+		d := filepath.Join(work, "sketch", taskName(i))
+		if _, err := SketchTask(ctx, SketchConfig{Input: in, Task: i, Dir: d, Options: opt, Parts: parts, Workers: 2}); err != nil {
+			t.Fatal(err)
+		}
+		sketches = append(sketches, d)
+	}
+	for p := 0; p < parts; p++ {
+		d := filepath.Join(work, "bucket", taskName(p))
+		if _, err := BucketTask(ctx, BucketConfig{Sketches: sketches, Part: p, Parts: parts, Dir: d, Options: opt}); err != nil {
+			t.Fatal(err)
+		}
+		buckets = append(buckets, d)
+	}
+	res, err := ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Dir: filepath.Join(work, "cluster"), Options: opt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // requireSameClusters checks that the staged result has exactly the
 // in-memory reference's clusters (as sets of documents) and survivors.
 func requireSameClusters(t testing.TB, docs []*shards.Document, res *Result, mem []memCluster) {
@@ -213,14 +243,23 @@ func TestMcCormickQuality(t *testing.T) {
 // 14 x 8 banding). Run with -v to see the table. Signatures do not depend
 // on the threshold, but the staged run sketches again each time.
 func TestMcCormickCurve(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the precision/recall curve: 44 decisions")
+	}
 	type set struct {
-		docs  []*shards.Document
-		truth map[[2]string]bool
+		docs   []*shards.Document
+		truth  map[[2]string]bool
+		inputs []string
 	}
 	sets := map[int]*set{}
 	for _, n := range []int{1000, 2500} {
 		docs, truth := loadMcCormick(t, n)
 		s := &set{docs: docs, truth: truth}
+		for i, part := range [][]*shards.Document{docs[:len(docs)/2], docs[len(docs)/2:]} {
+			in := filepath.Join(t.TempDir(), fmt.Sprint("in", i))
+			writeInput(t, in, part, 0)
+			s.inputs = append(s.inputs, in)
+		}
 		sets[n] = s
 	}
 	var sb strings.Builder
@@ -243,7 +282,7 @@ func TestMcCormickCurve(t *testing.T) {
 			row := fmt.Sprintf("| %.2f | %dx%d |", th, opt.Bands, opt.Rows)
 			for _, n := range []int{1000, 2500} {
 				s := sets[n]
-				res := stagedDedup(t, s.docs, opt, 2, 3, "")
+				res := stagedDecide(t, s.inputs, opt, 3)
 				p, r, _ := precisionRecall(foundPairs(s.docs, res), s.truth)
 				row += fmt.Sprintf(" %.3f | %.3f |", p, r)
 			}
