@@ -45,6 +45,12 @@ type ClusterConfig struct {
 	Dir string
 	// Options are the dedup settings (validated).
 	Options Options
+	// Full keeps every cluster and decision in the Result (Run's caller
+	// wants them); otherwise it holds the summary and the TopClusters
+	// largest clusters (0 = 20) with their members' decisions, so that the
+	// task's memory holds the decisions once, in the per-task files.
+	Full        bool
+	TopClusters int
 }
 
 // taskDecisions is a decision file: the decisions of one sketch task's
@@ -78,10 +84,18 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 		}
 		bfps = append(bfps, bi.Fingerprint)
 	}
+	top := cfg.TopClusters
+	if top <= 0 {
+		top = 20
+	}
+	if cfg.Full {
+		top = 0
+	}
 	fp, err := shards.Fingerprint("dedup-cluster", struct {
 		O   Options `json:"o"`
 		Gen string  `json:"gen"`
-	}{opt, cfg.Snapshot.identity()}, append(sketchFingerprints(cfg.Sketches), bfps...)...)
+		Top int     `json:"top,omitempty"`
+	}{opt, cfg.Snapshot.identity(), top}, append(sketchFingerprints(cfg.Sketches), bfps...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -134,31 +148,54 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 			return nil, err
 		}
 	}
-	// Members by root, each cluster in reference order, clusters in the
-	// order of their first member.
-	byRoot := map[int][]Ref{}
+	// Members by cluster: (the cluster's first reference, the member)
+	// sorted, so that each cluster is a run in reference order and the
+	// clusters come in the order of their first member; 16 bytes a
+	// document, no map.
+	node = nil
+	first := make([]Ref, len(uf.parent))
+	for i := range first {
+		first[i] = ^Ref(0)
+	}
 	for i := range uf.parent {
 		r := uf.find(i)
-		byRoot[r] = append(byRoot[r], uf.ref[i])
+		first[r] = min(first[r], uf.ref[i])
 	}
-	node = nil
-	clusters := make([][]Ref, 0, len(byRoot))
-	for _, m := range byRoot {
-		slices.Sort(m)
-		if !m[0].Stored() { // a cluster of stored documents only decides nothing
-			clusters = append(clusters, m)
-		}
+	members := make([][2]Ref, len(uf.parent))
+	for i := range uf.parent {
+		members[i] = [2]Ref{first[uf.find(i)], uf.ref[i]}
 	}
-	byRoot = nil
+	first = nil
 	uf = unionFind{}
-	slices.SortFunc(clusters, func(a, b []Ref) int { return cmp.Compare(a[0], b[0]) })
+	slices.SortFunc(members, func(a, b [2]Ref) int {
+		if c := cmp.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a[1], b[1])
+	})
+	var clusters [][]Ref // views into one array
+	flat := make([]Ref, len(members))
+	for i := 0; i < len(members); {
+		j := i
+		for j < len(members) && members[j][0] == members[i][0] {
+			flat[j] = members[j][1]
+			j++
+		}
+		if !members[i][0].Stored() { // a cluster of stored documents only decides nothing
+			clusters = append(clusters, flat[i:j:j])
+		}
+		i = j
+	}
+	members = nil
 
 	ds := newDocSet(opt.Perms, cfg.Sketches, cfg.Snapshot)
 	defer ds.close()
 	perTask := make([]taskDecisions, len(cfg.Sketches))
 	scratch := make([]byte, 8*opt.Perms)
 	survSig, sig := make([]uint64, opt.Perms), make([]uint64, opt.Perms)
+	nclusters := 0
 	for ci, m := range clusters {
+		nclusters++
 		if ci%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -186,7 +223,7 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 			}
 			pos := offsets[r.Task()] + r.Row()
 			cl.Members = append(cl.Members, pos)
-			dec := Decision{Cluster: len(res.Clusters), First: first}
+			dec := Decision{Cluster: ci, First: first}
 			if first {
 				dec.Size = len(m)
 			}
@@ -241,9 +278,30 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 			td := &perTask[r.Task()]
 			td.Rows = append(td.Rows, r.Row())
 			td.Decisions = append(td.Decisions, dec)
-			res.Decisions[pos] = dec
+			if top == 0 {
+				res.Decisions[pos] = dec
+			} else {
+				cl.decs = append(cl.decs, dec)
+			}
 		}
 		res.Clusters = append(res.Clusters, cl)
+		if top > 0 && len(res.Clusters) >= 2*top+64 {
+			res.Clusters = keepLargest(res.Clusters, top)
+		}
+	}
+	res.Summary.Clusters = int64(nclusters)
+	if top > 0 {
+		res.Clusters = keepLargest(res.Clusters, top)
+		// The decisions of the kept clusters' members, for the report.
+		for i := range res.Clusters {
+			c := &res.Clusters[i]
+			for k, pos := range c.Members {
+				dec := c.decs[k]
+				dec.Cluster = i
+				res.Decisions[pos] = dec
+			}
+			c.decs = nil
+		}
 	}
 	for t := range perTask {
 		if perTask[t].Rows == nil {
@@ -270,6 +328,19 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// keepLargest returns the k largest clusters (ties by survivor id), in
+// their order.
+func keepLargest(cs []Cluster, k int) []Cluster {
+	r := Result{Clusters: cs}
+	idx := r.LargestClusters(k)
+	slices.Sort(idx)
+	out := make([]Cluster, len(idx))
+	for i, j := range idx {
+		out[i] = cs[j]
+	}
+	return out
 }
 
 func readClusterInfo(dir string) (*clusterInfo, error) {

@@ -222,6 +222,9 @@ type Cluster struct {
 	// Members are the input positions (0-based, over the whole input in
 	// order) of this run's members.
 	Members []int64 `json:"members"`
+	// decs are the members' decisions while ClusterTask picks the
+	// largest clusters.
+	decs []Decision
 }
 
 // Result is the global dedup decision of a run.
@@ -255,6 +258,9 @@ type Summary struct {
 	StoreMinHash   int64 `json:"store_minhash"`
 	// VerifyKept counts members kept by verify survivor.
 	VerifyKept int64 `json:"verify_kept,omitempty"`
+	// Clusters counts the clusters (Result.Clusters may hold only the
+	// largest).
+	Clusters int64 `json:"clusters"`
 	Dropped    int64 `json:"dropped"`
 	Bands      int   `json:"bands"`
 	Rows       int   `json:"rows"`

@@ -125,7 +125,7 @@ func stagedDecide(t testing.TB, inputs []string, opt Options, parts int) *Result
 		}
 		buckets = append(buckets, d)
 	}
-	res, err := ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Dir: filepath.Join(work, "cluster"), Options: opt})
+	res, err := ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Dir: filepath.Join(work, "cluster"), Options: opt, Full: true})
 	if err != nil {
 		t.Fatal(err)
 	}

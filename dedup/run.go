@@ -200,7 +200,7 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 		if err := hook("bucketed"); err != nil {
 			return nil, nil, err
 		}
-		if res, err = ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Snapshot: snap, Dir: clusterDir, Options: opt}); err != nil {
+		if res, err = ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Snapshot: snap, Dir: clusterDir, Options: opt, Full: true}); err != nil {
 			return nil, nil, err
 		}
 		if err := hook("clustered"); err != nil {

@@ -2,6 +2,7 @@ package dedup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -246,8 +247,13 @@ func TestScale(t *testing.T) {
 		peer, _ = strconv.Atoi(s)
 	}
 	t0 := time.Now()
-	truth, err := WriteSynth(filepath.Join(dir, "in"), SynthConfig{Docs: n, Boilerplate: n / 100, Seed: 1}, scaleTasks)
-	if err != nil {
+	var truth SynthTruth
+	if b, err := os.ReadFile(filepath.Join(dir, "in", "truth.json")); err == nil && json.Unmarshal(b, &truth) == nil && truth.Docs == int64(n) {
+		// The same corpus again (generated with the same seed): reuse it.
+		for _, d := range []string{"work", "out", "out-inmemory"} {
+			os.RemoveAll(filepath.Join(dir, d))
+		}
+	} else if truth, err = WriteSynth(filepath.Join(dir, "in"), SynthConfig{Docs: n, Boilerplate: n / 100, Seed: 1}, scaleTasks); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("generated %d documents, %.1f MB of text, %d injected pairs, in %v", truth.Docs, float64(truth.Bytes)/1e6, truth.Pairs, time.Since(t0).Round(time.Second))

@@ -120,7 +120,7 @@ groups and a boilerplate group, for benchmarks (an input directory named
 				fmt.Fprintf(w, ", %s %d", r, st.Dropped[r].Docs)
 			}
 			_, err = fmt.Fprintf(w, "; %d clusters, %d candidate pairs, %d verified (bands %dx%d)",
-				len(res.Clusters), res.Summary.CandidatePairs, res.Summary.VerifiedPairs, res.Summary.Bands, res.Summary.Rows)
+				res.Summary.Clusters, res.Summary.CandidatePairs, res.Summary.VerifiedPairs, res.Summary.Bands, res.Summary.Rows)
 			if err == nil && store != "" {
 				_, err = fmt.Fprintf(w, "; store held %d, matched %d exact, %d url, %d minhash",
 					res.Summary.StoreDocuments, res.Summary.StoreExact, res.Summary.StoreURL, res.Summary.StoreMinHash)
