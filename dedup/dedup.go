@@ -261,9 +261,9 @@ type Summary struct {
 	// Clusters counts the clusters (Result.Clusters may hold only the
 	// largest).
 	Clusters int64 `json:"clusters"`
-	Dropped    int64 `json:"dropped"`
-	Bands      int   `json:"bands"`
-	Rows       int   `json:"rows"`
+	Dropped  int64 `json:"dropped"`
+	Bands    int   `json:"bands"`
+	Rows     int   `json:"rows"`
 }
 
 // LargestClusters returns the indexes of up to k clusters, largest first
