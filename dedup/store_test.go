@@ -298,3 +298,36 @@ func TestRunSurvivesKill9(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreOtherPartitioning commits a store with 3 bucket partitions and
+// deduplicates against it with 1, 5 and 8: a bucket task reads the
+// segment files whose key ranges overlap its own.
+func TestStoreOtherPartitioning(t *testing.T) {
+	tmp := t.TempDir()
+	store := filepath.Join(tmp, "store")
+	first := genCorpus(91, 60, "s", "web")
+	writeInput(t, filepath.Join(tmp, "in1"), first.docs, 0)
+	if _, _, err := Run(context.Background(), Config{Inputs: []string{filepath.Join(tmp, "in1")}, Out: filepath.Join(tmp, "out1"), StorePath: store, BucketTasks: 3}); err != nil {
+		t.Fatal(err)
+	}
+	kept := testutil.ReadDocs(t, filepath.Join(tmp, "out1"))
+	var again []*shards.Document
+	for i, d := range kept {
+		c := *d
+		c.ID = fmt.Sprintf("again-%d", i)
+		again = append(again, &c)
+	}
+	writeInput(t, filepath.Join(tmp, "in2"), again, 0)
+	for _, parts := range []int{1, 5, 8} {
+		out := filepath.Join(tmp, fmt.Sprint("out2-", parts))
+		// The same run each time (partitions are not part of its
+		// identity): it decides against what came before its own segment.
+		_, res, err := Run(context.Background(), Config{Inputs: []string{filepath.Join(tmp, "in2")}, Out: out, StorePath: store, BucketTasks: parts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Summary.Dropped != int64(len(again)) || res.Summary.StoreExact != int64(len(again)) {
+			t.Errorf("%d partitions against a store cut in 3: %d of %d re-ingested documents found (%+v)", parts, res.Summary.Dropped, len(again), res.Summary)
+		}
+	}
+}
