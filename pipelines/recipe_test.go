@@ -214,7 +214,7 @@ func TestPlanDedupScope(t *testing.T) {
 	dir := t.TempDir()
 	setupRun(t, dir, false)
 	for _, scope := range []string{"source", "global"} {
-		y := strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  scope: "+scope+"\n  store: stores\n  steps: {bucket: {tasks: 3, cpus: 2, mem: 1GiB}}\n", 1)
+		y := strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  scope: "+scope+"\n  store: stores\n  verify: survivor\n  steps: {bucket: {tasks: 3, cpus: 2, mem: 1GiB}}\n", 1)
 		r, err := ParseRecipe([]byte(y), dir)
 		if err != nil {
 			t.Fatal(err)
@@ -222,6 +222,9 @@ func TestPlanDedupScope(t *testing.T) {
 		p, err := NewPlan(r)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if r.Dedup.RunOptions().Verify != "survivor" {
+			t.Errorf("verify: survivor not read: %+v", r.Dedup.Options)
 		}
 		sk, bk, cl, dd := p.Step("dedup-sketch"), p.Step("dedup-bucket"), p.Step("dedup-cluster"), p.Step("dedup")
 		tk, ts := p.Step("tokenizer"), p.Step("tokenize")
