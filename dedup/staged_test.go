@@ -252,3 +252,32 @@ func TestBoilerplateLinear(t *testing.T) {
 		t.Logf("in-memory dedup, %d docs: %d candidate pairs, %v CPU", small, d.candidatePairs, (cpuTime() - c0).Round(time.Millisecond))
 	}
 }
+
+// TestStagedEqualsInMemory checks that the staged steps find exactly the
+// clusters and survivors of the in-memory dedup they replaced, on the
+// generated corpora (McCormick's labelled sets: TestMcCormickQuality).
+func TestStagedEqualsInMemory(t *testing.T) {
+	var synthDocs []*shards.Document
+	if _, err := Synthesize(SynthConfig{Docs: 3000, Boilerplate: 300, Seed: 5}, func(d *shards.Document) error {
+		synthDocs = append(synthDocs, d)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, docs := range map[string][]*shards.Document{
+		"genCorpus": genCorpus(101, 300, "e", "web").docs,
+		"synth":     synthDocs,
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := stagedDedup(t, docs, DefaultOptions(), 3, 5, "")
+			mem, _, err := memDedup(docs, DefaultOptions())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(mem) == 0 {
+				t.Fatal("no clusters to compare")
+			}
+			requireSameClusters(t, docs, res, mem)
+		})
+	}
+}
