@@ -178,6 +178,11 @@ var StoreLockWait = 2 * time.Minute
 // openCatalog opens the store's Badger catalogue, read-write (creating the
 // store) or read-only, waiting while another process holds it.
 func openCatalog(ctx context.Context, path string, readOnly bool) (*badger.DB, error) {
+	if _, err := os.Stat(filepath.Join(path, "MANIFEST")); err == nil {
+		// Format 1 was one Badger database keyed by document ids, at the
+		// store's top level.
+		return nil, fmt.Errorf("dedup store %s was made by an earlier smelt (one database keyed by document ids), which this smelt cannot read: start a new store", path)
+	}
 	dir := filepath.Join(path, catalogDir)
 	if readOnly {
 		if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
@@ -570,7 +575,8 @@ func syncDir(dir string) error {
 // yet; it creates nothing. A planner records them so that every task of a
 // run reads the same snapshot (SnapshotAt), whatever is committed later.
 func PlanSnapshot(path string, opt Options, run string) ([]uint64, error) {
-	if _, err := os.Stat(filepath.Join(path, catalogDir, "MANIFEST")); err != nil {
+	_, errOld := os.Stat(filepath.Join(path, "MANIFEST"))
+	if _, err := os.Stat(filepath.Join(path, catalogDir, "MANIFEST")); err != nil && errOld != nil {
 		return nil, nil
 	}
 	snap, err := ReadSnapshot(context.Background(), path, opt, run)

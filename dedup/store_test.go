@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	badger "github.com/dgraph-io/badger/v4"
 	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
@@ -27,6 +28,24 @@ func TestStoreRefusesOtherSettings(t *testing.T) {
 	opt.NGram = 3
 	if _, err := ReadSnapshot(ctx, path, opt, "r2"); err == nil || !strings.Contains(err.Error(), "was built with") {
 		t.Fatalf("a store built with 5-grams opened for 3-grams: %v", err)
+	}
+}
+
+// TestStoreRefusesFormat1 opens a store made by the smelt before the
+// segments (a Badger database at the top level, keyed by ids): refused
+// with a clear message rather than silently taken for an empty store.
+func TestStoreRefusesFormat1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store")
+	db, err := badger.Open(badger.DefaultOptions(path).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := ReadSnapshot(context.Background(), path, DefaultOptions(), "r"); err == nil || !strings.Contains(err.Error(), "earlier smelt") {
+		t.Fatalf("format-1 store: %v", err)
+	}
+	if _, err := PlanSnapshot(path, DefaultOptions(), "r"); err == nil {
+		t.Fatal("PlanSnapshot took a format-1 store for a new one")
 	}
 }
 
