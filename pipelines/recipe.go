@@ -141,6 +141,8 @@ type Dedup struct {
 	// scopes do not share stores. Like inputs, it lives outside the run
 	// directory (relative to the recipe's directory).
 	Store string `yaml:"store,omitempty"`
+	// Steps sets the dedup steps' tasks, CPUs and memory (dedup_stage.go).
+	Steps DedupSteps `yaml:"steps,omitempty"`
 }
 
 // GlobalStoreName is the store, under Dedup.Store, of a dedup with scope
@@ -383,6 +385,9 @@ func (r *Recipe) resolve(baseDir string) error {
 		}
 		if err := d.Options.Validate(); err != nil {
 			return fmt.Errorf("recipe: %w", err)
+		}
+		if err := d.Steps.validate(); err != nil {
+			return err
 		}
 		if d.Store != "" && !filepath.IsAbs(d.Store) {
 			d.Store = filepath.Join(baseDir, d.Store)

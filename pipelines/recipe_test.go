@@ -205,14 +205,16 @@ func TestPlanStableAcrossReload(t *testing.T) {
 	}
 }
 
-// TestPlanDedupScope checks the dedup and tokenize tasks of both scopes:
-// per source, or one dedup task over every mixed source (in recipe order)
-// whose output each source's tokenize task and the tokenizer read.
+// TestPlanDedupScope checks the dedup steps of both scopes: a group per
+// source, or one group over every mixed source (in recipe order); the
+// sketch and route steps have a task per upstream task, the bucket step
+// dedup.steps.bucket.tasks per group, and each source's tokenize task
+// reads only its own route tasks.
 func TestPlanDedupScope(t *testing.T) {
 	dir := t.TempDir()
 	setupRun(t, dir, false)
 	for _, scope := range []string{"source", "global"} {
-		y := strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  scope: "+scope+"\n  store: stores\n", 1)
+		y := strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  scope: "+scope+"\n  store: stores\n  verify: survivor\n  steps: {bucket: {tasks: 3, cpus: 2, mem: 1GiB}}\n", 1)
 		r, err := ParseRecipe([]byte(y), dir)
 		if err != nil {
 			t.Fatal(err)
@@ -221,36 +223,47 @@ func TestPlanDedupScope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dd, tk, ts := p.Step("dedup"), p.Step("tokenizer"), p.Step("tokenize")
+		if r.Dedup.RunOptions().Verify != "survivor" {
+			t.Errorf("verify: survivor not read: %+v", r.Dedup.Options)
+		}
+		sk, bk, cl, dd := p.Step("dedup-sketch"), p.Step("dedup-bucket"), p.Step("dedup-cluster"), p.Step("dedup")
+		tk, ts := p.Step("tokenizer"), p.Step("tokenize")
 		if len(ts.Tasks) != 2 || ts.Tasks[0].Source != "crawl" || ts.Tasks[1].Source != "books" {
 			t.Fatalf("%s: tokenize tasks %+v", scope, ts.Tasks)
 		}
-		if scope == "source" {
-			if len(dd.Tasks) != 2 || dd.Tasks[1].Source != "books" || r.Dedup.StorePath("books") != filepath.Join(dir, "stores", "books") {
-				t.Fatalf("source scope: dedup tasks %+v", dd.Tasks)
-			}
-			continue
+		groups := 2
+		if scope == "global" {
+			groups = 1
 		}
 		// crawl: 3 filter tasks, then books' 1 ingest task.
 		want := []string{"filter-crawl/tasks/00000", "filter-crawl/tasks/00001", "filter-crawl/tasks/00002", "ingest-books/tasks/00000"}
-		if len(dd.Tasks) != 1 || strings.Join(dd.Tasks[0].Inputs, ",") != strings.Join(want, ",") ||
-			strings.Join(dd.Needs, ",") != "filter-crawl,ingest-books" {
-			t.Fatalf("global scope: dedup %+v, task %+v", dd, dd.Tasks[0])
+		if len(sk.Tasks) != 4 || len(dd.Tasks) != 4 || len(cl.Tasks) != groups || len(bk.Tasks) != 3*groups ||
+			bk.CPUs != 2 || bk.MemBytes != 1<<30 || strings.Join(sk.Needs, ",") != "filter-crawl,ingest-books" {
+			t.Fatalf("%s: %d sketch, %d bucket (cpus %d, mem %d), %d cluster, %d route tasks", scope, len(sk.Tasks), len(bk.Tasks), bk.CPUs, bk.MemBytes, len(cl.Tasks), len(dd.Tasks))
+		}
+		for i, tt := range dd.Tasks {
+			if tt.Inputs[0] != want[i] || sk.Tasks[i].Inputs[0] != want[i] {
+				t.Errorf("%s: route task %d reads %v", scope, i, tt.Inputs)
+			}
+		}
+		if strings.Join(ts.Tasks[1].Inputs, ",") != dd.Tasks[3].Out || len(ts.Tasks[0].Inputs) != 3 || len(tk.Tasks[0].Inputs) != 0 && len(tk.Tasks[0].Inputs) != 4 {
+			t.Errorf("%s: tokenize reads %v and %v", scope, ts.Tasks[0].Inputs, ts.Tasks[1].Inputs)
+		}
+		if scope == "source" {
+			if r.Dedup.StorePath("books") != filepath.Join(dir, "stores", "books") || cl.Tasks[1].Group != "books" {
+				t.Fatalf("source scope: cluster tasks %+v", cl.Tasks)
+			}
+			continue
 		}
 		if r.Dedup.StorePath("") != filepath.Join(dir, "stores", GlobalStoreName) {
 			t.Errorf("global store %q", r.Dedup.StorePath(""))
 		}
-		if strings.Join(tk.Tasks[0].Inputs, ",") != dd.Tasks[0].Out {
-			t.Errorf("tokenizer reads %v", tk.Tasks[0].Inputs)
-		}
-		for _, tt := range ts.Tasks {
-			if strings.Join(tt.Inputs, ",") != dd.Tasks[0].Out {
-				t.Errorf("tokenize %s reads %v", tt.Source, tt.Inputs)
-			}
-		}
 		if ts.Tasks[0].Fingerprint == ts.Tasks[1].Fingerprint {
 			t.Error("the tokenize tasks of two sources share a fingerprint")
 		}
+	}
+	if _, err := ParseRecipe([]byte(strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  steps: {bucket: {mem: lots}}\n", 1)), dir); err == nil || !strings.Contains(err.Error(), "dedup.steps.bucket.mem") {
+		t.Errorf("a bad mem: %v", err)
 	}
 }
 

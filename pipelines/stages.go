@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/smelt-dev/smelt/dedup"
 	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/ingest"
 	"github.com/smelt-dev/smelt/shards"
@@ -110,7 +109,13 @@ func DefaultRegistry() *Registry {
 		}, Run: runClassifier})
 	r.Register(&StageDef{Kind: KindFilter, Doc: "heuristic rules (Gopher, C4, FineWeb, language, URL) and the classifier's keep policy; one task per ingest task",
 		Defaults: func() any { return filter.DefaultConfig() }, Run: runFilter})
-	r.Register(&StageDef{Kind: KindDedup, Doc: "exact and MinHash LSH dedup: scope source (default) dedups within each source, one task per source; scope global dedups all sources together in one task",
+	r.Register(&StageDef{Kind: KindDedupSketch, Doc: "dedup, step 1: MinHash signatures, exact and URL hashes of one upstream task's documents, as key records sorted into the bucket partitions",
+		Run: runDedupSketch})
+	r.Register(&StageDef{Kind: KindDedupBucket, Doc: "dedup, step 2: one partition of the key space (dedup.steps.bucket.tasks of them), a k-way merge of every sketch task's records (and the store's) into verified candidate pairs, O(k) for a bucket of k",
+		Run: runDedupBucket})
+	r.Register(&StageDef{Kind: KindDedupCluster, Doc: "dedup, step 3: union-find over the pairs, one survivor per cluster, the decision per sketch task; then the store commit",
+		Run: runDedupCluster})
+	r.Register(&StageDef{Kind: KindDedup, Doc: "exact and MinHash LSH dedup, step 4 (route): one task per upstream task writes its kept documents and dropped/; scope source (default) dedups within each source, scope global across all sources",
 		Defaults: func() any { return DefaultDedup() }, Run: runDedup})
 	r.Register(&StageDef{Kind: KindTokenizer, Doc: "a built-in or file tokenizer, or a byte-level BPE trained on the kept text",
 		Defaults: func() any { return &Tokenizer{Name: "gpt2"} }, Run: runTokenizer})
@@ -288,29 +293,6 @@ func runFilter(tc *TaskContext) (*shards.Stats, error) {
 	}
 	return stage.Run(tc.Ctx, filter.RunOptions{Inputs: tc.inputs(), Out: tc.path(tc.Task.Out), Workers: tc.Workers,
 		TargetBytes: tc.Run.Recipe.ShardMB << 20, Settings: settings, Progress: tc.progress})
-}
-
-func runDedup(tc *TaskContext) (*shards.Stats, error) {
-	d := tc.Run.Recipe.Dedup
-	store := d.StorePath(tc.Task.Source)
-	if store != "" {
-		if err := os.MkdirAll(d.Store, 0o755); err != nil {
-			return nil, fmt.Errorf("dedup store: %w", err)
-		}
-	}
-	st, _, err := dedup.Run(tc.Ctx, dedup.Config{Inputs: tc.inputs(), Out: tc.path(tc.Task.Out), Workers: tc.Workers,
-		TargetBytes: tc.Run.Recipe.ShardMB << 20, Options: d.RunOptions(), StorePath: store,
-		Progress: func(pass string, docs, bytes, totalDocs, totalBytes int64) {
-			if tc.Progress == nil {
-				return
-			}
-			// Two passes over the same bytes: sketch, then route.
-			if pass == "route" {
-				bytes += totalBytes
-			}
-			tc.Progress(bytes, 2*totalBytes)
-		}})
-	return st, err
 }
 
 // tokenizerFile is the trained tokenizer's file in the run directory,
