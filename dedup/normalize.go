@@ -20,6 +20,16 @@
 // ids. A Store (per-run immutable segments and a Badger catalogue)
 // remembers every kept document, so a later run deduplicates a new crawl
 // against everything kept before.
+//
+// Why the LSH buckets are sorted band-key files rather than
+// github.com/ekzhu/minhash-lsh's index: that index holds every signature and
+// every band key of the crawl in one process's maps, and its Add and Index
+// run serially. Measured with TestScale on 200k synthetic documents in one
+// run: the in-memory dedup built on it peaked at 1,069 MiB RSS and ran at
+// 10.4 MB of text per CPU-second; the staged steps peaked at 121 MiB per task
+// and ran at 18.8 MB per CPU-second, and their peak grows 1.30x from 200k to
+// 2M documents where the index's grows linearly. ekzhu's index stays in the
+// tests as the reference the staged steps must equal.
 package dedup
 
 import (
