@@ -89,6 +89,9 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	if cfg.Encoder == nil {
 		return nil, errors.New("tokenize: no encoder")
 	}
+	if err := CheckTargetBytes(cfg.TargetBytes); err != nil {
+		return nil, fmt.Errorf("tokenize: %w", err)
+	}
 	eot, ok := cfg.Encoder.EOT()
 	if !ok {
 		return nil, fmt.Errorf("tokenize: tokenizer %s has no end-of-text token to end documents with", cfg.Encoder.Name())
