@@ -291,7 +291,7 @@ atomically and loads back with --tokenizer FILE.`,
 						prog.update(done, 0, 0)
 					case "merge":
 						if done == 0 {
-							prog.finish()
+							prog.finish(nil) // reading is done; merging follows
 						}
 						if time.Since(lastMerge) > 5*time.Second || done == of {
 							lastMerge = time.Now()
@@ -301,7 +301,7 @@ atomically and loads back with --tokenizer FILE.`,
 				},
 			}
 			tr, err := tokenize.TrainFiles(cmd.Context(), args, opts)
-			prog.finish()
+			prog.finish(err)
 			if err != nil {
 				return err
 			}
