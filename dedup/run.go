@@ -106,6 +106,11 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("dedup: create output: %w", err)
 	}
+	unlock, err := shards.LockOutput(cfg.Out) // one writer per output directory
+	if err != nil {
+		return nil, nil, fmt.Errorf("dedup: %w", err)
+	}
+	defer unlock()
 
 	var store *Store
 	if cfg.StorePath != "" {

@@ -120,6 +120,11 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("create output: %w", err)
 	}
+	unlock, err := LockOutput(cfg.Out)
+	if err != nil {
+		return nil, fmt.Errorf("tokenize: %w", err)
+	}
+	defer unlock()
 	if m, err := ReadManifest(cfg.Out); err == nil {
 		if m.Fingerprint == fp {
 			slog.Info("output already complete", "stage", "tokenize", "out", cfg.Out)
