@@ -303,9 +303,9 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 // shifting a size in MiB to bytes overflows int64.
 const MaxMB = shards.MaxShardMB
 
-// MaxVocab bounds tokenizer train's vocab_size: token shards hold ids as
-// uint32.
-const MaxVocab = 1 << 32
+// MaxVocab bounds tokenizer train's vocab_size: BPE training numbers
+// tokens with int32 ids.
+const MaxVocab = math.MaxInt32
 
 // trainPresets are the trainer's preset names, sorted.
 func trainPresets() []string {
@@ -325,16 +325,15 @@ type pos []any
 // nearest setting above it that the recipe has (a default that was filled
 // in has no line of its own).
 func lineOf(root *yaml.Node, p pos) int {
-	n, line := root, 0
-	if n != nil {
-		line = n.Line
+	if root == nil {
+		return 0
 	}
+	n, line := root, root.Line
 	for _, k := range p {
-		for n != nil && n.Kind == yaml.AliasNode {
-			n = n.Alias
-		}
-		if n == nil {
-			break
+		if n.Kind == yaml.AliasNode {
+			// The setting is where the alias is used, not where its
+			// anchor's value is written.
+			return line
 		}
 		var next *yaml.Node
 		switch k := k.(type) {

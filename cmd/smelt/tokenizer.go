@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -262,6 +263,9 @@ Input is streamed (.gz and .zst decompressed); the output is written
 atomically and loads back with --tokenizer FILE.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if vocab < 0 || vocab > math.MaxInt32 { // BPE training numbers tokens with int32 ids
+				return fmt.Errorf("tokenizer train: --vocab %d: want at most %d", vocab, math.MaxInt32)
+			}
 			var pat tokenize.Pattern
 			switch pattern {
 			case "gpt2", "r50k", "":
