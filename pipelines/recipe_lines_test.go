@@ -109,4 +109,10 @@ func TestRecipeFileErrorsNameFileAndLine(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), path+": line 6:") || !strings.Contains(err.Error(), "missing.warc.gz") {
 		t.Errorf("missing input: %v", err)
 	}
+	// smelt run plans the recipe as it reads it back from the run
+	// directory; the lines are still those of the user's file.
+	_, err = Open(filepath.Join(dir, "run"), r, OpenOptions{})
+	if err == nil || !strings.Contains(err.Error(), path+": line 6:") || !strings.Contains(err.Error(), "missing.warc.gz") {
+		t.Errorf("missing input, smelt run: %v", err)
+	}
 }
