@@ -751,6 +751,11 @@ func (t *Train) resolveIn(r *Recipe, baseDir string) error {
 			return r.errorf(at(f.key), "train: %s %d must not be negative", f.key, f.v)
 		}
 	}
+	// The token budget, steps x batch_size x (seq_len+1), is what the
+	// report and the mix plan count with: it must fit an int64.
+	if budget := float64(t.Steps) * float64(t.BatchSize) * float64(t.SeqLen+1); budget > math.MaxInt64/2 {
+		return r.errorf(at("steps"), "train: steps %d x batch_size %d x seq_len %d tokens is too many", t.Steps, t.BatchSize, t.SeqLen)
+	}
 	if t.ValFraction < 0 || t.ValFraction >= 1 {
 		return r.errorf(at("val_fraction"), "train: val_fraction %v must be in [0, 1)", t.ValFraction)
 	}

@@ -46,6 +46,7 @@ var recipeLineCases = []struct {
 	{"tasks negative", withSource("    tasks: -3\n"), []string{"line 6:", "tasks -3"}, ""},
 	{"dedup", minimal + "dedup:\n  exact: true\n  scope: dataset\n", []string{"line 10:", `scope "dataset"`}, ""},
 	{"train preset", minimal + "train:\n  config: tiny2\n", []string{"line 9:", `"tiny2"`, "tiny"}, "no such file"},
+	{"train budget overflow", minimal + "train:\n  steps: 99999999999999\n  batch_size: 99999999\n", []string{"line 9:", "too many"}, ""},
 	{"train val_fraction", minimal + "train:\n  steps: 3\n  val_fraction: 2\n", []string{"line 10:", "val_fraction 2"}, ""},
 }
 
