@@ -50,7 +50,7 @@ func checkParse(t *testing.T, data []byte) {
 		if msg == "" {
 			t.Fatal("empty error")
 		}
-		lines := bytes.Count(data, []byte("\n")) + 1
+		lines := yamlLines(data)
 		for _, m := range errLineRE.FindAllStringSubmatch(msg, -1) {
 			if n, _ := strconv.Atoi(m[1]); n < 1 || n > lines {
 				t.Fatalf("error names line %d of a %d-line recipe: %s", n, lines, msg)
@@ -74,6 +74,17 @@ func checkParse(t *testing.T, data []byte) {
 	}
 }
 
+// yamlLines counts lines as yaml.v3 (libyaml) does: CR LF, CR, LF, NEL,
+// LS and PS each end one.
+func yamlLines(data []byte) int {
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	n := 1 + bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r"))
+	for _, br := range []string{"\u0085", "\u2028", "\u2029"} {
+		n += bytes.Count(data, []byte(br))
+	}
+	return n
+}
+
 // fuzzFindings are inputs that broke the parser's properties, kept as
 // seeds; TestRecipeFuzzFindings runs them as ordinary tests. Add each new
 // finding here (go test writes it to testdata/fuzz/FuzzParseRecipe).
@@ -82,6 +93,10 @@ var fuzzFindings = []string{
 	// recipeLineCases): an anchored source used again through an alias; its
 	// error pointed at the anchor's line, not the alias's.
 	"name: t\nsources:\n  - &s\n    name: web\n    inputs: [a]\n    weight: 1\n  - *s\ntokenizer: {name: gpt2}\n",
+	// Found by the fuzzer: a lone CR ends a line for YAML (old Mac line
+	// ends), so "line 2" was right; the test counted only LF.
+	"\r0",
+	"name: t\r\nsources: 3\r\n",
 }
 
 func TestRecipeFuzzFindings(t *testing.T) {
