@@ -133,6 +133,12 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("dedup: create output: %w", err)
 	}
+	unlock, err := shards.LockOutput(cfg.Out) // one writer per output directory
+	if err != nil {
+		return nil, nil, fmt.Errorf("dedup: %w", err)
+	}
+	defer unlock()
+
 	decPath := filepath.Join(cfg.Out, DecisionsName)
 	if _, err := shards.ReadManifest(cfg.Out); err == nil {
 		// A finished output: the same run again changes nothing.

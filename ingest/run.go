@@ -165,6 +165,11 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("create output: %w", err)
 	}
+	unlock, err := shards.LockOutput(out) // one writer per output directory
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	defer unlock()
 	var ids []any
 	before := make([]int64, len(files)+1) // before[i]: bytes of the inputs before i
 	for i, f := range files {

@@ -133,7 +133,7 @@ func NewPlan(r *Recipe) (*Plan, error) {
 	for _, src := range r.Sources {
 		files, err := ExpandSource(src)
 		if err != nil {
-			return nil, err
+			return nil, r.inputError(src, err)
 		}
 		nameFiles(files)
 		st := &Step{Name: "ingest-" + src.Name, Kind: KindIngest, Source: src.Name, Merge: true}

@@ -18,30 +18,34 @@ tokenizer:
   name: gpt2
 `
 
+// recipeErrorCases are recipes that ParseRecipe refuses, with a part of
+// the error; FuzzParseRecipe starts from them too.
+var recipeErrorCases = []struct {
+	name, yaml, want string
+}{
+	{"unknown top key", minimal + "bogus: 1\n", `line 8: unknown key "bogus"`},
+	{"unknown source key", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    wieght: 2\n", 1), `line 6: unknown key "wieght"`},
+	{"unknown filter key", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter:\n      gopher_quality:\n        min_wrds: 3\n", 1), `line 8: unknown key "min_wrds"`},
+	{"unknown dedup key", minimal + "dedup:\n  minhash: true\n  bandz: 3\n", `line 10: unknown key "bandz"`},
+	{"wrong type", strings.Replace(minimal, "weight: 1", "weight: lots", 1), "line 5"},
+	{"wrong type in filter", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter:\n      rules: gopher\n", 1), "line 7"},
+	{"no name", strings.Replace(minimal, "name: t\n", "", 1), "name is required"},
+	{"no sources", "name: t\ntokenizer: {name: gpt2}\n", "no sources"},
+	{"bad weight", strings.Replace(minimal, "weight: 1", "weight: 0", 1), "weight 0 must be a positive number"},
+	{"duplicate source", strings.Replace(minimal, "tokenizer:", "  - name: web\n    inputs: [x]\n    weight: 1\ntokenizer:", 1), "listed twice"},
+	{"unknown rule", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter: {rules: [nope]}\n", 1), `unknown rule "nope"`},
+	{"no tokenizer", strings.Replace(minimal, "tokenizer:\n  name: gpt2\n", "", 1), "tokenizer is required"},
+	{"classifier unknown source", minimal + "classifier: {positives: [ref], negatives: [web], apply_to: [web]}\n", `no source "ref"`},
+	{"bad keep", minimal + "classifier: {positives: [web], negatives: [web], apply_to: [web], keep: 'pareto:-1'}\n", "alpha must be positive"},
+	{"reference with weight", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    reference: true\n", 1), "reference source is not mixed"},
+	{"two documents", minimal + "---\nname: u\n", "a second YAML document"},
+	{"dedup scope", minimal + "dedup: {scope: dataset}\n", `scope "dataset"`},
+	{"source name escaping the run directory", strings.Replace(minimal, "name: web", "name: ../web", 1), `name "../web"`},
+	{"bad format", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    format: pdf\n", 1), `format "pdf"`},
+}
+
 func TestParseRecipeErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name, yaml, want string
-	}{
-		{"unknown top key", minimal + "bogus: 1\n", `line 8: unknown key "bogus"`},
-		{"unknown source key", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    wieght: 2\n", 1), `line 6: unknown key "wieght"`},
-		{"unknown filter key", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter:\n      gopher_quality:\n        min_wrds: 3\n", 1), `line 8: unknown key "min_wrds"`},
-		{"unknown dedup key", minimal + "dedup:\n  minhash: true\n  bandz: 3\n", `line 10: unknown key "bandz"`},
-		{"wrong type", strings.Replace(minimal, "weight: 1", "weight: lots", 1), "line 5"},
-		{"wrong type in filter", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter:\n      rules: gopher\n", 1), "line 7"},
-		{"no name", strings.Replace(minimal, "name: t\n", "", 1), "name is required"},
-		{"no sources", "name: t\ntokenizer: {name: gpt2}\n", "no sources"},
-		{"bad weight", strings.Replace(minimal, "weight: 1", "weight: 0", 1), "weight 0 must be a positive number"},
-		{"duplicate source", strings.Replace(minimal, "tokenizer:", "  - name: web\n    inputs: [x]\n    weight: 1\ntokenizer:", 1), "listed twice"},
-		{"unknown rule", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter: {rules: [nope]}\n", 1), `unknown rule "nope"`},
-		{"no tokenizer", strings.Replace(minimal, "tokenizer:\n  name: gpt2\n", "", 1), "tokenizer is required"},
-		{"classifier unknown source", minimal + "classifier: {positives: [ref], negatives: [web], apply_to: [web]}\n", `no source "ref"`},
-		{"bad keep", minimal + "classifier: {positives: [web], negatives: [web], apply_to: [web], keep: 'pareto:-1'}\n", "alpha must be positive"},
-		{"reference with weight", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    reference: true\n", 1), "reference source is not mixed"},
-		{"two documents", minimal + "---\nname: u\n", "a second YAML document"},
-		{"dedup scope", minimal + "dedup: {scope: dataset}\n", `scope "dataset"`},
-		{"source name escaping the run directory", strings.Replace(minimal, "name: web", "name: ../web", 1), `name "../web"`},
-		{"bad format", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    format: pdf\n", 1), `format "pdf"`},
-	} {
+	for _, tc := range recipeErrorCases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseRecipe([]byte(tc.yaml), "/base")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {

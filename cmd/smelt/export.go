@@ -83,7 +83,7 @@ the same arguments; the output is the same bytes either way.`,
 			p := newProgress(cmd.ErrOrStderr(), "export "+format, total)
 			opt.Progress = func(done, _ int64) { p.update(done, 0, 0) }
 			prov, err := export.Run(cmd.Context(), ins, out, opt)
-			p.finish()
+			p.finish(err)
 			if err != nil {
 				return err
 			}

@@ -137,12 +137,16 @@ scores >= X. Output is the same for any --workers; a killed run resumes.`,
 					total += m.Totals.DataBytes
 				}
 			}
+			targetBytes, err := shards.ShardBytes(float64(shardMB)) // also checked for every verb in checkShardMB
+			if err != nil {
+				return fmt.Errorf("--shard-mb: %w", err)
+			}
 			p := newProgress(cmd.ErrOrStderr(), "filter", total)
 			st, err := stage.Run(cmd.Context(), filter.RunOptions{
-				Inputs: args, Out: out, Workers: workers, TargetBytes: shardMB << 20, Settings: settings,
+				Inputs: args, Out: out, Workers: workers, TargetBytes: targetBytes, Settings: settings,
 				Progress: func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
 			})
-			p.finish()
+			p.finish(err)
 			if err != nil {
 				return err
 			}

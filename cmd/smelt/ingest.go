@@ -65,7 +65,7 @@ started again with the same arguments.`,
 					p.update(pr.Bytes, pr.Records, pr.Documents)
 				},
 			})
-			p.finish()
+			p.finish(err)
 			if err != nil {
 				return err
 			}

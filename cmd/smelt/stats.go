@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/smelt-dev/smelt/dedup"
+	"github.com/smelt-dev/smelt/pipelines"
 	"github.com/smelt-dev/smelt/shards"
 	"github.com/spf13/cobra"
 )
@@ -83,13 +84,19 @@ func newStatsCmd() *cobra.Command {
 		Long: `stats reads DIR's manifest.json and stats.json and prints documents and
 bytes in and out, per-language counts, skip/drop and error counts by reason,
 per-input provenance and stage-specific metrics. For token-shard
-directories it shows tokens per source and the shard list.
+directories it shows tokens per source and the shard list. For a run
+directory (smelt run, smelt demo) it prints one line per step; give
+RUN_DIR/STEP for a step's full report.
 
 --json prints {"dir", "manifest", "stats", "dropped", "dedup_clusters"}:
 the manifest and stats objects exactly as stored, and for a dedup
-directory its largest duplicate clusters (see the README).`,
+directory its largest duplicate clusters (see the README); for a run
+directory {"dir", "steps": [that object for each finished step]}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isRunDir(args[0]) {
+				return runDirStats(cmd.OutOrStdout(), args[0], asJSON)
+			}
 			r, err := loadStatsReport(args[0])
 			if err != nil {
 				return err
@@ -104,6 +111,65 @@ directory its largest duplicate clusters (see the README).`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print machine-readable JSON")
 	return cmd
+}
+
+// isRunDir reports whether dir is a run directory (smelt run's recipe and
+// plan) rather than one stage's output.
+func isRunDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, pipelines.RecipeFile))
+	_, perr := os.Stat(filepath.Join(dir, pipelines.StateDir, pipelines.PlanFile))
+	_, merr := os.Stat(filepath.Join(dir, shards.ManifestName))
+	return err == nil && perr == nil && errors.Is(merr, fs.ErrNotExist)
+}
+
+// runDirStats prints what each step of a run directory did.
+func runDirStats(w io.Writer, dir string, asJSON bool) error {
+	run, err := pipelines.OpenExisting(dir, nil)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out := struct {
+			Dir   string         `json:"dir"`
+			Steps []*statsReport `json:"steps"`
+		}{Dir: dir, Steps: []*statsReport{}}
+		for _, s := range run.Plan.Steps {
+			if r, err := loadStatsReport(filepath.Join(dir, s.Name)); err == nil {
+				out.Steps = append(out.Steps, r)
+			}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(w, "%s: run %q, %d steps (smelt stats %s for a step's full report, smelt status for its tasks)\n\n",
+		dir, run.Recipe.Name, len(run.Plan.Steps), filepath.Join(dir, "STEP"))
+	return printStepSummaries(w, run)
+}
+
+// printStepSummaries prints one summary line per step of a run that
+// counts documents (train keeps only its loss), and for the others
+// whether they are done.
+func printStepSummaries(w io.Writer, run *pipelines.Run) error {
+	for _, s := range run.Plan.Steps {
+		st, err := shards.ReadStats(filepath.Join(run.Dir, s.Name))
+		if errors.Is(err, fs.ErrNotExist) || err == nil && st.In.Docs == 0 {
+			if n := len(run.Pending(s)); n > 0 {
+				fmt.Fprintf(w, "%-14s %d of %d tasks not done yet\n", s.Name, n, len(s.Tasks))
+			} else {
+				fmt.Fprintf(w, "%-14s done (%s counts no documents)\n", s.Name, s.Kind)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%-14s ", s.Name)
+		if err := printSummary(w, st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printStats(out io.Writer, r *statsReport) error {
