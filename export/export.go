@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 
 	"github.com/smelt-dev/smelt/shards"
 )
@@ -363,9 +362,9 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("export: create output: %w", err)
 	}
-	unlock, err := lockDir(out)
+	unlock, err := shards.LockOutput(out) // one writer per output directory
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("export: %w", err)
 	}
 	defer unlock()
 	if done, err := finished(out, fp); err != nil {
@@ -447,28 +446,6 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	return prov, nil
-}
-
-// lockName is the lock file an export holds in its output directory.
-const lockName = ".export.lock"
-
-// lockDir takes the output directory's lock, so that two exports never
-// write one directory at once; the lock goes with the process, also when
-// it is killed. unlock removes the file.
-func lockDir(out string) (unlock func(), err error) {
-	path := filepath.Join(out, lockName)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("export: lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("export: another export is writing %s (lock %s held): wait for it to end", out, path)
-	}
-	return func() {
-		os.Remove(path)
-		f.Close()
-	}, nil
 }
 
 // kindName names a manifest kind's shards in messages.
@@ -566,7 +543,7 @@ func checkEmpty(out string) error {
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if n == lockName || strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".partial") || strings.Contains(n, ".tmp-")) {
+		if n == shards.OutputLockName || strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".partial") || strings.Contains(n, ".tmp-")) {
 			continue
 		}
 		return fmt.Errorf("export: output directory %s is not empty (it holds %s): choose a new or empty directory", out, n)
