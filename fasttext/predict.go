@@ -304,7 +304,8 @@ func (m *Model) dfs(s *state, threshold float32, node int32, score float32) {
 		return
 	}
 	f := m.output.dotRow(s.hidden, node-int32(m.dict.nlabels))
-	f = float32(1.0 / (1 + math.Exp(-float64(f))))
+	// fastText: f = 1. / (1 + std::exp(-f)), with exp and the sum in float.
+	f = float32(1.0 / float64(1+float32(math.Exp(-float64(f)))))
 	m.dfs(s, threshold, n.left, score+stdLog(float32(1.0-float64(f))))
 	m.dfs(s, threshold, n.right, score+stdLog(f))
 }
