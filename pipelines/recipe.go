@@ -87,10 +87,20 @@ type Source struct {
 	// published defaults: an empty mapping {} runs the default rules). No
 	// filter key means the source is not filtered.
 	Filter *filter.Config `yaml:"filter,omitempty"`
+	// LangID is ingest's language identification: whatlanggo (default) or
+	// fasttext:PATH for a fastText model such as lid.176.ftz.
+	LangID string `yaml:"langid,omitempty"`
 }
 
 // Classifier configures the GPT-3 style quality classifier.
 type Classifier struct {
+	// Kind is logistic (the default: smelt's GPT-3 style logistic
+	// regression) or fasttext (a supervised fastText model, scored by the
+	// probability of Label).
+	Kind string `yaml:"kind,omitempty"`
+	// Label is a fastText classifier's positive label (default
+	// __label__hq, which 'smelt fasttext train' and DCLM use).
+	Label string `yaml:"label,omitempty"`
 	// Model loads a trained model file (an input path) instead of training.
 	Model string `yaml:"model,omitempty"`
 	// Positives and Negatives name the sources whose ingested documents
@@ -337,6 +347,9 @@ func (r *Recipe) resolve(baseDir string) error {
 		default:
 			return fmt.Errorf("recipe: source %q: format %q (want auto, warc, wet, jsonl, parquet, html or text)", s.Name, s.Format)
 		}
+		if err := resolveLangID(s, baseDir); err != nil {
+			return err
+		}
 		if s.Tasks < 0 || s.TaskMB < 0 {
 			return fmt.Errorf("recipe: source %q: tasks and task_mb must not be negative", s.Name)
 		}
@@ -444,6 +457,9 @@ func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
 		}
 	}
 	c.defaults()
+	if c.Kind != ClassifierLogistic && c.Kind != ClassifierFastText {
+		return fmt.Errorf("recipe: classifier: kind %q (want %s or %s)", c.Kind, ClassifierLogistic, ClassifierFastText)
+	}
 	if _, err := filter.ParseKeep(c.Keep); err != nil {
 		return fmt.Errorf("recipe: classifier: %w", err)
 	}
@@ -452,6 +468,9 @@ func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
 
 // defaults fills the classifier's unset training settings.
 func (c *Classifier) defaults() {
+	if c.Kind == "" {
+		c.Kind = ClassifierLogistic
+	}
 	if c.Keep == "" {
 		c.Keep = "pareto:9"
 	}
