@@ -1,6 +1,7 @@
 package fasttext_test
 
 import (
+	"context"
 	"syscall"
 	"testing"
 
@@ -43,4 +44,24 @@ func cpuSeconds() float64 {
 		return 0
 	}
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// BenchmarkTrain trains the books-vs-pages quality classifier (the
+// defaults: dim 16, word bigrams, 5 epochs).
+func BenchmarkTrain(b *testing.B) {
+	var train []fasttext.Example
+	var n int64
+	for _, s := range qualitySources(b, false) {
+		for _, c := range s.chunks {
+			train = append(train, fasttext.Example{Labels: []string{label(s.positive)}, Text: c})
+			n += int64(len(c))
+		}
+	}
+	b.SetBytes(n)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := fasttext.Train(context.Background(), train, fasttext.TrainOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

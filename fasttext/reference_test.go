@@ -128,3 +128,12 @@ func (r *reference) train(t testing.TB, input, out string, args map[string]any) 
 
 // oneLine is how the comparisons feed a text to both: newlines as spaces.
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -21,8 +21,8 @@ type Example struct {
 // fastText. Zero values take the defaults given.
 type TrainOptions struct {
 	Dim        int      // 16 (fastText: 100; 16 is lid.176's and keeps models small)
-	Epoch      int      // 5
-	LR         float64  // 0.1
+	Epoch      int      // 25 (fastText: 5; 25 and lr 1.0 are its tutorial's small-data settings)
+	LR         float64  // 1.0 (fastText: 0.1)
 	WordNgrams int      // 2 (word bigrams, as the DCLM and GPT-3 style classifiers use)
 	MinCount   int      // 1
 	Minn, Maxn int      // character n-gram lengths; 0 and 0 (off)
@@ -39,10 +39,10 @@ func (o *TrainOptions) defaults() {
 		o.Dim = 16
 	}
 	if o.Epoch == 0 {
-		o.Epoch = 5
+		o.Epoch = 25
 	}
 	if o.LR == 0 {
-		o.LR = 0.1
+		o.LR = 1
 	}
 	if o.WordNgrams == 0 {
 		o.WordNgrams = 2
