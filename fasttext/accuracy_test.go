@@ -35,6 +35,9 @@ func head(s string, n int) string {
 // TestLID176Accuracy measures lid.176 against <html lang> next to
 // whatlanggo (ingest's default), with documents per second on one core.
 func TestLID176Accuracy(t *testing.T) {
+	if quick() {
+		t.Skip("a measurement on all 866 labelled pages: run without -short and -race")
+	}
 	r := ref(t)
 	lid, err := fasttext.LoadLangID(r.lidPath())
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -32,13 +33,21 @@ var (
 	pagesVal  []page
 )
 
-// comparisonPages extracts every go-trafilatura comparison page once per
-// test binary (all cores), as ingest's language-id measurement does.
+// quick says whether to use a fraction of the pages (-short, -race).
+func quick() bool { return testing.Short() || raceEnabled }
+
+// comparisonPages extracts the go-trafilatura comparison pages once per
+// test binary (all cores), as ingest's language-id measurement does: all
+// of them, or the first 250 in quick mode.
 func comparisonPages(t testing.TB) []page {
 	t.Helper()
 	files := testutil.TrafilaturaPages(t, 900)
 	pagesOnce.Do(func() {
 		all, _ := filepath.Glob(filepath.Join(filepath.Dir(files[0]), "*.html"))
+		sort.Strings(all)
+		if quick() {
+			all = all[:250]
+		}
 		out := make([]page, len(all))
 		var wg sync.WaitGroup
 		next := make(chan int)

@@ -115,7 +115,9 @@ func Train(ctx context.Context, examples []Example, opt TrainOptions) (*Model, e
 	probs := make([]float32, d.nlabels)
 	var st lineState
 	total := float64(opt.Epoch) * float64(d.ntokens)
-	var seen int64
+	// As in fastText, the learning rate follows the tokens processed,
+	// updated every LRUpdateRate tokens.
+	var seen, local int64
 	lr := opt.LR
 	for ep := 0; ep < opt.Epoch; ep++ {
 		for li, line := range lines {
@@ -123,8 +125,12 @@ func Train(ctx context.Context, examples []Example, opt TrainOptions) (*Model, e
 				return nil, ctx.Err()
 			}
 			d.line(&st, line, true, true)
-			seen += int64(countTokens(line)) + 1
-			lr = opt.LR * (1 - float64(seen)/total)
+			local += int64(countTokens(line)) + 1
+			if local > int64(opt.LRUpdateRate) {
+				seen += local
+				local = 0
+				lr = opt.LR * max(0, 1-float64(seen)/total)
+			}
 			if len(st.labels) == 0 || len(st.ids) == 0 {
 				continue
 			}

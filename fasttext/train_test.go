@@ -212,7 +212,7 @@ func TestReferenceTrainedModels(t *testing.T) {
 	for _, loss := range []string{"softmax", "hs", "ns", "ova"} {
 		t.Run(loss, func(t *testing.T) {
 			path := filepath.Join(dir, loss+".bin")
-			r.train(t, input, path, map[string]any{"loss": loss, "dim": 10, "epoch": 2, "lr": 0.5,
+			r.train(t, input, path, map[string]any{"loss": loss, "dim": 10, "epoch": 1, "lr": 0.5,
 				"wordNgrams": 2, "minn": 2, "maxn": 4, "bucket": 50000, "minCount": 2})
 			m, err := fasttext.Load(path)
 			if err != nil {
