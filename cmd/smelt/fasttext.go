@@ -52,12 +52,12 @@ end-of-line token.`,
 			var err error
 			if len(args) > 2 {
 				if k, err = strconv.Atoi(args[2]); err != nil || k == 0 || k < -1 {
-					return fmt.Errorf("K %q: want a positive number or -1", args[2])
+					return fmt.Errorf("k %q: want a positive number or -1", args[2])
 				}
 			}
 			if len(args) > 3 {
 				if threshold, err = strconv.ParseFloat(args[3], 64); err != nil || threshold < 0 || threshold > 1 {
-					return fmt.Errorf("THRESHOLD %q: want a number in [0, 1]", args[3])
+					return fmt.Errorf("threshold %q: want a number in [0, 1]", args[3])
 				}
 			}
 			m, err := fasttext.Load(args[0])
