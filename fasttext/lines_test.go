@@ -77,3 +77,29 @@ func TestLoadErrors(t *testing.T) {
 		}
 	}
 }
+
+// A line longer than the read buffer is one prediction, as it is in
+// fastText.
+func TestPredictLinesLongLine(t *testing.T) {
+	r := ref(t)
+	m, err := fasttext.Load(r.lidPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("Das ist ein sehr langer Satz ohne Ende ", 5000) // 195 KB
+	var n int
+	var got []fasttext.Prediction
+	err = m.PredictLines(strings.NewReader(long+"\nshort line\n"), 1, 0, func(p []fasttext.Prediction) error {
+		if n == 0 {
+			got = slices.Clone(p)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("%d predictions, %v", n, err)
+	}
+	if want, _ := m.PredictLine(long, 1, 0); !slices.Equal(got, want) {
+		t.Errorf("long line: %v, want %v", got, want)
+	}
+}

@@ -199,8 +199,9 @@ func (m *Model) PredictLines(r io.Reader, k int, threshold float32, fn func([]Pr
 			return err
 		}
 		line := chunk
-		if long != nil {
-			line = append(long, chunk...)
+		if len(long) > 0 {
+			long = append(long, chunk...)
+			line = long
 		}
 		if len(line) > 0 {
 			rest := string(line)
