@@ -8,6 +8,9 @@
 //     Trains a supervised model on INPUT (fastText's __label__ format) with
 //     the given args (names as in fastText: dim, epoch, lr, loss, ...) and
 //     saves it.
+//   node ref.mjs bench MODEL ROUNDS < texts.jsonl
+//     Predicts the top label of every text ROUNDS times and prints
+//     {"bytes": UTF-8 bytes predicted, "cpu_s": CPU seconds, "wall_s": ...}.
 //   node ref.mjs lid
 //     Prints the path of the bundled lid.176.ftz.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -49,6 +52,25 @@ if (mode === "predict") {
     }
   }
   if (out.length) process.stdout.write(out.join("\n") + "\n");
+} else if (mode === "bench") {
+  const [model, rounds] = args;
+  core.FS.writeFile("/model.bin", readFileSync(model));
+  ft.loadModel("/model.bin");
+  const texts = [];
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const line of rl) if (line !== "") texts.push(JSON.parse(line));
+  let bytes = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let r = 0; r < Number(rounds); r++) {
+    for (const t of texts) {
+      ft.predict(t, 1, 0).delete();
+      bytes += Buffer.byteLength(t);
+    }
+  }
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  console.log(JSON.stringify({ bytes, cpu_s: (cpu.user + cpu.system) / 1e6, wall_s: wall }));
 } else if (mode === "train") {
   const [input, output, json] = args;
   const opts = JSON.parse(json);
