@@ -101,7 +101,7 @@ func DefaultRegistry() *Registry {
 	r := NewRegistry()
 	r.Register(&StageDef{Kind: KindIngest, Doc: "read a source's input files (WARC, WET, JSONL, Parquet, HTML, text) into document shards; one task per group of input files",
 		Defaults: func() any { return &Source{Format: string(ingest.FormatAuto), TaskMB: 512} }, Run: runIngest})
-	r.Register(&StageDef{Kind: KindClassifier, Doc: "train the reference-vs-crawl quality classifier (hashed word uni+bigrams, logistic regression) on the ingested positives and negatives, or load a model",
+	r.Register(&StageDef{Kind: KindClassifier, Doc: "train the reference-vs-crawl quality classifier (hashed word uni+bigrams, logistic regression; kind: fasttext for a supervised fastText model) on the ingested positives and negatives, or load a model",
 		Defaults: func() any {
 			c := &Classifier{}
 			c.defaults()
