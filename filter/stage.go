@@ -15,7 +15,10 @@ type Stage struct {
 	// Model, if set, scores every document (kept and dropped) into
 	// Document.Quality; Keep then decides documents the rules kept.
 	Model *Model
-	Keep  Keep
+	// Scorer, used when Model is nil, scores documents the same way (a
+	// FastTextClassifier).
+	Scorer Scorer
+	Keep   Keep
 
 	mu      sync.Mutex
 	removed map[*shards.Document]map[string]int
@@ -25,7 +28,7 @@ type Stage struct {
 // Reasons lists every drop reason the stage can produce.
 func (s *Stage) Reasons() []string {
 	rs := s.Pipeline.Reasons()
-	if s.Model != nil {
+	if s.scorer() != nil {
 		switch s.Keep.Kind {
 		case "pareto":
 			rs = append(rs, QualityPareto)
@@ -41,8 +44,8 @@ func (s *Stage) Reasons() []string {
 // Modifier changed it, and Quality when a model is set.
 func (s *Stage) Process(d *shards.Document) (*shards.Document, error) {
 	o := s.Pipeline.Apply(d)
-	if s.Model != nil {
-		d.Quality, d.HasQuality = s.Model.Score(d.Text), true
+	if sc := s.scorer(); sc != nil {
+		d.Quality, d.HasQuality = sc.Score(d.Text), true
 		if d.Drop == nil {
 			if reason, value := s.Keep.Decide(d.ID, d.Quality); reason != "" {
 				d.Drop = &shards.Drop{Reason: reason, Value: value}
@@ -65,6 +68,13 @@ func (s *Stage) hold(m *map[*shards.Document]map[string]int, d *shards.Document,
 	}
 	(*m)[d] = v
 	s.mu.Unlock()
+}
+
+func (s *Stage) scorer() Scorer {
+	if s.Model != nil {
+		return s.Model
+	}
+	return s.Scorer
 }
 
 // Histogram and metric names this stage adds to its Stats.

@@ -136,7 +136,7 @@ func Convert(rec *Record, source string) (doc *shards.Document, skip string, err
 	if doc.Date != rec.Date && rec.Date != "" {
 		meta["date_raw"] = rec.Date
 	}
-	doc.Lang, doc.LangScore = DetectLanguage(text)
+	doc.Lang, doc.LangScore = rec.detectLanguage(text)
 	meta["url"] = doc.URL
 	meta["date"] = doc.Date
 	meta["lang"] = doc.Lang

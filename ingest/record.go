@@ -97,6 +97,9 @@ const (
 
 // Record is one input record, before conversion to a Document.
 type Record struct {
+	// LangID, if set, is the language detector Convert uses (else
+	// whatlanggo).
+	LangID LangDetector
 	// File is the input path as given to Open.
 	File string
 	// Offset is where the record starts in File as stored on disk: for

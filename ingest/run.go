@@ -41,6 +41,9 @@ type Options struct {
 	// passes UniqueNames of the whole source, so ids do not depend on the
 	// split.
 	Names []string
+	// LangID, if set, identifies languages instead of whatlanggo (e.g.
+	// fastText's lid.176, see fasttext.LangID).
+	LangID LangDetector
 }
 
 // Progress reports how far a run has got.
@@ -179,6 +182,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		}
 		before[i+1] = before[i] + info.Size()
 		ids = append(ids, []any{f, info.Size(), info.ModTime().UnixNano()})
+	}
+	if opt.LangID != nil {
+		ids = append(ids, "langid:"+opt.LangID.Name())
 	}
 	fp, err := shards.Fingerprint("ingest", struct {
 		Source string        `json:"source"`
@@ -337,6 +343,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			r.skip = it.rec.Skip
 			return r
 		}
+		it.rec.LangID = opt.LangID
 		doc, skip, err := Convert(it.rec, opt.Source)
 		if err != nil {
 			r.err, r.kind = err, ErrReadInput

@@ -100,10 +100,20 @@ type Source struct {
 	// published defaults: an empty mapping {} runs the default rules). No
 	// filter key means the source is not filtered.
 	Filter *filter.Config `yaml:"filter,omitempty"`
+	// LangID is ingest's language identification: whatlanggo (default) or
+	// fasttext:PATH for a fastText model such as lid.176.ftz.
+	LangID string `yaml:"langid,omitempty"`
 }
 
 // Classifier configures the GPT-3 style quality classifier.
 type Classifier struct {
+	// Kind is logistic (the default: smelt's GPT-3 style logistic
+	// regression) or fasttext (a supervised fastText model, scored by the
+	// probability of Label).
+	Kind string `yaml:"kind,omitempty"`
+	// Label is a fastText classifier's positive label (default
+	// __label__hq, which 'smelt fasttext train' and DCLM use).
+	Label string `yaml:"label,omitempty"`
 	// Model loads a trained model file (an input path) instead of training.
 	Model string `yaml:"model,omitempty"`
 	// Positives and Negatives name the sources whose ingested documents
@@ -474,6 +484,9 @@ func (r *Recipe) resolve(baseDir string) error {
 		default:
 			return r.errorf(at("format"), "source %q: format %q (want auto, warc, wet, jsonl, parquet, html or text)", s.Name, s.Format)
 		}
+		if err := resolveLangID(s, baseDir); err != nil {
+			return r.at(at("langid"), err)
+		}
 		if s.Tasks < 0 {
 			return r.errorf(at("tasks"), "source %q: tasks %d must not be negative", s.Name, s.Tasks)
 		}
@@ -639,6 +652,9 @@ func (c *Classifier) resolve(r *Recipe, names map[string]*Source, baseDir string
 		return r.errorf(at("bits"), "classifier: bits %d: want 10..28", c.Bits)
 	}
 	c.defaults()
+	if c.Kind != ClassifierLogistic && c.Kind != ClassifierFastText {
+		return r.errorf(at("kind"), "classifier: kind %q (want %s or %s)", c.Kind, ClassifierLogistic, ClassifierFastText)
+	}
 	if _, err := filter.ParseKeep(c.Keep); err != nil {
 		return r.errorf(at("keep"), "classifier: %w", err)
 	}
@@ -647,6 +663,9 @@ func (c *Classifier) resolve(r *Recipe, names map[string]*Source, baseDir string
 
 // defaults fills the classifier's unset training settings.
 func (c *Classifier) defaults() {
+	if c.Kind == "" {
+		c.Kind = ClassifierLogistic
+	}
 	if c.Keep == "" {
 		c.Keep = "pareto:9"
 	}

@@ -101,7 +101,7 @@ func DefaultRegistry() *Registry {
 	r := NewRegistry()
 	r.Register(&StageDef{Kind: KindIngest, Doc: "read a source's input files (WARC, WET, JSONL, Parquet, HTML, text) into document shards; one task per group of input files",
 		Defaults: func() any { return &Source{Format: string(ingest.FormatAuto), TaskMB: 512} }, Run: runIngest})
-	r.Register(&StageDef{Kind: KindClassifier, Doc: "train the reference-vs-crawl quality classifier (hashed word uni+bigrams, logistic regression) on the ingested positives and negatives, or load a model",
+	r.Register(&StageDef{Kind: KindClassifier, Doc: "train the reference-vs-crawl quality classifier (hashed word uni+bigrams, logistic regression; kind: fasttext for a supervised fastText model) on the ingested positives and negatives, or load a model",
 		Defaults: func() any {
 			c := &Classifier{}
 			c.defaults()
@@ -155,7 +155,12 @@ func runIngest(tc *TaskContext) (*shards.Stats, error) {
 		}
 		files[i] = f.Path
 	}
+	lid, err := sourceLangID(src)
+	if err != nil {
+		return nil, err
+	}
 	return ingest.Run(tc.Ctx, files, tc.path(tc.Task.Out), ingest.Options{
+		LangID:      lid,
 		Source:      src.Name,
 		Format:      ingest.Format(src.Format),
 		Workers:     tc.Workers,
@@ -179,6 +184,9 @@ func runClassifier(tc *TaskContext) (*shards.Stats, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}
+	if c.Kind == ClassifierFastText {
+		return runFastTextClassifier(tc, out)
+	}
 	if c.Model != "" {
 		data, err := os.ReadFile(c.Model)
 		if err != nil {
@@ -190,6 +198,44 @@ func runClassifier(tc *TaskContext) (*shards.Stats, error) {
 		return nil, shards.WriteFileAtomic(tc.path(modelFile), data)
 	}
 	st := shards.NewStats("classifier")
+	examples, err := classifierExamples(tc, st)
+	if err != nil {
+		return nil, err
+	}
+	res, err := filter.Train(tc.Ctx, examples, filter.TrainOptions{Bits: c.Bits, C: c.C, HoldOut: c.HoldOut, MaxIter: c.MaxIter})
+	if err != nil {
+		return nil, err
+	}
+	if err := filter.SaveModel(tc.path(modelFile), res.Model); err != nil {
+		return nil, err
+	}
+	for _, m := range []struct {
+		name string
+		v    filter.Metrics
+	}{{"train", res.Train}, {"held_out", res.Test}} {
+		st.Metric("classifier/"+m.name+"_accuracy", "fraction").Add(m.v.Accuracy)
+		st.Metric("classifier/"+m.name+"_roc_auc", "auc").Add(m.v.AUC)
+		st.Metric("classifier/"+m.name+"_precision", "fraction").Add(m.v.Precision)
+		st.Metric("classifier/"+m.name+"_recall", "fraction").Add(m.v.Recall)
+	}
+	st.Metric("classifier/examples", "pieces").Add(float64(len(examples)))
+	st.Metric("classifier/iterations", "L-BFGS").Add(float64(res.Iterations))
+	if err := writeJSON(filepath.Join(out, "metrics.json"), map[string]any{
+		"train": res.Train, "held_out": res.Test, "iterations": res.Iterations, "examples": len(examples),
+	}); err != nil {
+		return nil, err
+	}
+	slog.Info("classifier trained", "examples", len(examples), "held_out_accuracy", fmt.Sprintf("%.4f", res.Test.Accuracy),
+		"held_out_auc", fmt.Sprintf("%.4f", res.Test.AUC))
+	return st, shards.WriteStats(out, st)
+}
+
+// classifierExamples reads the classifier's positives and negatives (the
+// ingest outputs of its sources, up to SampleMB of text per class, in
+// input order) and cuts them into training pieces, counting what it read
+// in st.
+func classifierExamples(tc *TaskContext, st *shards.Stats) ([]filter.Example, error) {
+	c := tc.Run.Recipe.Classifier
 	var examples []filter.Example
 	dirs := tc.Task.Inputs
 	// Inputs hold the positives' ingest tasks, then the negatives'.
@@ -237,32 +283,7 @@ func runClassifier(tc *TaskContext) (*shards.Stats, error) {
 		}
 		r.Close()
 	}
-	res, err := filter.Train(tc.Ctx, examples, filter.TrainOptions{Bits: c.Bits, C: c.C, HoldOut: c.HoldOut, MaxIter: c.MaxIter})
-	if err != nil {
-		return nil, err
-	}
-	if err := filter.SaveModel(tc.path(modelFile), res.Model); err != nil {
-		return nil, err
-	}
-	for _, m := range []struct {
-		name string
-		v    filter.Metrics
-	}{{"train", res.Train}, {"held_out", res.Test}} {
-		st.Metric("classifier/"+m.name+"_accuracy", "fraction").Add(m.v.Accuracy)
-		st.Metric("classifier/"+m.name+"_roc_auc", "auc").Add(m.v.AUC)
-		st.Metric("classifier/"+m.name+"_precision", "fraction").Add(m.v.Precision)
-		st.Metric("classifier/"+m.name+"_recall", "fraction").Add(m.v.Recall)
-	}
-	st.Metric("classifier/examples", "pieces").Add(float64(len(examples)))
-	st.Metric("classifier/iterations", "L-BFGS").Add(float64(res.Iterations))
-	if err := writeJSON(filepath.Join(out, "metrics.json"), map[string]any{
-		"train": res.Train, "held_out": res.Test, "iterations": res.Iterations, "examples": len(examples),
-	}); err != nil {
-		return nil, err
-	}
-	slog.Info("classifier trained", "examples", len(examples), "held_out_accuracy", fmt.Sprintf("%.4f", res.Test.Accuracy),
-		"held_out_auc", fmt.Sprintf("%.4f", res.Test.AUC))
-	return st, shards.WriteStats(out, st)
+	return examples, nil
 }
 
 func runFilter(tc *TaskContext) (*shards.Stats, error) {
@@ -273,7 +294,11 @@ func runFilter(tc *TaskContext) (*shards.Stats, error) {
 	}
 	stage := &filter.Stage{Pipeline: pipe}
 	settings := map[string]any{"rules": src.Filter}
-	if c := tc.Run.Recipe.Classifier; c != nil && contains(c.ApplyTo, src.Name) {
+	if c := tc.Run.Recipe.Classifier; c != nil && contains(c.ApplyTo, src.Name) && c.Kind == ClassifierFastText {
+		if err := useFastTextClassifier(tc, stage, settings); err != nil {
+			return nil, err
+		}
+	} else if c != nil && contains(c.ApplyTo, src.Name) {
 		data, err := os.ReadFile(tc.path(modelFile))
 		if err != nil {
 			return nil, fmt.Errorf("classifier: %w", err)

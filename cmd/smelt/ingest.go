@@ -12,10 +12,10 @@ import (
 
 func newIngestCmd() *cobra.Command {
 	var (
-		out, source, format, textField, idField string
-		workers                                 int
-		strict                                  bool
-		shardMB                                 int64
+		out, source, format, textField, idField, langID string
+		workers                                         int
+		strict                                          bool
+		shardMB                                         int64
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest INPUT... --out DIR",
@@ -26,7 +26,10 @@ shards plus manifest.json and stats.json into --out.
 WARC response records with HTML are turned into text with go-trafilatura
 (HTTP chunking and gzip decoded, the charset transcoded to UTF-8); WET
 conversion records, JSONL, Parquet and plain text are taken as they are.
-Every document gets a language and confidence.
+Every document gets a language and confidence: whatlanggo's by default,
+or with --langid fasttext:PATH a fastText model's (lid.176.bin or .ftz, as
+FineWeb, Dolma and cc_net use), its best label and probability in the
+lang and lang_score columns.
 
 Broken records (corrupt gzip, truncated records, bad JSON, invalid UTF-8)
 are reported with file and offset, counted, and skipped; the run goes on
@@ -53,8 +56,13 @@ started again with the same arguments.`,
 					total += info.Size()
 				}
 			}
+			lid, err := parseLangID(langID)
+			if err != nil {
+				return err
+			}
 			p := newProgress(cmd.ErrOrStderr(), "ingest", total)
 			st, err := ingest.Run(cmd.Context(), files, out, ingest.Options{
+				LangID:      lid,
 				Source:      source,
 				Format:      fmtName,
 				Workers:     workers,
@@ -73,6 +81,7 @@ started again with the same arguments.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&langID, "langid", "whatlanggo", "language identification: whatlanggo, or fasttext:PATH for a fastText model such as lid.176.ftz")
 	f.StringVarP(&out, "out", "o", "", "output directory for document shards (required)")
 	f.StringVar(&source, "source", "web", "source name recorded in every document")
 	f.StringVar(&format, "format", "auto", "input format: auto|warc|wet|jsonl|parquet|html|text")
