@@ -26,7 +26,12 @@ type jsonlReader struct {
 	sawAny    bool
 	textField string
 	idField   string
+	// units counts the lines framed (non-blank, or unreadable) and the
+	// empty-file report.
+	units int64
 }
+
+func (r *jsonlReader) framing() (int64, error) { return r.units + r.src.failures, nil }
 
 func openJSONL(path string, opt ReaderOptions) (*jsonlReader, error) {
 	f, err := os.Open(path)
@@ -88,6 +93,7 @@ func (r *jsonlReader) Next() (*Record, error) {
 			r.done = true
 			if errors.Is(err, io.EOF) {
 				if !r.sawAny {
+					r.units++
 					return nil, &RecordError{File: r.path, Kind: ErrEmptyFile, Err: errors.New("no JSON lines")}
 				}
 				return nil, io.EOF
@@ -96,23 +102,27 @@ func (r *jsonlReader) Next() (*Record, error) {
 			if errors.As(err, &se) {
 				r.line++
 				re := r.errAt(se.kind, start, err)
+				re.Offset = se.offset
 				if r.src.resync() == nil {
 					r.done = false
 					r.br.Reset(r.src)
 				}
 				return nil, re
 			}
+			r.units++
 			return nil, r.errAt(ErrJSONInvalid, start, err)
 		}
 		r.line++
 		r.sawAny = true
 		if tooLong {
+			r.units++
 			return nil, r.errAt(ErrRecordTooLarge, start, fmt.Errorf("line longer than %d bytes", r.max))
 		}
 		line := bytes.TrimSpace(r.buf)
 		if len(line) == 0 {
 			continue
 		}
+		r.units++
 		return r.parse(line, start)
 	}
 }
@@ -138,6 +148,7 @@ func (r *jsonlReader) parse(line []byte, start int64) (*Record, error) {
 		rec.Key = id.String()
 	}
 	if rec.Key == "" {
+		rec.KeyFromPosition = true
 		rec.Key = "line " + strconv.Itoa(r.line)
 	}
 	text, ok := obj[r.textField].(string)

@@ -146,6 +146,7 @@ func (r *parquetReader) Next() (*Record, error) {
 		rec.Key, _ = str(r.rec.Column(r.id), i)
 	}
 	if rec.Key == "" {
+		rec.KeyFromPosition = true
 		rec.Key = "row " + strconv.FormatInt(row, 10)
 	}
 	if r.url >= 0 {

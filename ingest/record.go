@@ -117,6 +117,10 @@ type Record struct {
 	// Key is the record's identity within its input: the WARC-Record-ID,
 	// the JSON id, the file's base name, or "line N" / "row N" / "offset N".
 	Key string
+	// KeyFromPosition is set when Key was made from the record's position
+	// ("line N", "row N", "offset N"): Run then prefixes the input's name,
+	// so that ids are unique over all the files of a source.
+	KeyFromPosition bool
 	// URL, Date and ContentType are as given by the input (Date raw).
 	URL, Date, ContentType string
 	// Type is the WARC-Type for WARC/WET records ("" otherwise).
@@ -169,6 +173,7 @@ const (
 	ErrWARCBadHeader  = "warc/bad-header"
 	ErrWARCNoWARCInfo = "warc/no-warcinfo"
 	ErrWARCGarbage    = "warc/garbage"
+	ErrWARCBadLength  = "warc/bad-length"
 	ErrJSONInvalid    = "json/invalid"
 	ErrUTF8Invalid    = "utf8/invalid"
 	ErrRecordTooLarge = "record/too-large"
@@ -182,9 +187,15 @@ const (
 // ErrorKinds lists every RecordError kind.
 var ErrorKinds = []string{
 	ErrGzipCorrupt, ErrGzipTruncated, ErrZstdCorrupt, ErrWARCTruncated, ErrWARCBadHeader,
-	ErrWARCNoWARCInfo, ErrWARCGarbage, ErrJSONInvalid, ErrUTF8Invalid, ErrRecordTooLarge,
+	ErrWARCNoWARCInfo, ErrWARCGarbage, ErrWARCBadLength, ErrJSONInvalid, ErrUTF8Invalid, ErrRecordTooLarge,
 	ErrEmptyFile, ErrHTTPInvalid, ErrHTTPBody, ErrCharset, ErrParquetRead,
 }
+
+// IsIncident reports whether an error kind marks something found between
+// records (data that is not a record, a WARC file that does not start with
+// warcinfo) rather than a broken record: incidents are counted as errors but
+// are not records of the input.
+func IsIncident(kind string) bool { return kind == ErrWARCGarbage || kind == ErrWARCNoWARCInfo }
 
 // RecordError is a recoverable, counted error: after it, Next continues
 // with the next complete record. It names the file and the offset (as in
@@ -217,6 +228,15 @@ func IsRecordError(err error) (*RecordError, bool) {
 	var re *RecordError
 	ok := errors.As(err, &re)
 	return re, ok
+}
+
+// framer is implemented by the readers: framing returns the number of
+// record units (records, and failures that stand for records) the reader's
+// framing layer counted in its input as it read it, independently of the
+// records and errors Next returned, or an error when its framing layers
+// disagree. Run checks it against what it accounted for.
+type framer interface {
+	framing() (int64, error)
 }
 
 // RecordReader is a stream of records from one input file. Next returns
@@ -311,7 +331,7 @@ func peekDecompressed(path string, n int) ([]byte, error) {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	defer f.Close()
-	s, err := newSource(f, path)
+	s, err := openSource(f, path, false)
 	if err != nil {
 		return nil, err
 	}

@@ -131,6 +131,9 @@ type position struct {
 	File   int                `json:"file"`
 	Items  int64              `json:"items"`
 	Inputs []shards.InputInfo `json:"inputs"`
+	// Incidents counts, per input, the errors that are not records (see
+	// IsIncident), for the accounting check.
+	Incidents []int64 `json:"incidents,omitempty"`
 }
 
 // item is one thing read from an input: a record, or a counted error.
@@ -142,6 +145,12 @@ type item struct {
 	err   error
 	bytes int64
 	off   int64
+	// eof marks the end of an input, after its last item: framed is the
+	// number of record units its reader framed (-1: unknown), ferr a
+	// disagreement of its framing layers.
+	eof    bool
+	framed int64
+	ferr   error
 }
 
 type result struct {
@@ -149,6 +158,10 @@ type result struct {
 	doc  *shards.Document
 	skip string
 }
+
+// testHookReader, when set by a test, wraps every reader Run opens (fault
+// injection between the reader and the stats).
+var testHookReader func(RecordReader) RecordReader
 
 // Run ingests files into document shards in out, and returns the stats.
 // Every record ends up as a document or counted under a skip reason or an
@@ -195,7 +208,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 
 	st := shards.NewStats("ingest")
 	st.Declare(SkipReasons, append(append([]string(nil), ErrorKinds...), ErrUnreadableInput, ErrReadInput))
-	pos := position{Inputs: make([]shards.InputInfo, len(files))}
+	pos := position{Inputs: make([]shards.InputInfo, len(files)), Incidents: make([]int64, len(files))}
 	var prev []shards.ShardInfo
 	cp, err := shards.LoadCheckpoint(out)
 	if err != nil {
@@ -207,6 +220,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		}
 		if err := json.Unmarshal(cp.Position, &pos); err != nil || len(pos.Inputs) != len(files) {
 			return nil, fmt.Errorf("%s: unreadable checkpoint position: %v", out, err)
+		}
+		if len(pos.Incidents) != len(files) {
+			pos.Incidents = make([]int64, len(files))
 		}
 		st, prev = cp.Stats, cp.Outputs["kept"]
 		slog.Info("resuming", "out", out, "input", pos.File+1, "of", len(files), "records_done", st.In.Docs)
@@ -227,6 +243,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	// The reading side: one input at a time, in order.
 	var (
 		cur     RecordReader
+		base    RecordReader      // cur before any test hook
 		meta    *shards.InputInfo // the current input's identity
 		curFile = pos.File
 		skip    = pos.Items // items of curFile consumed before the checkpoint
@@ -275,6 +292,10 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 					cur = nil
 					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
 				}
+				base = cur
+				if testHookReader != nil {
+					cur = testHookReader(cur)
+				}
 			}
 			if cur == nil { // this input produced its one error item
 				nextFile()
@@ -282,10 +303,14 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			}
 			rec, err := cur.Next()
 			if errors.Is(err, io.EOF) {
+				it := item{file: curFile, meta: meta, eof: true, framed: -1}
+				if fr, ok := base.(framer); ok {
+					it.framed, it.ferr = fr.framing()
+				}
 				cur.Close()
 				cur = nil
 				nextFile()
-				continue
+				return it, true, nil
 			}
 			it := item{file: curFile, meta: meta, rec: rec}
 			if err != nil {
@@ -301,6 +326,11 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				}
 			} else {
 				it.bytes, it.off = recordBytes(rec), rec.Offset
+				if rec.KeyFromPosition {
+					// "line N" repeats across the files of a source: the
+					// file's name (unique over the source) makes it unique.
+					rec.Key = names[curFile] + "/" + rec.Key
+				}
 				if rec.Key == filepath.Base(path) && (meta.Format == string(FormatHTML) || meta.Format == string(FormatText)) {
 					// One document per file: its identity is its name,
 					// made unique among this run's inputs.
@@ -316,7 +346,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			if !ok || err != nil {
 				return it, ok, err
 			}
-			if skip > 0 { // resuming: these were consumed before the checkpoint
+			if skip > 0 && !it.eof { // resuming: these were consumed before the checkpoint
 				skip--
 				continue
 			}
@@ -325,7 +355,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	}
 	convert := func(it item) result {
 		r := result{item: it}
-		if it.err != nil {
+		if it.err != nil || it.eof {
 			return r
 		}
 		if it.rec.Skip != "" {
@@ -348,6 +378,18 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	emit := func(r result) error {
 		info := &pos.Inputs[r.file]
 		info.Path, info.Bytes, info.SHA256, info.Format = r.meta.Path, r.meta.Bytes, r.meta.SHA256, r.meta.Format
+		if r.eof {
+			// The accounting check: the records this input's reader framed
+			// as it read are the records accounted for, one each.
+			if r.ferr != nil {
+				return fmt.Errorf("ingest: accounting: %w", r.ferr)
+			}
+			if got := info.Records - pos.Incidents[r.file]; r.framed >= 0 && got != r.framed {
+				return fmt.Errorf("ingest: accounting: %s: its reader framed %d records but %d were accounted for (documents, skips and record errors)",
+					info.Path, r.framed, got)
+			}
+			return nil
+		}
 		st.In.Add(r.bytes)
 		info.Records++
 		records++
@@ -358,6 +400,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			}
 			st.Error(r.kind, r.bytes, r.err.Error())
 			info.Errors++
+			if IsIncident(r.kind) {
+				pos.Incidents[r.file]++
+			}
 			slog.Debug("record error", "kind", r.kind, "err", r.err)
 		case r.doc == nil:
 			st.Drop(r.skip, r.bytes)

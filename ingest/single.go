@@ -25,6 +25,9 @@ func openSingle(path string, f Format, opt ReaderOptions) (*singleReader, error)
 
 func (r *singleReader) Close() error { return nil }
 
+// framing: one file, one record.
+func (r *singleReader) framing() (int64, error) { return 1, nil }
+
 func (r *singleReader) Next() (*Record, error) {
 	if r.done {
 		return nil, io.EOF

@@ -1,0 +1,435 @@
+package ingest
+
+// Fault injection on the real samples in ../shared/data (issue 19): each
+// test damages a real file the way the attacks did and checks that nothing
+// is lost uncounted and nothing damaged is let in.
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/smelt-dev/smelt/internal/testutil"
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// gzipMembers splits a multi-member gzip file into its members.
+func gzipMembers(t testing.TB, data []byte) [][]byte {
+	t.Helper()
+	var out [][]byte
+	br := bytes.NewReader(data)
+	for br.Len() > 0 {
+		start := len(data) - br.Len()
+		zr, err := gzip.NewReader(br) // a bytes.Reader is a ByteReader: nothing is read ahead
+		if err != nil {
+			t.Fatalf("member at %d: %v", start, err)
+		}
+		zr.Multistream(false)
+		if _, err := io.Copy(io.Discard, zr); err != nil {
+			t.Fatalf("member at %d: %v", start, err)
+		}
+		out = append(out, data[start:len(data)-br.Len()])
+	}
+	return out
+}
+
+func gunzip(t testing.TB, data []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readShared(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(testutil.SharedData(t, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type convResult struct {
+	doc  *shards.Document
+	skip string
+	err  error
+}
+
+// readCached is readAllRecords with Convert's results cached by record
+// body: a record whose bytes did not change converts as before, so only
+// the damaged records need go-trafilatura (40 damaged files read in a
+// fraction of the time).
+func readCached(t *testing.T, path string, cache map[string]convResult) *tally {
+	t.Helper()
+	r, err := Open(path, FormatAuto, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := &tally{types: map[string]int{}, skips: map[string]int{}, byKind: map[string]int{}}
+	for {
+		rec, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			re, ok := IsRecordError(err)
+			if !ok {
+				out.fatal = err
+				return out
+			}
+			out.errs = append(out.errs, re)
+			out.byKind[re.Kind]++
+			continue
+		}
+		out.recs++
+		out.types[rec.Type]++
+		k := rec.Key + "\x00" + rec.URL + "\x00" + rec.Skip + "\x00" + string(rec.Body)
+		c, ok := cache[k]
+		if !ok {
+			c.doc, c.skip, c.err = Convert(rec, "test")
+			cache[k] = c
+		}
+		switch {
+		case c.err != nil:
+			re, _ := IsRecordError(c.err)
+			out.errs = append(out.errs, re)
+			out.byKind[re.Kind]++
+		case c.skip != "":
+			out.skips[c.skip]++
+		default:
+			out.docs = append(out.docs, c.doc)
+		}
+	}
+}
+
+// docTexts maps a tally's document ids to their texts.
+func docTexts(ta *tally) map[string]string {
+	m := map[string]string{}
+	for _, d := range ta.docs {
+		m[d.ID] = d.Text
+	}
+	return m
+}
+
+// recordErrs counts a tally's errors that stand for a record (not the
+// incidents between records).
+func recordErrs(ta *tally) int {
+	n := 0
+	for _, e := range ta.errs {
+		if !IsIncident(e.Kind) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkNoDamage fails when a document is not one of the undamaged file's,
+// with the same text.
+func checkNoDamage(t *testing.T, what string, good map[string]string, ta *tally) {
+	t.Helper()
+	for _, d := range ta.docs {
+		want, ok := good[d.ID]
+		if !ok {
+			t.Errorf("%s: document %s is not in the undamaged file", what, d.ID)
+		} else if want != d.Text {
+			t.Errorf("%s: document %s has damaged text (%d characters, undamaged %d)", what, d.ID, len(d.Text), len(want))
+		}
+	}
+}
+
+const dolma0 = "warc/dolma_sample-0000.warc.gz" // 48 members, one record each
+
+// Item 1: a single flipped byte anywhere in a per-record gzip WARC never
+// lets a damaged document in, and every member is accounted for once.
+func TestFaultFlippedByteInGzipMember(t *testing.T) {
+	data := readShared(t, dolma0)
+	dir := t.TempDir()
+	orig := writeTestFile(t, dir, "orig.warc.gz", data)
+	base := readAllRecords(t, orig, FormatAuto, ReaderOptions{})
+	good := docTexts(base)
+	members := gzipMembers(t, data)
+	if len(members) != 48 || base.recs != 48 || len(base.errs) != 0 {
+		t.Fatalf("sample: %d members, %d records, errors %v", len(members), base.recs, base.errs)
+	}
+	rng := rand.New(rand.NewPCG(19, 1))
+	p := filepath.Join(dir, "flipped.warc.gz")
+	cache := map[string]convResult{}
+	for i := 0; i < 40; i++ {
+		bad := append([]byte(nil), data...)
+		at := rng.IntN(len(bad))
+		bad[at] ^= byte(1 + rng.IntN(255))
+		if err := os.WriteFile(p, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ta := readCached(t, p, cache)
+		what := fmt.Sprintf("flip at %d", at)
+		checkNoDamage(t, what, good, ta)
+		if ta.fatal != nil {
+			t.Fatalf("%s: %v", what, ta.fatal)
+		}
+		if got := ta.recs + recordErrs(ta); got != 48 {
+			t.Errorf("%s: %d records + %d record errors = %d, want the 48 members (errors %v)", what, ta.recs, recordErrs(ta), got, ta.errs)
+		}
+		if len(ta.docs) < len(base.docs)-1 {
+			t.Errorf("%s: %d documents, undamaged %d: one flip lost more than one record", what, len(ta.docs), len(base.docs))
+		}
+	}
+}
+
+// The issue's exact case: a byte flipped inside the deflate data of a
+// response member yields no document for it, one counted error naming the
+// member's offset, and no extra record.
+func TestFaultCorruptResponseMemberCRC(t *testing.T) {
+	data := readShared(t, dolma0)
+	members := gzipMembers(t, data)
+	dir := t.TempDir()
+	base := readAllRecords(t, writeTestFile(t, dir, "orig.warc.gz", data), FormatAuto, ReaderOptions{})
+	good := docTexts(base)
+	// Find a response member whose flip still inflates (so only the CRC can
+	// tell): try flips in the middle of each member's deflate data.
+	off := 0
+	tried := 0
+	for k, m := range members {
+		start := off
+		off += len(m)
+		if !bytes.Contains(gunzip(t, m), []byte("WARC-Type: response")) {
+			continue
+		}
+		for j := len(m) / 2; j < len(m)-8; j += 97 {
+			mm := append([]byte(nil), m...)
+			mm[j] ^= 0x01
+			zr, _ := gzip.NewReader(bytes.NewReader(mm))
+			_, err := io.Copy(io.Discard, zr)
+			if !errors.Is(err, gzip.ErrChecksum) {
+				continue
+			}
+			tried++
+			bad := append(append(append([]byte(nil), data[:start]...), mm...), data[start+len(m):]...)
+			p := writeTestFile(t, dir, "crc.warc.gz", bad)
+			ta := readAllRecords(t, p, FormatAuto, ReaderOptions{})
+			checkNoDamage(t, fmt.Sprintf("member %d flip %d", k, j), good, ta)
+			if len(ta.errs) != 1 || ta.errs[0].Kind != ErrGzipCorrupt || ta.errs[0].Offset != int64(start) {
+				t.Fatalf("member %d: errors %v, want one %s at %d", k, ta.errs, ErrGzipCorrupt, start)
+			}
+			if ta.recs != 47 {
+				t.Fatalf("member %d: %d records, want 47 (+1 error = the 48 members)", k, ta.recs)
+			}
+			break
+		}
+		if tried >= 3 {
+			break
+		}
+	}
+	if tried == 0 {
+		t.Fatal("no flip that only the CRC detects")
+	}
+}
+
+var contentLength = regexp.MustCompile(`Content-Length: (\d+)`)
+
+// editLength rewrites the Content-Length of a WARC record (its header only).
+func editLength(t testing.TB, rec []byte, f func(int64) string) []byte {
+	t.Helper()
+	hdrEnd := bytes.Index(rec, []byte("\r\n\r\n"))
+	loc := contentLength.FindSubmatchIndex(rec[:hdrEnd])
+	if loc == nil {
+		t.Fatal("no Content-Length")
+	}
+	n, _ := strconv.ParseInt(string(rec[loc[2]:loc[3]]), 10, 64)
+	return append(append(append([]byte(nil), rec[:loc[2]]...), f(n)...), rec[loc[3]:]...)
+}
+
+func gzipMember(t testing.TB, b []byte) []byte { return gzipBytes(t, b) }
+
+// lengthEdits are the wrong Content-Lengths of the issue, and a short one.
+var lengthEdits = map[string]func(int64) string{
+	"plus50000": func(n int64) string { return strconv.FormatInt(n+50000, 10) },
+	"1e12":      func(int64) string { return "1000000000000" },
+	"minus100":  func(n int64) string { return strconv.FormatInt(n-100, 10) },
+}
+
+// Item 2: a wrong Content-Length on one record costs that record only
+// (counted), in per-record gzip, whole-file gzip and plain WARC.
+func TestFaultWrongContentLength(t *testing.T) {
+	data := readShared(t, dolma0)
+	members := gzipMembers(t, data)
+	dir := t.TempDir()
+	base := readAllRecords(t, writeTestFile(t, dir, "orig.warc.gz", data), FormatAuto, ReaderOptions{})
+	good := docTexts(base)
+	// The 3rd response with a document.
+	victim, seen := -1, 0
+	var victimID string
+	for k, m := range members {
+		b := gunzip(t, m)
+		if !bytes.Contains(b, []byte("WARC-Type: response")) {
+			continue
+		}
+		id := "test/" + strings.Trim(string(regexp.MustCompile(`WARC-Record-ID: (\S+)`).FindSubmatch(b)[1]), "<>")
+		if _, ok := good[id]; ok {
+			if seen++; seen == 3 {
+				victim, victimID = k, id
+				break
+			}
+		}
+	}
+	if victim < 0 {
+		t.Fatal("no victim")
+	}
+	for name, edit := range lengthEdits {
+		plain := make([][]byte, len(members))
+		for k, m := range members {
+			plain[k] = gunzip(t, m)
+		}
+		plain[victim] = editLength(t, plain[victim], edit)
+		layouts := map[string][]byte{}
+		var perRec []byte
+		for k, b := range plain {
+			if k == victim {
+				perRec = append(perRec, gzipMember(t, b)...)
+			} else {
+				perRec = append(perRec, members[k]...)
+			}
+		}
+		layouts["member.warc.gz"] = perRec
+		all := bytes.Join(plain, nil)
+		layouts["plain.warc"] = all
+		layouts["whole.warc.gz"] = gzipBytes(t, all)
+		for lname, b := range layouts {
+			t.Run(name+"/"+lname, func(t *testing.T) {
+				p := writeTestFile(t, dir, lname, b)
+				ta := readAllRecords(t, p, FormatAuto, ReaderOptions{})
+				checkNoDamage(t, name, good, ta)
+				if len(ta.docs) != len(good)-1 {
+					t.Errorf("%d documents, want %d (all but the edited one); errors %v", len(ta.docs), len(good)-1, ta.errs)
+				}
+				if _, ok := docTexts(ta)[victimID]; ok {
+					t.Errorf("the record with the wrong Content-Length became a document")
+				}
+				if ta.recs+recordErrs(ta) != 48 {
+					t.Errorf("%d records + %d record errors, want 48 (errors %v)", ta.recs, recordErrs(ta), ta.errs)
+				}
+				if ta.byKind[ErrWARCBadLength] != 1 {
+					t.Errorf("errors %v, want one %s", ta.errs, ErrWARCBadLength)
+				}
+			})
+		}
+	}
+}
+
+// Item 4: the runner checks each input's records against what the
+// reader's framing counted, so a record that disappears between the
+// reader and the stats fails the run instead of passing unnoticed.
+func TestFaultLostRecordFailsAccounting(t *testing.T) {
+	p := testutil.SharedData(t, dolma0)
+	dropOne := func(r RecordReader) RecordReader { return &droppingReader{RecordReader: r, drop: 7} }
+	testHookReader = dropOne
+	defer func() { testHookReader = nil }()
+	_, err := Run(context.Background(), []string{p}, t.TempDir(), Options{Source: "cc", Workers: 2})
+	if err == nil || !strings.Contains(err.Error(), "accounting") {
+		t.Fatalf("a record lost between reader and stats: err = %v, want an accounting failure", err)
+	}
+	testHookReader = nil
+	st, err := Run(context.Background(), []string{p}, t.TempDir(), Options{Source: "cc", Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.In.Docs != 48 {
+		t.Fatalf("%d records in, want the 48 framed", st.In.Docs)
+	}
+}
+
+// droppingReader loses its drop-th record, as a reader bug would.
+type droppingReader struct {
+	RecordReader
+	drop, n int
+}
+
+func (d *droppingReader) Next() (*Record, error) {
+	rec, err := d.RecordReader.Next()
+	if err == nil {
+		if d.n++; d.n == d.drop {
+			return d.RecordReader.Next()
+		}
+	}
+	return rec, err
+}
+
+// Item 4 on real damage: the CRC error of a corrupt member is one record,
+// not an extra one (51 counted in a 50-record file before).
+func TestFaultCorruptMemberCountsOnce(t *testing.T) {
+	data := readShared(t, "warc/resiliparse_CC-MAIN-2020-34_warcfile.warc.gz")
+	members := gzipMembers(t, data)
+	if len(members) != 50 {
+		t.Fatalf("%d members", len(members))
+	}
+	off := 0
+	for _, m := range members[:10] {
+		off += len(m)
+	}
+	bad := append([]byte(nil), data...)
+	bad[off+len(members[10])-6] ^= 0xff // inside the CRC-32 of member 10
+	p := writeTestFile(t, t.TempDir(), "crc.warc.gz", bad)
+	st, err := Run(context.Background(), []string{p}, t.TempDir(), Options{Source: "cc", Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.In.Docs != 50 || st.Errors[ErrGzipCorrupt].Docs != 1 {
+		t.Fatalf("%d records in, errors %v: want 50 with one %s", st.In.Docs, st.Errors, ErrGzipCorrupt)
+	}
+}
+
+// Item 3: JSONL documents without ids get ids unique over the source, so
+// two files of one source do not share "line N".
+func TestFaultJSONLWithoutIDsUniqueOverSource(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i, rel := range []string{"jsonl/dolma_cc_en_head-0091.jsonl", "jsonl/dolma_cc_en_head-0174.jsonl"} {
+		var b bytes.Buffer
+		for _, line := range bytes.Split(bytes.TrimSpace(readShared(t, rel)), []byte("\n")) {
+			b.Write(regexp.MustCompile(`"id":"[^"]*",`).ReplaceAll(line, nil))
+			b.WriteByte('\n')
+		}
+		if bytes.Contains(b.Bytes(), []byte(`"id":`)) {
+			t.Fatal("ids left")
+		}
+		sub := filepath.Join(dir, fmt.Sprintf("part%d", i))
+		os.MkdirAll(sub, 0o755)
+		files = append(files, writeTestFile(t, sub, "data.jsonl", b.Bytes()))
+	}
+	out := t.TempDir()
+	st, err := Run(context.Background(), files, out, Options{Source: "cc", Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := testutil.ReadDocs(t, out)
+	ids := map[string]bool{}
+	for _, d := range docs {
+		ids[d.ID] = true
+	}
+	if st.Out.Docs != 20 || len(ids) != 20 {
+		t.Fatalf("%d documents, %d distinct ids, want 20 and 20: %v", st.Out.Docs, len(ids), ids)
+	}
+	for id := range ids {
+		if !strings.Contains(id, "part0/data.jsonl") && !strings.Contains(id, "part1/data.jsonl") {
+			t.Errorf("id %q does not name its file", id)
+		}
+	}
+	_ = shards.SumCounts
+}
