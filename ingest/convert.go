@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	nurl "net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -40,6 +42,12 @@ func ExtractOptions(pageURL string) trafilatura.Options {
 // or a *RecordError instead. It is safe for concurrent use and
 // deterministic.
 func Convert(rec *Record, source string) (doc *shards.Document, skip string, err error) {
+	return ConvertContext(context.Background(), rec, source)
+}
+
+// ConvertContext is Convert that gives up when ctx is done, returning
+// ctx's error (not a *RecordError): the record was not converted.
+func ConvertContext(ctx context.Context, rec *Record, source string) (doc *shards.Document, skip string, err error) {
 	if rec.Skip != "" {
 		return nil, rec.Skip, nil
 	}
@@ -96,9 +104,22 @@ func Convert(rec *Record, source string) (doc *shards.Document, skip string, err
 				return nil, "", recErr(ErrHTTPBody, err)
 			}
 		}
+		maxHTML := rec.MaxHTML
+		if maxHTML <= 0 {
+			maxHTML = DefaultMaxHTMLBytes
+		}
+		if int64(len(body)) > 2*maxHTML { // no charset shrinks a page by half: do not transcode it
+			return nil, SkipHTMLTooLarge, nil
+		}
 		page, cs := toUTF8(body, ctype, true)
+		if int64(len(page)) > maxHTML {
+			return nil, SkipHTMLTooLarge, nil
+		}
 		meta["charset"] = cs
-		res, skip := extract(page, rec.URL)
+		res, skip, err := extractBudget(ctx, page, rec.URL, rec.ExtractTimeout)
+		if err != nil {
+			return nil, "", err
+		}
 		if skip != "" {
 			return nil, skip, nil
 		}
@@ -171,6 +192,49 @@ func isHTMLContent(ctype string, body []byte) bool {
 		return strings.HasPrefix(http.DetectContentType(body), "text/html")
 	}
 	return false
+}
+
+// abandoned counts extractions that ran past their time budget and were
+// left to finish in the background (go-trafilatura cannot be stopped).
+var abandoned atomic.Int64
+
+// extractBudget runs extract within a time budget (0: the default, <0:
+// none) and gives up when ctx is done. An extraction given up on runs on
+// in the background until it ends; the HTML size cap bounds what it holds.
+func extractBudget(ctx context.Context, page, pageURL string, budget time.Duration) (*trafilatura.ExtractResult, string, error) {
+	if budget == 0 {
+		budget = DefaultExtractTimeout
+	}
+	if budget < 0 && ctx.Done() == nil {
+		res, skip := extract(page, pageURL)
+		return res, skip, nil
+	}
+	type out struct {
+		res  *trafilatura.ExtractResult
+		skip string
+	}
+	ch := make(chan out, 1)
+	go func() {
+		res, skip := extract(page, pageURL)
+		ch <- out{res, skip}
+	}()
+	var timeout <-chan time.Time
+	if budget > 0 {
+		t := time.NewTimer(budget)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case o := <-ch:
+		return o.res, o.skip, nil
+	case <-timeout:
+		n := abandoned.Add(1)
+		slog.Warn("ingest: extraction over its time budget; page dropped", "url", pageURL, "bytes", len(page), "budget", budget, "abandoned", n)
+		go func() { <-ch; abandoned.Add(-1) }()
+		return nil, SkipExtractTimeout, nil
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
+	}
 }
 
 // extract runs go-trafilatura on a UTF-8 page. A panic inside the extractor

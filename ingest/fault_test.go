@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
@@ -432,4 +433,73 @@ func TestFaultJSONLWithoutIDsUniqueOverSource(t *testing.T) {
 		}
 	}
 	_ = shards.SumCounts
+}
+
+// bigArticle is an HTML page of about n bytes: one article of real
+// WikiText paragraphs, the kind of page whose extraction time grows with
+// the square of its size.
+func bigArticle(t testing.TB, n int) []byte {
+	t.Helper()
+	text := readShared(t, "clean_text/wikitext-2_test.txt")
+	var b bytes.Buffer
+	b.WriteString("<!DOCTYPE html><html lang=\"en\"><head><title>A long article</title></head><body><article><h1>A long article</h1>\n")
+	lines := bytes.Split(text, []byte("\n"))
+	for i := 0; b.Len() < n; i++ {
+		if l := bytes.TrimSpace(lines[i%len(lines)]); len(l) > 0 && !bytes.HasPrefix(l, []byte("=")) {
+			b.WriteString("<p>")
+			b.Write(bytes.ReplaceAll(bytes.ReplaceAll(l, []byte("&"), []byte("&amp;")), []byte("<"), []byte("&lt;")))
+			b.WriteString("</p>\n")
+		}
+	}
+	b.WriteString("</article></body></html>\n")
+	return b.Bytes()
+}
+
+// Item 5: a page over the HTML cap is dropped as html/too_large without
+// being extracted; one under it is extracted.
+func TestFaultLargeHTMLCapped(t *testing.T) {
+	page := bigArticle(t, 300<<10)
+	rec := httpRecord(200, "Content-Type: text/html; charset=utf-8", page)
+	rec.MaxHTML = 256 << 10
+	start := time.Now()
+	if _, skip, err := Convert(rec, "test"); err != nil || skip != SkipHTMLTooLarge {
+		t.Fatalf("page of %d bytes over a %d-byte cap: skip %q err %v", len(page), rec.MaxHTML, skip, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("dropping an oversized page took %v: it was extracted", d)
+	}
+	rec.MaxHTML = 512 << 10
+	if doc, skip, err := Convert(rec, "test"); err != nil || skip != "" || len(doc.Text) < 200<<10 {
+		t.Fatalf("page under the cap: skip %q err %v", skip, err)
+	}
+	// The default cap applies when none is set.
+	rec.MaxHTML = 0
+	rec.Body = httpResp(200, "Content-Type: text/html", bigArticle(t, DefaultMaxHTMLBytes+1000))
+	if _, skip, _ := Convert(rec, "test"); skip != SkipHTMLTooLarge {
+		t.Fatalf("page over the default cap: skip %q", skip)
+	}
+}
+
+// Item 5: an extraction over its time budget is dropped as
+// extract/timeout, and a cancelled context stops Convert at once.
+func TestFaultExtractTimeoutAndCancel(t *testing.T) {
+	rec := httpRecord(200, "Content-Type: text/html; charset=utf-8", bigArticle(t, 1<<20))
+	rec.ExtractTimeout = 50 * time.Millisecond
+	start := time.Now()
+	if _, skip, err := Convert(rec, "test"); err != nil || skip != SkipExtractTimeout {
+		t.Fatalf("skip %q err %v, want %s", skip, err, SkipExtractTimeout)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a 50 ms budget took %v", d)
+	}
+	rec.ExtractTimeout = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start = time.Now()
+	if _, _, err := ConvertContext(ctx, rec, "test"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: err %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("cancel took %v to stop Convert", d)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Format names an input file format.
@@ -58,7 +59,25 @@ type ReaderOptions struct {
 	// body); a larger record is skipped without being buffered and reported
 	// as a RecordError of kind ErrRecordTooLarge. 0 means DefaultMaxRecordBytes.
 	MaxRecordBytes int64
+	// MaxHTMLBytes caps the HTML page (UTF-8, after HTTP decoding) handed
+	// to extraction: a larger page is dropped as SkipHTMLTooLarge, because
+	// go-trafilatura's time grows with the square of a page's size. 0 means
+	// DefaultMaxHTMLBytes.
+	MaxHTMLBytes int64 `json:",omitempty"`
+	// ExtractTimeout is the time budget of one page's extraction: a page
+	// not done by then is dropped as SkipExtractTimeout. 0 means
+	// DefaultExtractTimeout; negative, none. It is a backstop that, under
+	// MaxHTMLBytes, a page only reaches on a machine far slower than
+	// expected (it is not part of the output's identity).
+	ExtractTimeout time.Duration `json:"-"`
 }
+
+// DefaultMaxHTMLBytes is the default cap on a page handed to extraction.
+// Common Crawl itself truncates payloads at 1 MiB.
+const DefaultMaxHTMLBytes = 2 << 20
+
+// DefaultExtractTimeout is the default time budget of one extraction.
+const DefaultExtractTimeout = 60 * time.Second
 
 func (o ReaderOptions) textField() string {
 	if o.TextField == "" {
@@ -137,6 +156,10 @@ type Record struct {
 	Meta map[string]any
 	// MaxBytes caps decoded bodies in Convert (from ReaderOptions).
 	MaxBytes int64
+	// MaxHTML and ExtractTimeout are ReaderOptions' MaxHTMLBytes and
+	// ExtractTimeout for Convert (0: the defaults).
+	MaxHTML        int64
+	ExtractTimeout time.Duration
 }
 
 // Skip reasons: typed constants so that stats can list zeros. A record with
@@ -153,15 +176,19 @@ const (
 	SkipHTTPEncoding  = "http/unsupported-encoding"
 	SkipExtractEmpty  = "extract/empty"
 	SkipExtractFailed = "extract/failed"
-	SkipEmptyText     = "text/empty"
-	SkipJSONNoText    = "json/no-text"
+	// SkipHTMLTooLarge: the page is over ReaderOptions.MaxHTMLBytes.
+	SkipHTMLTooLarge = "html/too_large"
+	// SkipExtractTimeout: extraction ran past ReaderOptions.ExtractTimeout.
+	SkipExtractTimeout = "extract/timeout"
+	SkipEmptyText      = "text/empty"
+	SkipJSONNoText     = "json/no-text"
 )
 
 // SkipReasons lists every skip reason Open and Convert can return.
 var SkipReasons = []string{
 	SkipWARCInfo, SkipWARCRequest, SkipWARCMetadata, SkipWARCRevisit, SkipWARCResource,
 	SkipWARCOther, SkipNonHTML, SkipHTTPStatus, SkipHTTPEncoding, SkipExtractEmpty,
-	SkipExtractFailed, SkipEmptyText, SkipJSONNoText,
+	SkipExtractFailed, SkipEmptyText, SkipJSONNoText, SkipHTMLTooLarge, SkipExtractTimeout,
 }
 
 // Error kinds of RecordError.

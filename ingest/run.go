@@ -157,6 +157,8 @@ type result struct {
 	item
 	doc  *shards.Document
 	skip string
+	// cancelled: the run was stopped before the record was converted.
+	cancelled bool
 }
 
 // testHookReader, when set by a test, wraps every reader Run opens (fault
@@ -362,7 +364,12 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			r.skip = it.rec.Skip
 			return r
 		}
-		doc, skip, err := Convert(it.rec, opt.Source)
+		it.rec.MaxHTML, it.rec.ExtractTimeout = opt.Reader.MaxHTMLBytes, opt.Reader.ExtractTimeout
+		doc, skip, err := ConvertContext(ctx, it.rec, opt.Source)
+		if err != nil && ctx.Err() != nil {
+			r.err, r.cancelled = err, true
+			return r
+		}
 		if err != nil {
 			r.err, r.kind = err, ErrReadInput
 			var re *RecordError
@@ -376,6 +383,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	}
 	var records, docs int64 = st.In.Docs, st.Out.Docs
 	emit := func(r result) error {
+		if r.cancelled {
+			return r.err
+		}
 		info := &pos.Inputs[r.file]
 		info.Path, info.Bytes, info.SHA256, info.Format = r.meta.Path, r.meta.Bytes, r.meta.SHA256, r.meta.Format
 		if r.eof {
@@ -436,6 +446,17 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		return nil
 	}
 	if err := shards.OrderedMap(ctx, opt.Workers, next, convert, emit); err != nil {
+		if ctx.Err() != nil {
+			// Everything up to the last checkpoint is on disk, written
+			// atomically; what came after it is redone on resume, so that
+			// shard boundaries stay where an uninterrupted run puts them.
+			cp, _ := shards.LoadCheckpoint(out)
+			done := int64(0)
+			if cp != nil {
+				done = cp.Consumed
+			}
+			return nil, fmt.Errorf("ingest interrupted (%w): %s keeps the %d records up to its last checkpoint; run the same command again to resume", ctx.Err(), out, done)
+		}
 		return nil, err
 	}
 	if err := w.Close(); err != nil {

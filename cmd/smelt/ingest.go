@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/smelt-dev/smelt/ingest"
 	"github.com/smelt-dev/smelt/shards"
@@ -16,6 +17,8 @@ func newIngestCmd() *cobra.Command {
 		workers                                 int
 		strict                                  bool
 		shardMB                                 int64
+		maxHTMLKB                               int64
+		extractTimeout                          time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest INPUT... --out DIR",
@@ -30,8 +33,12 @@ Every document gets a language and confidence.
 
 Broken records (corrupt gzip, truncated records, bad JSON, invalid UTF-8)
 are reported with file and offset, counted, and skipped; the run goes on
-and exits 0. --strict stops at the first one. A killed run resumes when
-started again with the same arguments.`,
+and exits 0. --strict stops at the first one. HTML pages over --max-html-kb
+are dropped as html/too_large (extraction time grows with the square of a
+page's size), and a page whose extraction outlasts --extract-timeout as
+extract/timeout. A killed run resumes when started again with the same
+arguments; Ctrl-C or SIGTERM stops it within seconds (exit status 130 or
+143), keeping everything up to its last checkpoint.`,
 		Example: `  smelt ingest crawl/*.warc.gz --out shards/cc --source cc
   smelt ingest data.jsonl.zst --out shards/web --text-field content`,
 		Args: cobra.MinimumNArgs(1),
@@ -60,7 +67,8 @@ started again with the same arguments.`,
 				Workers:     workers,
 				TargetBytes: shardMB << 20,
 				Strict:      strict,
-				Reader:      ingest.ReaderOptions{TextField: textField, IDField: idField},
+				Reader: ingest.ReaderOptions{TextField: textField, IDField: idField,
+					MaxHTMLBytes: maxHTMLKB << 10, ExtractTimeout: extractTimeout},
 				Progress: func(pr ingest.Progress) {
 					p.update(pr.Bytes, pr.Records, pr.Documents)
 				},
@@ -81,6 +89,8 @@ started again with the same arguments.`,
 	f.StringVar(&textField, "text-field", "", "JSONL/Parquet: name of the text field (default \"text\")")
 	f.StringVar(&idField, "id-field", "", "JSONL/Parquet: name of the id field (default \"id\")")
 	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	f.Int64Var(&maxHTMLKB, "max-html-kb", ingest.DefaultMaxHTMLBytes>>10, "largest HTML page handed to extraction, in KiB; larger pages are dropped as html/too_large")
+	f.DurationVar(&extractTimeout, "extract-timeout", ingest.DefaultExtractTimeout, "time budget of one page's extraction; slower pages are dropped as extract/timeout (negative: none)")
 	return cmd
 }
 
