@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -502,4 +503,113 @@ func TestFaultExtractTimeoutAndCancel(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("cancel took %v to stop Convert", d)
 	}
+}
+
+// Item 6: symlinks in an input directory are followed to files; dangling
+// links, links to directories and FIFOs are counted with a reason.
+func TestFaultSymlinksAndSpecialFilesInDirectory(t *testing.T) {
+	real := testutil.SharedData(t, "warc/dolma_sample-0001.warc.gz")
+	abs, err := filepath.Abs(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Symlink(abs, filepath.Join(dir, "a-linked.warc.gz")))
+	must(os.Symlink(filepath.Join(dir, "nowhere.warc.gz"), filepath.Join(dir, "b-dangling.warc.gz")))
+	must(os.Mkdir(filepath.Join(dir, "sub"), 0o755))
+	must(os.Symlink(filepath.Join(dir, "sub"), filepath.Join(dir, "c-dirlink")))
+	must(syscall.Mkfifo(filepath.Join(dir, "d-fifo"), 0o644))
+	writeTestFile(t, filepath.Join(dir, "sub"), "e.jsonl", []byte(`{"id":"x","text":"Rivers carry water to the sea."}`+"\n"))
+	files, skipped, err := ExpandInputsSkipped([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || filepath.Base(files[0]) != "a-linked.warc.gz" || filepath.Base(files[1]) != "e.jsonl" {
+		t.Fatalf("files %v", files)
+	}
+	reasons := map[string]string{}
+	for _, s := range skipped {
+		reasons[filepath.Base(s.Path)] = s.Reason
+	}
+	want := map[string]string{"b-dangling.warc.gz": SkipInputDangling, "c-dirlink": SkipInputDirLink, "d-fifo": SkipInputNotRegular}
+	for k, v := range want {
+		if reasons[k] != v {
+			t.Errorf("%s: reason %q, want %q (all: %v)", k, reasons[k], v, reasons)
+		}
+	}
+	st, err := Run(context.Background(), files, t.TempDir(), Options{Source: "cc", Workers: 2, Skipped: skipped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 34 records of the linked WARC, 1 JSONL line, 3 skipped entries.
+	if st.In.Docs != 34+1+3 || st.Dropped[SkipInputDangling].Docs != 1 || st.Dropped[SkipInputDirLink].Docs != 1 || st.Dropped[SkipInputNotRegular].Docs != 1 {
+		t.Fatalf("in %d, dropped %v", st.In.Docs, st.Dropped)
+	}
+}
+
+// Item 7: a pipe given as an input, and "-" for standard input, are read
+// as streams, to the same documents as the file.
+func TestFaultPipeAndStdinInputs(t *testing.T) {
+	data := readShared(t, dolma0)
+	base, err := Run(context.Background(), []string{testutil.SharedData(t, dolma0)}, t.TempDir(), Options{Source: "cc", Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := func(w io.WriteCloser, b []byte) {
+		go func() { w.Write(b); w.Close() }()
+	}
+	check := func(what string, st *shards.Stats, out string) {
+		t.Helper()
+		if st.Out.Docs != base.Out.Docs || st.In.Docs != base.In.Docs {
+			t.Fatalf("%s: %d in, %d kept; the file gives %d in, %d kept", what, st.In.Docs, st.Out.Docs, base.In.Docs, base.Out.Docs)
+		}
+	}
+	t.Run("fifo", func(t *testing.T) {
+		fifo := filepath.Join(t.TempDir(), "crawl-fifo")
+		if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err == nil {
+				feed(w, data)
+			}
+		}()
+		files, _, err := ExpandInputsSkipped([]string{fifo})
+		if err != nil || len(files) != 1 {
+			t.Fatalf("%v %v", files, err)
+		}
+		out := t.TempDir()
+		st, err := Run(context.Background(), files, out, Options{Source: "cc", Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("fifo", st, out)
+	})
+	t.Run("stdin", func(t *testing.T) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := os.Stdin
+		os.Stdin = r
+		defer func() { os.Stdin = old; r.Close() }()
+		feed(w, data)
+		files, _, err := ExpandInputsSkipped([]string{"-"})
+		if err != nil || len(files) != 1 || files[0] != "-" {
+			t.Fatalf("%v %v", files, err)
+		}
+		out := t.TempDir()
+		st, err := Run(context.Background(), files, out, Options{Source: "cc", Workers: 2, Format: FormatWARC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("stdin", st, out)
+	})
 }

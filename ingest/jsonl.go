@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"unicode/utf8"
 )
@@ -15,7 +14,7 @@ import (
 // jsonlReader reads JSON Lines, plain, gzip or zstd compressed.
 type jsonlReader struct {
 	path      string
-	f         *os.File
+	in        *input
 	src       *source
 	br        *bufio.Reader
 	opt       ReaderOptions
@@ -33,23 +32,19 @@ type jsonlReader struct {
 
 func (r *jsonlReader) framing() (int64, error) { return r.units + r.src.failures, nil }
 
-func openJSONL(path string, opt ReaderOptions) (*jsonlReader, error) {
-	f, err := os.Open(path)
+func openJSONL(path string, in *input, opt ReaderOptions) (*jsonlReader, error) {
+	src, err := newSource(in, path)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	src, err := newSource(f, path)
-	if err != nil {
-		f.Close()
+		in.close()
 		return nil, err
 	}
-	return &jsonlReader{path: path, f: f, src: src, br: bufio.NewReaderSize(src, 1<<20), opt: opt,
+	return &jsonlReader{path: path, in: in, src: src, br: bufio.NewReaderSize(src, 1<<20), opt: opt,
 		max: opt.maxRecord(), textField: opt.textField(), idField: opt.idField()}, nil
 }
 
 func (r *jsonlReader) Close() error {
 	r.src.close()
-	return r.f.Close()
+	return r.in.close()
 }
 
 func (r *jsonlReader) errAt(kind string, off int64, err error) *RecordError {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -296,39 +295,49 @@ func sniffCompression(head []byte) compression {
 // DetectFormat picks a format from the name of a file and, when the name
 // does not say, from its first bytes (after decompression).
 func DetectFormat(path string) (Format, error) {
+	if f, ok := formatFromName(path); ok {
+		return f, nil
+	}
+	head, err := peekDecompressed(path, 4096)
+	if err != nil {
+		return "", err
+	}
+	name := strings.ToLower(filepath.Base(path))
+	for _, ext := range []string{".gz", ".zst", ".zstd"} {
+		name = strings.TrimSuffix(name, ext)
+	}
+	f := sniffFormat(head)
+	if f == FormatWARC || f == FormatWET {
+		// A WET sample saved as .txt (cc_net's sample.warc.txt) is still WARC.
+		return f, nil
+	}
+	switch {
+	case strings.HasSuffix(name, ".txt"), strings.HasSuffix(name, ".text"), strings.HasSuffix(name, ".md"):
+		return FormatText, nil
+	case strings.HasSuffix(name, ".html"), strings.HasSuffix(name, ".htm"), strings.HasSuffix(name, ".xhtml"):
+		return FormatHTML, nil
+	}
+	return f, nil
+}
+
+// formatFromName picks a format from a file name alone, when the name is
+// enough (HTML and text names are not: they may hold WARC).
+func formatFromName(path string) (Format, bool) {
 	name := strings.ToLower(filepath.Base(path))
 	for _, ext := range []string{".gz", ".zst", ".zstd"} {
 		name = strings.TrimSuffix(name, ext)
 	}
 	switch {
 	case strings.HasSuffix(name, ".wet"), strings.HasSuffix(name, ".warc.wet"):
-		return FormatWET, nil
+		return FormatWET, true
 	case strings.HasSuffix(name, ".warc"), strings.HasSuffix(name, ".arc.warc"):
-		return FormatWARC, nil
+		return FormatWARC, true
 	case strings.HasSuffix(name, ".jsonl"), strings.HasSuffix(name, ".json"), strings.HasSuffix(name, ".ndjson"):
-		return FormatJSONL, nil
+		return FormatJSONL, true
 	case strings.HasSuffix(name, ".parquet"):
-		return FormatParquet, nil
-	case strings.HasSuffix(name, ".html"), strings.HasSuffix(name, ".htm"), strings.HasSuffix(name, ".xhtml"),
-		strings.HasSuffix(name, ".txt"), strings.HasSuffix(name, ".text"), strings.HasSuffix(name, ".md"):
-		// A WET sample saved as .txt (cc_net's sample.warc.txt) is still WARC.
-		head, err := peekDecompressed(path, 4096)
-		if err != nil {
-			return "", err
-		}
-		if f := sniffFormat(head); f == FormatWARC || f == FormatWET {
-			return f, nil
-		}
-		if strings.HasSuffix(name, ".txt") || strings.HasSuffix(name, ".text") || strings.HasSuffix(name, ".md") {
-			return FormatText, nil
-		}
-		return FormatHTML, nil
+		return FormatParquet, true
 	}
-	head, err := peekDecompressed(path, 4096)
-	if err != nil {
-		return "", err
-	}
-	return sniffFormat(head), nil
+	return "", false
 }
 
 func sniffFormat(head []byte) Format {
@@ -353,12 +362,12 @@ func sniffFormat(head []byte) Format {
 
 // peekDecompressed returns up to n bytes of the decompressed start of path.
 func peekDecompressed(path string, n int) ([]byte, error) {
-	f, err := os.Open(path)
+	in, err := openInput(path)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	s, err := openSource(f, path, false)
+	defer in.close()
+	s, err := openSource(in, path, false)
 	if err != nil {
 		return nil, err
 	}
@@ -375,24 +384,55 @@ func peekDecompressed(path string, n int) ([]byte, error) {
 
 // Open returns a reader over one input file. It streams: it never reads a
 // whole file into memory. Format FormatAuto (or "") calls DetectFormat.
+// path may be "-" (standard input) or a pipe: see IsStream.
 func Open(path string, f Format, opt ReaderOptions) (RecordReader, error) {
-	if f == "" || f == FormatAuto {
+	r, _, err := OpenFormat(path, f, opt)
+	return r, err
+}
+
+// OpenFormat is Open that also returns the format it read the input as.
+func OpenFormat(path string, f Format, opt ReaderOptions) (RecordReader, Format, error) {
+	stream := IsStream(path)
+	if !stream && (f == "" || f == FormatAuto) {
 		var err error
 		if f, err = DetectFormat(path); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
+	if f == FormatParquet && stream {
+		return nil, "", fmt.Errorf("ingest: %s: Parquet needs a regular file (its footer is read first), not a stream", path)
+	}
+	var in *input
+	if f != FormatParquet {
+		var err error
+		if in, err = openInput(path); err != nil {
+			return nil, "", err
+		}
+		if f == "" || f == FormatAuto {
+			f = sniffStream(path, in)
+		}
+	}
+	var r RecordReader
+	var err error
 	switch f {
 	case FormatWARC, FormatWET:
-		return openWARC(path, opt)
+		r, err = openWARC(path, in, opt)
 	case FormatJSONL:
-		return openJSONL(path, opt)
+		r, err = openJSONL(path, in, opt)
 	case FormatParquet:
-		return openParquet(path, opt)
+		r, err = openParquet(path, opt)
 	case FormatHTML, FormatText:
-		return openSingle(path, f, opt)
+		r, err = openSingle(path, in, f, opt)
+	default:
+		if in != nil {
+			in.close()
+		}
+		return nil, "", fmt.Errorf("ingest: %s: unknown format %q", path, f)
 	}
-	return nil, fmt.Errorf("ingest: %s: unknown format %q", path, f)
+	if err != nil {
+		return nil, "", err
+	}
+	return r, f, nil
 }
 
 // Records ranges over a reader's records: each step yields a record or an

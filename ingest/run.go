@@ -41,6 +41,9 @@ type Options struct {
 	// passes UniqueNames of the whole source, so ids do not depend on the
 	// split.
 	Names []string
+	// Skipped lists the entries of input directories that were left out
+	// (from ExpandInputsSkipped): each is counted under its reason.
+	Skipped []SkippedInput
 }
 
 // Progress reports how far a run has got.
@@ -56,12 +59,42 @@ const (
 	ErrReadInput       = "input/read"
 )
 
-// ExpandInputs turns command-line inputs (files, directories, globs) into a
-// sorted list of files. Directories are walked recursively; hidden files
-// are left out. It fails if an input matches nothing.
+// Reasons for leaving an entry of an input directory out (counted by Run
+// when given in Options.Skipped).
+const (
+	SkipInputDangling   = "input/dangling-link"
+	SkipInputDirLink    = "input/link-to-directory"
+	SkipInputNotRegular = "input/not-regular-file"
+)
+
+// SkippedInput is an entry of an input directory that is not read.
+type SkippedInput struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"` // one of the SkipInput* reasons
+	Detail string `json:"detail,omitempty"`
+}
+
+// ExpandInputs is ExpandInputsSkipped that logs what it leaves out.
 func ExpandInputs(args []string) ([]string, error) {
+	files, skipped, err := ExpandInputsSkipped(args)
+	for _, s := range skipped {
+		slog.Warn("input left out", "path", s.Path, "reason", s.Reason, "detail", s.Detail)
+	}
+	return files, err
+}
+
+// ExpandInputsSkipped turns command-line inputs (files, directories,
+// globs, "-" for standard input) into a list of files, and the entries of
+// input directories it leaves out, with the reason. Directories are
+// walked recursively in sorted order; hidden entries are left out;
+// symbolic links to files are followed, while dangling links, links to
+// directories (which could loop) and FIFOs, sockets and devices found in a
+// directory are left out. A pipe or device named as an input is read as a
+// stream (see IsStream). It fails if an input matches nothing.
+func ExpandInputsSkipped(args []string) ([]string, []SkippedInput, error) {
 	seen := map[string]bool{}
 	var files []string
+	var skipped []SkippedInput
 	add := func(p string) {
 		if !seen[p] {
 			seen[p] = true
@@ -69,26 +102,30 @@ func ExpandInputs(args []string) ([]string, error) {
 		}
 	}
 	for _, arg := range args {
+		if arg == StdinName {
+			add(arg)
+			continue
+		}
 		matches := []string{arg}
 		// A name that exists is taken literally, even with glob characters
 		// in it (real page titles contain '[').
 		if _, err := os.Stat(arg); err != nil && strings.ContainsAny(arg, "*?[") {
 			m, err := filepath.Glob(arg)
 			if err != nil {
-				return nil, fmt.Errorf("input %q: %w", arg, err)
+				return nil, nil, fmt.Errorf("input %q: %w", arg, err)
 			}
 			if len(m) == 0 {
-				return nil, fmt.Errorf("input %q matches no file", arg)
+				return nil, nil, fmt.Errorf("input %q matches no file", arg)
 			}
 			matches = m
 		}
 		for _, p := range matches {
 			info, err := os.Stat(p)
 			if err != nil {
-				return nil, fmt.Errorf("input: %w", err)
+				return nil, nil, fmt.Errorf("input: %w", err)
 			}
 			if !info.IsDir() {
-				add(p)
+				add(p) // a regular file, or a stream named on purpose
 				continue
 			}
 			var inDir []string
@@ -102,16 +139,31 @@ func ExpandInputs(args []string) ([]string, error) {
 					}
 					return nil
 				}
-				if d.Type().IsRegular() {
+				switch t := d.Type(); {
+				case t.IsRegular():
 					inDir = append(inDir, q)
+				case t&fs.ModeSymlink != 0:
+					target, err := os.Stat(q)
+					switch {
+					case err != nil:
+						skipped = append(skipped, SkippedInput{Path: q, Reason: SkipInputDangling, Detail: err.Error()})
+					case target.Mode().IsRegular():
+						inDir = append(inDir, q)
+					case target.IsDir():
+						skipped = append(skipped, SkippedInput{Path: q, Reason: SkipInputDirLink})
+					default:
+						skipped = append(skipped, SkippedInput{Path: q, Reason: SkipInputNotRegular, Detail: target.Mode().Type().String()})
+					}
+				case !d.IsDir():
+					skipped = append(skipped, SkippedInput{Path: q, Reason: SkipInputNotRegular, Detail: t.String()})
 				}
 				return nil
 			})
 			if err != nil {
-				return nil, fmt.Errorf("input %s: %w", p, err)
+				return nil, nil, fmt.Errorf("input %s: %w", p, err)
 			}
 			if len(inDir) == 0 {
-				return nil, fmt.Errorf("input directory %s has no files", p)
+				return nil, nil, fmt.Errorf("input directory %s has no files", p)
 			}
 			sort.Strings(inDir)
 			for _, q := range inDir {
@@ -120,9 +172,10 @@ func ExpandInputs(args []string) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, errors.New("no inputs")
+		return nil, nil, errors.New("no inputs")
 	}
-	return files, nil
+	sort.Slice(skipped, func(i, j int) bool { return skipped[i].Path < skipped[j].Path })
+	return files, skipped, nil
 }
 
 // position is where a checkpointed ingest run stopped: inputs before File
@@ -183,6 +236,12 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	var ids []any
 	before := make([]int64, len(files)+1) // before[i]: bytes of the inputs before i
 	for i, f := range files {
+		if IsStream(f) {
+			// A stream has no size or time to identify it by.
+			before[i+1] = before[i]
+			ids = append(ids, []any{f, "stream"})
+			continue
+		}
 		info, err := os.Stat(f)
 		if err != nil {
 			return nil, fmt.Errorf("input: %w", err)
@@ -195,8 +254,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		Format Format        `json:"format"`
 		Target int64         `json:"target"`
 		Reader ReaderOptions `json:"reader"`
-		Names  []string      `json:"names,omitempty"`
-	}{opt.Source, opt.Format, opt.TargetBytes, opt.Reader, opt.Names}, ids...)
+		Names   []string       `json:"names,omitempty"`
+		Skipped []SkippedInput `json:"skipped,omitempty"`
+	}{opt.Source, opt.Format, opt.TargetBytes, opt.Reader, opt.Names, opt.Skipped}, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -209,7 +269,13 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	}
 
 	st := shards.NewStats("ingest")
-	st.Declare(SkipReasons, append(append([]string(nil), ErrorKinds...), ErrUnreadableInput, ErrReadInput))
+	st.Declare(append(append([]string(nil), SkipReasons...), SkipInputDangling, SkipInputDirLink, SkipInputNotRegular),
+		append(append([]string(nil), ErrorKinds...), ErrUnreadableInput, ErrReadInput))
+	for _, s := range opt.Skipped {
+		st.In.Add(0)
+		st.Drop(s.Reason, 0)
+		slog.Warn("input left out", "path", s.Path, "reason", s.Reason, "detail", s.Detail)
+	}
 	pos := position{Inputs: make([]shards.InputInfo, len(files)), Incidents: make([]int64, len(files))}
 	var prev []shards.ShardInfo
 	cp, err := shards.LoadCheckpoint(out)
@@ -272,28 +338,26 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				fail := func(kind string, err error) (item, bool, error) {
 					return item{file: curFile, meta: meta, kind: kind, err: err}, true, nil
 				}
-				fi, err := os.Stat(path)
-				if err != nil {
-					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
-				}
-				meta.Bytes = fi.Size()
-				if fi.Size() == 0 {
-					return fail(ErrEmptyFile, fmt.Errorf("%s: empty file", path))
-				}
-				if meta.SHA256, _, err = shards.FileSHA256(path); err != nil {
-					return fail(ErrUnreadableInput, err)
-				}
-				format := opt.Format
-				if format == FormatAuto {
-					if format, err = DetectFormat(path); err != nil {
+				if !IsStream(path) {
+					fi, err := os.Stat(path)
+					if err != nil {
 						return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
 					}
+					meta.Bytes = fi.Size()
+					if fi.Size() == 0 {
+						return fail(ErrEmptyFile, fmt.Errorf("%s: empty file", path))
+					}
+					if meta.SHA256, _, err = shards.FileSHA256(path); err != nil {
+						return fail(ErrUnreadableInput, err)
+					}
 				}
-				meta.Format = string(format)
-				if cur, err = Open(path, format, opt.Reader); err != nil {
+				var format Format
+				var err error
+				if cur, format, err = OpenFormat(path, opt.Format, opt.Reader); err != nil {
 					cur = nil
 					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
 				}
+				meta.Format = string(format)
 				base = cur
 				if testHookReader != nil {
 					cur = testHookReader(cur)
@@ -496,6 +560,11 @@ func UniqueNames(files []string) []string {
 			n = len(p)
 		}
 		return strings.Join(p[len(p)-n:], "/")
+	}
+	for i, f := range files {
+		if f == StdinName {
+			parts[i] = []string{"stdin"}
+		}
 	}
 	names := make([]string, len(files))
 	depth := make([]int, len(files))

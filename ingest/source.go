@@ -96,16 +96,16 @@ type source struct {
 	counted               int64
 }
 
-func newSource(f *os.File, path string) (*source, error) { return openSource(f, path, true) }
+func newSource(in *input, path string) (*source, error) { return openSource(in, path, true) }
 
-// openSource starts decompressing f. verify=false skips the checking of
-// gzip members (for sniffing the first bytes of a file).
-func openSource(f *os.File, path string, verify bool) (*source, error) {
-	s := &source{f: f, path: path, verify: verify, counted: -1}
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+// openSource starts decompressing an input. verify=false skips the
+// checking of gzip members (for sniffing the first bytes of a file).
+func openSource(in *input, path string, verify bool) (*source, error) {
+	s := &source{f: in.f, path: path, verify: verify, counted: -1}
+	if fi, err := in.f.Stat(); err == nil && fi.Mode().IsRegular() && in.r == io.Reader(in.f) {
 		s.seekable = true
 	}
-	s.cr = &countReader{r: f}
+	s.cr = &countReader{r: in.r}
 	s.br = bufio.NewReaderSize(s.cr, 256<<10)
 	head, _ := s.br.Peek(4)
 	s.comp = sniffCompression(head)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -21,7 +20,7 @@ const warcHeaderMax = 1 << 20
 // or one gzip member per record.
 type warcReader struct {
 	path  string
-	f     *os.File
+	in    *input
 	src   *source
 	pr    *pushReader
 	br    *bufio.Reader
@@ -63,19 +62,15 @@ type warcItem struct {
 	err error
 }
 
-func openWARC(path string, opt ReaderOptions) (*warcReader, error) {
-	f, err := os.Open(path)
+func openWARC(path string, in *input, opt ReaderOptions) (*warcReader, error) {
+	src, err := newSource(in, path)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	src, err := newSource(f, path)
-	if err != nil {
-		f.Close()
+		in.close()
 		return nil, err
 	}
 	pr := &pushReader{src: src}
 	return &warcReader{
-		path: path, f: f, src: src, pr: pr,
+		path: path, in: in, src: src, pr: pr,
 		br:  bufio.NewReaderSize(pr, warcLineMax),
 		max: opt.maxRecord(), lastAtMember: -1,
 	}, nil
@@ -111,7 +106,7 @@ func (r *warcReader) framing() (int64, error) {
 
 func (r *warcReader) Close() error {
 	r.src.close()
-	return r.f.Close()
+	return r.in.close()
 }
 
 // consumed is the decompressed offset of the next byte the parser reads.

@@ -23,8 +23,11 @@ func newIngestCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ingest INPUT... --out DIR",
 		Short: "Read crawls (WARC, WET, JSONL, Parquet, HTML, text) into document shards",
-		Long: `ingest reads INPUTs (files, directories or globs) and writes Arrow document
-shards plus manifest.json and stats.json into --out.
+		Long: `ingest reads INPUTs (files, directories or globs; "-" for standard input;
+a pipe such as <(zcat x.warc.gz) is read as a stream) and writes Arrow
+document shards plus manifest.json and stats.json into --out. Symbolic links
+in directories are followed to files; dangling links, links to directories
+and FIFOs found in directories are left out and counted with a reason.
 
 WARC response records with HTML are turned into text with go-trafilatura
 (HTTP chunking and gzip decoded, the charset transcoded to UTF-8); WET
@@ -50,7 +53,7 @@ arguments; Ctrl-C or SIGTERM stops it within seconds (exit status 130 or
 			if err != nil {
 				return err
 			}
-			files, err := ingest.ExpandInputs(args)
+			files, skipped, err := ingest.ExpandInputsSkipped(args)
 			if err != nil {
 				return err
 			}
@@ -67,6 +70,7 @@ arguments; Ctrl-C or SIGTERM stops it within seconds (exit status 130 or
 				Workers:     workers,
 				TargetBytes: shardMB << 20,
 				Strict:      strict,
+				Skipped:     skipped,
 				Reader: ingest.ReaderOptions{TextField: textField, IDField: idField,
 					MaxHTMLBytes: maxHTMLKB << 10, ExtractTimeout: extractTimeout},
 				Progress: func(pr ingest.Progress) {
