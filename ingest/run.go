@@ -250,10 +250,10 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		ids = append(ids, []any{f, info.Size(), info.ModTime().UnixNano()})
 	}
 	fp, err := shards.Fingerprint("ingest", struct {
-		Source string        `json:"source"`
-		Format Format        `json:"format"`
-		Target int64         `json:"target"`
-		Reader ReaderOptions `json:"reader"`
+		Source  string         `json:"source"`
+		Format  Format         `json:"format"`
+		Target  int64          `json:"target"`
+		Reader  ReaderOptions  `json:"reader"`
 		Names   []string       `json:"names,omitempty"`
 		Skipped []SkippedInput `json:"skipped,omitempty"`
 	}{opt.Source, opt.Format, opt.TargetBytes, opt.Reader, opt.Names, opt.Skipped}, ids...)
