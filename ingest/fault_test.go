@@ -613,3 +613,43 @@ func TestFaultPipeAndStdinInputs(t *testing.T) {
 		check("stdin", st, out)
 	})
 }
+
+// Item 10: a UTF-8 byte-order mark at the start of a JSONL file is not
+// part of its first line.
+func TestFaultJSONLByteOrderMark(t *testing.T) {
+	data := readShared(t, "jsonl/dolma_cc_en_head-0091.jsonl")
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{
+		"bom.jsonl":    append([]byte("\ufeff"), data...),
+		"bom.jsonl.gz": gzipBytes(t, append([]byte("\ufeff"), data...)),
+	} {
+		ta := readAllRecords(t, writeTestFile(t, dir, name, b), FormatAuto, ReaderOptions{})
+		if len(ta.errs) != 0 || len(ta.docs) != 10 {
+			t.Fatalf("%s: %d documents, errors %v", name, len(ta.docs), ta.errs)
+		}
+	}
+}
+
+// Item 11: a Parquet file without the text column, or whose text column is
+// not a string column, is a configuration error that fails the run.
+func TestFaultParquetTextColumnIsConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "content.parquet")
+	writeParquet(t, p, 50, "content")
+	for _, c := range []struct {
+		field, want string
+	}{
+		{"", `no column "text"`},
+		{"token_count", `"token_count" is int64`},
+	} {
+		_, err := Run(context.Background(), []string{p}, t.TempDir(), Options{Source: "pq", Reader: ReaderOptions{TextField: c.field}})
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "content.parquet") {
+			t.Errorf("text field %q: err %v, want a configuration error saying %s", c.field, err, c.want)
+		}
+	}
+	st, err := Run(context.Background(), []string{p}, t.TempDir(), Options{Source: "pq", Reader: ReaderOptions{TextField: "content"}})
+	if err != nil || st.In.Docs != 50 {
+		t.Fatalf("with --text-field content: %v, %+v", err, st)
+	}
+}

@@ -113,7 +113,13 @@ func (r *jsonlReader) Next() (*Record, error) {
 			r.units++
 			return nil, r.errAt(ErrRecordTooLarge, start, fmt.Errorf("line longer than %d bytes", r.max))
 		}
-		line := bytes.TrimSpace(r.buf)
+		line := r.buf
+		if r.line == 1 {
+			// A byte-order mark (editors on Windows write one) is not part
+			// of the first line.
+			line = bytes.TrimPrefix(line, []byte("\ufeff"))
+		}
+		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -35,7 +36,14 @@ type parquetReader struct {
 	max     int64
 	emptyOK bool
 	done    bool
+	// failed is the read error after which every remaining row (by the
+	// file's row count) is reported as lost.
+	failed error
 }
+
+// framing: the file's own row count (its footer), or the one "no rows"
+// report of an empty file.
+func (r *parquetReader) framing() (int64, error) { return max(r.pf.NumRows(), 1), nil }
 
 func openParquet(path string, opt ReaderOptions) (*parquetReader, error) {
 	pf, err := file.OpenParquetFile(path, false)
@@ -66,7 +74,19 @@ func openParquet(path string, opt ReaderOptions) (*parquetReader, error) {
 	}
 	if r.text = pick(opt.textField()); r.text < 0 {
 		pf.Close()
-		return nil, fmt.Errorf("ingest: %s: parquet file has no column %q (set the text field)", path, opt.textField())
+		names := make([]string, 0, schema.NumFields())
+		for _, f := range schema.Fields() {
+			names = append(names, f.Name)
+		}
+		return nil, &ConfigError{File: path, Err: fmt.Errorf("parquet file has no column %q (its columns: %s): set the text field (--text-field)",
+			opt.textField(), strings.Join(names, ", "))}
+	}
+	switch t := schema.Field(cols[r.text]).Type; t.ID() {
+	case arrow.STRING, arrow.LARGE_STRING, arrow.STRING_VIEW, arrow.BINARY, arrow.LARGE_BINARY:
+	default:
+		pf.Close()
+		return nil, &ConfigError{File: path, Err: fmt.Errorf("parquet column %q is %s, not a string column: set the text field (--text-field) to the column that holds the text",
+			opt.textField(), t)}
 	}
 	r.id = pick(opt.idField())
 	r.url = pick("url", "URL")
@@ -116,6 +136,11 @@ func str(col arrow.Array, i int) (string, bool) {
 
 func (r *parquetReader) Next() (*Record, error) {
 	for r.rec == nil || r.i >= int(r.rec.NumRows()) {
+		if r.failed != nil && r.row < r.pf.NumRows() {
+			row := r.row
+			r.row++
+			return nil, &RecordError{File: r.path, Offset: row, Kind: ErrParquetRead, Err: fmt.Errorf("row %d lost: %w", row, r.failed)}
+		}
 		if r.done {
 			return nil, io.EOF
 		}
@@ -126,7 +151,8 @@ func (r *parquetReader) Next() (*Record, error) {
 		if !r.rr.Next() {
 			r.done = true
 			if err := r.rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-				return nil, &RecordError{File: r.path, Offset: r.row, Kind: ErrParquetRead, Err: err}
+				r.failed = err
+				continue
 			}
 			if r.row == 0 {
 				return nil, &RecordError{File: r.path, Kind: ErrEmptyFile, Err: errors.New("no rows")}

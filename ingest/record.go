@@ -217,6 +217,19 @@ var ErrorKinds = []string{
 	ErrEmptyFile, ErrHTTPInvalid, ErrHTTPBody, ErrCharset, ErrParquetRead,
 }
 
+// ConfigError is an input that does not fit the options (a Parquet file
+// without the text column, or whose text column is not a string column):
+// not bad data to count and step over but a wrong setting, so Run fails.
+type ConfigError struct {
+	File string
+	Err  error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("%s: %v", e.File, e.Err) }
+
+// Unwrap returns the cause.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // IsIncident reports whether an error kind marks something found between
 // records (data that is not a record, a WARC file that does not start with
 // warcinfo) rather than a broken record: incidents are counted as errors but

@@ -355,6 +355,10 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				var err error
 				if cur, format, err = OpenFormat(path, opt.Format, opt.Reader); err != nil {
 					cur = nil
+					var ce *ConfigError
+					if errors.As(err, &ce) {
+						return item{}, false, fmt.Errorf("ingest: %w", err)
+					}
 					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
 				}
 				meta.Format = string(format)
