@@ -653,3 +653,28 @@ func TestFaultParquetTextColumnIsConfiguration(t *testing.T) {
 		t.Fatalf("with --text-field content: %v, %+v", err, st)
 	}
 }
+
+// Item 5: pages under the byte cap whose parsed tree is too big or too
+// deep for extraction (measured: 2 MiB of tiny elements took 1 GB and
+// 54 s, 1.6 MB of nested divs over a minute) are dropped as
+// html/too_large, quickly.
+func TestFaultHTMLTreeLimits(t *testing.T) {
+	words := strings.Fields(string(readShared(t, "clean_text/tinyshakespeare.txt")[:200000]))
+	var tiny strings.Builder
+	tiny.WriteString("<html><body><article>")
+	for i := 0; tiny.Len() < 1<<20; i += 2 {
+		fmt.Fprintf(&tiny, "<p><span>%s</span> <b>%s</b></p>\n", words[i%len(words)], words[(i+1)%len(words)])
+	}
+	tiny.WriteString("</article></body></html>")
+	deep := "<html><body>" + strings.Repeat("<div><p>a ", 100000) + "</body></html>"
+	for name, page := range map[string]string{"tiny elements": tiny.String(), "deep nesting": deep} {
+		rec := httpRecord(200, "Content-Type: text/html; charset=utf-8", []byte(page))
+		start := time.Now()
+		if _, skip, err := Convert(rec, "test"); err != nil || skip != SkipHTMLTooLarge {
+			t.Errorf("%s (%d bytes): skip %q err %v, want %s", name, len(page), skip, err, SkipHTMLTooLarge)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: dropping took %v", name, d)
+		}
+	}
+}

@@ -154,6 +154,12 @@ func (r *parquetReader) Next() (*Record, error) {
 				r.failed = err
 				continue
 			}
+			if r.row < r.pf.NumRows() {
+				// Found by fuzzing: a damaged file whose row groups hold
+				// fewer rows than its footer counts, and no error said so.
+				r.failed = fmt.Errorf("the file's footer counts %d rows but its row groups gave %d", r.pf.NumRows(), r.row)
+				continue
+			}
 			if r.row == 0 {
 				return nil, &RecordError{File: r.path, Kind: ErrEmptyFile, Err: errors.New("no rows")}
 			}

@@ -40,6 +40,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 type member struct {
 	comp, data, end, lead int64
 	warc                  bool
+	truncated             bool // the file ends inside it (its records are counted as truncated)
 }
 
 // streamError is a decompression failure at a known compressed offset.
@@ -192,6 +193,7 @@ func (s *source) startMember() error {
 			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 				return corrupt(err)
 			}
+			truncated = err != nil // the second pass reports it
 			// Decompress it again to serve it.
 			if _, err := s.f.Seek(comp, io.SeekStart); err != nil {
 				return &streamError{kind: ErrGzipCorrupt, offset: comp, err: err}
@@ -234,9 +236,10 @@ func (s *source) startMember() error {
 	s.cur.end = s.data + size
 	s.cur.lead = int64(lead)
 	s.cur.warc = bytes.HasPrefix(s.buf[lead:], []byte("WARC/"))
+	s.cur.truncated = truncated
 	if comp > s.counted {
 		s.counted = comp
-		if s.cur.warc {
+		if s.cur.warc && !truncated {
 			s.warcMembers++
 		}
 	}

@@ -241,7 +241,7 @@ func (r *warcReader) step() {
 	r.inError = false
 	off := r.src.offsetOf(start)
 	r.records++
-	if m, ok := r.src.memberAt(start); ok && m.warc && start == m.data+m.lead && start > r.lastAtMember {
+	if m, ok := r.src.memberAt(start); ok && m.warc && !m.truncated && start == m.data+m.lead && start > r.lastAtMember {
 		r.atMember++
 		r.lastAtMember = start
 	}
