@@ -4,7 +4,8 @@ package ingest
 // ../shared/data (the broken ones included). Beyond "no panic, no endless
 // loop, errors name the file", each checks the accounting: what a reader's
 // framing counted is what it returned, one record or record error each.
-// Findings are kept as regular tests in fuzz_regress_test.go.
+// Each finding is kept in testdata/fuzz/FuzzNAME/, which every go test
+// run replays as a regular test.
 
 import (
 	"bytes"

@@ -45,7 +45,12 @@ type parquetReader struct {
 // report of an empty file.
 func (r *parquetReader) framing() (int64, error) { return max(r.pf.NumRows(), 1), nil }
 
-func openParquet(path string, opt ReaderOptions) (*parquetReader, error) {
+func openParquet(path string, opt ReaderOptions) (r *parquetReader, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, fmt.Errorf("ingest: %s: parquet: the decoder failed on damaged data: %v", path, p)
+		}
+	}()
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %s: parquet: %w", path, err)
@@ -60,7 +65,7 @@ func openParquet(path string, opt ReaderOptions) (*parquetReader, error) {
 		pf.Close()
 		return nil, fmt.Errorf("ingest: %s: parquet schema: %w", path, err)
 	}
-	r := &parquetReader{path: path, pf: pf, text: -1, id: -1, url: -1, date: -1, max: opt.maxRecord()}
+	r = &parquetReader{path: path, pf: pf, text: -1, id: -1, url: -1, date: -1, max: opt.maxRecord()}
 	var cols []int
 	pick := func(names ...string) int {
 		for _, n := range names {
@@ -103,7 +108,12 @@ func openParquet(path string, opt ReaderOptions) (*parquetReader, error) {
 	return r, nil
 }
 
-func (r *parquetReader) Close() error {
+func (r *parquetReader) Close() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("ingest: %s: parquet: %v", r.path, p)
+		}
+	}()
 	if r.rec != nil {
 		r.rec.Release()
 		r.rec = nil
@@ -134,7 +144,21 @@ func str(col arrow.Array, i int) (string, bool) {
 	return col.ValueStr(i), true
 }
 
-func (r *parquetReader) Next() (*Record, error) {
+// Next reads the next row. Arrow's Parquet decoder can panic on damaged
+// data (found by fuzzing: a nil page header); the panic becomes a
+// parquet/read error for each row not read.
+func (r *parquetReader) Next() (rec *Record, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.failed = fmt.Errorf("the Parquet decoder failed on damaged data: %v", p)
+			r.rec, r.done = nil, true
+			rec, err = r.Next()
+		}
+	}()
+	return r.next()
+}
+
+func (r *parquetReader) next() (*Record, error) {
 	for r.rec == nil || r.i >= int(r.rec.NumRows()) {
 		if r.failed != nil && r.row < r.pf.NumRows() {
 			row := r.row

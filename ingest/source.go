@@ -94,7 +94,7 @@ type source struct {
 	// start with a WARC header. counted is the compressed offset up to which
 	// members have been counted (a rewind decompresses some again).
 	failures, warcMembers int64
-	counted               int64
+	counted, lastFailure  int64
 }
 
 func newSource(in *input, path string) (*source, error) { return openSource(in, path, true) }
@@ -102,7 +102,7 @@ func newSource(in *input, path string) (*source, error) { return openSource(in, 
 // openSource starts decompressing an input. verify=false skips the
 // checking of gzip members (for sniffing the first bytes of a file).
 func openSource(in *input, path string, verify bool) (*source, error) {
-	s := &source{f: in.f, path: path, verify: verify, counted: -1}
+	s := &source{f: in.f, path: path, verify: verify, counted: -1, lastFailure: -1}
 	if fi, err := in.f.Stat(); err == nil && fi.Mode().IsRegular() && in.r == io.Reader(in.f) {
 		s.seekable = true
 	}
@@ -128,7 +128,9 @@ func openSource(in *input, path string, verify bool) (*source, error) {
 
 // setErr records a stream failure; each one reported counts once.
 func (s *source) setErr(err error) {
-	if _, ok := err.(*streamError); ok {
+	if se, ok := err.(*streamError); ok && se.offset > s.lastFailure {
+		// Counted once even when a rewind decompresses the member again.
+		s.lastFailure = se.offset
 		s.failures++
 	}
 	s.err = err
