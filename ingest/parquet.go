@@ -96,6 +96,18 @@ func openParquet(path string, opt ReaderOptions) (r *parquetReader, err error) {
 	r.id = pick(opt.idField())
 	r.url = pick("url", "URL")
 	r.date = pick("date", "timestamp", "created", "crawl_date")
+	// GetRecordReader reads the column chunks' metadata in goroutines of
+	// its own, where a panic on a damaged footer (found by fuzzing: a nil
+	// column chunk) cannot be recovered: check it here first.
+	for rg := 0; rg < pf.NumRowGroups(); rg++ {
+		md := pf.MetaData().RowGroup(rg)
+		for _, c := range cols {
+			if _, err := md.ColumnChunk(c); err != nil {
+				pf.Close()
+				return nil, fmt.Errorf("ingest: %s: parquet row group %d column %d: %w", path, rg, c, err)
+			}
+		}
+	}
 	rr, err := fr.GetRecordReader(context.Background(), cols, nil)
 	if err != nil {
 		pf.Close()
