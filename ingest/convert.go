@@ -276,14 +276,14 @@ func shallowEnough(page string, max int) bool {
 			return true
 		case html.StartTagToken:
 			name, _ := z.TagName()
-			if tag := string(name); !voidElements[tag] && !impliedEnd[tag] {
+			if !voidElements[string(name)] && !impliedEnd[string(name)] {
 				if depth++; depth > max {
 					return false
 				}
 			}
 		case html.EndTagToken:
 			name, _ := z.TagName()
-			if tag := string(name); !voidElements[tag] && !impliedEnd[tag] && depth > 0 {
+			if !voidElements[string(name)] && !impliedEnd[string(name)] && depth > 0 {
 				depth--
 			}
 		}
