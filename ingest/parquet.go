@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -97,12 +98,27 @@ func openParquet(path string, opt ReaderOptions) (r *parquetReader, err error) {
 	r.url = pick("url", "URL")
 	r.date = pick("date", "timestamp", "created", "crawl_date")
 	// GetRecordReader reads the column chunks' metadata in goroutines of
-	// its own, where a panic on a damaged footer (found by fuzzing: a nil
-	// column chunk) cannot be recovered: check it here first.
+	// its own, where a panic on a damaged footer cannot be recovered (found
+	// by fuzzing: a nil column chunk; a negative chunk length): check what
+	// it relies on here first.
+	size := int64(-1)
+	if fi, err := os.Stat(path); err == nil {
+		size = fi.Size()
+	}
 	for rg := 0; rg < pf.NumRowGroups(); rg++ {
 		md := pf.MetaData().RowGroup(rg)
 		for _, c := range cols {
-			if _, err := md.ColumnChunk(c); err != nil {
+			col, err := md.ColumnChunk(c)
+			if err == nil {
+				start, n := col.DataPageOffset(), col.TotalCompressedSize()
+				if col.HasDictionaryPage() && col.DictionaryPageOffset() > 0 && start > col.DictionaryPageOffset() {
+					start = col.DictionaryPageOffset()
+				}
+				if start < 0 || n < 0 || (size >= 0 && (start > size || n > size)) {
+					err = fmt.Errorf("column chunk at offset %d of length %d in a file of %d bytes", start, n, size)
+				}
+			}
+			if err != nil {
 				pf.Close()
 				return nil, fmt.Errorf("ingest: %s: parquet row group %d column %d: %w", path, rg, c, err)
 			}
