@@ -199,11 +199,7 @@ func TestFaultFlippedByteInGzipMember(t *testing.T) {
 // response member yields no document for it, one counted error naming the
 // member's offset, and no extra record.
 func TestFaultCorruptResponseMemberCRC(t *testing.T) {
-	data := readShared(t, dolma0)
-	members := gzipMembers(t, data)
-	dir := t.TempDir()
-	base := readAllRecords(t, writeTestFile(t, dir, "orig.warc.gz", data), FormatAuto, ReaderOptions{})
-	good := docTexts(base)
+	data, members, dir, good := dolmaBaseline(t)
 	// Find a response member whose flip still inflates (so only the CRC can
 	// tell): try flips in the middle of each member's deflate data.
 	off := 0
@@ -244,6 +240,17 @@ func TestFaultCorruptResponseMemberCRC(t *testing.T) {
 	}
 }
 
+// dolmaBaseline reads the undamaged per-record gzip sample: its bytes,
+// its gzip members, a scratch directory and its documents' texts by id.
+func dolmaBaseline(t *testing.T) (data []byte, members [][]byte, dir string, good map[string]string) {
+	t.Helper()
+	data = readShared(t, dolma0)
+	members = gzipMembers(t, data)
+	dir = t.TempDir()
+	base := readAllRecords(t, writeTestFile(t, dir, "orig.warc.gz", data), FormatAuto, ReaderOptions{})
+	return data, members, dir, docTexts(base)
+}
+
 var contentLength = regexp.MustCompile(`Content-Length: (\d+)`)
 
 // editLength rewrites the Content-Length of a WARC record (its header only).
@@ -270,11 +277,7 @@ var lengthEdits = map[string]func(int64) string{
 // Item 2: a wrong Content-Length on one record costs that record only
 // (counted), in per-record gzip, whole-file gzip and plain WARC.
 func TestFaultWrongContentLength(t *testing.T) {
-	data := readShared(t, dolma0)
-	members := gzipMembers(t, data)
-	dir := t.TempDir()
-	base := readAllRecords(t, writeTestFile(t, dir, "orig.warc.gz", data), FormatAuto, ReaderOptions{})
-	good := docTexts(base)
+	_, members, dir, good := dolmaBaseline(t)
 	// The 3rd response with a document.
 	victim, seen := -1, 0
 	var victimID string
