@@ -188,7 +188,9 @@ func (r *parquetReader) Next() (rec *Record, err error) {
 
 func (r *parquetReader) next() (*Record, error) {
 	for r.rec == nil || r.i >= int(r.rec.NumRows()) {
-		if r.failed != nil && r.row < r.pf.NumRows() {
+		if r.failed != nil && (r.row < r.pf.NumRows() || r.row == 0) {
+			// Each row the footer counts and the file did not give is lost
+			// (a file that counts none still gets its one error).
 			row := r.row
 			r.row++
 			return nil, &RecordError{File: r.path, Offset: row, Kind: ErrParquetRead, Err: fmt.Errorf("row %d lost: %w", row, r.failed)}
