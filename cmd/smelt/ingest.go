@@ -49,6 +49,9 @@ arguments; Ctrl-C or SIGTERM stops it within seconds (exit status 130 or
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
+			if maxHTMLKB <= 0 {
+				return fmt.Errorf("--max-html-kb must be positive, got %d", maxHTMLKB)
+			}
 			fmtName, err := ingest.ParseFormat(format)
 			if err != nil {
 				return err
