@@ -681,3 +681,20 @@ func TestFaultHTMLTreeLimits(t *testing.T) {
 		}
 	}
 }
+
+// A gzip member that does not end with a line break, followed by a member
+// that starts a record: the record is read, and the member before counted
+// as garbage (otherwise the record would vanish into a garbage line).
+func TestFaultMemberWithoutLineBreakBeforeRecord(t *testing.T) {
+	members := gzipMembers(t, readShared(t, dolma0))
+	var b []byte
+	b = append(b, gzipBytes(t, []byte("stray bytes without a line break"))...)
+	for _, m := range members {
+		b = append(b, m...)
+	}
+	ta := readAllRecords(t, writeTestFile(t, t.TempDir(), "stray.warc.gz", b), FormatAuto, ReaderOptions{})
+	if ta.recs != 48 || ta.byKind[ErrWARCGarbage] != 1 || len(ta.errs) != 1 {
+		t.Fatalf("%d records, errors %v: want the 48 records and one garbage", ta.recs, ta.errs)
+	}
+	checkReader(t, writeTestFile(t, t.TempDir(), "stray.warc.gz", b), FormatAuto, ReaderOptions{}, false)
+}

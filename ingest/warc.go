@@ -76,6 +76,17 @@ func openWARC(path string, in *input, opt ReaderOptions) (*warcReader, error) {
 	}, nil
 }
 
+// warcMemberInside returns where, inside the n-byte line at decompressed
+// offset at, a gzip member that starts with a WARC header begins (0: none).
+func (r *warcReader) warcMemberInside(at int64, n int) int {
+	for _, m := range r.src.members {
+		if p := m.data + m.lead; m.warc && !m.truncated && p > at && p < at+int64(n) {
+			return int(p - at)
+		}
+	}
+	return 0
+}
+
 // resetBuf drops what is buffered (after the source moved).
 func (r *warcReader) resetBuf() {
 	r.pr.b = nil
@@ -232,6 +243,19 @@ func (r *warcReader) step() {
 		}
 		if garbageAt < 0 {
 			garbageAt = at
+		}
+		if !long {
+			if k := r.warcMemberInside(at, len(line)); k > 0 {
+				// A gzip member that starts with a WARC header begins
+				// inside this line (the member before it did not end with
+				// a line break): the record starts there, not in garbage.
+				ending := r.consumed() - at - int64(len(line))
+				tail := append([]byte(nil), line[k:]...)
+				for ; ending > 1; ending-- {
+					tail = append(tail, '\r')
+				}
+				r.pushback(append(tail, '\n'))
+			}
 		}
 	}
 	r.flushPending(true)
