@@ -239,12 +239,12 @@ func extractBudget(ctx context.Context, page, pageURL string, budget time.Durati
 
 // maxHTMLNodes and maxHTMLDepth bound the parsed page handed to
 // go-trafilatura. Its time and memory follow the number of nodes more than
-// the bytes (measured under the 2 MiB cap: 2 MiB of long paragraphs, ~30k
-// nodes, 227 MB RSS and 13 s; 2 MiB of tiny elements, ~350k nodes, 1.0 GB
-// and 54 s), and deep nesting makes it recurse for minutes (1.6 MB of
-// nested divs: over 60 s). Real pages stay far below: the 945 pages of
-// go-trafilatura's comparison set that parse have at most 27,755 nodes and
-// nest at most 42 deep. Browsers cap nesting at 512.
+// the bytes (measured under the 2 MiB cap, on a busy machine: 2 MiB of long
+// paragraphs, ~30k nodes, 227 MB RSS and 13 s; 2 MiB of tiny elements,
+// ~350k nodes, 1.0 GB and 54 s), and deep nesting makes html.Parse take
+// minutes (1.6 MB of nested divs: over 60 s). Real pages stay far below:
+// the 945 pages of go-trafilatura's comparison set that parse have at most
+// 27,755 nodes and nest at most 42 deep. Browsers cap nesting at 512.
 const (
 	maxHTMLNodes = 100_000
 	maxHTMLDepth = 512
