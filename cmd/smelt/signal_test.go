@@ -80,7 +80,7 @@ func TestIngestStopsOnSignal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs smelt ingest three times (-short)")
 	}
-	warc := slowWARC(t, 6, 400<<10)
+	warc := slowWARC(t, 8, 1<<20)
 	ref := filepath.Join(t.TempDir(), "ref")
 	if out, err := runSmelt(t, "ingest", warc, "--out", ref, "--workers", "2", "--shard-mb", "1"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -92,7 +92,17 @@ func TestIngestStopsOnSignal(t *testing.T) {
 		t.Run(c.sig.String(), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			cmd, log := startSmelt(t, "ingest", warc, "--out", out, "--workers", "2", "--shard-mb", "1")
-			time.Sleep(2 * time.Second) // inside the first pages' extraction
+			// Signal once the first shard is checkpointed, with the
+			// extraction of the next pages under way.
+			for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+				if _, err := os.Stat(filepath.Join(out, shards.CheckpointName)); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("no checkpoint after 2 minutes\n%s", log)
+				}
+			}
 			sent := time.Now()
 			if err := cmd.Process.Signal(c.sig); err != nil {
 				t.Fatal(err)
