@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/smelt-dev/smelt/ingest"
 	"github.com/smelt-dev/smelt/shards"
@@ -16,12 +17,17 @@ func newIngestCmd() *cobra.Command {
 		workers                                         int
 		strict                                          bool
 		shardMB                                         int64
+		maxHTMLKB                                       int64
+		extractTimeout                                  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest INPUT... --out DIR",
 		Short: "Read crawls (WARC, WET, JSONL, Parquet, HTML, text) into document shards",
-		Long: `ingest reads INPUTs (files, directories or globs) and writes Arrow document
-shards plus manifest.json and stats.json into --out.
+		Long: `ingest reads INPUTs (files, directories or globs; "-" for standard input;
+a pipe such as <(zcat x.warc.gz) is read as a stream) and writes Arrow
+document shards plus manifest.json and stats.json into --out. Symbolic links
+in directories are followed to files; dangling links, links to directories
+and FIFOs found in directories are left out and counted with a reason.
 
 WARC response records with HTML are turned into text with go-trafilatura
 (HTTP chunking and gzip decoded, the charset transcoded to UTF-8); WET
@@ -33,8 +39,12 @@ lang and lang_score columns.
 
 Broken records (corrupt gzip, truncated records, bad JSON, invalid UTF-8)
 are reported with file and offset, counted, and skipped; the run goes on
-and exits 0. --strict stops at the first one. A killed run resumes when
-started again with the same arguments.`,
+and exits 0. --strict stops at the first one. HTML pages over --max-html-kb
+are dropped as html/too_large (extraction time grows with the square of a
+page's size), and a page whose extraction outlasts --extract-timeout as
+extract/timeout. A killed run resumes when started again with the same
+arguments; Ctrl-C or SIGTERM stops it within seconds (exit status 130 or
+143), keeping everything up to its last checkpoint.`,
 		Example: `  smelt ingest crawl/*.warc.gz --out shards/cc --source cc
   smelt ingest data.jsonl.zst --out shards/web --text-field content`,
 		Args: cobra.MinimumNArgs(1),
@@ -42,11 +52,14 @@ started again with the same arguments.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
+			if maxHTMLKB <= 0 {
+				return fmt.Errorf("--max-html-kb must be positive, got %d", maxHTMLKB)
+			}
 			fmtName, err := ingest.ParseFormat(format)
 			if err != nil {
 				return err
 			}
-			files, err := ingest.ExpandInputs(args)
+			files, skipped, err := ingest.ExpandInputsSkipped(args)
 			if err != nil {
 				return err
 			}
@@ -68,7 +81,9 @@ started again with the same arguments.`,
 				Workers:     workers,
 				TargetBytes: shardMB << 20,
 				Strict:      strict,
-				Reader:      ingest.ReaderOptions{TextField: textField, IDField: idField},
+				Skipped:     skipped,
+				Reader: ingest.ReaderOptions{TextField: textField, IDField: idField,
+					MaxHTMLBytes: maxHTMLKB << 10, ExtractTimeout: extractTimeout},
 				Progress: func(pr ingest.Progress) {
 					p.update(pr.Bytes, pr.Records, pr.Documents)
 				},
@@ -90,6 +105,8 @@ started again with the same arguments.`,
 	f.StringVar(&textField, "text-field", "", "JSONL/Parquet: name of the text field (default \"text\")")
 	f.StringVar(&idField, "id-field", "", "JSONL/Parquet: name of the id field (default \"id\")")
 	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	f.Int64Var(&maxHTMLKB, "max-html-kb", ingest.DefaultMaxHTMLBytes>>10, "largest HTML page handed to extraction, in KiB; larger pages are dropped as html/too_large")
+	f.DurationVar(&extractTimeout, "extract-timeout", ingest.DefaultExtractTimeout, "time budget of one page's extraction; slower pages are dropped as extract/timeout (negative: none)")
 	return cmd
 }
 

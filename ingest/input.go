@@ -1,0 +1,79 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// StdinName is the input name that reads standard input.
+const StdinName = "-"
+
+// input is one opened input: the file (for Stat and, when it is a regular
+// file, Seek) and the reader its bytes come from (the file itself, or a
+// buffered reader holding the bytes sniffed from a stream).
+type input struct {
+	f *os.File
+	r io.Reader
+}
+
+// IsStream reports whether path is read as a stream: standard input ("-"),
+// a pipe (such as the /dev/fd/N of a shell's process substitution), a
+// FIFO, a character device or anything else that is not a regular file.
+// A stream is read once, front to back; it has no size or checksum known
+// in advance.
+func IsStream(path string) bool {
+	if path == StdinName {
+		return true
+	}
+	fi, err := os.Stat(path)
+	return err == nil && !fi.Mode().IsRegular() && !fi.IsDir()
+}
+
+// openInput opens path ("-": standard input).
+func openInput(path string) (*input, error) {
+	if path == StdinName {
+		return &input{f: os.Stdin, r: os.Stdin}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return &input{f: f, r: f}, nil
+}
+
+func (in *input) close() error {
+	if in.f == os.Stdin {
+		return nil
+	}
+	return in.f.Close()
+}
+
+// sniffStream picks the format of a stream from its name or, when the
+// name does not say, from its first bytes, which stay in in.r.
+func sniffStream(path string, in *input) Format {
+	if f, ok := formatFromName(path); ok {
+		return f
+	}
+	br := bufio.NewReaderSize(in.r, 64<<10)
+	in.r = br
+	raw, _ := br.Peek(8 << 10)
+	head := raw
+	switch sniffCompression(raw) {
+	case compGzip:
+		if zr, err := gzip.NewReader(bytes.NewReader(raw)); err == nil {
+			head, _ = io.ReadAll(io.LimitReader(zr, 4096))
+		}
+	case compZstd:
+		if zr, err := zstd.NewReader(bytes.NewReader(raw), zstd.WithDecoderConcurrency(1)); err == nil {
+			head, _ = io.ReadAll(io.LimitReader(zr, 4096))
+			zr.Close()
+		}
+	}
+	return sniffFormat(head)
+}
