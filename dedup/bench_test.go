@@ -6,7 +6,6 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -142,72 +141,6 @@ func BenchmarkSketch(b *testing.B) {
 	}
 }
 
-// BenchmarkDecide builds the decision over synthetic signatures (random
-// documents, one in ten with a near copy that differs in 8 of 112 values)
-// and reports the heap it holds per document. The 1M case is the scale
-// run; it needs about 3 GB: go test -bench 'Decide/1M' -benchtime 1x.
-func BenchmarkDecide(b *testing.B) {
-	for _, n := range []int{100_000, 1_000_000} {
-		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) { benchDecide(b, n) })
-	}
-}
-
-func benchDecide(b *testing.B, n int) {
-	opt := DefaultOptions()
-	if err := opt.Validate(); err != nil {
-		b.Fatal(err)
-	}
-	for it := 0; it < b.N; it++ {
-		b.StopTimer()
-		r := rand.New(rand.NewSource(int64(it)))
-		var before runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		d := NewDeduper(opt)
-		sig := make([]uint64, opt.Perms)
-		start := time.Now()
-		b.StartTimer()
-		for i := 0; i < n; i++ {
-			if i%10 == 1 {
-				// A near copy of the previous document.
-				for k := 0; k < 8; k++ {
-					sig[r.Intn(len(sig))] = r.Uint64()
-				}
-			} else {
-				for k := range sig {
-					sig[k] = r.Uint64()
-				}
-			}
-			k := Sketch{Exact: [2]uint64{r.Uint64(), r.Uint64()}, Sig: append([]uint64(nil), sig...)}
-			k.Bands = BandHashes(make([]uint64, 0, opt.Bands), k.Sig, opt.Bands, opt.Rows, 0)
-			if err := d.Add(&shards.Document{ID: fmt.Sprintf("doc-%09d", i)}, k); err != nil {
-				b.Fatal(err)
-			}
-		}
-		added := time.Since(start)
-		var mid runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&mid)
-		cpu0 := cpuTime()
-		res, err := d.Decide(context.Background(), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		decidedCPU := cpuTime() - cpu0
-		decided := time.Since(start) - added
-		var after runtime.MemStats
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(mid.HeapAlloc-before.HeapAlloc)/float64(n), "B/doc-held")
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "B/doc-peak")
-		b.ReportMetric(decided.Seconds(), "s-decide")
-		b.ReportMetric(decidedCPU.Seconds(), "cpu-s-decide")
-		b.ReportMetric(float64(res.Summary.Dropped), "dropped")
-		b.ReportMetric(float64(res.Summary.CandidatePairs), "candidates")
-		runtime.KeepAlive(d)
-	}
-}
-
 // BenchmarkRun is the whole stage on generated documents: both passes,
 // Arrow shards in and out.
 func BenchmarkRun(b *testing.B) {
@@ -227,74 +160,19 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
-// BenchmarkStore commits n synthetic documents into a fresh store and then
-// deduplicates n other documents (a tenth near copies of stored ones)
-// against it, reporting documents per second for both.
-func BenchmarkStore(b *testing.B) {
-	const n = 50_000
-	opt := DefaultOptions()
-	if err := opt.Validate(); err != nil {
-		b.Fatal(err)
+// BenchmarkInMemory is the peer of BenchmarkRun: the in-memory dedup that
+// the staged steps replaced (sketch and decide only, no shards read or
+// written), on the same documents.
+func BenchmarkInMemory(b *testing.B) {
+	s := genCorpus(5, 3000, "b", "web")
+	var total int64
+	for _, d := range s.docs {
+		total += int64(len(d.Text))
 	}
-	for it := 0; it < b.N; it++ {
-		r := rand.New(rand.NewSource(int64(it)))
-		mk := func(prefix string, base [][]uint64) (*Deduper, [][]uint64) {
-			d := NewDeduper(opt)
-			var sigs [][]uint64
-			for i := 0; i < n; i++ {
-				sig := make([]uint64, opt.Perms)
-				if base != nil && i%10 == 0 {
-					copy(sig, base[i])
-					for k := 0; k < 6; k++ {
-						sig[r.Intn(len(sig))] = r.Uint64()
-					}
-				} else {
-					for k := range sig {
-						sig[k] = r.Uint64()
-					}
-				}
-				sigs = append(sigs, sig)
-				k := Sketch{Exact: [2]uint64{r.Uint64(), r.Uint64()}, Sig: sig,
-					Bands: BandHashes(nil, sig, opt.Bands, opt.Rows, 0)}
-				if err := d.Add(&shards.Document{ID: fmt.Sprintf("%s-%08d", prefix, i)}, k); err != nil {
-					b.Fatal(err)
-				}
-			}
-			return d, sigs
-		}
-		storeDir := filepath.Join(b.TempDir(), "store")
-		st, err := OpenStore(storeDir, opt)
-		if err != nil {
+	b.SetBytes(total)
+	for i := 0; i < b.N; i++ {
+		if _, _, err := memDedup(s.docs, DefaultOptions()); err != nil {
 			b.Fatal(err)
 		}
-		d1, sigs := mk("old", nil)
-		res1, err := d1.Decide(context.Background(), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		if err := d1.Commit(st, res1); err != nil {
-			b.Fatal(err)
-		}
-		commit := time.Since(start)
-		d2, _ := mk("new", sigs)
-		start = time.Now()
-		res2, err := d2.Decide(context.Background(), st)
-		if err != nil {
-			b.Fatal(err)
-		}
-		lookup := time.Since(start)
-		st.Close()
-		var disk int64
-		filepath.Walk(storeDir, func(_ string, info os.FileInfo, err error) error {
-			if err == nil && !info.IsDir() && filepath.Ext(info.Name()) == ".sst" {
-				disk += info.Size()
-			}
-			return nil
-		})
-		b.ReportMetric(float64(disk)/n, "sst-B/doc") // only the first n are committed
-		b.ReportMetric(n/commit.Seconds(), "commit-docs/s")
-		b.ReportMetric(n/lookup.Seconds(), "lookup-docs/s")
-		b.ReportMetric(float64(res2.Summary.StoreMinHash), "store-matches")
 	}
 }

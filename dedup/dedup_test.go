@@ -13,12 +13,12 @@ func text(r *rand.Rand, n int) string { return strings.Join(randomWords(r, n), "
 
 func decisions(t *testing.T, docs []*shards.Document, opt Options) map[string]Decision {
 	t.Helper()
-	_, res := runDedup(t, docs, opt, nil)
+	res := stagedDedup(t, docs, opt, 2, 3, "")
 	// Cluster numbers follow input order; compare what routing sees.
 	out := map[string]Decision{}
-	for id, d := range res.Decisions {
-		d.Cluster, d.First = 0, false
-		out[id] = d
+	for pos, d := range res.Decisions {
+		d.Cluster, d.First, d.Size = 0, false, 0
+		out[docs[pos].ID] = d
 	}
 	return out
 }

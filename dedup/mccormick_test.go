@@ -67,24 +67,96 @@ func pairKey(a, b string) [2]string {
 	return [2]string{a, b}
 }
 
-// runDedup runs the whole in-memory decision over docs.
-func runDedup(t testing.TB, docs []*shards.Document, opt Options, store *Store) (*Deduper, *Result) {
+// runDedup runs the staged dedup (Run: sketch, bucket, cluster, route)
+// over docs cut into three input directories and five bucket partitions,
+// and the in-memory reference over the same documents; it fails the test
+// when their clusters or survivors differ.
+func runDedup(t testing.TB, docs []*shards.Document, opt Options) (*memDeduper, *Result) {
 	t.Helper()
-	sk, err := NewSketcher(&opt)
+	res := stagedDedup(t, docs, opt, 3, 5, "")
+	mem, d, err := memDedup(docs, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := NewDeduper(opt)
-	for _, doc := range docs {
-		if err := d.Add(doc, sk.Sketch(doc)); err != nil {
+	requireSameClusters(t, docs, res, mem)
+	return d, res
+}
+
+// stagedDedup writes docs into inputs input directories and runs Run with
+// parts bucket partitions (and store, if set) into a new output.
+func stagedDedup(t testing.TB, docs []*shards.Document, opt Options, inputs, parts int, store string) *Result {
+	t.Helper()
+	dir := t.TempDir()
+	var ins []string
+	per := (len(docs) + inputs - 1) / inputs
+	for i := 0; i < inputs; i++ {
+		in := filepath.Join(dir, fmt.Sprintf("in%d", i))
+		writeInput(t, in, docs[min(i*per, len(docs)):min((i+1)*per, len(docs))], 0)
+		ins = append(ins, in)
+	}
+	_, res, err := Run(context.Background(), Config{Inputs: ins, Out: filepath.Join(dir, "out"), Options: opt,
+		BucketTasks: parts, Workers: 2, StorePath: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// stagedDecide runs the sketch, bucket and cluster steps (no routing) over
+// the input directories and returns the decision.
+func stagedDecide(t testing.TB, inputs []string, opt Options, parts int) *Result {
+	t.Helper()
+	if err := opt.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, work := context.Background(), t.TempDir()
+	var sketches, buckets []string
+	for i, in := range inputs {
+		d := filepath.Join(work, "sketch", taskName(i))
+		if _, err := SketchTask(ctx, SketchConfig{Input: in, Task: i, Dir: d, Options: opt, Parts: parts, Workers: 2}); err != nil {
 			t.Fatal(err)
 		}
+		sketches = append(sketches, d)
 	}
-	res, err := d.Decide(context.Background(), store)
+	for p := 0; p < parts; p++ {
+		d := filepath.Join(work, "bucket", taskName(p))
+		if _, err := BucketTask(ctx, BucketConfig{Sketches: sketches, Part: p, Parts: parts, Dir: d, Options: opt}); err != nil {
+			t.Fatal(err)
+		}
+		buckets = append(buckets, d)
+	}
+	res, err := ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Dir: filepath.Join(work, "cluster"), Options: opt, Full: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return d, res
+	return res
+}
+
+// requireSameClusters checks that the staged result has exactly the
+// in-memory reference's clusters (as sets of documents) and survivors.
+func requireSameClusters(t testing.TB, docs []*shards.Document, res *Result, mem []memCluster) {
+	t.Helper()
+	key := func(members []int64) string { return fmt.Sprint(members) }
+	want := map[string]string{}
+	for _, c := range mem {
+		want[key(c.Members)] = docs[c.Survivor].ID
+	}
+	got := map[string]string{}
+	for _, c := range res.Clusters {
+		got[key(c.Members)] = c.Survivor
+	}
+	bad := 0
+	for k, s := range want {
+		if g, ok := got[k]; !ok || g != s {
+			bad++
+			if bad < 5 {
+				t.Errorf("in-memory cluster %s (survivor %s): staged has survivor %q (found %v)", k, s, g, ok)
+			}
+		}
+	}
+	if len(got) != len(want) || bad > 0 {
+		t.Errorf("staged dedup: %d clusters, in-memory: %d, %d differ", len(got), len(want), bad)
+	}
 }
 
 // foundPairs lists every pair of documents that share a cluster.
@@ -123,7 +195,7 @@ func TestMcCormickQuality(t *testing.T) {
 	for _, n := range []int{1000, 2500} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			docs, truth := loadMcCormick(t, n)
-			d, res := runDedup(t, docs, DefaultOptions(), nil)
+			d, res := runDedup(t, docs, DefaultOptions())
 			found := foundPairs(docs, res)
 			p, r, tp := precisionRecall(found, truth)
 			t.Logf("%d articles: %d truth pairs, %d found, %d correct: precision %.3f recall %.3f (candidates %d)",
@@ -169,24 +241,24 @@ func TestMcCormickQuality(t *testing.T) {
 // TestMcCormickCurve prints precision and recall over thresholds 0.5 to 0.9
 // (bands and rows derived from each threshold, and at the fixed default
 // 14 x 8 banding). Run with -v to see the table. Signatures do not depend
-// on the threshold, so each set is sketched once.
+// on the threshold, but the staged run sketches again each time.
 func TestMcCormickCurve(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the precision/recall curve: 44 decisions")
+	}
 	type set struct {
-		docs     []*shards.Document
-		truth    map[[2]string]bool
-		sketches []Sketch
+		docs   []*shards.Document
+		truth  map[[2]string]bool
+		inputs []string
 	}
 	sets := map[int]*set{}
 	for _, n := range []int{1000, 2500} {
 		docs, truth := loadMcCormick(t, n)
-		opt := DefaultOptions()
-		sk, err := NewSketcher(&opt)
-		if err != nil {
-			t.Fatal(err)
-		}
 		s := &set{docs: docs, truth: truth}
-		for _, d := range docs {
-			s.sketches = append(s.sketches, sk.Sketch(d))
+		for i, part := range [][]*shards.Document{docs[:len(docs)/2], docs[len(docs)/2:]} {
+			in := filepath.Join(t.TempDir(), fmt.Sprint("in", i))
+			writeInput(t, in, part, 0)
+			s.inputs = append(s.inputs, in)
 		}
 		sets[n] = s
 	}
@@ -210,20 +282,7 @@ func TestMcCormickCurve(t *testing.T) {
 			row := fmt.Sprintf("| %.2f | %dx%d |", th, opt.Bands, opt.Rows)
 			for _, n := range []int{1000, 2500} {
 				s := sets[n]
-				d := NewDeduper(opt)
-				for i, doc := range s.docs {
-					k := s.sketches[i]
-					if k.Sig != nil {
-						k.Bands = BandHashes(nil, k.Sig, opt.Bands, opt.Rows, 0)
-					}
-					if err := d.Add(doc, k); err != nil {
-						t.Fatal(err)
-					}
-				}
-				res, err := d.Decide(context.Background(), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
+				res := stagedDecide(t, s.inputs, opt, 3)
 				p, r, _ := precisionRecall(foundPairs(s.docs, res), s.truth)
 				row += fmt.Sprintf(" %.3f | %.3f |", p, r)
 			}

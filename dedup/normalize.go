@@ -1,26 +1,35 @@
 // Package dedup removes exact and near-duplicate documents.
 //
 // Exact duplicates share the hash of their normalised text (Unicode NFC,
-// case-folded, whitespace collapsed). Near duplicates are found with MinHash
-// signatures over word n-grams, banded into an LSH index
-// (github.com/ekzhu/minhash-lsh); every candidate pair is verified by its
-// estimated Jaccard similarity, pairs are joined into clusters with
-// union-find, and one survivor per cluster is kept (highest quality, then
-// smallest id), so the outcome does not depend on input order or workers.
-// A persistent Badger store (Store) remembers every kept document, so a later
-// run deduplicates a new crawl against everything kept before.
+// case-folded, whitespace collapsed; invalid UTF-8 bytes kept as they are).
+// Near duplicates are found with MinHash signatures over word n-grams and
+// LSH banding; every candidate pair is verified by its estimated Jaccard
+// similarity, pairs are joined into clusters with union-find, and one
+// survivor per cluster is kept (kept by an earlier run, then highest
+// quality, then smallest id), so the outcome does not depend on input order,
+// workers or partitioning.
 //
-// Scale. One run holds, per document, its id, hashes, MinHash signature
-// (8 bytes per permutation) and LSH band keys: measured 1.24 KB per document
-// at 112 permutations, 3.4 KB at the peak while the ekzhu index is built
-// (BenchmarkDecide, 1 million synthetic signatures: 1.2 GB held, 3.4 GB
-// peak). A 24 GB machine therefore decides about 5 million documents in one
-// run. Beyond that, split the crawl into slices and run them one after the
-// other with --store: each slice is deduplicated within itself and against
-// everything earlier slices kept (one Badger Get per band and document,
-// about 1.4 KB on disk per kept document), so memory stays bounded by the
-// slice. The difference from one global run is the survivor: a document
-// kept by an earlier slice always survives, whatever its quality.
+// Dedup runs as steps of tasks whose memory is bounded by their settings,
+// not by the crawl: SketchTask (one per input: signatures by row and key
+// records sorted into bucket partitions), BucketTask (one per partition: a
+// k-way merge into verified pairs, O(k) comparisons for a bucket of k
+// documents), ClusterTask (union-find over the pairs: memory grows with
+// the duplicates) and RouteTask (one per input). Run runs them in one
+// process; the pipelines package runs them as separate tasks, locally or as
+// Slurm job arrays. Documents are referenced by (task, row), never by their
+// ids. A Store (per-run immutable segments and a Badger catalogue)
+// remembers every kept document, so a later run deduplicates a new crawl
+// against everything kept before.
+//
+// Why the LSH buckets are sorted band-key files rather than
+// github.com/ekzhu/minhash-lsh's index: that index holds every signature and
+// every band key of the crawl in one process's maps, and its Add and Index
+// run serially. Measured with TestScale on 200k synthetic documents in one
+// run: the in-memory dedup built on it peaked at 1,069 MiB RSS and ran at
+// 10.4 MB of text per CPU-second; the staged steps peaked at 121 MiB per task
+// and ran at 18.8 MB per CPU-second, and their peak grows 1.30x from 200k to
+// 2M documents where the index's grows linearly. ekzhu's index stays in the
+// tests as the reference the staged steps must equal.
 package dedup
 
 import (
@@ -49,7 +58,11 @@ func isASCII(s string) bool {
 }
 
 // Normalize returns the text that exact dedup hashes: Unicode NFC,
-// case-folded, runs of white space collapsed to one space, trimmed.
+// case-folded, runs of white space collapsed to one space, trimmed. A byte
+// that is not part of valid UTF-8 (Latin-1 text from another tool, say) is
+// kept as it is, after a 0xFF marker (a byte valid UTF-8 never holds), so
+// that different invalid bytes never fold together into U+FFFD and never
+// equal valid text.
 func Normalize(text string) string {
 	return string(appendNormalized(nil, text))
 }
@@ -59,22 +72,28 @@ func Normalize(text string) string {
 // lower-casing.
 func appendNormalized(dst []byte, text string) []byte {
 	if !isASCII(text) {
-		text = foldString(text)
-		// Folding can produce NFC-unnormalised sequences only in theory;
-		// re-composing keeps the definition exact.
-		text = norm.NFC.String(text)
 		space := false
-		for _, r := range text {
-			if unicode.IsSpace(r) {
-				space = len(dst) > 0
-				continue
+		forEachPiece(text, func(valid string) {
+			// Folding can produce NFC-unnormalised sequences only in
+			// theory; re-composing keeps the definition exact.
+			for _, r := range norm.NFC.String(foldString(valid)) {
+				if unicode.IsSpace(r) {
+					space = len(dst) > 0
+					continue
+				}
+				if space {
+					dst = append(dst, ' ')
+					space = false
+				}
+				dst = utf8.AppendRune(dst, r)
 			}
+		}, func(b byte) {
 			if space {
 				dst = append(dst, ' ')
 				space = false
 			}
-			dst = utf8.AppendRune(dst, r)
-		}
+			dst = append(dst, invalidMark, b)
+		})
 		return dst
 	}
 	space := false
@@ -125,18 +144,22 @@ func Words(text string) []string {
 // allocation).
 func forEachWord(buf []byte, text string, f func([]byte)) []byte {
 	if !isASCII(text) {
-		text = norm.NFC.String(foldString(text))
 		buf = buf[:0]
-		for _, r := range text {
-			if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
-				buf = utf8.AppendRune(buf, r)
-				continue
+		forEachPiece(text, func(valid string) {
+			for _, r := range norm.NFC.String(foldString(valid)) {
+				if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) {
+					buf = utf8.AppendRune(buf, r)
+					continue
+				}
+				if len(buf) > 0 {
+					f(buf)
+					buf = buf[:0]
+				}
 			}
-			if len(buf) > 0 {
-				f(buf)
-				buf = buf[:0]
-			}
-		}
+		}, func(b byte) {
+			// An invalid byte (Latin-1 text, say) is part of its word.
+			buf = append(buf, invalidMark, b)
+		})
 		if len(buf) > 0 {
 			f(buf)
 		}
@@ -162,6 +185,36 @@ func forEachWord(buf []byte, text string, f func([]byte)) []byte {
 		f(buf)
 	}
 	return buf
+}
+
+// invalidMark precedes each invalid byte in normalised text and words.
+const invalidMark = 0xFF
+
+// forEachPiece splits text into maximal runs of valid UTF-8 (valid) and
+// the single bytes that are not part of a valid sequence (invalid), in
+// order.
+func forEachPiece(text string, valid func(string), invalid func(byte)) {
+	start := 0
+	for i := 0; i < len(text); {
+		if text[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(text[i:])
+		if r == utf8.RuneError && n == 1 {
+			if i > start {
+				valid(text[start:i])
+			}
+			invalid(text[i])
+			i++
+			start = i
+			continue
+		}
+		i += n
+	}
+	if start < len(text) {
+		valid(text[start:])
+	}
 }
 
 // firstLine returns the first non-empty line of text, cut to n bytes at a

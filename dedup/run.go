@@ -11,30 +11,43 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/smelt-dev/smelt/shards"
 )
 
 // File names dedup writes into its output directory besides the shards.
 const (
-	// DecisionsName holds pass 1's decision, reused when a killed run is
-	// started again.
+	// DecisionsName holds the decision of a finished run.
 	DecisionsName = "dedup_decisions.json"
 	// ClustersName holds the largest clusters with ids, URLs and first
 	// lines of their members.
 	ClustersName = "dedup_clusters.json"
+	// WorkDirName is the directory, inside the output, of the steps'
+	// intermediate files while a run is not finished.
+	WorkDirName = ".dedup-work"
 )
 
 // Config describes one dedup run over document-shard directories.
 type Config struct {
-	// Inputs are finished document-shard directories.
+	// Inputs are finished document-shard directories; each is one sketch
+	// task.
 	Inputs []string
 	// Out receives kept documents, Out/dropped the duplicates.
 	Out string
-	// Workers compute sketches and route documents (0 = all cores); the
-	// output does not depend on it.
+	// Work holds the steps' intermediate files (default Out/.dedup-work);
+	// it is removed when the run is finished.
+	Work string
+	// Workers compute sketches, run bucket tasks and route documents (0 =
+	// all cores); the output does not depend on it.
 	Workers int
+	// BucketTasks is the number of bucket partitions (0 = 4); the output
+	// does not depend on it.
+	BucketTasks int
+	// BufferBytes bounds each sketch task's records in memory (0 = 64 MiB).
+	BufferBytes int64
 	// TargetBytes is the output shard size (0 = default).
 	TargetBytes int64
 	// Options are the dedup settings (DefaultOptions when zero).
@@ -53,120 +66,327 @@ type Config struct {
 
 // decisionsFile is DecisionsName's content.
 type decisionsFile struct {
-	Fingerprint string  `json:"fingerprint"`
-	Options     Options `json:"options"`
-	Store       string  `json:"store,omitempty"`
-	// Committed says the kept documents are in the store.
-	Committed bool    `json:"committed"`
-	Result    *Result `json:"result"`
+	Run     string  `json:"run"`
+	Options Options `json:"options"`
+	Store   string  `json:"store,omitempty"`
+	Result  *Result `json:"result"`
 }
 
-// Run deduplicates cfg.Inputs into cfg.Out: pass 1 sketches every document
-// (in parallel, results in input order), decides clusters and survivors
-// globally and saves the decision atomically in Out; pass 2 routes each
-// document with shards.RunDocStage, dropping duplicates with reason
-// dedup:exact, dedup:url or dedup:minhash, the estimated similarity and the
-// survivor's id. An id that occurs more than once in the input (the same
-// dump ingested twice) takes part in dedup at its first occurrence only;
-// every later occurrence is dropped with dedup:repeated_id, value 1 and
-// the id itself as DupOf, whatever its text. A killed run started again
-// with the same configuration reuses the saved decision and resumes pass 2,
-// ending with the same files.
+// RunIdentity identifies a dedup run by its settings and the content of
+// its inputs (not their paths, nor the output): a store segment is keyed
+// by it, and a rerun of the same run decides against what the store held
+// before that run committed.
+func RunIdentity(opt Options, inputs []string) (string, error) {
+	var ids []any
+	for _, in := range inputs {
+		r, err := shards.OpenDocDirs(in)
+		if err != nil {
+			return "", fmt.Errorf("dedup: %w", err)
+		}
+		ids = append(ids, r.Identity()...)
+		r.Close()
+	}
+	return shards.Fingerprint("dedup-run", opt, ids...)
+}
+
+// Run deduplicates cfg.Inputs into cfg.Out in one process, with the same
+// steps a pipeline runs as separate tasks: sketch (one task per input
+// directory), bucket (BucketTasks partitions of the key space), cluster
+// (the decision; then the store commit) and route (kept documents to Out,
+// duplicates to Out/dropped with reason dedup:exact, dedup:url or
+// dedup:minhash, the estimated similarity and the survivor's id in
+// dup_of). Documents are referenced by (input, row): a document id that
+// occurs twice is two documents, dropped only when its text duplicates
+// another. Each step's tasks write their files atomically and a completion
+// file last, so a run killed at any point and started again with the same
+// configuration resumes and ends with the same files; with a store, a
+// decision made before another run committed to it is made again.
 func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 	opt := cfg.Options
 	if opt == (Options{}) {
 		opt = DefaultOptions()
 	}
-	sk, err := NewSketcher(&opt)
-	if err != nil {
+	if _, err := NewSketcher(&opt); err != nil {
 		return nil, nil, err
 	}
 	if cfg.Out == "" {
 		return nil, nil, errors.New("dedup: no output directory")
 	}
-	in, err := shards.OpenDocDirs(cfg.Inputs...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dedup: %w", err)
+	if len(cfg.Inputs) == 0 {
+		return nil, nil, errors.New("dedup: no input")
 	}
-	ids := in.Identity()
-	in.Close()
-	storeAbs := ""
-	if cfg.StorePath != "" {
-		if storeAbs, err = filepath.Abs(cfg.StorePath); err != nil {
-			return nil, nil, err
-		}
+	if len(cfg.Inputs) > MaxTasks {
+		return nil, nil, fmt.Errorf("dedup: %d input directories: at most %d", len(cfg.Inputs), MaxTasks)
 	}
-	fp, err := shards.Fingerprint("dedup-decision", struct {
-		O     Options `json:"o"`
-		Store string  `json:"store"`
-	}{opt, storeAbs}, ids...)
+	parts := cfg.BucketTasks
+	if parts <= 0 {
+		parts = 4
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	run, err := RunIdentity(opt, cfg.Inputs)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("dedup: create output: %w", err)
 	}
-
-	var store *Store
-	if cfg.StorePath != "" {
-		if store, err = OpenStore(cfg.StorePath, opt); err != nil {
-			return nil, nil, err
-		}
-		defer store.Close()
+	unlock, err := shards.LockOutput(cfg.Out) // one writer per output directory
+	if err != nil {
+		return nil, nil, fmt.Errorf("dedup: %w", err)
 	}
+	defer unlock()
 
 	decPath := filepath.Join(cfg.Out, DecisionsName)
-	saved, err := loadDecisions(decPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	if saved != nil && saved.Fingerprint != fp {
-		if _, merr := shards.ReadManifest(cfg.Out); merr == nil {
-			return nil, nil, fmt.Errorf("%s holds the finished output of a different dedup run (other inputs or settings): choose a new output directory or remove it", cfg.Out)
+	if _, err := shards.ReadManifest(cfg.Out); err == nil {
+		// A finished output: the same run again changes nothing.
+		if b, err := os.ReadFile(decPath); err == nil {
+			var f decisionsFile
+			if json.Unmarshal(b, &f) == nil && f.Run == run && f.Result != nil {
+				st, err := shards.ReadStats(cfg.Out)
+				return st, f.Result, err
+			}
 		}
-		slog.Warn("dedup: decision in output is from other inputs or settings; deciding again", "out", cfg.Out)
-		saved = nil
+		return nil, nil, fmt.Errorf("%s holds the finished output of a different dedup run (other inputs or settings): choose a new output directory or remove it", cfg.Out)
 	}
-	var ded *Deduper
+	work := cfg.Work
+	if work == "" {
+		work = filepath.Join(cfg.Out, WorkDirName)
+	}
+	sketches := make([]string, len(cfg.Inputs))
+	for i := range cfg.Inputs {
+		sketches[i] = filepath.Join(work, "sketch", taskName(i))
+	}
+	buckets := make([]string, parts)
+	for p := range buckets {
+		buckets[p] = filepath.Join(work, "bucket", taskName(p))
+	}
+	clusterDir := filepath.Join(work, "cluster")
+
+	var totalDocs, totalBytes, doneDocs, doneBytes int64
+	for _, in := range cfg.Inputs {
+		r, err := shards.OpenDocDirs(in)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dedup: %w", err)
+		}
+		totalDocs, totalBytes = totalDocs+r.TotalRows(), totalBytes+r.TotalDataBytes()
+		r.Close()
+	}
+	for i, in := range cfg.Inputs {
+		base, baseBytes := doneDocs, doneBytes
+		info, err := SketchTask(ctx, SketchConfig{Input: in, Task: i, Dir: sketches[i], Options: opt, Parts: parts,
+			BufferBytes: cfg.BufferBytes, Workers: workers,
+			Progress: func(docs, bytes, _, _ int64) {
+				if cfg.Progress != nil {
+					cfg.Progress("sketch", base+docs, baseBytes+bytes, totalDocs, totalBytes)
+				}
+			}})
+		if err != nil {
+			return nil, nil, err
+		}
+		doneDocs, doneBytes = doneDocs+info.Rows, doneBytes+info.DataBytes
+		if err := hook("sketched"); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	var snap *Snapshot
 	var res *Result
-	if saved != nil {
-		res = saved.Result
-		slog.Info("dedup: reusing saved decision", "out", cfg.Out, "dropped", res.Summary.Dropped)
-		if store != nil && !saved.Committed {
-			// The store still needs this run's kept documents: sketch again
-			// (deterministic), but keep the saved decision.
-			if ded, err = sketchAll(ctx, cfg, sk, opt); err != nil {
+	for attempt := 0; ; attempt++ {
+		if cfg.StorePath != "" {
+			if snap, err = ReadSnapshot(ctx, cfg.StorePath, opt, run); err != nil {
 				return nil, nil, err
 			}
 		}
-	} else {
-		if ded, err = sketchAll(ctx, cfg, sk, opt); err != nil {
+		if err := runBuckets(ctx, sketches, buckets, snap, opt, workers); err != nil {
 			return nil, nil, err
 		}
-		slog.Info("dedup: deciding", "documents", ded.Len())
-		if res, err = ded.Decide(ctx, store); err != nil {
+		if err := hook("bucketed"); err != nil {
 			return nil, nil, err
 		}
-		if err := writeClusters(ctx, cfg, res); err != nil {
+		if res, err = ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Snapshot: snap, Dir: clusterDir, Options: opt, Full: true}); err != nil {
 			return nil, nil, err
 		}
-		saved = &decisionsFile{Fingerprint: fp, Options: opt, Store: storeAbs, Result: res}
-		if err := saveDecisions(decPath, saved); err != nil {
+		if err := hook("clustered"); err != nil {
 			return nil, nil, err
 		}
+		if snap == nil {
+			break
+		}
+		err = CommitDecision(ctx, snap, opt, sketches, clusterDir)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrStoreChanged) || attempt >= 10 {
+			return nil, nil, err
+		}
+		slog.Info("dedup: another run committed to the store meanwhile; deciding again", "store", cfg.StorePath)
 	}
-	decSum, err := decisionsDigest(res)
+	if err := WriteClusterReport(ctx, cfg.Inputs, res, clusterDir, cfg.TopClusters, cfg.MaxMembers); err != nil {
+		return nil, nil, err
+	}
+	if err := copyFileAtomic(filepath.Join(clusterDir, ClustersName), filepath.Join(cfg.Out, ClustersName)); err != nil {
+		return nil, nil, err
+	}
+	tasks := make([]int, len(cfg.Inputs))
+	for i := range tasks {
+		tasks[i] = i
+	}
+	st, err := RouteTask(ctx, RouteConfig{Inputs: cfg.Inputs, Tasks: tasks, ClusterDir: clusterDir, Out: cfg.Out,
+		Workers: workers, TargetBytes: cfg.TargetBytes, Options: opt,
+		Progress: func(docs, bytes, totalDocs, totalBytes int64) {
+			if docs == totalDocs/2 {
+				_ = hook("route")
+			}
+			if cfg.Progress != nil {
+				cfg.Progress("route", docs, bytes, totalDocs, totalBytes)
+			}
+		}})
 	if err != nil {
 		return nil, nil, err
 	}
-
-	var progress func(docs, bytes, totalDocs, totalBytes int64)
-	if cfg.Progress != nil {
-		progress = func(docs, bytes, totalDocs, totalBytes int64) {
-			cfg.Progress("route", docs, bytes, totalDocs, totalBytes)
+	store := ""
+	if cfg.StorePath != "" {
+		store, _ = filepath.Abs(cfg.StorePath)
+	}
+	b, err := json.Marshal(decisionsFile{Run: run, Options: opt, Store: store, Result: res})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := shards.WriteFileAtomic(decPath, b); err != nil {
+		return nil, nil, err
+	}
+	if cfg.Work == "" {
+		if err := os.RemoveAll(work); err != nil {
+			return nil, nil, fmt.Errorf("dedup: remove work files: %w", err)
 		}
 	}
-	st, err := shards.RunDocStage(ctx, shards.DocStageConfig{
+	return st, res, nil
+}
+
+// testHook, if set (tests only), is called at named points of a run: after
+// each sketch task ("sketched"), the bucket tasks ("bucketed"), the cluster
+// task ("clustered"), in the store commit ("segment-written",
+// "segment-renamed", "committed") and halfway through routing ("route").
+// An error it returns stops the run there.
+var testHook func(point string) error
+
+func hook(point string) error {
+	if testHook == nil {
+		return nil
+	}
+	return testHook(point)
+}
+
+// runBuckets runs the bucket tasks on up to workers goroutines.
+func runBuckets(ctx context.Context, sketches, buckets []string, snap *Snapshot, opt Options, workers int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(buckets))
+	next := make(chan int)
+	for w := 0; w < min(workers, len(buckets)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				if _, err := BucketTask(ctx, BucketConfig{Sketches: sketches, Snapshot: snap, Part: p, Parts: len(buckets), Dir: buckets[p], Options: opt}); err != nil {
+					errs[p] = err
+					cancel()
+				}
+			}
+		}()
+	}
+	for p := range buckets {
+		next <- p
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// CommitDecision adds the documents the cluster decision in clusterDir
+// keeps to the store of snap, unless this run committed already. It fails
+// with ErrStoreChanged when another run committed after snap was read: the
+// decision must then be made again on a new snapshot.
+func CommitDecision(ctx context.Context, snap *Snapshot, opt Options, sketches []string, clusterDir string) error {
+	info, err := readClusterInfo(clusterDir)
+	if err != nil {
+		return fmt.Errorf("dedup: the cluster decision is not finished: %w", err)
+	}
+	if info.Snapshot != snap.identity() {
+		return fmt.Errorf("dedup store %s: %w (the decision was made on %s, the store is now %s)", snap.Path, ErrStoreChanged, info.Snapshot, snap.identity())
+	}
+	dropped := make([]map[int64]bool, len(sketches))
+	for t := range sketches {
+		decs, err := readTaskDecisions(clusterDir, t)
+		if err != nil {
+			return err
+		}
+		dropped[t] = map[int64]bool{}
+		for row, d := range decs {
+			if d.Reason != "" {
+				dropped[t][row] = true
+			}
+		}
+	}
+	seg, err := commitSegment(ctx, snap, opt, sketches, func(r Ref) bool { return dropped[r.Task()][r.Row()] })
+	if err != nil {
+		return err
+	}
+	slog.Info("dedup: store updated", "store", snap.Path, "generation", seg.Gen, "kept", seg.Kept)
+	return nil
+}
+
+// RouteConfig is a route task: documents of one or more sketch tasks
+// routed by the cluster decision.
+type RouteConfig struct {
+	// Inputs are the input directories and Tasks their sketch task numbers.
+	Inputs []string
+	Tasks  []int
+	// ClusterDir holds the cluster task's decision.
+	ClusterDir string
+	// Out receives kept documents, Out/dropped the duplicates.
+	Out string
+	// Workers route documents (0 = all cores).
+	Workers int
+	// TargetBytes is the output shard size (0 = default).
+	TargetBytes int64
+	// Options are the dedup settings.
+	Options Options
+	// Progress, if set, gets documents and bytes done out of the totals.
+	Progress func(docs, bytes, totalDocs, totalBytes int64)
+}
+
+// RouteTask writes the kept documents of its inputs to Out and the
+// dropped ones to Out/dropped with their reason, similarity to the
+// survivor and dup_of, resuming a killed attempt (shards.RunDocStage).
+// Its memory holds the decisions of its documents that are in a cluster.
+func RouteTask(ctx context.Context, cfg RouteConfig) (*shards.Stats, error) {
+	decs := map[int64]Decision{}
+	h := sha256.New()
+	var offset int64
+	for i, in := range cfg.Inputs {
+		td, err := readTaskDecisions(cfg.ClusterDir, cfg.Tasks[i])
+		if err != nil {
+			return nil, err
+		}
+		b, _ := os.ReadFile(filepath.Join(cfg.ClusterDir, decisionFile(cfg.Tasks[i])))
+		h.Write(b)
+		for row, d := range td {
+			decs[offset+row] = d
+		}
+		r, err := shards.OpenDocDirs(in)
+		if err != nil {
+			return nil, fmt.Errorf("dedup: %w", err)
+		}
+		offset += r.TotalRows()
+		r.Close()
+	}
+	digest := hex.EncodeToString(h.Sum(nil))
+	return shards.RunDocStage(ctx, shards.DocStageConfig{
 		Stage:       "dedup",
 		Inputs:      cfg.Inputs,
 		Out:         cfg.Out,
@@ -175,58 +395,36 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 		Settings: struct {
 			O         Options `json:"o"`
 			Decisions string  `json:"decisions"`
-		}{opt, decSum},
+		}{cfg.Options, digest},
 		ProcessAt: func(i int64, d *shards.Document) (*shards.Document, error) {
-			if res.IsRepeat(i) {
-				d.Drop = &shards.Drop{Reason: ReasonRepeatedID, Value: "1", DupOf: d.ID}
-				return d, nil
-			}
-			if dec, ok := res.Decisions[d.ID]; ok && dec.Reason != "" {
+			if dec, ok := decs[i]; ok && dec.Reason != "" {
 				d.Drop = &shards.Drop{Reason: dec.Reason, Value: dec.Value, DupOf: dec.DupOf}
 			}
 			return d, nil
 		},
-		ObserveAt: func(st *shards.Stats, i int64, in, out *shards.Document) { observe(st, res, i, in, out) },
+		ObserveAt: func(st *shards.Stats, i int64, in, out *shards.Document) { observe(st, decs, i, in, out) },
 		Declare:   Reasons,
-		Progress:  progress,
+		Progress:  cfg.Progress,
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if store != nil && !saved.Committed {
-		if err := ded.Commit(store, res); err != nil {
-			return nil, nil, err
-		}
-		saved.Committed = true
-		if err := saveDecisions(decPath, saved); err != nil {
-			return nil, nil, err
-		}
-		n, _ := store.Len()
-		slog.Info("dedup: store updated", "store", cfg.StorePath, "documents", n)
-	}
-	return st, res, nil
 }
 
 // observe adds dedup's own statistics for the routed document at input
 // position i: the duplicate rate per source, the cluster-size histogram
-// (counted at each cluster's first member, never at a repeated id) and the
-// similarity of near duplicates.
-func observe(st *shards.Stats, res *Result, i int64, in, out *shards.Document) {
+// (counted at each cluster's first member) and the similarity of near
+// duplicates to their survivors.
+func observe(st *shards.Stats, decs map[int64]Decision, i int64, in, out *shards.Document) {
 	dup := 0.0
 	if out.Drop != nil {
 		dup = 1
 	}
 	st.Metric("dedup/dup_rate", "fraction").Add(dup)
 	st.Metric("dedup/dup_rate/"+in.Source, "fraction").Add(dup)
-	if res.IsRepeat(i) {
-		return // its id's decision belongs to the first occurrence
-	}
-	dec, ok := res.Decisions[in.ID]
+	dec, ok := decs[i]
 	if !ok {
 		return
 	}
 	if dec.First {
-		size := float64(res.Clusters[dec.Cluster].Size)
+		size := float64(dec.Size)
 		st.Histogram("dedup/cluster_size", 2, 34, 32).Add(size)
 		st.Metric("dedup/cluster_size", "documents").Add(size)
 	}
@@ -237,59 +435,9 @@ func observe(st *shards.Stats, res *Result, i int64, in, out *shards.Document) {
 			st.Histogram("dedup/minhash_similarity", 0, 1, 20).Add(v)
 		}
 	}
-}
-
-// sketchAll is pass 1's parallel part: every document's sketch, added in
-// input order.
-func sketchAll(ctx context.Context, cfg Config, sk *Sketcher, opt Options) (*Deduper, error) {
-	in, err := shards.OpenDocDirs(cfg.Inputs...)
-	if err != nil {
-		return nil, fmt.Errorf("dedup: %w", err)
+	if dec.Similarity != "" {
+		st.Metric("dedup/verify_kept", "documents").Add(1)
 	}
-	defer in.Close()
-	totalDocs, totalBytes := in.TotalRows(), in.TotalDataBytes()
-	d := NewDeduper(opt)
-	type item struct {
-		doc *shards.Document
-		k   Sketch
-	}
-	var docs int64
-	next := func() (*shards.Document, bool, error) {
-		doc, err := in.Next()
-		if errors.Is(err, io.EOF) {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("dedup: %w", err)
-		}
-		return doc, true, nil
-	}
-	f := func(doc *shards.Document) item {
-		k := sk.Sketch(doc)
-		// Only what the decision needs travels on.
-		return item{&shards.Document{ID: doc.ID, Quality: doc.Quality, HasQuality: doc.HasQuality,
-			Source: doc.Source, Text: ""}, k}
-	}
-	emit := func(it item) error {
-		docs++
-		if cfg.Progress != nil && docs%1024 == 0 {
-			cfg.Progress("sketch", docs, totalBytes*docs/max(totalDocs, 1), totalDocs, totalBytes)
-		}
-		return d.Add(it.doc, it.k)
-	}
-	if err := shards.OrderedMap(ctx, cfg.Workers, next, f, emit); err != nil {
-		return nil, err
-	}
-	if docs != totalDocs { // OrderedMap may stop early on ctx without an error
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("dedup: sketched %d of %d documents", docs, totalDocs)
-	}
-	if cfg.Progress != nil {
-		cfg.Progress("sketch", docs, totalBytes, totalDocs, totalBytes)
-	}
-	return d, nil
 }
 
 // ClusterReport is ClustersName's content.
@@ -316,11 +464,11 @@ type ReportMember struct {
 	Value     string `json:"value,omitempty"`
 }
 
-// writeClusters reads the input once more for the members of the largest
-// clusters (their ids, URLs and first lines were not kept in pass 1) and
-// writes ClustersName atomically.
-func writeClusters(ctx context.Context, cfg Config, res *Result) error {
-	top, maxMembers := cfg.TopClusters, cfg.MaxMembers
+// WriteClusterReport writes ClustersName into dir: the largest clusters
+// of res with the ids, URLs and first lines of their members, read again
+// from inputs (the run's input directories, in order), only as far as the
+// last member each input holds.
+func WriteClusterReport(ctx context.Context, inputs []string, res *Result, dir string, top, maxMembers int) error {
 	if top <= 0 {
 		top = 20
 	}
@@ -328,7 +476,7 @@ func writeClusters(ctx context.Context, cfg Config, res *Result) error {
 		maxMembers = 10
 	}
 	rep := ClusterReport{Summary: res.Summary, Clusters: []ReportCluster{}}
-	want := map[int64][2]int{} // ordinal -> report cluster, member slot
+	want := map[int64][2]int{} // position -> report cluster, member slot
 	for _, ci := range res.LargestClusters(top) {
 		c := res.Clusters[ci]
 		rc := ReportCluster{Survivor: c.Survivor, Stored: c.Stored, Size: c.Size}
@@ -338,93 +486,63 @@ func writeClusters(ctx context.Context, cfg Config, res *Result) error {
 		}
 		rc.Members = make([]ReportMember, len(members))
 		for j, m := range members {
-			want[int64(m)] = [2]int{len(rep.Clusters), j}
+			want[m] = [2]int{len(rep.Clusters), j}
 		}
 		rep.Clusters = append(rep.Clusters, rc)
 	}
 	if len(want) > 0 {
-		in, err := shards.OpenDocDirs(cfg.Inputs...)
-		if err != nil {
-			return fmt.Errorf("dedup: %w", err)
+		positions := make([]int64, 0, len(want))
+		for p := range want {
+			positions = append(positions, p)
 		}
-		defer in.Close()
-		last := slices.Max(mapsKeys(want))
-		for i := int64(0); i <= last; i++ {
-			if i%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			doc, err := in.Next()
+		slices.Sort(positions)
+		var offset int64
+		k := 0
+		for _, in := range inputs {
+			r, err := shards.OpenDocDirs(in)
 			if err != nil {
-				return fmt.Errorf("dedup: cluster report: %w", err)
+				return fmt.Errorf("dedup: %w", err)
 			}
-			slot, ok := want[i]
-			if !ok {
-				continue
+			rows := r.TotalRows()
+			for i := offset; k < len(positions) && positions[k] < offset+rows; i++ {
+				if (i-offset)%4096 == 0 {
+					if err := ctx.Err(); err != nil {
+						r.Close()
+						return err
+					}
+				}
+				doc, err := r.Next()
+				if err != nil {
+					r.Close()
+					if errors.Is(err, io.EOF) {
+						err = io.ErrUnexpectedEOF
+					}
+					return fmt.Errorf("dedup: cluster report: %s: %w", in, err)
+				}
+				if i != positions[k] {
+					continue
+				}
+				k++
+				slot := want[i]
+				dec := res.Decisions[i]
+				rep.Clusters[slot[0]].Members[slot[1]] = ReportMember{ID: doc.ID, Source: doc.Source, URL: doc.URL,
+					FirstLine: firstLine(doc.Text, 120), Reason: dec.Reason, Value: dec.Value}
 			}
-			dec := res.Decisions[doc.ID]
-			rep.Clusters[slot[0]].Members[slot[1]] = ReportMember{ID: doc.ID, Source: doc.Source, URL: doc.URL,
-				FirstLine: firstLine(doc.Text, 120), Reason: dec.Reason, Value: dec.Value}
+			r.Close()
+			offset += rows
 		}
 	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
-	return shards.WriteFileAtomic(filepath.Join(cfg.Out, ClustersName), append(b, '\n'))
+	return shards.WriteFileAtomic(filepath.Join(dir, ClustersName), append(b, '\n'))
 }
 
-func mapsKeys(m map[int64][2]int) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-func loadDecisions(path string) (*decisionsFile, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+func copyFileAtomic(src, dst string) error {
+	b, err := os.ReadFile(src)
 	if err != nil {
-		return nil, fmt.Errorf("dedup: %w", err)
+		return fmt.Errorf("dedup: %w", err)
 	}
-	var f decisionsFile
-	if err := json.Unmarshal(b, &f); err != nil || f.Result == nil {
-		slog.Warn("dedup: unreadable saved decision; deciding again", "path", path, "err", err)
-		return nil, nil
-	}
-	if f.Result.Decisions == nil {
-		f.Result.Decisions = map[string]Decision{}
-	}
-	return &f, nil
-}
-
-func saveDecisions(path string, f *decisionsFile) error {
-	b, err := json.Marshal(f)
-	if err != nil {
-		return fmt.Errorf("dedup: encode decision: %w", err)
-	}
-	return shards.WriteFileAtomic(path, b)
-}
-
-// decisionsDigest fingerprints the routing: pass 2 resumes only with the
-// same decision. Without repeated ids it is the digest of Decisions alone,
-// as before repeated ids were routed.
-func decisionsDigest(res *Result) (string, error) {
-	var v any = res.Decisions // map keys are sorted
-	if len(res.Repeated) > 0 {
-		v = struct {
-			D map[string]Decision `json:"d"`
-			R []int64             `json:"r"`
-		}{res.Decisions, res.Repeated}
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	return shards.WriteFileAtomic(dst, b)
 }

@@ -10,14 +10,11 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
@@ -235,7 +232,7 @@ func TestRunResume(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(out, DecisionsName)); err != nil {
+	if _, err := os.Stat(filepath.Join(out, WorkDirName, "cluster", clusterDone)); err != nil {
 		t.Fatalf("no saved decision after the interrupted run: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, shards.CheckpointName)); err != nil {
@@ -293,7 +290,8 @@ func TestRunStoreIncremental(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkRouting(t, out2, second)
-	if res.Summary.StoreExact != 20 || res.Summary.StoreMinHash < 20 {
+	// Each re-capture is counted once, by its reason.
+	if res.Summary.StoreExact != 20 || res.Summary.StoreMinHash != 20 || res.Summary.StoreDocuments != int64(len(kept1)) {
 		t.Errorf("store matches: %+v", res.Summary)
 	}
 	// Re-running the first crawl into a new directory keeps what it kept:
@@ -305,188 +303,13 @@ func TestRunStoreIncremental(t *testing.T) {
 	if int(res.Summary.Dropped) != len(first.want) {
 		t.Errorf("rerun of the first crawl dropped %d, want %d", res.Summary.Dropped, len(first.want))
 	}
-	st, err := OpenStore(store, DefaultOptions())
+	ss, err := ReadStoreStats(context.Background(), store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	n, err := st.Len()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := int64(len(kept1) + len(second.docs) - len(second.want)); n != want {
+	if want := int64(len(kept1) + len(second.docs) - len(second.want)); ss.Documents != want || ss.Segments != 2 {
+		n := ss.Documents
 		t.Errorf("store holds %d documents, want %d", n, want)
-	}
-}
-
-// repeatCase is a generated corpus over two input directories with
-// repeated ids: the same id with the same text, with another text, three
-// times, and the first and second member of a near-duplicate pair again.
-type repeatCase struct {
-	in1, in2 []*shards.Document
-	s        synth // want for the first occurrences
-	// repeats are the later occurrences, in input order.
-	repeats []*shards.Document
-}
-
-func genRepeats() repeatCase {
-	g := genCorpus(5, 60, "g", "web")
-	r := rand.New(rand.NewSource(9))
-	doc := func(id, text string) *shards.Document {
-		return &shards.Document{ID: id, Source: "web", URL: "https://example.org/" + id, Text: text, Quality: 0.5, HasQuality: true}
-	}
-	words := randomWords(r, 200)
-	pa := doc("pair-a", strings.Join(words, " "))
-	words[50], words[150] = "changed", "edited"
-	pb := doc("pair-b", strings.Join(words, " "))
-	x := doc("rep-x", strings.Join(randomWords(r, 120), " "))
-	y := doc("rep-y", strings.Join(randomWords(r, 120), " "))
-	xAgain := *x
-	yOther := doc("rep-y", strings.Join(randomWords(r, 130), " ")) // same id, other text
-	xThird := doc("rep-x", "a third copy of rep-x with a text of its own")
-	aAgain := *pa
-	bAsA := doc("pair-b", pa.Text) // pair-b again, with pair-a's text
-	half := len(g.docs) / 2
-	c := repeatCase{s: synth{want: g.want}}
-	c.in1 = append(append([]*shards.Document{}, g.docs[:half]...), pa, x, y, pb)
-	c.in2 = append([]*shards.Document{&xAgain, &aAgain}, g.docs[half:]...)
-	c.in2 = append(c.in2, yOther, xThird, bAsA)
-	c.repeats = []*shards.Document{&xAgain, &aAgain, yOther, xThird, bAsA}
-	c.s.docs = append(append([]*shards.Document{}, g.docs...), pa, pb, x, y)
-	c.s.want["pair-b"] = [2]string{"pair-a", ReasonMinHash}
-	return c
-}
-
-// checkRepeats checks the routing of a corpus with repeated ids: every
-// later occurrence dropped as dedup:repeated_id of itself, in input order;
-// the first occurrences routed as s wants.
-func checkRepeats(t *testing.T, out string, s synth, repeats []*shards.Document) {
-	t.Helper()
-	kept := testutil.ReadDocs(t, out)
-	dropped := testutil.ReadDocs(t, filepath.Join(out, shards.DroppedDir))
-	var firsts, reps []*shards.Document
-	for _, d := range dropped {
-		if d.Drop.Reason == ReasonRepeatedID {
-			if d.Drop.DupOf != d.ID || d.Drop.Value != "1" {
-				t.Errorf("%s: repeated id dropped with %+v", d.ID, d.Drop)
-			}
-			reps = append(reps, d)
-		} else {
-			firsts = append(firsts, d)
-		}
-	}
-	if len(reps) != len(repeats) {
-		t.Fatalf("%d documents dropped as repeated ids, want %d", len(reps), len(repeats))
-	}
-	for k, d := range reps {
-		if d.ID != repeats[k].ID || d.Text != repeats[k].Text {
-			t.Errorf("repeat %d: %s %.30q, want %s %.30q", k, d.ID, d.Text, repeats[k].ID, repeats[k].Text)
-		}
-	}
-	text := map[string]string{}
-	for _, d := range s.docs {
-		text[d.ID] = d.Text
-	}
-	seen := map[string]bool{}
-	for _, d := range append(append([]*shards.Document{}, kept...), firsts...) {
-		if seen[d.ID] || text[d.ID] != d.Text {
-			t.Errorf("%s: routed twice (%v) or not its first occurrence's text", d.ID, seen[d.ID])
-		}
-		seen[d.ID] = true
-	}
-	if len(kept)+len(firsts) != len(s.docs) {
-		t.Fatalf("%d kept + %d dropped first occurrences != %d", len(kept), len(firsts), len(s.docs))
-	}
-	for _, d := range kept {
-		if w, ok := s.want[d.ID]; ok {
-			t.Errorf("%s kept, want dropped as %s of %s", d.ID, w[1], w[0])
-		}
-	}
-	for _, d := range firsts {
-		if w, ok := s.want[d.ID]; !ok || d.Drop.DupOf != w[0] || d.Drop.Reason != w[1] {
-			t.Errorf("%s dropped as %s of %s, want %q of %q", d.ID, d.Drop.Reason, d.Drop.DupOf, w[1], w[0])
-		}
-	}
-}
-
-func TestRunRepeatedIDs(t *testing.T) {
-	c := genRepeats()
-	tmp := t.TempDir()
-	in1, in2 := filepath.Join(tmp, "in1"), filepath.Join(tmp, "in2")
-	writeInput(t, in1, c.in1, 60_000)
-	writeInput(t, in2, c.in2, 60_000)
-	inputs := []string{in1, in2}
-	n := len(c.in1) + len(c.in2)
-	outs := map[int]string{}
-	for _, workers := range []int{1, 4} {
-		out := filepath.Join(tmp, fmt.Sprint("out", workers))
-		st, res, err := Run(context.Background(), Config{Inputs: inputs, Out: out, Workers: workers, TargetBytes: 40_000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Balanced(); err != nil {
-			t.Fatal(err)
-		}
-		nd := len(c.s.want) + len(c.repeats)
-		if st.In.Docs != int64(n) || int(st.Out.Docs)+nd != n || int(res.Summary.Dropped) != nd ||
-			res.Summary.Documents != int64(n) || res.Summary.RepeatedIDs != int64(len(c.repeats)) ||
-			st.Dropped[ReasonRepeatedID].Docs != int64(len(c.repeats)) {
-			t.Fatalf("in %d, kept %d, summary %+v, drops %+v; want %d in, %d dropped, %d repeated",
-				st.In.Docs, st.Out.Docs, res.Summary, st.Dropped, n, nd, len(c.repeats))
-		}
-		checkRepeats(t, out, c.s, c.repeats)
-		// 20 generated clusters of 3 and the pair: repeats of pair-a (its
-		// cluster's first member) and pair-b are not counted again.
-		h := st.Histograms["dedup/cluster_size"]
-		if h == nil || h.Counts[0] != 1 || h.Counts[1] != 20 || st.Metrics["dedup/cluster_size"].N != 21 {
-			t.Errorf("cluster-size histogram %+v, want 20 clusters of 3 and one of 2", h)
-		}
-		// The cluster report lists members by input position.
-		var rep ClusterReport
-		b, err := os.ReadFile(filepath.Join(out, ClustersName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &rep); err != nil {
-			t.Fatal(err)
-		}
-		for _, rc := range rep.Clusters {
-			for _, m := range rc.Members {
-				if strings.HasPrefix(m.ID, "pair-") {
-					t.Errorf("the pair (size 2) is not among the 20 largest clusters: %+v", rc)
-				}
-				base, _, _ := strings.Cut(m.ID, "-")
-				if sb, _, _ := strings.Cut(rc.Survivor, "-"); m.FirstLine == "" || base != sb {
-					t.Errorf("cluster of %s lists %+v: not the document at the member's position", rc.Survivor, m)
-				}
-			}
-		}
-		outs[workers] = out
-	}
-	sameFiles(t, outs[1], outs[4])
-
-	// Interrupted in pass 2, resumed from the saved decision.
-	for _, stop := range []int64{3, int64(n / 2), int64(n - 3)} {
-		out := filepath.Join(t.TempDir(), "out")
-		ctx, cancel := context.WithCancel(context.Background())
-		_, _, err := Run(ctx, Config{Inputs: inputs, Out: out, Workers: 2, TargetBytes: 40_000,
-			Progress: func(pass string, docs, _, _, _ int64) {
-				if pass == "route" && docs >= stop {
-					cancel()
-				}
-			}})
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("interrupted run: %v", err)
-		}
-		var saved decisionsFile
-		if b, err := os.ReadFile(filepath.Join(out, DecisionsName)); err != nil || json.Unmarshal(b, &saved) != nil ||
-			saved.Result == nil || len(saved.Result.Repeated) != len(c.repeats) {
-			t.Fatalf("saved decision does not list the repeats: %v %+v", err, saved.Result)
-		}
-		if _, _, err := Run(context.Background(), Config{Inputs: inputs, Out: out, Workers: 3, TargetBytes: 40_000}); err != nil {
-			t.Fatal(err)
-		}
-		sameFiles(t, outs[1], out)
 	}
 }
 
@@ -520,125 +343,4 @@ func readDolma(t *testing.T, path string) []*shards.Document {
 		t.Fatal(err)
 	}
 	return docs
-}
-
-// TestRunDolmaDumpsTwice deduplicates two Dolma dumps that hold the same
-// ten documents: the second dump's copies are dropped as repeated ids.
-func TestRunDolmaDumpsTwice(t *testing.T) {
-	first := readDolma(t, testutil.SharedData(t, "dedup/dolma_deduper_input_documents_000.jsonl.gz"))
-	second := readDolma(t, testutil.SharedData(t, "jsonl/dolma_provided_documents_000.jsonl.gz"))
-	if len(first) != 10 || len(second) != 10 {
-		t.Fatalf("%d and %d documents, want 10 and 10", len(first), len(second))
-	}
-	tmp := t.TempDir()
-	in1, in2 := filepath.Join(tmp, "in1"), filepath.Join(tmp, "in2")
-	writeInput(t, in1, first, 0)
-	writeInput(t, in2, second, 0)
-	var outs []string
-	for _, workers := range []int{1, 4} {
-		out := filepath.Join(tmp, fmt.Sprint("out", workers))
-		st, res, err := Run(context.Background(), Config{Inputs: []string{in1, in2}, Out: out, Workers: workers})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Balanced(); err != nil {
-			t.Fatal(err)
-		}
-		if st.In.Docs != 20 || st.Dropped[ReasonRepeatedID].Docs != 10 || res.Summary.RepeatedIDs != 10 ||
-			!slices.Equal(res.Repeated, []int64{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}) {
-			t.Fatalf("in %d, drops %+v, repeated %v", st.In.Docs, st.Dropped, res.Repeated)
-		}
-		want := synth{docs: first, want: map[string][2]string{}}
-		for id, dec := range res.Decisions {
-			if dec.Reason != "" {
-				want.want[id] = [2]string{dec.DupOf, dec.Reason}
-			}
-		}
-		checkRepeats(t, out, want, second)
-		outs = append(outs, out)
-	}
-	sameFiles(t, outs[0], outs[1])
-}
-
-// TestRunHelperProcess is the child of TestRunSurvivesKill9: it runs dedup
-// with a store and stops (to be killed) in the middle of pass 2.
-func TestRunHelperProcess(t *testing.T) {
-	dir := os.Getenv("SMELT_DEDUP_RUN_CHILD")
-	if dir == "" {
-		t.Skip("helper process for TestRunSurvivesKill9")
-	}
-	_, _, err := Run(context.Background(), Config{Inputs: []string{filepath.Join(dir, "in")}, Out: filepath.Join(dir, "out"),
-		StorePath: filepath.Join(dir, "store"), Workers: 2, TargetBytes: 40_000,
-		Progress: func(pass string, docs, _, total, _ int64) {
-			if pass == "route" && docs == total/2 {
-				fmt.Println("halfway")
-				time.Sleep(time.Minute)
-			}
-		}})
-	fmt.Println("error:", err)
-}
-
-// TestRunSurvivesKill9 kills a dedup run in the middle of pass 2 and checks
-// that the rerun ends with the same files as an uninterrupted run, and the
-// store with the same documents.
-func TestRunSurvivesKill9(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
-	s := genCorpus(8, 240, "k", "web")
-	ref, dir := t.TempDir(), t.TempDir()
-	for _, d := range []string{ref, dir} {
-		writeInput(t, filepath.Join(d, "in"), s.docs, 100_000)
-	}
-	cfg := func(d string) Config {
-		return Config{Inputs: []string{filepath.Join(d, "in")}, Out: filepath.Join(d, "out"),
-			StorePath: filepath.Join(d, "store"), Workers: 2, TargetBytes: 40_000}
-	}
-	if _, _, err := Run(context.Background(), cfg(ref)); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRunHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SMELT_DEDUP_RUN_CHILD="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	half := false
-	for sc.Scan() {
-		if sc.Text() == "halfway" {
-			half = true
-			break
-		}
-		if strings.HasPrefix(sc.Text(), "error:") {
-			t.Fatal(sc.Text())
-		}
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	if !half {
-		t.Fatal("child never got halfway")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "out", shards.CheckpointName)); err != nil {
-		t.Fatalf("no checkpoint left by the killed run: %v", err)
-	}
-	if _, _, err := Run(context.Background(), cfg(dir)); err != nil {
-		t.Fatal(err)
-	}
-	// The saved decision names its store, which differs here.
-	sameFiles(t, filepath.Join(ref, "out"), filepath.Join(dir, "out"), DecisionsName)
-	for _, d := range []string{ref, dir} {
-		st, err := OpenStore(filepath.Join(d, "store"), DefaultOptions())
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := st.Len()
-		st.Close()
-		if err != nil || n != int64(len(s.docs)-len(s.want)) {
-			t.Errorf("%s: store holds %d documents (%v), want %d", d, n, err, len(s.docs)-len(s.want))
-		}
-	}
 }

@@ -2,55 +2,156 @@ package dedup
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
+	"github.com/smelt-dev/smelt/shards"
 )
 
-// Store is a persistent record of every document kept by earlier dedup
-// runs, in a Badger database: the exact hash, URL hash, LSH band keys and
-// MinHash signature of each. A run opened with a store deduplicates its
-// input against those documents too (incremental dedup across crawls), and
-// adds what it keeps once its output is complete.
+// A store is a directory that remembers every document kept by earlier
+// dedup runs, so that a later run deduplicates a new crawl against them.
 //
-// Keys:
+// It is made of per-run immutable segments and a Badger catalogue. A
+// segment (STORE/seg/RUN/) holds, for each sketch task of the run that
+// committed it, the records of its kept documents sorted by key and cut
+// into bucket partitions (TASK/part-NNNN.rec, the sketch step's format,
+// merged by the bucket tasks of later runs like their own sketch files),
+// and the task's signatures, metadata and ids by row (hard links to the
+// sketch files). Documents are referenced by (global store task, row);
+// user ids are data inside the segment, never keys, so two documents with
+// the same id are two documents.
 //
-//	"m"                          settings the signatures depend on (JSON)
-//	"x" exact(16)                -> id of the first kept document with that text
-//	"u" url(8)                   -> id
-//	"b" band(2) key(8)           -> ids of the documents in that LSH bucket
-//	                                (each a uvarint length and the id)
-//	"d" id                       -> exact(16) url(8) signature(8*perms)
+// The Badger database (STORE/catalog) holds the settings, the generation
+// (the number of segments) and one record per segment. A segment becomes
+// part of the store only when its record is committed, in one Badger
+// transaction that also checks that no other run committed since the
+// committing run took its snapshot (else ErrStoreChanged: the run decides
+// again). Segment files are written, fsynced and renamed before that, so a
+// kill -9 at any point leaves either no segment or a complete one; a
+// segment directory without a record is rebuilt by the next commit of that
+// run. Badger is opened only for the moment of reading the catalogue or
+// committing, so any number of runs read the store while one appends.
 //
-// Writes go through Badger's write-ahead log and are synced before Commit
-// returns, so the store survives kill -9: a run killed before its commit
-// left nothing, one killed during it left a prefix that the rerun completes
-// (puts are idempotent). Badger holds an exclusive lock on the directory; a
-// second process gets "store is locked by PID n".
-type Store struct {
-	db    *badger.DB
-	path  string
-	perms int
-	bands int
+// Catalogue keys:
+//
+//	"m"          settings the signatures depend on (JSON)
+//	"s" gen(8)   segment record (JSON), gen counting from 1
+const (
+	catalogDir = "catalog"
+	segDirName = "seg"
+)
+
+// ErrStoreLocked is wrapped by the error of a store operation that could
+// not get the catalogue because another process held it too long.
+var ErrStoreLocked = errors.New("store is locked")
+
+// ErrStoreChanged is wrapped by a commit refused because another run
+// committed to the store after this run's snapshot: its decision is stale.
+var ErrStoreChanged = errors.New("store changed since this run read it")
+
+// Segment is one committed run's kept documents.
+type Segment struct {
+	// Gen is the generation the segment made (1 for the first).
+	Gen uint64 `json:"gen"`
+	// Run identifies the committing run (its inputs and settings).
+	Run string `json:"run"`
+	// Dir is the segment's directory, relative to the store.
+	Dir string `json:"dir"`
+	// TaskBase is the store task number of the run's task 0.
+	TaskBase int `json:"task_base"`
+	// Rows are the rows of each of the run's sketch tasks; Kept the
+	// documents kept (in the segment's records).
+	Rows []int64 `json:"rows"`
+	Kept int64   `json:"kept"`
+	// Parts is the number of bucket partitions the records are cut into.
+	Parts int `json:"parts"`
+	// Created is when the segment was committed.
+	Created time.Time `json:"created"`
+}
+
+// Snapshot is the part of a store a run deduplicates against: every
+// segment committed by other runs up to Gen.
+type Snapshot struct {
+	// Path is the store's directory.
+	Path string `json:"path"`
+	// Gen is the store's generation when the snapshot was taken.
+	Gen uint64 `json:"gen"`
+	// Run is the run the snapshot is for; its own segment, if it
+	// committed one already, and any after it are left out.
+	Run      string    `json:"run"`
+	Segments []Segment `json:"segments"`
+}
+
+// identity names what the snapshot holds ("" for no store): the segments'
+// generations. A decision made on one identity is stale on another.
+func (s *Snapshot) identity() string {
+	if s == nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, seg := range s.Segments {
+		fmt.Fprintf(&b, "%d,", seg.Gen)
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return fmt.Sprintf("%d:%s", len(s.Segments), hex.EncodeToString(sum[:8]))
+}
+
+// Docs is the number of documents the snapshot holds.
+func (s *Snapshot) Docs() int64 {
+	var n int64
+	if s != nil {
+		for _, seg := range s.Segments {
+			n += seg.Kept
+		}
+	}
+	return n
+}
+
+func (s *Snapshot) segDir(seg Segment) string { return filepath.Join(s.Path, seg.Dir) }
+
+// taskDir is the directory of a global store task.
+func (s *Snapshot) taskDir(task int) (string, error) {
+	for _, seg := range s.Segments {
+		if task >= seg.TaskBase && task < seg.TaskBase+len(seg.Rows) {
+			return filepath.Join(s.Path, seg.Dir, taskName(task-seg.TaskBase)), nil
+		}
+	}
+	return "", fmt.Errorf("dedup store %s: no segment holds store task %d", s.Path, task)
 }
 
 // storeSettings are the options a store's contents depend on.
 type storeSettings struct {
-	NGram int    `json:"ngram"`
-	Perms int    `json:"perms"`
-	Bands int    `json:"bands"`
-	Rows  int    `json:"rows"`
-	Seed  uint64 `json:"seed"`
-	Scope string `json:"scope"`
+	Format int    `json:"format"`
+	Exact  bool   `json:"exact"`
+	URL    bool   `json:"url"`
+	NGram  int    `json:"ngram"`
+	Perms  int    `json:"perms"`
+	Bands  int    `json:"bands"`
+	Rows   int    `json:"rows"`
+	Seed   uint64 `json:"seed"`
+	Scope  string `json:"scope"`
+}
+
+// storeFormat is the segment format's version.
+const storeFormat = 2
+
+func settingsOf(opt Options) storeSettings {
+	s := storeSettings{Format: storeFormat, Exact: opt.Exact, URL: opt.URL, Scope: opt.Scope}
+	if opt.MinHash {
+		s.NGram, s.Perms, s.Bands, s.Rows, s.Seed = opt.NGram, opt.Perms, opt.Bands, opt.Rows, opt.Seed
+	}
+	return s
 }
 
 // storeLogger sends Badger's chatter to slog at debug level, warnings and
@@ -70,493 +171,457 @@ func (storeLogger) Debugf(f string, a ...any) {
 	slog.Debug(strings.TrimSpace(fmt.Sprintf("badger: "+f, a...)))
 }
 
-// ErrStoreLocked is wrapped by OpenStore's error when another process holds
-// the store.
-var ErrStoreLocked = errors.New("store is locked")
+// StoreLockWait is how long a store operation waits for another process
+// to release the catalogue (it holds it only to read or commit).
+var StoreLockWait = 2 * time.Minute
 
-// OpenStore opens (creating it if needed) the store at path for documents
-// sketched with opt (validated). A store made with other signature settings
-// is refused, since its signatures and band keys would not match.
-func OpenStore(path string, opt Options) (*Store, error) {
-	if err := os.MkdirAll(path, 0o755); err != nil {
-		return nil, fmt.Errorf("dedup store %s: %w", path, err)
+// openCatalog opens the store's Badger catalogue, read-write (creating the
+// store) or read-only, waiting while another process holds it.
+func openCatalog(ctx context.Context, path string, readOnly bool) (*badger.DB, error) {
+	if _, err := os.Stat(filepath.Join(path, "MANIFEST")); err == nil {
+		// Format 1 was one Badger database keyed by document ids, at the
+		// store's top level.
+		return nil, fmt.Errorf("dedup store %s was made by an earlier smelt (one database keyed by document ids), which this smelt cannot read: start a new store", path)
 	}
-	bo := badger.DefaultOptions(path).WithLogger(storeLogger{}).WithNumVersionsToKeep(1).
-		WithMemTableSize(16 << 20).WithValueLogFileSize(256 << 20).WithBlockCacheSize(64 << 20).
-		WithIndexCacheSize(32 << 20)
-	db, err := badger.Open(bo)
-	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
-			pid := "unknown"
-			if b, rerr := os.ReadFile(filepath.Join(path, "LOCK")); rerr == nil {
-				pid = strings.TrimSpace(string(b))
-			}
-			return nil, fmt.Errorf("dedup store %s: %w by PID %s (another smelt dedup is using it)", path, ErrStoreLocked, pid)
-		}
-		return nil, fmt.Errorf("dedup store %s: open: %w", path, err)
-	}
-	s := &Store{db: db, path: path, perms: opt.Perms, bands: opt.Bands}
-	want := storeSettings{Scope: opt.Scope}
-	if opt.MinHash {
-		want.NGram, want.Perms, want.Bands, want.Rows, want.Seed = opt.NGram, opt.Perms, opt.Bands, opt.Rows, opt.Seed
-	} else {
-		s.perms, s.bands = 0, 0
-	}
-	if err := s.checkSettings(want); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *Store) checkSettings(want storeSettings) error {
-	return s.db.Update(func(txn *badger.Txn) error {
-		it, err := txn.Get([]byte("m"))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			b, _ := json.Marshal(want)
-			return txn.Set([]byte("m"), b)
-		}
-		if err != nil {
-			return fmt.Errorf("dedup store %s: read settings: %w", s.path, err)
-		}
-		var have storeSettings
-		if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &have) }); err != nil {
-			return fmt.Errorf("dedup store %s: settings record: %w", s.path, err)
-		}
-		if want.Perms == 0 && have.Scope == want.Scope {
-			// Exact or URL dedup only: no signatures are read.
-			s.perms, s.bands = have.Perms, have.Bands
-			return nil
-		}
-		if have.Perms == 0 && have.Scope == want.Scope {
-			// The store so far only holds exact and URL hashes: adopt
-			// the signature settings.
-			b, _ := json.Marshal(want)
-			return txn.Set([]byte("m"), b)
-		}
-		if have != want {
-			return fmt.Errorf("dedup store %s was built with %+v; this run uses %+v: use the same settings or another store", s.path, have, want)
-		}
-		return nil
-	})
-}
-
-// Close releases the store (and its lock).
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("dedup store %s: close: %w", s.path, err)
-	}
-	return nil
-}
-
-// storedDoc is one kept document as the store remembers it.
-type storedDoc struct {
-	ID    string
-	Exact [2]uint64
-	URL   uint64
-	Sig   []uint64
-	Bands []uint64
-}
-
-func exactKey(h [2]uint64) []byte {
-	k := make([]byte, 17)
-	k[0] = 'x'
-	binary.BigEndian.PutUint64(k[1:], h[0])
-	binary.BigEndian.PutUint64(k[9:], h[1])
-	return k
-}
-
-func urlKey(h uint64) []byte {
-	k := make([]byte, 9)
-	k[0] = 'u'
-	binary.BigEndian.PutUint64(k[1:], h)
-	return k
-}
-
-func bandKey(band int, key uint64) []byte {
-	k := make([]byte, 11)
-	k[0] = 'b'
-	binary.BigEndian.PutUint16(k[1:], uint16(band))
-	binary.BigEndian.PutUint64(k[3:], key)
-	return k
-}
-
-func docKey(id string) []byte { return append([]byte{'d'}, id...) }
-
-// put writes docs in one batch. Exact and URL keys keep the first id
-// written, so re-committing a run changes nothing.
-func (s *Store) put(docs []*storedDoc) error {
-	if len(docs) == 0 {
-		return nil
-	}
-	// Keys already present keep their first id.
-	skipExact := map[int]bool{}
-	skipURL := map[int]bool{}
-	err := s.db.View(func(txn *badger.Txn) error {
-		for i, d := range docs {
-			if _, err := txn.Get(exactKey(d.Exact)); err == nil {
-				skipExact[i] = true
-			} else if !errors.Is(err, badger.ErrKeyNotFound) {
-				return err
-			}
-			if d.URL != 0 {
-				if _, err := txn.Get(urlKey(d.URL)); err == nil {
-					skipURL[i] = true
-				} else if !errors.Is(err, badger.ErrKeyNotFound) {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("dedup store %s: %w", s.path, err)
-	}
-	// Band buckets: merge this batch's ids into what is stored. One Get
-	// per bucket at lookup is cheaper than a prefix scan with a Badger
-	// iterator per band (BenchmarkStore, 50k documents against 50k stored,
-	// on this loaded 2-core machine: 4,000 documents/s with iterators,
-	// 6,800 with Gets, the in-run LSH included).
-	buckets := map[string][]string{}
-	var order []string
-	for _, d := range docs {
-		for j, key := range d.Bands {
-			k := string(bandKey(j, key))
-			if _, ok := buckets[k]; !ok {
-				order = append(order, k)
-			}
-			buckets[k] = append(buckets[k], d.ID)
+	dir := filepath.Join(path, catalogDir)
+	if readOnly {
+		if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err != nil {
+			readOnly = false // a new store: create it
 		}
 	}
-	merged := make(map[string][]byte, len(buckets))
-	err = s.db.View(func(txn *badger.Txn) error {
-		for _, k := range order {
-			var have []byte
-			it, err := txn.Get([]byte(k))
-			switch {
-			case err == nil:
-				if have, err = it.ValueCopy(nil); err != nil {
-					return err
-				}
-			case !errors.Is(err, badger.ErrKeyNotFound):
-				return err
-			}
-			present := map[string]bool{}
-			for _, id := range decodeIDs(have) {
-				present[id] = true
-			}
-			val := have
-			for _, id := range buckets[k] {
-				if !present[id] {
-					present[id] = true
-					val = binary.AppendUvarint(val, uint64(len(id)))
-					val = append(val, id...)
-				}
-			}
-			if len(val) != len(have) {
-				merged[k] = val
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("dedup store %s: %w", s.path, err)
-	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	for _, k := range order {
-		if v, ok := merged[k]; ok {
-			if err := wb.Set([]byte(k), v); err != nil {
-				return fmt.Errorf("dedup store %s: %w", s.path, err)
-			}
+	if !readOnly {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("dedup store %s: %w", path, err)
 		}
 	}
-	seenExact := map[[2]uint64]bool{}
-	seenURL := map[uint64]bool{}
-	for i, d := range docs {
-		if !skipExact[i] && !seenExact[d.Exact] {
-			seenExact[d.Exact] = true
-			if err := wb.Set(exactKey(d.Exact), []byte(d.ID)); err != nil {
-				return fmt.Errorf("dedup store %s: %w", s.path, err)
-			}
+	deadline := time.Now().Add(StoreLockWait)
+	wait := 10 * time.Millisecond
+	for {
+		bo := badger.DefaultOptions(dir).WithLogger(storeLogger{}).WithNumVersionsToKeep(1).
+			WithMemTableSize(16 << 20).WithValueLogFileSize(16 << 20).WithBlockCacheSize(1 << 20).
+			WithIndexCacheSize(1 << 20).WithNumCompactors(2).WithReadOnly(readOnly)
+		db, err := badger.Open(bo)
+		if err == nil {
+			return db, nil
 		}
-		if d.URL != 0 && !skipURL[i] && !seenURL[d.URL] {
-			seenURL[d.URL] = true
-			if err := wb.Set(urlKey(d.URL), []byte(d.ID)); err != nil {
-				return fmt.Errorf("dedup store %s: %w", s.path, err)
-			}
-		}
-		val := make([]byte, 24+8*len(d.Sig))
-		binary.BigEndian.PutUint64(val[0:], d.Exact[0])
-		binary.BigEndian.PutUint64(val[8:], d.Exact[1])
-		binary.BigEndian.PutUint64(val[16:], d.URL)
-		for j, v := range d.Sig {
-			binary.LittleEndian.PutUint64(val[24+8*j:], v)
-		}
-		if err := wb.Set(docKey(d.ID), val); err != nil {
-			return fmt.Errorf("dedup store %s: %w", s.path, err)
-		}
-	}
-	if err := wb.Flush(); err != nil {
-		return fmt.Errorf("dedup store %s: write: %w", s.path, err)
-	}
-	return nil
-}
-
-func (s *Store) sync() error {
-	if err := s.db.Sync(); err != nil {
-		return fmt.Errorf("dedup store %s: sync: %w", s.path, err)
-	}
-	return nil
-}
-
-// Len counts the documents in the store.
-func (s *Store) Len() (int64, error) {
-	var n int64
-	err := s.db.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
-		o.PrefetchValues = false
-		o.Prefix = []byte{'d'}
-		it := txn.NewIterator(o)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
-	})
-	return n, err
-}
-
-// storeReader looks documents up within one read transaction.
-type storeReader struct {
-	s   *Store
-	txn *badger.Txn
-}
-
-func (r *storeReader) getID(key []byte) (string, bool, error) {
-	it, err := r.txn.Get(key)
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, err
-	}
-	v, err := it.ValueCopy(nil)
-	return string(v), err == nil, err
-}
-
-func (r *storeReader) doc(id string) (*storedDoc, error) {
-	it, err := r.txn.Get(docKey(id))
-	if err != nil {
-		return nil, fmt.Errorf("document %q: %w", id, err)
-	}
-	v, err := it.ValueCopy(nil)
-	if err != nil {
-		return nil, err
-	}
-	if len(v) < 24 || (len(v)-24)%8 != 0 {
-		return nil, fmt.Errorf("document %q: record of %d bytes is corrupt", id, len(v))
-	}
-	d := &storedDoc{ID: id}
-	d.Exact[0] = binary.BigEndian.Uint64(v[0:])
-	d.Exact[1] = binary.BigEndian.Uint64(v[8:])
-	d.URL = binary.BigEndian.Uint64(v[16:])
-	if n := (len(v) - 24) / 8; n > 0 {
-		if n != r.s.perms {
-			return nil, fmt.Errorf("document %q: signature of %d values, store settings say %d", id, n, r.s.perms)
-		}
-		d.Sig = make([]uint64, n)
-		for j := range d.Sig {
-			d.Sig[j] = binary.LittleEndian.Uint64(v[24+8*j:])
-		}
-	}
-	return d, nil
-}
-
-// decodeIDs splits a bucket value into ids; a malformed tail is ignored.
-func decodeIDs(v []byte) []string {
-	var ids []string
-	for len(v) > 0 {
-		n, k := binary.Uvarint(v)
-		if k <= 0 || uint64(len(v)-k) < n {
-			break
-		}
-		ids = append(ids, string(v[k:k+int(n)]))
-		v = v[k+int(n):]
-	}
-	return ids
-}
-
-// bandIDs returns the ids stored under one band key.
-func (r *storeReader) bandIDs(band int, key uint64) ([]string, error) {
-	it, err := r.txn.Get(bandKey(band, key))
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	err = it.Value(func(v []byte) error {
-		ids = decodeIDs(v)
-		return nil
-	})
-	return ids, err
-}
-
-// storeMatch is one stored document that a document of this run
-// duplicates.
-type storeMatch struct {
-	doc  int32
-	id   string
-	kind byte // 'x' exact, 'u' URL, 'm' MinHash
-	sd   *storedDoc
-}
-
-// storePairs unions this run's documents with stored documents they
-// duplicate and returns the stored documents it brought in (node n+i is
-// stored[i]). Lookups run on all cores, each worker over a contiguous range
-// of documents in its own read transaction; the matches are then joined in
-// document order, so stored nodes are numbered the same in every run.
-func (d *Deduper) storePairs(ctx context.Context, store *Store) ([]*storedDoc, error) {
-	n := int32(len(d.ids))
-	workers := min(runtime.GOMAXPROCS(0), max(1, int(n)/1024))
-	parts := make([][]storeMatch, workers)
-	errs := make([]error, workers)
-	chunk := (int(n) + workers - 1) / workers
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int, lo, hi int32) {
-			defer wg.Done()
-			errs[w] = store.db.View(func(txn *badger.Txn) error {
-				var err error
-				parts[w], err = d.lookupRange(ctx, &storeReader{s: store, txn: txn}, lo, hi)
-				return err
-			})
-		}(w, int32(min(w*chunk, int(n))), int32(min((w+1)*chunk, int(n))))
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("dedup store %s: %w", store.path, err)
-		}
-	}
-	var stored []*storedDoc
-	nodeOf := map[string]int32{}
-	for _, part := range parts {
-		for _, m := range part {
-			k, ok := d.seenID[m.id]
-			if ok {
-				// This input holds the stored document itself: it is the
-				// same node, and was kept before.
-				d.keptBefore[k] = true
-			} else if k, ok = nodeOf[m.id]; !ok {
-				k = d.uf.add()
-				nodeOf[m.id] = k
-				stored = append(stored, m.sd)
-			}
-			d.uf.union(m.doc, k)
-			switch m.kind {
-			case 'x':
-				d.storeExact++
-			case 'u':
-				d.storeURL++
-			default:
-				d.storeMinHash++
-			}
-		}
-	}
-	return stored, nil
-}
-
-// lookupRange finds the stored duplicates of documents [lo, hi).
-func (d *Deduper) lookupRange(ctx context.Context, r *storeReader, lo, hi int32) ([]storeMatch, error) {
-	var out []storeMatch
-	cache := map[string]*storedDoc{}
-	load := func(id string) (*storedDoc, error) {
-		if sd, ok := cache[id]; ok {
-			return sd, nil
-		}
-		var sd *storedDoc
-		if k, ok := d.seenID[id]; ok {
-			sd = &storedDoc{ID: id}
-			if s := d.sigOf[k]; s >= 0 {
-				sd.Sig = d.sig(s)
-			}
-		} else {
-			var err error
-			if sd, err = r.doc(id); err != nil {
-				return nil, err
-			}
-		}
-		cache[id] = sd
-		return sd, nil
-	}
-	for i := lo; i < hi; i++ {
-		if (i-lo)%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		own := d.ids[i]
-		if d.opt.Exact {
-			if f := d.first[d.exact[i]]; f != i {
-				continue // its exact group's first document speaks for it
-			}
-			id, ok, err := r.getID(exactKey(d.exact[i]))
-			if err != nil {
-				return nil, err
-			}
-			if ok && id != own {
-				sd, err := load(id)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, storeMatch{i, id, 'x', sd})
-			}
-		}
-		if d.opt.URL && d.url[i] != 0 {
-			id, ok, err := r.getID(urlKey(d.url[i]))
-			if err != nil {
-				return nil, err
-			}
-			if ok && id != own {
-				sd, err := load(id)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, storeMatch{i, id, 'u', sd})
-			}
-		}
-		s := d.sigOf[i]
-		if !d.opt.MinHash || s < 0 {
+		locked := strings.Contains(err.Error(), "Cannot acquire directory lock")
+		if readOnly && !locked {
+			// A catalogue a killed writer left needs its log replayed,
+			// which only a writer may do.
+			readOnly = false
 			continue
 		}
-		sig := d.sig(s)
-		var seen map[string]bool
-		for j, key := range d.bandKeys(s) {
-			ids, err := r.bandIDs(j, key)
+		if !locked {
+			return nil, fmt.Errorf("dedup store %s: open: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			pid := "unknown"
+			if b, rerr := os.ReadFile(filepath.Join(dir, "LOCK")); rerr == nil {
+				pid = strings.TrimSpace(string(b))
+			}
+			return nil, fmt.Errorf("dedup store %s: %w by PID %s for more than %v", path, ErrStoreLocked, pid, StoreLockWait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
+func segKey(gen uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = 's'
+	binary.BigEndian.PutUint64(k[1:], gen)
+	return k
+}
+
+// readCatalog checks the settings and returns every segment, in order.
+func readCatalog(txn *badger.Txn, path string, want storeSettings) ([]Segment, bool, error) {
+	it, err := txn.Get([]byte("m"))
+	fresh := errors.Is(err, badger.ErrKeyNotFound)
+	if err != nil && !fresh {
+		return nil, false, fmt.Errorf("dedup store %s: read settings: %w", path, err)
+	}
+	if !fresh {
+		var have storeSettings
+		if err := it.Value(func(v []byte) error { return json.Unmarshal(v, &have) }); err != nil {
+			return nil, false, fmt.Errorf("dedup store %s: settings record: %w", path, err)
+		}
+		if have.Format != storeFormat {
+			return nil, false, fmt.Errorf("dedup store %s has format %d, this smelt reads format %d: start a new store", path, have.Format, storeFormat)
+		}
+		if have != want {
+			return nil, false, fmt.Errorf("dedup store %s was built with %+v; this run uses %+v: use the same settings or another store", path, have, want)
+		}
+	}
+	segs, err := listSegments(txn, path)
+	return segs, fresh, err
+}
+
+// listSegments returns every segment record, in generation order.
+func listSegments(txn *badger.Txn, path string) ([]Segment, error) {
+	var segs []Segment
+	o := badger.DefaultIteratorOptions
+	o.Prefix = []byte{'s'}
+	iter := txn.NewIterator(o)
+	defer iter.Close()
+	for iter.Rewind(); iter.Valid(); iter.Next() {
+		var s Segment
+		if err := iter.Item().Value(func(v []byte) error { return json.Unmarshal(v, &s) }); err != nil {
+			return nil, fmt.Errorf("dedup store %s: segment record: %w", path, err)
+		}
+		segs = append(segs, s)
+	}
+	return segs, nil
+}
+
+// ReadSnapshot returns the store's segments that run decides against (all
+// of them, or those committed before run's own segment once it has one),
+// for
+// documents sketched with opt (validated). A store made with other
+// settings is refused, since its signatures and keys would not match.
+func ReadSnapshot(ctx context.Context, path string, opt Options, run string) (*Snapshot, error) {
+	db, err := openCatalog(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	want := settingsOf(opt)
+	snap := &Snapshot{Path: path, Run: run}
+	var fresh bool
+	err = db.View(func(txn *badger.Txn) error {
+		segs, f, err := readCatalog(txn, path, want)
+		fresh = f
+		// A run that committed already decided against what came before
+		// its own segment: that is its snapshot, whatever came after.
+		own := ^uint64(0)
+		for _, s := range segs {
+			if s.Run == run {
+				own = s.Gen
+			}
+		}
+		for _, s := range segs {
+			if s.Gen < own {
+				snap.Gen = max(snap.Gen, s.Gen)
+				snap.Segments = append(snap.Segments, s)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if fresh && !db.Opts().ReadOnly {
+		err = db.Update(func(txn *badger.Txn) error {
+			b, _ := json.Marshal(want)
+			return txn.Set([]byte("m"), b)
+		})
+		if err == nil {
+			err = db.Sync()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dedup store %s: %w", path, err)
+		}
+	}
+	return snap, nil
+}
+
+// StoreStats describes a store.
+type StoreStats struct {
+	Generation uint64
+	Segments   int
+	Documents  int64
+}
+
+// ReadStoreStats reads a store's catalogue.
+func ReadStoreStats(ctx context.Context, path string) (StoreStats, error) {
+	var st StoreStats
+	db, err := openCatalog(ctx, path, true)
+	if err != nil {
+		return st, err
+	}
+	defer db.Close()
+	err = db.View(func(txn *badger.Txn) error {
+		segs, err := listSegments(txn, path)
+		for _, s := range segs {
+			st.Generation = max(st.Generation, s.Gen)
+			st.Segments++
+			st.Documents += s.Kept
+		}
+		return err
+	})
+	return st, err
+}
+
+// commitSegment adds the kept documents of a run (its sketch task
+// directories; dropped says which references were dropped) to the store
+// as one segment, unless the run committed already. It fails with
+// ErrStoreChanged when another run committed after snap was taken.
+func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []string, dropped func(Ref) bool) (*Segment, error) {
+	path, run := snap.Path, snap.Run
+	name := "r" + run[:min(len(run), 24)]
+	final := filepath.Join(path, segDirName, name)
+	// Already committed? (A rerun of a run that finished its commit.)
+	if seg, err := findSegment(ctx, path, opt, run); err != nil || seg != nil {
+		return seg, err
+	}
+	tmp := final + ".tmp"
+	for _, d := range []string{tmp, final} {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("dedup store %s: %w", path, err)
+		}
+	}
+	seg := &Segment{Run: run, Dir: filepath.Join(segDirName, name)}
+	for t, dir := range sketches {
+		info, err := readSketchInfo(dir)
+		if err != nil {
+			return nil, err
+		}
+		seg.Parts = info.Parts
+		seg.Rows = append(seg.Rows, info.Rows)
+		td := filepath.Join(tmp, taskName(t))
+		if err := os.MkdirAll(td, 0o755); err != nil {
+			return nil, fmt.Errorf("dedup store %s: %w", path, err)
+		}
+		for _, f := range []string{sigFile, metaFile, idsFile} {
+			if err := linkOrCopy(filepath.Join(dir, f), filepath.Join(td, f)); err != nil {
+				return nil, fmt.Errorf("dedup store %s: %w", path, err)
+			}
+		}
+		for q := 0; q < info.Parts; q++ {
+			var readers []*recordReader
+			for r := 0; r < info.Runs; r++ {
+				rr, err := openRecords(filepath.Join(dir, runFile(r, q)), 64<<10)
+				if err != nil {
+					for _, x := range readers {
+						x.close()
+					}
+					return nil, err
+				}
+				readers = append(readers, rr)
+			}
+			w, err := createRecords(filepath.Join(td, fmt.Sprintf("part-%04d.rec", q)))
 			if err != nil {
 				return nil, err
 			}
-			for _, id := range ids {
-				if id == own || seen[id] {
-					continue
+			err = mergeRecords(readers, func(r *record, _ bool) error {
+				if dropped(r.ref) {
+					return nil
 				}
-				if seen == nil {
-					seen = map[string]bool{}
-				}
-				seen[id] = true
-				sd, err := load(id)
-				if err != nil {
-					return nil, err
-				}
-				if Jaccard(sig, sd.Sig) >= d.opt.Threshold {
-					out = append(out, storeMatch{i, id, 'm', sd})
-				}
+				return w.write(r)
+			})
+			if err != nil {
+				w.abort()
+				return nil, err
+			}
+			if err := w.commit(); err != nil {
+				return nil, err
 			}
 		}
+		var k int64
+		for row := int64(0); row < info.Rows; row++ {
+			if !dropped(MakeRef(t, row)) {
+				k++
+			}
+		}
+		seg.Kept += k
 	}
-	return out, nil
+	if err := syncTree(tmp); err != nil {
+		return nil, fmt.Errorf("dedup store %s: %w", path, err)
+	}
+	if err := hook("segment-written"); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return nil, fmt.Errorf("dedup store %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return nil, err
+	}
+	if err := hook("segment-renamed"); err != nil {
+		return nil, err
+	}
+	db, err := openCatalog(ctx, path, false)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	want := settingsOf(opt)
+	err = db.Update(func(txn *badger.Txn) error {
+		segs, fresh, err := readCatalog(txn, path, want)
+		if err != nil {
+			return err
+		}
+		if fresh {
+			b, _ := json.Marshal(want)
+			if err := txn.Set([]byte("m"), b); err != nil {
+				return err
+			}
+		}
+		others, nextTask := 0, 0
+		for _, s := range segs {
+			if s.Run == run {
+				*seg = s // committed meanwhile by another attempt
+				return nil
+			}
+			others++
+			seg.Gen = max(seg.Gen, s.Gen)
+			nextTask = max(nextTask, s.TaskBase+len(s.Rows))
+		}
+		if others != len(snap.Segments) {
+			return fmt.Errorf("dedup store %s: %w (generation %d, this run read %d other segments, it now holds %d): deciding again",
+				path, ErrStoreChanged, seg.Gen, len(snap.Segments), others)
+		}
+		if nextTask+len(seg.Rows) > MaxTasks {
+			return fmt.Errorf("dedup store %s: full (%d tasks, at most %d)", path, nextTask+len(seg.Rows), MaxTasks)
+		}
+		seg.Gen++
+		seg.TaskBase = nextTask
+		seg.Created = time.Now().UTC().Truncate(time.Second)
+		b, err := json.Marshal(seg)
+		if err != nil {
+			return err
+		}
+		return txn.Set(segKey(seg.Gen), b)
+	})
+	if err != nil {
+		if errors.Is(err, ErrStoreChanged) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("dedup store %s: commit: %w", path, err)
+	}
+	if err := db.Sync(); err != nil {
+		return nil, fmt.Errorf("dedup store %s: sync: %w", path, err)
+	}
+	if err := hook("committed"); err != nil {
+		return nil, err
+	}
+	return seg, nil
+}
+
+// findSegment returns the segment run committed, or nil.
+func findSegment(ctx context.Context, path string, opt Options, run string) (*Segment, error) {
+	db, err := openCatalog(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var found *Segment
+	err = db.View(func(txn *badger.Txn) error {
+		segs, _, err := readCatalog(txn, path, settingsOf(opt))
+		for i := range segs {
+			if segs[i].Run == run {
+				found = &segs[i]
+			}
+		}
+		return err
+	})
+	return found, err
+}
+
+// linkOrCopy hard-links src to dst, copying where links fail (another
+// file system).
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	data, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	f, err := shards.CreateAtomic(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, data); err != nil {
+		f.Abort()
+		return err
+	}
+	return f.Commit()
+}
+
+// syncTree fsyncs every file and directory under dir.
+func syncTree(dir string) error {
+	return filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Sync()
+	})
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// PlanSnapshot returns the generations of the segments a run would decide
+// against now (see ReadSnapshot), or none when the store does not exist
+// yet; it creates nothing. A planner records them so that every task of a
+// run reads the same snapshot (SnapshotAt), whatever is committed later.
+func PlanSnapshot(path string, opt Options, run string) ([]uint64, error) {
+	_, errOld := os.Stat(filepath.Join(path, "MANIFEST"))
+	if _, err := os.Stat(filepath.Join(path, catalogDir, "MANIFEST")); err != nil && errOld != nil {
+		return nil, nil
+	}
+	snap, err := ReadSnapshot(context.Background(), path, opt, run)
+	if err != nil {
+		return nil, err
+	}
+	gens := make([]uint64, len(snap.Segments))
+	for i, s := range snap.Segments {
+		gens[i] = s.Gen
+	}
+	return gens, nil
+}
+
+// SnapshotAt returns the snapshot of exactly the segments gens (as
+// PlanSnapshot listed them) for run. Segments are immutable, so it is the
+// same snapshot however many runs committed since.
+func SnapshotAt(ctx context.Context, path string, opt Options, run string, gens []uint64) (*Snapshot, error) {
+	snap := &Snapshot{Path: path, Run: run}
+	if len(gens) == 0 {
+		return snap, nil
+	}
+	db, err := openCatalog(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	want := map[uint64]bool{}
+	for _, g := range gens {
+		want[g] = true
+	}
+	err = db.View(func(txn *badger.Txn) error {
+		segs, _, err := readCatalog(txn, path, settingsOf(opt))
+		for _, s := range segs {
+			if want[s.Gen] {
+				snap.Segments = append(snap.Segments, s)
+				snap.Gen = max(snap.Gen, s.Gen)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(snap.Segments) != len(gens) {
+		return nil, fmt.Errorf("dedup store %s: holds %d of the %d segments this run was planned with", path, len(snap.Segments), len(gens))
+	}
+	return snap, nil
 }

@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -33,6 +34,10 @@ type Config struct {
 	GopherQuality    *GopherQuality    `yaml:"gopher_quality"`
 	C4               *C4               `yaml:"c4"`
 	FineWeb          *FineWebQuality   `yaml:"fineweb_quality"`
+	// Decontam and PII are off unless listed in Rules (decontam needs an
+	// index from `smelt decontam index`).
+	Decontam *Decontam `yaml:"decontam"`
+	PII      *PII      `yaml:"pii"`
 }
 
 // DefaultConfig returns the published defaults for every rule.
@@ -45,6 +50,8 @@ func DefaultConfig() *Config {
 		GopherQuality:    DefaultGopherQuality(),
 		C4:               DefaultC4(),
 		FineWeb:          DefaultFineWebQuality(),
+		Decontam:         DefaultDecontam(),
+		PII:              DefaultPII(),
 	}
 }
 
@@ -71,9 +78,23 @@ func (c *Config) validate() error {
 		seen[r] = true
 		switch r {
 		case RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb:
+		case RuleDecontam:
+			if c.Decontam == nil {
+				return fmt.Errorf("filter config: rule %q has no settings", r)
+			}
+			if err := c.Decontam.validate(); err != nil {
+				return fmt.Errorf("filter config: %w", err)
+			}
+		case RulePII:
+			if c.PII == nil {
+				return fmt.Errorf("filter config: rule %q has no settings", r)
+			}
+			if err := c.PII.validate(); err != nil {
+				return fmt.Errorf("filter config: %w", err)
+			}
 		default:
 			return fmt.Errorf("filter config: unknown rule %q (known: %s)", r,
-				strings.Join([]string{RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb}, ", "))
+				strings.Join([]string{RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb, RuleDecontam, RulePII}, ", "))
 		}
 	}
 	if c.FineWeb != nil && c.FineWeb.ShortLineLen < 0 {
@@ -103,6 +124,13 @@ func (c *Config) Pipeline() (Pipeline, error) {
 			rule = ruleOrNil(c.C4)
 		case RuleFineWeb:
 			rule = ruleOrNil(c.FineWeb)
+		case RuleDecontam:
+			if err := c.Decontam.Open(); err != nil {
+				return Pipeline{}, fmt.Errorf("filter config: %w", err)
+			}
+			rule = c.Decontam
+		case RulePII:
+			rule = c.PII
 		}
 		if rule == nil {
 			return Pipeline{}, fmt.Errorf("filter config: rule %q has no settings", r)
@@ -110,6 +138,14 @@ func (c *Config) Pipeline() (Pipeline, error) {
 		p.Rules = append(p.Rules, rule)
 	}
 	return p, nil
+}
+
+// ResolvePaths makes the rules' relative file paths (the decontam index)
+// relative to dir, as a recipe's inputs are.
+func (c *Config) ResolvePaths(dir string) {
+	if c.Decontam != nil && c.Decontam.Index != "" && !filepath.IsAbs(c.Decontam.Index) {
+		c.Decontam.Index = filepath.Join(dir, c.Decontam.Index)
+	}
 }
 
 // ruleOrNil turns a nil rule pointer into a nil interface.

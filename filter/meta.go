@@ -26,6 +26,9 @@ const (
 type Language struct {
 	Languages []string `yaml:"languages"`
 	MinScore  float64  `yaml:"min_score"`
+	// MinScores overrides MinScore per language, as FineWeb-2 sets one
+	// confidence threshold per language (language code -> minimum score).
+	MinScores map[string]float64 `yaml:"min_scores,omitempty"`
 }
 
 // Name implements Rule.
@@ -42,7 +45,11 @@ func (l *Language) Check(d *shards.Document) (string, string) {
 		}
 		return LangNotListed, d.Lang
 	}
-	if d.LangScore < l.MinScore {
+	min := l.MinScore
+	if m, ok := l.MinScores[d.Lang]; ok {
+		min = m
+	}
+	if d.LangScore < min {
 		return LangLowScore, strconv.FormatFloat(d.LangScore, 'f', 4, 64)
 	}
 	return "", ""

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/json"
 	"strconv"
 
 	"github.com/smelt-dev/smelt/shards"
@@ -28,6 +29,33 @@ type Modifier interface {
 	Modify(d *shards.Document) (text string, removed int, reason, value string)
 }
 
+// Annotator is a rule that, besides keeping, rewriting or dropping a
+// document like a Modifier, has counts for the stage's statistics and a
+// note to keep with the document (PII redaction: what kind was replaced
+// where; decontamination: which eval record matched). A Pipeline calls
+// Annotate instead of Check or Modify.
+type Annotator interface {
+	Rule
+	Annotate(d *shards.Document) Annotation
+}
+
+// Annotation is an Annotator's decision on one document.
+type Annotation struct {
+	// Text is the new text when Changed (the reason is then empty).
+	Text    string
+	Changed bool
+	// Removed is the number of input bytes the rule removed or replaced.
+	Removed int
+	// Reason and Value drop the document, as Check's results.
+	Reason, Value string
+	// Counts are added to the stage's metrics (one value per document),
+	// kept or dropped.
+	Counts map[string]int
+	// Note, if not nil, is stored as JSON in the document's Meta under the
+	// rule's name, kept or dropped.
+	Note any
+}
+
 // Outcome describes what a Pipeline did to one document.
 type Outcome struct {
 	// Reason and Value are set when the document was dropped.
@@ -35,6 +63,8 @@ type Outcome struct {
 	// Removed is the number of text bytes each modifying rule removed
 	// (only rules that removed something appear).
 	Removed map[string]int
+	// Counts are the Annotators' counts.
+	Counts map[string]int
 }
 
 // Pipeline applies rules in order, stopping at the first drop. It is the one
@@ -81,6 +111,26 @@ func (p *Pipeline) Apply(d *shards.Document) Outcome {
 				fresh = true
 			}
 			reason, value = tc.checkTokens(d, tk)
+		} else if an, ok := r.(Annotator); ok {
+			a := an.Annotate(d)
+			reason, value = a.Reason, a.Value
+			for k, v := range a.Counts {
+				if o.Counts == nil {
+					o.Counts = map[string]int{}
+				}
+				o.Counts[k] += v
+			}
+			if a.Note != nil {
+				d.Meta = setMetaKey(d.Meta, r.Name(), a.Note)
+			}
+			if reason == "" && a.Changed {
+				if o.Removed == nil {
+					o.Removed = map[string]int{}
+				}
+				o.Removed[r.Name()] += a.Removed
+				d.Text = a.Text
+				fresh = false
+			}
 		} else if m, ok := r.(Modifier); ok {
 			var text string
 			var removed int
@@ -110,3 +160,24 @@ func fmtRatio(x float64) string { return strconv.FormatFloat(x, 'f', 4, 64) }
 
 // fmtInt formats a measured count for Drop.Value.
 func fmtInt(n int) string { return strconv.Itoa(n) }
+
+// setMetaKey returns the JSON object meta with key set to v. Meta that is
+// not a JSON object is returned unchanged rather than overwritten.
+func setMetaKey(meta, key string, v any) string {
+	m := map[string]json.RawMessage{}
+	if meta != "" {
+		if err := json.Unmarshal([]byte(meta), &m); err != nil {
+			return meta
+		}
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return meta
+	}
+	m[key] = data
+	out, err := json.Marshal(m)
+	if err != nil {
+		return meta
+	}
+	return string(out)
+}

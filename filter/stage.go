@@ -15,16 +15,20 @@ type Stage struct {
 	// Model, if set, scores every document (kept and dropped) into
 	// Document.Quality; Keep then decides documents the rules kept.
 	Model *Model
-	Keep  Keep
+	// Scorer, used when Model is nil, scores documents the same way (a
+	// FastTextClassifier).
+	Scorer Scorer
+	Keep   Keep
 
 	mu      sync.Mutex
 	removed map[*shards.Document]map[string]int
+	counts  map[*shards.Document]map[string]int
 }
 
 // Reasons lists every drop reason the stage can produce.
 func (s *Stage) Reasons() []string {
 	rs := s.Pipeline.Reasons()
-	if s.Model != nil {
+	if s.scorer() != nil {
 		switch s.Keep.Kind {
 		case "pareto":
 			rs = append(rs, QualityPareto)
@@ -40,23 +44,37 @@ func (s *Stage) Reasons() []string {
 // Modifier changed it, and Quality when a model is set.
 func (s *Stage) Process(d *shards.Document) (*shards.Document, error) {
 	o := s.Pipeline.Apply(d)
-	if s.Model != nil {
-		d.Quality, d.HasQuality = s.Model.Score(d.Text), true
+	if sc := s.scorer(); sc != nil {
+		d.Quality, d.HasQuality = sc.Score(d.Text), true
 		if d.Drop == nil {
 			if reason, value := s.Keep.Decide(d.ID, d.Quality); reason != "" {
 				d.Drop = &shards.Drop{Reason: reason, Value: value}
 			}
 		}
 	}
-	if len(o.Removed) > 0 {
-		s.mu.Lock()
-		if s.removed == nil {
-			s.removed = map[*shards.Document]map[string]int{}
-		}
-		s.removed[d] = o.Removed
-		s.mu.Unlock()
-	}
+	s.hold(&s.removed, d, o.Removed)
+	s.hold(&s.counts, d, o.Counts)
 	return d, nil
+}
+
+// hold remembers a document's per-rule numbers until Observe.
+func (s *Stage) hold(m *map[*shards.Document]map[string]int, d *shards.Document, v map[string]int) {
+	if len(v) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if *m == nil {
+		*m = map[*shards.Document]map[string]int{}
+	}
+	(*m)[d] = v
+	s.mu.Unlock()
+}
+
+func (s *Stage) scorer() Scorer {
+	if s.Model != nil {
+		return s.Model
+	}
+	return s.Scorer
 }
 
 // Histogram and metric names this stage adds to its Stats.
@@ -67,15 +85,20 @@ const (
 )
 
 // Observe records stage statistics for one routed document: text removed by
-// modifying rules, and the quality score histograms for kept and dropped
+// modifying rules, the Annotators' counts (as metrics), and the quality score histograms for kept and dropped
 // documents. Call it in input order (RunDocStage does).
 func (s *Stage) Observe(st *shards.Stats, in, out *shards.Document) {
 	s.mu.Lock()
 	removed := s.removed[out]
 	delete(s.removed, out)
+	counts := s.counts[out]
+	delete(s.counts, out)
 	s.mu.Unlock()
 	for _, rule := range sortedStrings(removed) {
 		st.Modify(rule, int64(removed[rule]))
+	}
+	for _, k := range sortedStrings(counts) {
+		st.Metric(k, "count").Add(float64(counts[k]))
 	}
 	if out.HasQuality {
 		name := StatQualityKept

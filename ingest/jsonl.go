@@ -14,7 +14,7 @@ import (
 // jsonlReader reads JSON Lines, plain, gzip or zstd compressed.
 type jsonlReader struct {
 	path      string
-	f         io.ReadCloser
+	in        *input
 	src       *source
 	br        *bufio.Reader
 	opt       ReaderOptions
@@ -25,25 +25,26 @@ type jsonlReader struct {
 	sawAny    bool
 	textField string
 	idField   string
+	// units counts the lines framed (non-blank, or unreadable) and the
+	// empty-file report.
+	units int64
 }
 
-func openJSONL(path string, opt ReaderOptions) (*jsonlReader, error) {
-	f, err := openInput(path)
+func (r *jsonlReader) framing() (int64, error) { return r.units + r.src.failures, nil }
+
+func openJSONL(path string, in *input, opt ReaderOptions) (*jsonlReader, error) {
+	src, err := newSource(in, path)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	src, err := newSource(f, path)
-	if err != nil {
-		f.Close()
+		in.close()
 		return nil, err
 	}
-	return &jsonlReader{path: path, f: f, src: src, br: bufio.NewReaderSize(src, 1<<20), opt: opt,
+	return &jsonlReader{path: path, in: in, src: src, br: bufio.NewReaderSize(src, 1<<20), opt: opt,
 		max: opt.maxRecord(), textField: opt.textField(), idField: opt.idField()}, nil
 }
 
 func (r *jsonlReader) Close() error {
 	r.src.close()
-	return r.f.Close()
+	return r.in.close()
 }
 
 func (r *jsonlReader) errAt(kind string, off int64, err error) *RecordError {
@@ -87,6 +88,7 @@ func (r *jsonlReader) Next() (*Record, error) {
 			r.done = true
 			if errors.Is(err, io.EOF) {
 				if !r.sawAny {
+					r.units++
 					return nil, &RecordError{File: r.path, Kind: ErrEmptyFile, Err: errors.New("no JSON lines")}
 				}
 				return nil, io.EOF
@@ -95,23 +97,33 @@ func (r *jsonlReader) Next() (*Record, error) {
 			if errors.As(err, &se) {
 				r.line++
 				re := r.errAt(se.kind, start, err)
+				re.Offset = se.offset
 				if r.src.resync() == nil {
 					r.done = false
 					r.br.Reset(r.src)
 				}
 				return nil, re
 			}
+			r.units++
 			return nil, r.errAt(ErrJSONInvalid, start, err)
 		}
 		r.line++
 		r.sawAny = true
 		if tooLong {
+			r.units++
 			return nil, r.errAt(ErrRecordTooLarge, start, fmt.Errorf("line longer than %d bytes", r.max))
 		}
-		line := bytes.TrimSpace(r.buf)
+		line := r.buf
+		if r.line == 1 {
+			// A byte-order mark (editors on Windows write one) is not part
+			// of the first line.
+			line = bytes.TrimPrefix(line, []byte("\ufeff"))
+		}
+		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
+		r.units++
 		return r.parse(line, start)
 	}
 }
@@ -137,6 +149,7 @@ func (r *jsonlReader) parse(line []byte, start int64) (*Record, error) {
 		rec.Key = id.String()
 	}
 	if rec.Key == "" {
+		rec.KeyFromPosition = true
 		rec.Key = "line " + strconv.Itoa(r.line)
 	}
 	text, ok := obj[r.textField].(string)

@@ -42,6 +42,20 @@ var iso6391 = sync.OnceValue(func() map[whatlanggo.Lang]string {
 	return m
 })
 
+// LangDetector identifies the language of a text: a code and a confidence
+// in [0, 1]. Name identifies it (with its model) in a run's fingerprint.
+type LangDetector interface {
+	DetectLanguage(text string) (string, float64)
+	Name() string
+}
+
+func (r *Record) detectLanguage(text string) (string, float64) {
+	if r.LangID != nil {
+		return r.LangID.DetectLanguage(text)
+	}
+	return DetectLanguage(text)
+}
+
 // DetectLanguage returns the language of text (ISO 639-1 where one exists,
 // else ISO 639-3) and the detector's confidence in [0, 1]; "" and 0 when the
 // text has no letters to judge.

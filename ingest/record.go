@@ -8,6 +8,7 @@ import (
 	"iter"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Format names an input file format.
@@ -57,7 +58,25 @@ type ReaderOptions struct {
 	// body); a larger record is skipped without being buffered and reported
 	// as a RecordError of kind ErrRecordTooLarge. 0 means DefaultMaxRecordBytes.
 	MaxRecordBytes int64
+	// MaxHTMLBytes caps the HTML page (UTF-8, after HTTP decoding) handed
+	// to extraction: a larger page is dropped as SkipHTMLTooLarge, because
+	// go-trafilatura's time grows with the square of a page's size. 0 means
+	// DefaultMaxHTMLBytes.
+	MaxHTMLBytes int64 `json:",omitempty"`
+	// ExtractTimeout is the time budget of one page's extraction: a page
+	// not done by then is dropped as SkipExtractTimeout. 0 means
+	// DefaultExtractTimeout; negative, none. It is a backstop that, under
+	// MaxHTMLBytes, a page only reaches on a machine far slower than
+	// expected (it is not part of the output's identity).
+	ExtractTimeout time.Duration `json:"-"`
 }
+
+// DefaultMaxHTMLBytes is the default cap on a page handed to extraction.
+// Common Crawl itself truncates payloads at 1 MiB.
+const DefaultMaxHTMLBytes = 2 << 20
+
+// DefaultExtractTimeout is the default time budget of one extraction.
+const DefaultExtractTimeout = 60 * time.Second
 
 func (o ReaderOptions) textField() string {
 	if o.TextField == "" {
@@ -96,6 +115,9 @@ const (
 
 // Record is one input record, before conversion to a Document.
 type Record struct {
+	// LangID, if set, is the language detector Convert uses (else
+	// whatlanggo).
+	LangID LangDetector
 	// File is the input path as given to Open.
 	File string
 	// Offset is where the record starts in File as stored on disk: for
@@ -116,6 +138,10 @@ type Record struct {
 	// Key is the record's identity within its input: the WARC-Record-ID,
 	// the JSON id, the file's base name, or "line N" / "row N" / "offset N".
 	Key string
+	// KeyFromPosition is set when Key was made from the record's position
+	// ("line N", "row N", "offset N"): Run then prefixes the input's name,
+	// so that ids are unique over all the files of a source.
+	KeyFromPosition bool
 	// URL, Date and ContentType are as given by the input (Date raw).
 	URL, Date, ContentType string
 	// Type is the WARC-Type for WARC/WET records ("" otherwise).
@@ -132,6 +158,10 @@ type Record struct {
 	Meta map[string]any
 	// MaxBytes caps decoded bodies in Convert (from ReaderOptions).
 	MaxBytes int64
+	// MaxHTML and ExtractTimeout are ReaderOptions' MaxHTMLBytes and
+	// ExtractTimeout for Convert (0: the defaults).
+	MaxHTML        int64
+	ExtractTimeout time.Duration
 }
 
 // Skip reasons: typed constants so that stats can list zeros. A record with
@@ -148,15 +178,19 @@ const (
 	SkipHTTPEncoding  = "http/unsupported-encoding"
 	SkipExtractEmpty  = "extract/empty"
 	SkipExtractFailed = "extract/failed"
-	SkipEmptyText     = "text/empty"
-	SkipJSONNoText    = "json/no-text"
+	// SkipHTMLTooLarge: the page is over ReaderOptions.MaxHTMLBytes.
+	SkipHTMLTooLarge = "html/too_large"
+	// SkipExtractTimeout: extraction ran past ReaderOptions.ExtractTimeout.
+	SkipExtractTimeout = "extract/timeout"
+	SkipEmptyText      = "text/empty"
+	SkipJSONNoText     = "json/no-text"
 )
 
 // SkipReasons lists every skip reason Open and Convert can return.
 var SkipReasons = []string{
 	SkipWARCInfo, SkipWARCRequest, SkipWARCMetadata, SkipWARCRevisit, SkipWARCResource,
 	SkipWARCOther, SkipNonHTML, SkipHTTPStatus, SkipHTTPEncoding, SkipExtractEmpty,
-	SkipExtractFailed, SkipEmptyText, SkipJSONNoText,
+	SkipExtractFailed, SkipEmptyText, SkipJSONNoText, SkipHTMLTooLarge, SkipExtractTimeout,
 }
 
 // Error kinds of RecordError.
@@ -168,6 +202,7 @@ const (
 	ErrWARCBadHeader  = "warc/bad-header"
 	ErrWARCNoWARCInfo = "warc/no-warcinfo"
 	ErrWARCGarbage    = "warc/garbage"
+	ErrWARCBadLength  = "warc/bad-length"
 	ErrJSONInvalid    = "json/invalid"
 	ErrUTF8Invalid    = "utf8/invalid"
 	ErrRecordTooLarge = "record/too-large"
@@ -181,9 +216,28 @@ const (
 // ErrorKinds lists every RecordError kind.
 var ErrorKinds = []string{
 	ErrGzipCorrupt, ErrGzipTruncated, ErrZstdCorrupt, ErrWARCTruncated, ErrWARCBadHeader,
-	ErrWARCNoWARCInfo, ErrWARCGarbage, ErrJSONInvalid, ErrUTF8Invalid, ErrRecordTooLarge,
+	ErrWARCNoWARCInfo, ErrWARCGarbage, ErrWARCBadLength, ErrJSONInvalid, ErrUTF8Invalid, ErrRecordTooLarge,
 	ErrEmptyFile, ErrHTTPInvalid, ErrHTTPBody, ErrCharset, ErrParquetRead,
 }
+
+// ConfigError is an input that does not fit the options (a Parquet file
+// without the text column, or whose text column is not a string column):
+// not bad data to count and step over but a wrong setting, so Run fails.
+type ConfigError struct {
+	File string
+	Err  error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("%s: %v", e.File, e.Err) }
+
+// Unwrap returns the cause.
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// IsIncident reports whether an error kind marks something found between
+// records (data that is not a record, a WARC file that does not start with
+// warcinfo) rather than a broken record: incidents are counted as errors but
+// are not records of the input.
+func IsIncident(kind string) bool { return kind == ErrWARCGarbage || kind == ErrWARCNoWARCInfo }
 
 // RecordError is a recoverable, counted error: after it, Next continues
 // with the next complete record. It names the file and the offset (as in
@@ -218,6 +272,15 @@ func IsRecordError(err error) (*RecordError, bool) {
 	return re, ok
 }
 
+// framer is implemented by the readers: framing returns the number of
+// record units (records, and failures that stand for records) the reader's
+// framing layer counted in its input as it read it, independently of the
+// records and errors Next returned, or an error when its framing layers
+// disagree. Run checks it against what it accounted for.
+type framer interface {
+	framing() (int64, error)
+}
+
 // RecordReader is a stream of records from one input file. Next returns
 // io.EOF after the last record, a *RecordError for a recoverable problem
 // (call Next again), or another error for a fatal one (stop).
@@ -248,39 +311,49 @@ func sniffCompression(head []byte) compression {
 // DetectFormat picks a format from the name of a file and, when the name
 // does not say, from its first bytes (after decompression).
 func DetectFormat(path string) (Format, error) {
+	if f, ok := formatFromName(path); ok {
+		return f, nil
+	}
+	head, err := peekDecompressed(path, 4096)
+	if err != nil {
+		return "", err
+	}
+	name := strings.ToLower(filepath.Base(path))
+	for _, ext := range []string{".gz", ".zst", ".zstd"} {
+		name = strings.TrimSuffix(name, ext)
+	}
+	f := sniffFormat(head)
+	if f == FormatWARC || f == FormatWET {
+		// A WET sample saved as .txt (cc_net's sample.warc.txt) is still WARC.
+		return f, nil
+	}
+	switch {
+	case strings.HasSuffix(name, ".txt"), strings.HasSuffix(name, ".text"), strings.HasSuffix(name, ".md"):
+		return FormatText, nil
+	case strings.HasSuffix(name, ".html"), strings.HasSuffix(name, ".htm"), strings.HasSuffix(name, ".xhtml"):
+		return FormatHTML, nil
+	}
+	return f, nil
+}
+
+// formatFromName picks a format from a file name alone, when the name is
+// enough (HTML and text names are not: they may hold WARC).
+func formatFromName(path string) (Format, bool) {
 	name := strings.ToLower(filepath.Base(path))
 	for _, ext := range []string{".gz", ".zst", ".zstd"} {
 		name = strings.TrimSuffix(name, ext)
 	}
 	switch {
 	case strings.HasSuffix(name, ".wet"), strings.HasSuffix(name, ".warc.wet"):
-		return FormatWET, nil
+		return FormatWET, true
 	case strings.HasSuffix(name, ".warc"), strings.HasSuffix(name, ".arc.warc"):
-		return FormatWARC, nil
+		return FormatWARC, true
 	case strings.HasSuffix(name, ".jsonl"), strings.HasSuffix(name, ".json"), strings.HasSuffix(name, ".ndjson"):
-		return FormatJSONL, nil
+		return FormatJSONL, true
 	case strings.HasSuffix(name, ".parquet"):
-		return FormatParquet, nil
-	case strings.HasSuffix(name, ".html"), strings.HasSuffix(name, ".htm"), strings.HasSuffix(name, ".xhtml"),
-		strings.HasSuffix(name, ".txt"), strings.HasSuffix(name, ".text"), strings.HasSuffix(name, ".md"):
-		// A WET sample saved as .txt (cc_net's sample.warc.txt) is still WARC.
-		head, err := peekDecompressed(path, 4096)
-		if err != nil {
-			return "", err
-		}
-		if f := sniffFormat(head); f == FormatWARC || f == FormatWET {
-			return f, nil
-		}
-		if strings.HasSuffix(name, ".txt") || strings.HasSuffix(name, ".text") || strings.HasSuffix(name, ".md") {
-			return FormatText, nil
-		}
-		return FormatHTML, nil
+		return FormatParquet, true
 	}
-	head, err := peekDecompressed(path, 4096)
-	if err != nil {
-		return "", err
-	}
-	return sniffFormat(head), nil
+	return "", false
 }
 
 func sniffFormat(head []byte) Format {
@@ -305,12 +378,12 @@ func sniffFormat(head []byte) Format {
 
 // peekDecompressed returns up to n bytes of the decompressed start of path.
 func peekDecompressed(path string, n int) ([]byte, error) {
-	f, err := openInput(path)
+	in, err := openInput(path)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	s, err := newSource(f, path)
+	defer in.close()
+	s, err := openSource(in, path, false)
 	if err != nil {
 		return nil, err
 	}
@@ -327,24 +400,55 @@ func peekDecompressed(path string, n int) ([]byte, error) {
 
 // Open returns a reader over one input file. It streams: it never reads a
 // whole file into memory. Format FormatAuto (or "") calls DetectFormat.
+// path may be "-" (standard input) or a pipe: see IsStream.
 func Open(path string, f Format, opt ReaderOptions) (RecordReader, error) {
-	if f == "" || f == FormatAuto {
+	r, _, err := OpenFormat(path, f, opt)
+	return r, err
+}
+
+// OpenFormat is Open that also returns the format it read the input as.
+func OpenFormat(path string, f Format, opt ReaderOptions) (RecordReader, Format, error) {
+	stream := IsStream(path)
+	if !stream && (f == "" || f == FormatAuto) {
 		var err error
 		if f, err = DetectFormat(path); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
+	if f == FormatParquet && stream {
+		return nil, "", fmt.Errorf("ingest: %s: Parquet needs a regular file (its footer is read first), not a stream", path)
+	}
+	var in *input
+	if f != FormatParquet {
+		var err error
+		if in, err = openInput(path); err != nil {
+			return nil, "", err
+		}
+		if f == "" || f == FormatAuto {
+			f = sniffStream(path, in)
+		}
+	}
+	var r RecordReader
+	var err error
 	switch f {
 	case FormatWARC, FormatWET:
-		return openWARC(path, opt)
+		r, err = openWARC(path, in, opt)
 	case FormatJSONL:
-		return openJSONL(path, opt)
+		r, err = openJSONL(path, in, opt)
 	case FormatParquet:
-		return openParquet(path, opt)
+		r, err = openParquet(path, opt)
 	case FormatHTML, FormatText:
-		return openSingle(path, f, opt)
+		r, err = openSingle(path, in, f, opt)
+	default:
+		if in != nil {
+			in.close()
+		}
+		return nil, "", fmt.Errorf("ingest: %s: unknown format %q", path, f)
 	}
-	return nil, fmt.Errorf("ingest: %s: unknown format %q", path, f)
+	if err != nil {
+		return nil, "", err
+	}
+	return r, f, nil
 }
 
 // Records ranges over a reader's records: each step yields a record or an

@@ -41,6 +41,12 @@ type Options struct {
 	// passes UniqueNames of the whole source, so ids do not depend on the
 	// split.
 	Names []string
+	// LangID, if set, identifies languages instead of whatlanggo (e.g.
+	// fastText's lid.176, see fasttext.LangID).
+	LangID LangDetector
+	// Skipped lists the entries of input directories that were left out
+	// (from ExpandInputsSkipped): each is counted under its reason.
+	Skipped []SkippedInput
 }
 
 // Progress reports how far a run has got.
@@ -56,12 +62,42 @@ const (
 	ErrReadInput       = "input/read"
 )
 
-// ExpandInputs turns command-line inputs (files, directories, globs) into a
-// sorted list of files. Directories are walked recursively; hidden files
-// are left out. It fails if an input matches nothing.
+// Reasons for leaving an entry of an input directory out (counted by Run
+// when given in Options.Skipped).
+const (
+	SkipInputDangling   = "input/dangling-link"
+	SkipInputDirLink    = "input/link-to-directory"
+	SkipInputNotRegular = "input/not-regular-file"
+)
+
+// SkippedInput is an entry of an input directory that is not read.
+type SkippedInput struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"` // one of the SkipInput* reasons
+	Detail string `json:"detail,omitempty"`
+}
+
+// ExpandInputs is ExpandInputsSkipped that logs what it leaves out.
 func ExpandInputs(args []string) ([]string, error) {
+	files, skipped, err := ExpandInputsSkipped(args)
+	for _, s := range skipped {
+		slog.Warn("input left out", "path", s.Path, "reason", s.Reason, "detail", s.Detail)
+	}
+	return files, err
+}
+
+// ExpandInputsSkipped turns command-line inputs (files, directories,
+// globs, "-" for standard input) into a list of files, and the entries of
+// input directories it leaves out, with the reason. Directories are
+// walked recursively in sorted order; hidden entries are left out;
+// symbolic links to files are followed, while dangling links, links to
+// directories (which could loop) and FIFOs, sockets and devices found in a
+// directory are left out. A pipe or device named as an input is read as a
+// stream (see IsStream). It fails if an input matches nothing.
+func ExpandInputsSkipped(args []string) ([]string, []SkippedInput, error) {
 	seen := map[string]bool{}
 	var files []string
+	var skipped []SkippedInput
 	add := func(p string) {
 		if !seen[p] {
 			seen[p] = true
@@ -69,9 +105,13 @@ func ExpandInputs(args []string) ([]string, error) {
 		}
 	}
 	for _, arg := range args {
+		if arg == StdinName {
+			add(arg)
+			continue
+		}
 		if remote, ok, err := expandRemote(arg); ok {
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			for _, p := range remote {
 				add(p)
@@ -84,20 +124,20 @@ func ExpandInputs(args []string) ([]string, error) {
 		if _, err := os.Stat(arg); err != nil && strings.ContainsAny(arg, "*?[") {
 			m, err := filepath.Glob(arg)
 			if err != nil {
-				return nil, fmt.Errorf("input %q: %w", arg, err)
+				return nil, nil, fmt.Errorf("input %q: %w", arg, err)
 			}
 			if len(m) == 0 {
-				return nil, fmt.Errorf("input %q matches no file", arg)
+				return nil, nil, fmt.Errorf("input %q matches no file", arg)
 			}
 			matches = m
 		}
 		for _, p := range matches {
 			info, err := os.Stat(p)
 			if err != nil {
-				return nil, fmt.Errorf("input: %w", err)
+				return nil, nil, fmt.Errorf("input: %w", err)
 			}
 			if !info.IsDir() {
-				add(p)
+				add(p) // a regular file, or a stream named on purpose
 				continue
 			}
 			var inDir []string
@@ -111,16 +151,31 @@ func ExpandInputs(args []string) ([]string, error) {
 					}
 					return nil
 				}
-				if d.Type().IsRegular() {
+				switch t := d.Type(); {
+				case t.IsRegular():
 					inDir = append(inDir, q)
+				case t&fs.ModeSymlink != 0:
+					target, err := os.Stat(q)
+					switch {
+					case err != nil:
+						skipped = append(skipped, SkippedInput{Path: q, Reason: SkipInputDangling, Detail: err.Error()})
+					case target.Mode().IsRegular():
+						inDir = append(inDir, q)
+					case target.IsDir():
+						skipped = append(skipped, SkippedInput{Path: q, Reason: SkipInputDirLink})
+					default:
+						skipped = append(skipped, SkippedInput{Path: q, Reason: SkipInputNotRegular, Detail: target.Mode().Type().String()})
+					}
+				case !d.IsDir():
+					skipped = append(skipped, SkippedInput{Path: q, Reason: SkipInputNotRegular, Detail: t.String()})
 				}
 				return nil
 			})
 			if err != nil {
-				return nil, fmt.Errorf("input %s: %w", p, err)
+				return nil, nil, fmt.Errorf("input %s: %w", p, err)
 			}
 			if len(inDir) == 0 {
-				return nil, fmt.Errorf("input directory %s has no files", p)
+				return nil, nil, fmt.Errorf("input directory %s has no files", p)
 			}
 			sort.Strings(inDir)
 			for _, q := range inDir {
@@ -129,9 +184,10 @@ func ExpandInputs(args []string) ([]string, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, errors.New("no inputs")
+		return nil, nil, errors.New("no inputs")
 	}
-	return files, nil
+	sort.Slice(skipped, func(i, j int) bool { return skipped[i].Path < skipped[j].Path })
+	return files, skipped, nil
 }
 
 // position is where a checkpointed ingest run stopped: inputs before File
@@ -140,6 +196,9 @@ type position struct {
 	File   int                `json:"file"`
 	Items  int64              `json:"items"`
 	Inputs []shards.InputInfo `json:"inputs"`
+	// Incidents counts, per input, the errors that are not records (see
+	// IsIncident), for the accounting check.
+	Incidents []int64 `json:"incidents,omitempty"`
 }
 
 // item is one thing read from an input: a record, or a counted error.
@@ -151,13 +210,25 @@ type item struct {
 	err   error
 	bytes int64
 	off   int64
+	// eof marks the end of an input, after its last item: framed is the
+	// number of record units its reader framed (-1: unknown), ferr a
+	// disagreement of its framing layers.
+	eof    bool
+	framed int64
+	ferr   error
 }
 
 type result struct {
 	item
 	doc  *shards.Document
 	skip string
+	// cancelled: the run was stopped before the record was converted.
+	cancelled bool
 }
+
+// testHookReader, when set by a test, wraps every reader Run opens (fault
+// injection between the reader and the stats).
+var testHookReader func(RecordReader) RecordReader
 
 // Run ingests files into document shards in out, and returns the stats.
 // Every record ends up as a document or counted under a skip reason or an
@@ -174,9 +245,20 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("create output: %w", err)
 	}
+	unlock, err := shards.LockOutput(out) // one writer per output directory
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	defer unlock()
 	var ids []any
 	before := make([]int64, len(files)+1) // before[i]: bytes of the inputs before i
 	for i, f := range files {
+		if IsStream(f) {
+			// A stream has no size or time to identify it by.
+			before[i+1] = before[i]
+			ids = append(ids, []any{f, "stream"})
+			continue
+		}
 		size, mtime, err := statInput(f)
 		if err != nil {
 			return nil, fmt.Errorf("input: %w", err)
@@ -184,13 +266,17 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		before[i+1] = before[i] + size
 		ids = append(ids, []any{f, size, mtime})
 	}
+	if opt.LangID != nil {
+		ids = append(ids, "langid:"+opt.LangID.Name())
+	}
 	fp, err := shards.Fingerprint("ingest", struct {
-		Source string        `json:"source"`
-		Format Format        `json:"format"`
-		Target int64         `json:"target"`
-		Reader ReaderOptions `json:"reader"`
-		Names  []string      `json:"names,omitempty"`
-	}{opt.Source, opt.Format, opt.TargetBytes, opt.Reader, opt.Names}, ids...)
+		Source  string         `json:"source"`
+		Format  Format         `json:"format"`
+		Target  int64          `json:"target"`
+		Reader  ReaderOptions  `json:"reader"`
+		Names   []string       `json:"names,omitempty"`
+		Skipped []SkippedInput `json:"skipped,omitempty"`
+	}{opt.Source, opt.Format, opt.TargetBytes, opt.Reader, opt.Names, opt.Skipped}, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -203,8 +289,14 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	}
 
 	st := shards.NewStats("ingest")
-	st.Declare(SkipReasons, append(append([]string(nil), ErrorKinds...), ErrUnreadableInput, ErrReadInput))
-	pos := position{Inputs: make([]shards.InputInfo, len(files))}
+	st.Declare(append(append([]string(nil), SkipReasons...), SkipInputDangling, SkipInputDirLink, SkipInputNotRegular),
+		append(append([]string(nil), ErrorKinds...), ErrUnreadableInput, ErrReadInput))
+	for _, s := range opt.Skipped {
+		st.In.Add(0)
+		st.Drop(s.Reason, 0)
+		slog.Warn("input left out", "path", s.Path, "reason", s.Reason, "detail", s.Detail)
+	}
+	pos := position{Inputs: make([]shards.InputInfo, len(files)), Incidents: make([]int64, len(files))}
 	var prev []shards.ShardInfo
 	cp, err := shards.LoadCheckpoint(out)
 	if err != nil {
@@ -216,6 +308,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		}
 		if err := json.Unmarshal(cp.Position, &pos); err != nil || len(pos.Inputs) != len(files) {
 			return nil, fmt.Errorf("%s: unreadable checkpoint position: %v", out, err)
+		}
+		if len(pos.Incidents) != len(files) {
+			pos.Incidents = make([]int64, len(files))
 		}
 		st, prev = cp.Stats, cp.Outputs["kept"]
 		slog.Info("resuming", "out", out, "input", pos.File+1, "of", len(files), "records_done", st.In.Docs)
@@ -236,6 +331,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	// The reading side: one input at a time, in order.
 	var (
 		cur     RecordReader
+		base    RecordReader      // cur before any test hook
 		meta    *shards.InputInfo // the current input's identity
 		curFile = pos.File
 		skip    = pos.Items // items of curFile consumed before the checkpoint
@@ -262,27 +358,33 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				fail := func(kind string, err error) (item, bool, error) {
 					return item{file: curFile, meta: meta, kind: kind, err: err}, true, nil
 				}
-				size, _, err := statInput(path)
-				if err != nil {
-					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
-				}
-				meta.Bytes = size
-				if size == 0 {
-					return fail(ErrEmptyFile, fmt.Errorf("%s: empty file", path))
-				}
-				if meta.SHA256, err = inputSHA256(path); err != nil {
-					return fail(ErrUnreadableInput, err)
-				}
-				format := opt.Format
-				if format == FormatAuto {
-					if format, err = DetectFormat(path); err != nil {
-						return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
+				if !IsStream(path) {
+					size, _, err := statInput(path)
+					if err != nil {
+						return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", redactInput(path), err))
+					}
+					meta.Bytes = size
+					if size == 0 {
+						return fail(ErrEmptyFile, fmt.Errorf("%s: empty file", redactInput(path)))
+					}
+					if meta.SHA256, err = inputSHA256(path); err != nil {
+						return fail(ErrUnreadableInput, err)
 					}
 				}
-				meta.Format = string(format)
-				if cur, err = Open(path, format, opt.Reader); err != nil {
+				var format Format
+				var err error
+				if cur, format, err = OpenFormat(path, opt.Format, opt.Reader); err != nil {
 					cur = nil
+					var ce *ConfigError
+					if errors.As(err, &ce) {
+						return item{}, false, fmt.Errorf("ingest: %w", err)
+					}
 					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
+				}
+				meta.Format = string(format)
+				base = cur
+				if testHookReader != nil {
+					cur = testHookReader(cur)
 				}
 			}
 			if cur == nil { // this input produced its one error item
@@ -291,10 +393,14 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			}
 			rec, err := cur.Next()
 			if errors.Is(err, io.EOF) {
+				it := item{file: curFile, meta: meta, eof: true, framed: -1}
+				if fr, ok := base.(framer); ok {
+					it.framed, it.ferr = fr.framing()
+				}
 				cur.Close()
 				cur = nil
 				nextFile()
-				continue
+				return it, true, nil
 			}
 			it := item{file: curFile, meta: meta, rec: rec}
 			if err != nil {
@@ -310,6 +416,11 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				}
 			} else {
 				it.bytes, it.off = recordBytes(rec), rec.Offset
+				if rec.KeyFromPosition {
+					// "line N" repeats across the files of a source: the
+					// file's name (unique over the source) makes it unique.
+					rec.Key = names[curFile] + "/" + rec.Key
+				}
 				if rec.Key == filepath.Base(path) && (meta.Format == string(FormatHTML) || meta.Format == string(FormatText)) {
 					// One document per file: its identity is its name,
 					// made unique among this run's inputs.
@@ -325,7 +436,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			if !ok || err != nil {
 				return it, ok, err
 			}
-			if skip > 0 { // resuming: these were consumed before the checkpoint
+			if skip > 0 && !it.eof { // resuming: these were consumed before the checkpoint
 				skip--
 				continue
 			}
@@ -334,14 +445,20 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	}
 	convert := func(it item) result {
 		r := result{item: it}
-		if it.err != nil {
+		if it.err != nil || it.eof {
 			return r
 		}
 		if it.rec.Skip != "" {
 			r.skip = it.rec.Skip
 			return r
 		}
-		doc, skip, err := Convert(it.rec, opt.Source)
+		it.rec.LangID = opt.LangID
+		it.rec.MaxHTML, it.rec.ExtractTimeout = opt.Reader.MaxHTMLBytes, opt.Reader.ExtractTimeout
+		doc, skip, err := ConvertContext(ctx, it.rec, opt.Source)
+		if err != nil && ctx.Err() != nil {
+			r.err, r.cancelled = err, true
+			return r
+		}
 		if err != nil {
 			r.err, r.kind = err, ErrReadInput
 			var re *RecordError
@@ -355,8 +472,23 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 	}
 	var records, docs int64 = st.In.Docs, st.Out.Docs
 	emit := func(r result) error {
+		if r.cancelled {
+			return r.err
+		}
 		info := &pos.Inputs[r.file]
 		info.Path, info.Bytes, info.SHA256, info.Format = r.meta.Path, r.meta.Bytes, r.meta.SHA256, r.meta.Format
+		if r.eof {
+			// The accounting check: the records this input's reader framed
+			// as it read are the records accounted for, one each.
+			if r.ferr != nil {
+				return fmt.Errorf("ingest: accounting: %w", r.ferr)
+			}
+			if got := info.Records - pos.Incidents[r.file]; r.framed >= 0 && got != r.framed {
+				return fmt.Errorf("ingest: accounting: %s: its reader framed %d records but %d were accounted for (documents, skips and record errors)",
+					info.Path, r.framed, got)
+			}
+			return nil
+		}
 		st.In.Add(r.bytes)
 		info.Records++
 		records++
@@ -367,6 +499,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			}
 			st.Error(r.kind, r.bytes, r.err.Error())
 			info.Errors++
+			if IsIncident(r.kind) {
+				pos.Incidents[r.file]++
+			}
 			slog.Debug("record error", "kind", r.kind, "err", r.err)
 		case r.doc == nil:
 			st.Drop(r.skip, r.bytes)
@@ -400,6 +535,17 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		return nil
 	}
 	if err := shards.OrderedMap(ctx, opt.Workers, next, convert, emit); err != nil {
+		if ctx.Err() != nil {
+			// Everything up to the last checkpoint is on disk, written
+			// atomically; what came after it is redone on resume, so that
+			// shard boundaries stay where an uninterrupted run puts them.
+			cp, _ := shards.LoadCheckpoint(out)
+			done := int64(0)
+			if cp != nil {
+				done = cp.Consumed
+			}
+			return nil, fmt.Errorf("ingest interrupted (%w): %s keeps the %d records up to its last checkpoint; run the same command again to resume", ctx.Err(), out, done)
+		}
 		return nil, err
 	}
 	if err := w.Close(); err != nil {
@@ -439,6 +585,11 @@ func UniqueNames(files []string) []string {
 			n = len(p)
 		}
 		return strings.Join(p[len(p)-n:], "/")
+	}
+	for i, f := range files {
+		if f == StdinName {
+			parts[i] = []string{"stdin"}
+		}
 	}
 	names := make([]string, len(files))
 	depth := make([]int, len(files))

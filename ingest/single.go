@@ -10,31 +10,27 @@ import (
 // singleReader yields one record for a whole HTML or text file.
 type singleReader struct {
 	path string
+	in   *input
 	f    Format
 	max  int64
 	done bool
 }
 
-func openSingle(path string, f Format, opt ReaderOptions) (*singleReader, error) {
-	if _, _, err := statInput(path); err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	return &singleReader{path: path, f: f, max: opt.maxRecord()}, nil
+func openSingle(path string, in *input, f Format, opt ReaderOptions) (*singleReader, error) {
+	return &singleReader{path: path, in: in, f: f, max: opt.maxRecord()}, nil
 }
 
-func (r *singleReader) Close() error { return nil }
+func (r *singleReader) Close() error { return r.in.close() }
+
+// framing: one file, one record.
+func (r *singleReader) framing() (int64, error) { return 1, nil }
 
 func (r *singleReader) Next() (*Record, error) {
 	if r.done {
 		return nil, io.EOF
 	}
 	r.done = true
-	fh, err := openInput(r.path)
-	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	defer fh.Close()
-	src, err := newSource(fh, r.path)
+	src, err := newSource(r.in, r.path)
 	if err != nil {
 		return nil, err
 	}

@@ -8,12 +8,13 @@ import (
 )
 
 // The ingest side of package store: inputs may be local files or URLs
-// (s3://, http(s)://), opened, described and hashed through these three
-// functions only.
+// (s3://, http(s)://), opened (openInput, openParquet), described and
+// hashed through these functions only.
 
-// openInput opens a local file or a remote object; a remote one streams
-// with ranged requests and resumes a dropped connection where it stopped.
-func openInput(path string) (store.File, error) { return store.Open(context.Background(), path) }
+// openRemote opens a remote object (a URL). It streams with ranged
+// requests, resumes a dropped connection where it stopped, and can Seek
+// and ReadAt (ranged requests of their own).
+func openRemote(path string) (store.File, error) { return store.Open(context.Background(), path) }
 
 // statInput returns an input's size and modification time (Unix ns).
 func statInput(path string) (size, mtime int64, err error) {

@@ -20,17 +20,41 @@ const warcHeaderMax = 1 << 20
 // or one gzip member per record.
 type warcReader struct {
 	path  string
-	f     io.ReadCloser
+	in    *input
 	src   *source
+	pr    *pushReader
 	br    *bufio.Reader
 	max   int64
 	queue []warcItem
 	done  bool
-	// records counts record headers parsed; bytes counts non-blank input seen.
+	// records counts record headers parsed.
 	records int
 	// inError is set after a reported error, so that the garbage skipped while
 	// resynchronising is not reported a second time.
 	inError bool
+	// pending is the error of a record whose block ran to the end of the
+	// input: a Content-Length that is too large when another record header
+	// follows its header, else a truncated record.
+	pending *RecordError
+	// Framing: headers read where a gzip member starts (lastAtMember is the
+	// last one counted), source failures that a record in progress took
+	// as its own error, and errors that are units of their own.
+	atMember, lastAtMember, absorbed, extraUnits int64
+}
+
+// pushReader serves bytes pushed back in front of the source.
+type pushReader struct {
+	b   []byte
+	src io.Reader
+}
+
+func (p *pushReader) Read(b []byte) (int, error) {
+	if len(p.b) > 0 {
+		n := copy(b, p.b)
+		p.b = p.b[n:]
+		return n, nil
+	}
+	return p.src.Read(b)
 }
 
 type warcItem struct {
@@ -38,30 +62,68 @@ type warcItem struct {
 	err error
 }
 
-func openWARC(path string, opt ReaderOptions) (*warcReader, error) {
-	f, err := openInput(path)
+func openWARC(path string, in *input, opt ReaderOptions) (*warcReader, error) {
+	src, err := newSource(in, path)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: %w", err)
-	}
-	src, err := newSource(f, path)
-	if err != nil {
-		f.Close()
+		in.close()
 		return nil, err
 	}
+	pr := &pushReader{src: src}
 	return &warcReader{
-		path: path, f: f, src: src,
-		br:  bufio.NewReaderSize(src, warcLineMax),
-		max: opt.maxRecord(),
+		path: path, in: in, src: src, pr: pr,
+		br:  bufio.NewReaderSize(pr, warcLineMax),
+		max: opt.maxRecord(), lastAtMember: -1,
 	}, nil
+}
+
+// warcMemberInside returns where, inside the n-byte line at decompressed
+// offset at, a gzip member that starts with a WARC header begins (0: none).
+func (r *warcReader) warcMemberInside(at int64, n int) int {
+	for _, m := range r.src.members {
+		if p := m.data + m.lead; m.warc && !m.truncated && p > at && p < at+int64(n) {
+			return int(p - at)
+		}
+	}
+	return 0
+}
+
+// resetBuf drops what is buffered (after the source moved).
+func (r *warcReader) resetBuf() {
+	r.pr.b = nil
+	r.br.Reset(r.pr)
+}
+
+// pushback puts b, the bytes just before the current position, back in
+// front of the stream.
+func (r *warcReader) pushback(b []byte) {
+	rest, _ := r.br.Peek(r.br.Buffered())
+	nb := make([]byte, 0, len(b)+len(rest)+len(r.pr.b))
+	r.pr.b = append(append(append(nb, b...), rest...), r.pr.b...)
+	r.br.Reset(r.pr)
+}
+
+// framing returns the number of record units the framing saw in this input
+// (record headers, failed gzip members, unreadable stretches), counted as
+// the input was read rather than from the records and errors returned, and
+// an error when the gzip members that start with a WARC header are not the
+// records read at a member's start (a record swallowed by another).
+func (r *warcReader) framing() (int64, error) {
+	if r.src.comp == compGzip && r.src.warcMembers != r.atMember {
+		return 0, fmt.Errorf("%s: %d gzip members start with a WARC header but %d records were read at a member's start",
+			r.path, r.src.warcMembers, r.atMember)
+	}
+	return int64(r.records) + r.src.failures - r.absorbed + r.extraUnits, nil
 }
 
 func (r *warcReader) Close() error {
 	r.src.close()
-	return r.f.Close()
+	return r.in.close()
 }
 
 // consumed is the decompressed offset of the next byte the parser reads.
-func (r *warcReader) consumed() int64 { return r.src.data - int64(r.br.Buffered()) }
+func (r *warcReader) consumed() int64 {
+	return r.src.data - int64(len(r.pr.b)) - int64(r.br.Buffered())
+}
 
 func (r *warcReader) Next() (*Record, error) {
 	for len(r.queue) == 0 {
@@ -80,6 +142,21 @@ func (r *warcReader) fail(kind string, off int64, err error) {
 	r.inError = true
 }
 
+// flushPending queues the error of a record whose block ran to the end of
+// the input: as a wrong Content-Length when found is set (another record
+// header followed its header), else as a truncated record.
+func (r *warcReader) flushPending(found bool) {
+	if r.pending == nil {
+		return
+	}
+	if found {
+		r.pending.Kind = ErrWARCBadLength
+		r.pending.Err = fmt.Errorf("%w, and another WARC record starts inside it", r.pending.Err)
+	}
+	r.queue = append(r.queue, warcItem{err: r.pending})
+	r.pending = nil
+}
+
 // readErr handles a read error at decompressed offset recStart (-1 when
 // between records): it queues a RecordError and resynchronises.
 func (r *warcReader) readErr(err error, recStart int64, what string) {
@@ -88,22 +165,29 @@ func (r *warcReader) readErr(err error, recStart int64, what string) {
 	case errors.As(err, &se):
 		kind := se.kind
 		off := se.offset
-		if recStart >= 0 && kind == ErrGzipTruncated {
-			kind = ErrWARCTruncated
-			off = r.src.offsetOf(recStart)
+		if recStart >= 0 {
+			// The record in progress takes the failure as its error.
+			r.absorbed++
+			if kind == ErrGzipTruncated {
+				kind = ErrWARCTruncated
+				off = r.src.offsetOf(recStart)
+			}
 		}
 		r.fail(kind, off, fmt.Errorf("%s: %w", what, se.err))
 		if r.src.resync() != nil {
 			r.done = true
 			return
 		}
-		r.br.Reset(r.src)
+		r.resetBuf()
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		if recStart >= 0 {
 			r.fail(ErrWARCTruncated, r.src.offsetOf(recStart), fmt.Errorf("%s: unexpected end of file", what))
 		}
 		r.done = true
 	default:
+		if recStart < 0 {
+			r.extraUnits++
+		}
 		r.fail(ErrWARCTruncated, r.src.offsetOf(max(recStart, 0)), fmt.Errorf("%s: %w", what, err))
 		r.done = true
 	}
@@ -137,11 +221,13 @@ func (r *warcReader) step() {
 		if err != nil {
 			if r.records == 0 && at == 0 && !r.inError && garbageAt < 0 {
 				if errors.Is(err, io.EOF) {
+					r.extraUnits++
 					r.fail(ErrEmptyFile, 0, errors.New("no WARC records"))
 					r.done = true
 					return
 				}
 			}
+			r.flushPending(false)
 			if garbageAt >= 0 && !r.inError {
 				r.fail(ErrWARCGarbage, r.src.offsetOf(garbageAt), errors.New("data that is not a WARC record"))
 			}
@@ -158,13 +244,31 @@ func (r *warcReader) step() {
 		if garbageAt < 0 {
 			garbageAt = at
 		}
+		if !long {
+			if k := r.warcMemberInside(at, len(line)); k > 0 {
+				// A gzip member that starts with a WARC header begins
+				// inside this line (the member before it did not end with
+				// a line break): the record starts there, not in garbage.
+				ending := r.consumed() - at - int64(len(line))
+				tail := append([]byte(nil), line[k:]...)
+				for ; ending > 1; ending-- {
+					tail = append(tail, '\r')
+				}
+				r.pushback(append(tail, '\n'))
+			}
+		}
 	}
+	r.flushPending(true)
 	if garbageAt >= 0 && !r.inError {
 		r.fail(ErrWARCGarbage, r.src.offsetOf(garbageAt), fmt.Errorf("%d bytes that are not a WARC record", start-garbageAt))
 	}
 	r.inError = false
 	off := r.src.offsetOf(start)
 	r.records++
+	if m, ok := r.src.memberAt(start); ok && m.warc && !m.truncated && start == m.data+m.lead && start > r.lastAtMember {
+		r.atMember++
+		r.lastAtMember = start
+	}
 
 	h := map[string]string{}
 	parseOldHeaderLine(version, h)
@@ -216,6 +320,7 @@ func (r *warcReader) step() {
 		MaxBytes:    r.max,
 	}
 	if rec.Key == "" {
+		rec.KeyFromPosition = true
 		rec.Key = "offset " + strconv.FormatInt(off, 10)
 		if off != start {
 			rec.Key += "+" + strconv.FormatInt(start, 10)
@@ -253,31 +358,132 @@ func (r *warcReader) step() {
 		rec.Skip = SkipWARCOther
 	}
 
-	if rec.Skip != "" || n > r.max {
-		m, err := io.CopyN(io.Discard, r.br, n)
-		if err != nil || m < n {
-			if err == nil {
-				err = io.ErrUnexpectedEOF
-			}
-			r.readErr(err, start, fmt.Sprintf("reading %d-byte WARC block (got %d)", n, m))
+	hdrEnd := r.consumed()
+	keep := rec.Skip == "" && n <= r.max
+	body, got, err := r.readBlock(n, keep)
+	switch {
+	case errors.Is(err, errIntoRecord):
+		r.fail(ErrWARCBadLength, off, fmt.Errorf("Content-Length %d runs past the end of the record's gzip member (%d bytes of block in it) into the next record", n, got))
+		return
+	case err != nil:
+		var se *streamError
+		if !errors.As(err, &se) && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) && r.reposition(hdrEnd, body, got) {
+			// The input ends inside the block: a record cut off, or a
+			// Content-Length too large. The next step tells them apart.
+			r.pending = &RecordError{File: r.path, Offset: off, Kind: ErrWARCTruncated,
+				Err: fmt.Errorf("Content-Length %d, but the input ends %d bytes into the block", n, got)}
+			r.inError = true
 			return
 		}
-		if rec.Skip == "" {
-			r.fail(ErrRecordTooLarge, off, fmt.Errorf("WARC block of %d bytes exceeds the %d-byte limit", n, r.max))
-			return
-		}
-	} else {
-		rec.Body = make([]byte, n)
-		if m, err := io.ReadFull(r.br, rec.Body); err != nil {
-			r.readErr(err, start, fmt.Sprintf("reading %d-byte WARC block (got %d)", n, m))
-			return
-		}
+		r.readErr(err, start, fmt.Sprintf("reading %d-byte WARC block (got %d)", n, got))
+		return
 	}
+	if !r.trailerOK() {
+		r.fail(ErrWARCBadLength, off, fmt.Errorf("Content-Length %d does not end the record: its block is not followed by another WARC record", n))
+		r.reposition(hdrEnd, body, got)
+		return
+	}
+	if rec.Skip == "" && n > r.max {
+		r.fail(ErrRecordTooLarge, off, fmt.Errorf("WARC block of %d bytes exceeds the %d-byte limit", n, r.max))
+		return
+	}
+	rec.Body = body
 	if r.records == 1 && typ != "warcinfo" {
 		r.queue = append(r.queue, warcItem{err: &RecordError{File: r.path, Offset: off, Kind: ErrWARCNoWARCInfo,
 			Err: fmt.Errorf("first record is %q, not warcinfo (a fragment?)", typ)}})
 	}
 	r.queue = append(r.queue, warcItem{rec: rec})
+}
+
+// errIntoRecord stops a block that runs into a gzip member that starts a
+// WARC record: one gzip member per record, so the Content-Length is wrong.
+var errIntoRecord = errors.New("block runs into the next record's gzip member")
+
+// readBlock reads the n-byte block after a record header, keeping it when
+// keep (else it is skipped without being buffered). It never reads into a
+// gzip member that starts with a WARC header: it stops there with
+// errIntoRecord.
+func (r *warcReader) readBlock(n int64, keep bool) (body []byte, got int64, err error) {
+	if keep {
+		body = make([]byte, n)
+	}
+	for got < n {
+		chunk := n - got
+		if r.src.comp == compGzip {
+			if _, err = r.br.Peek(1); err == nil {
+				pos := r.consumed()
+				if m, ok := r.src.memberAt(pos); ok {
+					if pos == m.data && m.warc {
+						err = errIntoRecord
+					}
+					chunk = min(chunk, m.end-pos)
+				}
+			}
+			if err != nil {
+				if keep {
+					body = body[:got]
+				}
+				return body, got, err
+			}
+		}
+		var k int64
+		if keep {
+			var m int
+			m, err = io.ReadFull(r.br, body[got:got+chunk])
+			k = int64(m)
+		} else {
+			k, err = io.CopyN(io.Discard, r.br, chunk)
+		}
+		got += k
+		if err != nil {
+			if keep {
+				body = body[:got]
+			}
+			return body, got, err
+		}
+	}
+	return body, got, nil
+}
+
+// trailerOK reports whether what follows a block is what should: the
+// record's closing CRLF CRLF (what follows is then the next step's
+// business), or blank lines and another WARC header or the end of the
+// input (or a failure that the next step reports).
+func (r *warcReader) trailerOK() bool {
+	p, err := r.br.Peek(4096)
+	if bytes.HasPrefix(p, []byte("\r\n\r\n")) {
+		return true
+	}
+	t := bytes.TrimLeft(p, " \t\r\n")
+	switch {
+	case len(t) == 0:
+		return true
+	case len(t) >= 5:
+		return bytes.HasPrefix(t, []byte("WARC/"))
+	}
+	return err != nil
+}
+
+// reposition moves back to hdrEnd, the end of a record header whose block
+// was wrong, so that the next step looks for the next record from there:
+// the got bytes read since are pushed back when kept, else the source
+// rewinds. It reports false when neither is possible (a pipe).
+func (r *warcReader) reposition(hdrEnd int64, body []byte, got int64) bool {
+	if r.consumed() != hdrEnd+got {
+		return false
+	}
+	if got == 0 {
+		return true
+	}
+	if int64(len(body)) == got {
+		r.pushback(body)
+		return true
+	}
+	if !r.src.canRewind() || r.src.rewind(hdrEnd) != nil {
+		return false
+	}
+	r.resetBuf()
+	return true
 }
 
 // parseOldHeaderLine reads the WARC/0.17-0.18 draft header line

@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/smelt-dev/smelt/shards"
+	"github.com/smelt-dev/smelt/trainer"
 )
 
 // TestDemoRecipeRealData runs the bundled demo recipe on real data: the
@@ -75,7 +77,23 @@ func TestDemoRecipeRealData(t *testing.T) {
 	}
 	// The books' text decodes back from the trained tokenizer's shards.
 	sample, err := os.ReadFile(filepath.Join(run.Dir, "train", SampleFile))
-	if err != nil || strings.TrimSpace(string(sample)) == "" {
-		t.Errorf("no generated text: %v", err)
+	if err != nil || !strings.HasPrefix(string(sample), r.Train.Prompt) || len(sample) <= len(r.Train.Prompt)+1 {
+		t.Errorf("no generated text from the prompt %q: %q %v", r.Train.Prompt, sample, err)
+	}
+	// Four books and a few pages: validated on held-out chunks, and the
+	// checkpoint carries what generate and resume need.
+	recs, err := trainer.ReadLog(filepath.Join(run.Dir, "train", "log.csv"))
+	if err != nil || len(recs) != 6 || math.IsNaN(recs[5].ValLoss) {
+		t.Fatalf("train log: %v, %v", recs, err)
+	}
+	ck, err := trainer.LoadCheckpoint(filepath.Join(run.Dir, "train", trainer.CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Options.ValFraction != *r.Train.ValFraction || ck.Options.Data == "" || ck.TokenizerHash != tm.Tokenizer.RanksHash {
+		t.Errorf("checkpoint options %+v, tokenizer hash %q", ck.Options, ck.TokenizerHash)
+	}
+	if tok, err := ck.LoadTokenizer(); err != nil || tok.RanksHash() != tm.Tokenizer.RanksHash {
+		t.Errorf("the checkpoint's tokenizer: %v", err)
 	}
 }

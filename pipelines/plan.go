@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-
-	"github.com/smelt-dev/smelt/dedup"
 )
 
 // Step kinds: the stages a recipe is made of.
@@ -46,6 +44,11 @@ type Step struct {
 	Tasks []*Task `json:"tasks"`
 	// Fingerprint of the merged output: the tasks' fingerprints together.
 	Fingerprint string `json:"fingerprint"`
+	// CPUs and MemBytes, when set, are what each task of the step asks of
+	// the Slurm executor (--cpus-per-task, --mem) and the parallelism and
+	// memory limit it runs with.
+	CPUs     int   `json:"cpus,omitempty"`
+	MemBytes int64 `json:"mem_bytes,omitempty"`
 }
 
 // Task is one unit of work: a rank of a step.
@@ -64,6 +67,17 @@ type Task struct {
 	// fingerprints of the tasks it reads): a marker with another
 	// fingerprint is not this task's.
 	Fingerprint string `json:"fingerprint"`
+	// Group, Part and Parts place a dedup task: the documents deduplicated
+	// together (a source, or "" for a global dedup), the task's number in
+	// its group (the sketch task, or the bucket partition of Parts).
+	Group string `json:"group,omitempty"`
+	Part  int    `json:"part,omitempty"`
+	Parts int    `json:"parts,omitempty"`
+	// Snapshot lists the store generations a dedup group decides against,
+	// read when the run was planned.
+	Snapshot []uint64 `json:"snapshot,omitempty"`
+	// Run identifies a dedup group's run in its store.
+	Run string `json:"run,omitempty"`
 }
 
 // Step returns the step called name.
@@ -119,7 +133,7 @@ func NewPlan(r *Recipe) (*Plan, error) {
 	for _, src := range r.Sources {
 		files, err := ExpandSource(src)
 		if err != nil {
-			return nil, err
+			return nil, r.inputError(src, err)
 		}
 		nameFiles(files)
 		st := &Step{Name: "ingest-" + src.Name, Kind: KindIngest, Source: src.Name, Merge: true}
@@ -190,47 +204,19 @@ func NewPlan(r *Recipe) (*Plan, error) {
 		add(st)
 	}
 	if d := r.Dedup; d != nil {
-		st := &Step{Name: "dedup", Kind: KindDedup, Merge: true}
-		if d.Global() {
-			// One task over every mixed source's documents, in recipe
-			// order; each source's documents are then all in its output.
-			t := &Task{Rank: 0, Out: taskDir(st.Name, 0)}
-			var names []string
-			var fps [][]string
-			for _, src := range mixed {
-				st.Needs = appendUnique(st.Needs, finalStep[src.Name])
-				for _, u := range final[src.Name] {
-					t.Inputs = append(t.Inputs, u.Out)
-				}
-				names, fps = append(names, src.Name), append(fps, fpsOf(final[src.Name]))
-			}
-			t.Fingerprint = hashJSON([]any{KindDedup, d.RunOptions(), d.StorePath(""), targetBytes, dedup.ScopeGlobal, names, fps})
-			st.Tasks = []*Task{t}
-			for _, src := range mixed {
-				final[src.Name] = []*Task{t}
-			}
-		} else {
-			for i, src := range mixed {
-				st.Needs = appendUnique(st.Needs, finalStep[src.Name])
-				t := &Task{Rank: i, Source: src.Name, Out: taskDir(st.Name, i)}
-				for _, u := range final[src.Name] {
-					t.Inputs = append(t.Inputs, u.Out)
-				}
-				// RunOptions: the fingerprint of runs made before scope
-				// was a recipe setting.
-				t.Fingerprint = hashJSON([]any{KindDedup, d.RunOptions(), d.Store, targetBytes, fpsOf(final[src.Name])})
-				st.Tasks = append(st.Tasks, t)
-				final[src.Name] = []*Task{t}
-			}
+		steps, err := planDedup(r, d, mixed, final, finalStep, targetBytes)
+		if err != nil {
+			return nil, err
 		}
-		for _, src := range mixed {
-			finalStep[src.Name] = st.Name
+		for _, st := range steps {
+			add(st)
 		}
-		add(st)
 	}
 	// Under a global dedup every source's documents are in one output, which
 	// the tokenizer reads once and each tokenize task filters by source.
-	shared := r.Dedup != nil && r.Dedup.Global()
+	// (The staged dedup routes each upstream task on its own, so every
+	// source's documents are in its own route tasks: nothing is shared.)
+	shared := false
 
 	// The tokenizer: named, or trained on the final documents.
 	tk := &Step{Name: "tokenizer", Kind: KindTokenizer}
@@ -297,6 +283,7 @@ func NewPlan(r *Recipe) (*Plan, error) {
 		st.Tasks = []*Task{t}
 		add(st)
 	}
+	planExports(r, mixed, final, finalStep, ts, add)
 	return p, nil
 }
 

@@ -8,7 +8,8 @@
 // A run directory holds recipe.yaml (the resolved recipe), run.json (the
 // binary version), one ordinary stage output directory per step
 // (ingest-SOURCE, filter-SOURCE, classifier, dedup, tokenizer, tokenize,
-// train) with its manifest.json and stats.json, each task's own output
+// train, export-FORMAT) with its manifest.json and stats.json (an export
+// step: its files and export.json), each task's own output
 // under STEP/tasks/NNNNN, and .smelt/ with the plan, markers and logs.
 package pipelines
 
@@ -24,12 +25,18 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/smelt-dev/smelt/dedup"
 	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/ingest"
+	"github.com/smelt-dev/smelt/shards"
 	"github.com/smelt-dev/smelt/store"
+	"github.com/smelt-dev/smelt/tokenize"
+	"github.com/smelt-dev/smelt/trainer"
 	"gopkg.in/yaml.v3"
 )
 
@@ -55,6 +62,12 @@ type Recipe struct {
 	Tokenizer *Tokenizer `yaml:"tokenizer"`
 	// Train, if set, trains a model on the mix of the token shards.
 	Train *Train `yaml:"train,omitempty"`
+	// Export lists exports of the shards for other trainers and tools
+	// (see export.go).
+	Export []*Export `yaml:"export,omitempty"`
+
+	node *yaml.Node // the parsed YAML, for the line of a setting
+	file string     // the recipe file, when it was read from one
 }
 
 // Source is one dataset of a recipe.
@@ -88,10 +101,20 @@ type Source struct {
 	// published defaults: an empty mapping {} runs the default rules). No
 	// filter key means the source is not filtered.
 	Filter *filter.Config `yaml:"filter,omitempty"`
+	// LangID is ingest's language identification: whatlanggo (default) or
+	// fasttext:PATH for a fastText model such as lid.176.ftz.
+	LangID string `yaml:"langid,omitempty"`
 }
 
 // Classifier configures the GPT-3 style quality classifier.
 type Classifier struct {
+	// Kind is logistic (the default: smelt's GPT-3 style logistic
+	// regression) or fasttext (a supervised fastText model, scored by the
+	// probability of Label).
+	Kind string `yaml:"kind,omitempty"`
+	// Label is a fastText classifier's positive label (default
+	// __label__hq, which 'smelt fasttext train' and DCLM use).
+	Label string `yaml:"label,omitempty"`
 	// Model loads a trained model file (an input path) instead of training.
 	Model string `yaml:"model,omitempty"`
 	// Positives and Negatives name the sources whose ingested documents
@@ -138,6 +161,8 @@ type Dedup struct {
 	// scopes do not share stores. Like inputs, it lives outside the run
 	// directory (relative to the recipe's directory).
 	Store string `yaml:"store,omitempty"`
+	// Steps sets the dedup steps' tasks, CPUs and memory (dedup_stage.go).
+	Steps DedupSteps `yaml:"steps,omitempty"`
 }
 
 // GlobalStoreName is the store, under Dedup.Store, of a dedup with scope
@@ -211,8 +236,10 @@ type Train struct {
 	GradClip    float64 `yaml:"grad_clip"`
 	ValEvery    int     `yaml:"val_every"`
 	ValBatches  int     `yaml:"val_batches"`
-	ValFraction float64 `yaml:"val_fraction"`
-	Seed        uint64  `yaml:"seed"`
+	// ValFraction is the fraction held out for validation when ValEvery
+	// is set (unset: 0.01; 0: none, and no validation).
+	ValFraction *float64 `yaml:"val_fraction,omitempty"`
+	Seed        uint64   `yaml:"seed"`
 	// Threads run the math; results are bit-identical only for the same
 	// thread count (default 1, so a run is reproducible anywhere).
 	Threads int `yaml:"threads"`
@@ -270,6 +297,7 @@ func ParseRecipe(data []byte, baseDir string) (*Recipe, error) {
 			return nil, cleanYAMLError(err)
 		}
 	}
+	r.node = root
 	if err := r.resolve(baseDir); err != nil {
 		return nil, err
 	}
@@ -289,38 +317,157 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// MaxMB bounds the recipe's sizes in MiB (task_mb, the sample_mb
+// settings): like shards.MaxShardMB for shard_mb, 1 TiB, far below where
+// shifting a size in MiB to bytes overflows int64.
+const MaxMB = shards.MaxShardMB
+
+// MaxVocab bounds tokenizer train's vocab_size: BPE training numbers
+// tokens with int32 ids.
+const MaxVocab = math.MaxInt32
+
+// trainPresets are the trainer's preset names, sorted.
+func trainPresets() []string {
+	names := make([]string, 0, len(trainer.Presets))
+	for n := range trainer.Presets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// pos locates a recipe setting: mapping keys (string) and list indices
+// (int) from the top of the recipe.
+type pos []any
+
+// lineOf is the line of the setting at p in the recipe's YAML, or of the
+// nearest setting above it that the recipe has (a default that was filled
+// in has no line of its own).
+func lineOf(root *yaml.Node, p pos) int {
+	if root == nil {
+		return 0
+	}
+	n, line := root, root.Line
+	for _, k := range p {
+		if n.Kind == yaml.AliasNode {
+			// The setting is where the alias is used, not where its
+			// anchor's value is written.
+			return line
+		}
+		var next *yaml.Node
+		switch k := k.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						line, next = n.Content[i].Line, n.Content[i+1]
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k >= 0 && k < len(n.Content) {
+				next = n.Content[k]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return line
+}
+
+// at returns err located at the recipe setting p: "line N: err".
+func (r *Recipe) at(p pos, err error) error {
+	if line := lineOf(r.node, p); line > 0 {
+		err = fmt.Errorf("line %d: %w", line, err)
+	}
+	if r.file != "" {
+		err = fmt.Errorf("%s: %w", r.file, err)
+	}
+	return err
+}
+
+// errorf is at with a formatted message.
+func (r *Recipe) errorf(p pos, format string, a ...any) error {
+	return r.at(p, fmt.Errorf(format, a...))
+}
+
+// mentioned returns p extended with the first key of the mapping at p
+// whose name the message mentions as a word, or p itself: an error of a
+// sub-configuration (dedup, filter) then points at its setting.
+func (r *Recipe) mentioned(p pos, msg string) pos {
+	n := r.node
+	for _, k := range p {
+		if n == nil {
+			return p
+		}
+		switch k := k.(type) {
+		case string:
+			n = mapValue(n, k)
+		case int:
+			if n.Kind != yaml.SequenceNode || k >= len(n.Content) {
+				return p
+			}
+			n = n.Content[k]
+		}
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return p
+	}
+	words := strings.FieldsFunc(msg, func(c rune) bool { return !(c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') })
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if slices.Contains(words, n.Content[i].Value) {
+			return append(append(pos{}, p...), n.Content[i].Value)
+		}
+	}
+	return p
+}
+
+// checkMB validates a size in MiB: 0 (the default) up to MaxMB.
+func (r *Recipe) checkMB(p pos, name string, mb int64) error {
+	if mb < 0 || mb > MaxMB {
+		return r.errorf(p, "%s %d: want 0 (the default) to %d MiB (1 TiB)", name, mb, MaxMB)
+	}
+	return nil
+}
+
 // resolve fills defaults, makes input paths absolute and validates.
 func (r *Recipe) resolve(baseDir string) error {
 	if r.Name == "" {
-		return errors.New("recipe: name is required")
+		return r.errorf(nil, "name is required")
 	}
 	if !nameRE.MatchString(r.Name) {
-		return fmt.Errorf("recipe: name %q: use lower-case letters, digits and _", r.Name)
+		return r.errorf(pos{"name"}, "name %q: use lower-case letters, digits and _", r.Name)
 	}
 	if r.ShardMB == 0 {
 		r.ShardMB = 64
 	}
-	if r.ShardMB < 0 {
-		return fmt.Errorf("recipe: shard_mb %d must be positive", r.ShardMB)
+	if _, err := shards.ShardBytes(float64(r.ShardMB)); err != nil {
+		return r.errorf(pos{"shard_mb"}, "shard_mb %d: %w", r.ShardMB, err)
 	}
 	if len(r.Sources) == 0 {
-		return errors.New("recipe: no sources")
+		return r.errorf(pos{"sources"}, "no sources")
 	}
 	names := map[string]*Source{}
+	first := map[string]int{}
 	mixed := 0
 	for i, s := range r.Sources {
+		at := func(k ...any) pos { return append(pos{"sources", i}, k...) }
 		if s == nil {
-			return fmt.Errorf("recipe: source %d is empty", i+1)
+			return r.errorf(at(), "source %d is empty", i+1)
 		}
 		if !nameRE.MatchString(s.Name) {
-			return fmt.Errorf("recipe: source %d: name %q: use lower-case letters, digits and _", i+1, s.Name)
+			return r.errorf(at("name"), "source %d: name %q: use lower-case letters, digits and _", i+1, s.Name)
 		}
 		if names[s.Name] != nil {
-			return fmt.Errorf("recipe: source %q listed twice", s.Name)
+			return r.errorf(at("name"), "source %q listed twice (first at line %d)", s.Name, lineOf(r.node, pos{"sources", first[s.Name], "name"}))
 		}
-		names[s.Name] = s
+		names[s.Name], first[s.Name] = s, i
 		if len(s.Inputs) == 0 {
-			return fmt.Errorf("recipe: source %q: no inputs", s.Name)
+			return r.errorf(at("inputs"), "source %q: no inputs", s.Name)
 		}
 		for j, in := range s.Inputs {
 			if strings.HasPrefix(in, gomodScheme) || store.Handles(in) { // URLs and paths lists stay as they are
@@ -336,38 +483,45 @@ func (r *Recipe) resolve(baseDir string) error {
 		switch ingest.Format(s.Format) {
 		case ingest.FormatAuto, ingest.FormatWARC, ingest.FormatWET, ingest.FormatJSONL, ingest.FormatParquet, ingest.FormatHTML, ingest.FormatText:
 		default:
-			return fmt.Errorf("recipe: source %q: format %q (want auto, warc, wet, jsonl, parquet, html or text)", s.Name, s.Format)
+			return r.errorf(at("format"), "source %q: format %q (want auto, warc, wet, jsonl, parquet, html or text)", s.Name, s.Format)
 		}
-		if s.Tasks < 0 || s.TaskMB < 0 {
-			return fmt.Errorf("recipe: source %q: tasks and task_mb must not be negative", s.Name)
+		if err := resolveLangID(s, baseDir); err != nil {
+			return r.at(at("langid"), err)
+		}
+		if s.Tasks < 0 {
+			return r.errorf(at("tasks"), "source %q: tasks %d must not be negative", s.Name, s.Tasks)
+		}
+		if err := r.checkMB(at("task_mb"), fmt.Sprintf("source %q: task_mb", s.Name), s.TaskMB); err != nil {
+			return err
 		}
 		if s.Tasks == 0 && s.TaskMB == 0 {
 			s.TaskMB = 512
 		}
 		if s.Reference {
 			if s.Weight != 0 {
-				return fmt.Errorf("recipe: source %q: a reference source is not mixed; remove its weight", s.Name)
+				return r.errorf(at("weight"), "source %q: a reference source is not mixed; remove its weight", s.Name)
 			}
 			if s.Filter != nil {
-				return fmt.Errorf("recipe: source %q: a reference source is not filtered; remove its filter", s.Name)
+				return r.errorf(at("filter"), "source %q: a reference source is not filtered; remove its filter", s.Name)
 			}
 			continue
 		}
 		mixed++
 		if !(s.Weight > 0) || math.IsInf(s.Weight, 0) {
-			return fmt.Errorf("recipe: source %q: weight %v must be a positive number (or mark the source reference: true)", s.Name, s.Weight)
+			return r.errorf(at("weight"), "source %q: weight %v must be a positive number (or mark the source reference: true)", s.Name, s.Weight)
 		}
 		if s.Filter != nil {
+			s.Filter.ResolvePaths(baseDir)
 			if _, err := s.Filter.Pipeline(); err != nil {
-				return fmt.Errorf("recipe: source %q: %w", s.Name, err)
+				return r.at(r.filterPos(i, s, err), fmt.Errorf("source %q: %w", s.Name, err))
 			}
 		}
 	}
 	if mixed == 0 {
-		return errors.New("recipe: every source is a reference source: nothing to mix")
+		return r.errorf(pos{"sources"}, "every source is a reference source: nothing to mix")
 	}
 	if c := r.Classifier; c != nil {
-		if err := c.resolve(names, baseDir); err != nil {
+		if err := c.resolve(r, names, baseDir); err != nil {
 			return err
 		}
 	}
@@ -376,52 +530,94 @@ func (r *Recipe) resolve(baseDir string) error {
 			d.Scope = dedup.ScopeSource
 		}
 		if err := d.Options.Validate(); err != nil {
-			return fmt.Errorf("recipe: %w", err)
+			return r.at(r.mentioned(pos{"dedup"}, err.Error()), err)
+		}
+		if err := d.Steps.validate(); err != nil {
+			return err
 		}
 		if d.Store != "" && !filepath.IsAbs(d.Store) {
 			d.Store = filepath.Join(baseDir, d.Store)
 		}
 	}
 	if r.Tokenizer == nil {
-		return errors.New("recipe: tokenizer is required (name: gpt2, or train: {vocab_size: N})")
+		return r.errorf(nil, "tokenizer is required (name: gpt2, or train: {vocab_size: N})")
 	}
-	if err := r.Tokenizer.resolve(baseDir); err != nil {
+	if err := r.Tokenizer.resolve(r, baseDir); err != nil {
 		return err
 	}
 	if t := r.Train; t != nil {
-		if err := t.resolve(baseDir); err != nil {
+		if err := t.resolveIn(r, baseDir); err != nil {
 			return err
 		}
 	}
-	return nil
+	return r.resolveExports()
 }
 
-func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
+// filterPos locates a filter configuration error of source i: the rule it
+// names in the rules list, else the setting it mentions, else the filter.
+func (r *Recipe) filterPos(i int, s *Source, err error) pos {
+	p := pos{"sources", i, "filter"}
+	for j, rule := range s.Filter.Rules {
+		if strings.Contains(err.Error(), strconv.Quote(rule)) {
+			return append(p, "rules", j)
+		}
+	}
+	return r.mentioned(p, err.Error())
+}
+
+// inputError locates an error listing source src's inputs at the input
+// that fails on its own (a missing file, a glob that matches nothing), or
+// at the source's inputs.
+func (r *Recipe) inputError(src *Source, err error) error {
+	i := slices.Index(r.Sources, src)
+	if i < 0 {
+		return err
+	}
+	p := pos{"sources", i, "inputs"}
+	for j, in := range src.Inputs {
+		if strings.HasPrefix(in, gomodScheme) {
+			if _, gerr := resolveGomod(in); gerr != nil {
+				return r.at(append(p, j), err)
+			}
+			continue
+		}
+		if _, serr := os.Stat(in); serr == nil {
+			continue
+		}
+		if _, eerr := ingest.ExpandInputs([]string{in}); eerr != nil {
+			return r.at(append(p, j), err)
+		}
+	}
+	return r.at(p, err)
+}
+
+func (c *Classifier) resolve(r *Recipe, names map[string]*Source, baseDir string) error {
+	at := func(k ...any) pos { return append(pos{"classifier"}, k...) }
 	check := func(what string, list []string, wantRef *bool) error {
-		for _, n := range list {
+		for j, n := range list {
 			s := names[n]
 			if s == nil {
-				return fmt.Errorf("recipe: classifier %s: no source %q", what, n)
+				return r.errorf(at(what, j), "classifier %s: no source %q", what, n)
 			}
 			if wantRef != nil && s.Reference != *wantRef {
 				if *wantRef {
-					return fmt.Errorf("recipe: classifier %s: source %q is mixed; only reference sources can be positives here", what, n)
+					return r.errorf(at(what, j), "classifier %s: source %q is mixed; only reference sources can be positives here", what, n)
 				}
-				return fmt.Errorf("recipe: classifier %s: source %q is a reference source and is not filtered", what, n)
+				return r.errorf(at(what, j), "classifier %s: source %q is a reference source and is not filtered", what, n)
 			}
 		}
 		return nil
 	}
 	if c.Model != "" {
 		if len(c.Positives) > 0 || len(c.Negatives) > 0 {
-			return errors.New("recipe: classifier: give either model or positives/negatives, not both")
+			return r.errorf(at("model"), "classifier: give either model or positives/negatives, not both")
 		}
 		if !filepath.IsAbs(c.Model) {
 			c.Model = filepath.Join(baseDir, c.Model)
 		}
 	} else {
 		if len(c.Positives) == 0 || len(c.Negatives) == 0 {
-			return errors.New("recipe: classifier: name positives and negatives (sources), or a model file")
+			return r.errorf(at(), "classifier: name positives and negatives (sources), or a model file")
 		}
 		if err := check("positives", c.Positives, nil); err != nil {
 			return err
@@ -432,7 +628,7 @@ func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
 	}
 	f := false
 	if len(c.ApplyTo) == 0 {
-		return errors.New("recipe: classifier: apply_to names no source")
+		return r.errorf(at("apply_to"), "classifier: apply_to names no source")
 	}
 	if err := check("apply_to", c.ApplyTo, &f); err != nil {
 		return err
@@ -444,15 +640,33 @@ func (c *Classifier) resolve(names map[string]*Source, baseDir string) error {
 			names[n].Filter.Rules = []string{}
 		}
 	}
+	if err := r.checkMB(at("sample_mb"), "classifier: sample_mb", c.SampleMB); err != nil {
+		return err
+	}
+	if c.ChunkBytes < 0 {
+		return r.errorf(at("chunk_bytes"), "classifier: chunk_bytes %d must not be negative", c.ChunkBytes)
+	}
+	if c.MaxIter < 0 {
+		return r.errorf(at("max_iter"), "classifier: max_iter %d must not be negative", c.MaxIter)
+	}
+	if c.Bits != 0 && (c.Bits < 10 || c.Bits > 28) { // filter.Train's range
+		return r.errorf(at("bits"), "classifier: bits %d: want 10..28", c.Bits)
+	}
 	c.defaults()
+	if c.Kind != ClassifierLogistic && c.Kind != ClassifierFastText {
+		return r.errorf(at("kind"), "classifier: kind %q (want %s or %s)", c.Kind, ClassifierLogistic, ClassifierFastText)
+	}
 	if _, err := filter.ParseKeep(c.Keep); err != nil {
-		return fmt.Errorf("recipe: classifier: %w", err)
+		return r.errorf(at("keep"), "classifier: %w", err)
 	}
 	return nil
 }
 
 // defaults fills the classifier's unset training settings.
 func (c *Classifier) defaults() {
+	if c.Kind == "" {
+		c.Kind = ClassifierLogistic
+	}
 	if c.Keep == "" {
 		c.Keep = "pareto:9"
 	}
@@ -476,33 +690,56 @@ func (c *Classifier) defaults() {
 	}
 }
 
-func (t *Tokenizer) resolve(baseDir string) error {
+func (t *Tokenizer) resolve(r *Recipe, baseDir string) error {
+	at := func(k ...any) pos { return append(pos{"tokenizer"}, k...) }
 	switch {
 	case t.Name != "" && t.Train != nil:
-		return errors.New("recipe: tokenizer: give name or train, not both")
+		return r.errorf(at(), "tokenizer: give name or train, not both")
 	case t.Train != nil:
-		if t.Train.VocabSize < 257 {
-			return fmt.Errorf("recipe: tokenizer: train vocab_size %d must be at least 257 (256 bytes and end-of-text)", t.Train.VocabSize)
+		if t.Train.VocabSize < 257 || t.Train.VocabSize > MaxVocab {
+			return r.errorf(at("train", "vocab_size"), "tokenizer: train vocab_size %d: want 257 (256 bytes and end-of-text) to %d", t.Train.VocabSize, MaxVocab)
+		}
+		if err := r.checkMB(at("train", "sample_mb"), "tokenizer: train sample_mb", t.Train.SampleMB); err != nil {
+			return err
 		}
 		if t.Train.SampleMB == 0 {
 			t.Train.SampleMB = 64
 		}
 	case t.Name != "":
-		if !isBuiltinTokenizer(t.Name) && !filepath.IsAbs(t.Name) {
+		if isBuiltinTokenizer(t.Name) {
+			return nil
+		}
+		raw := t.Name
+		if !filepath.IsAbs(t.Name) {
 			t.Name = filepath.Join(baseDir, t.Name)
 		}
+		if _, err := os.Stat(t.Name); errors.Is(err, os.ErrNotExist) {
+			// A typo (gpt7) is likelier than a missing file: list the names.
+			return r.at(at("name"), fmt.Errorf("%w (relative to the recipe's directory)", tokenize.UnknownError(raw)))
+		}
 	default:
-		return errors.New("recipe: tokenizer: give name (gpt2, ...) or train: {vocab_size: N}")
+		return r.errorf(at(), "tokenizer: give name (gpt2, ...) or train: {vocab_size: N}")
 	}
 	return nil
 }
 
-func (t *Train) resolve(baseDir string) error {
+// resolve fills the training defaults (as smelt explain shows them).
+func (t *Train) resolve(baseDir string) error { return t.resolveIn(&Recipe{}, baseDir) }
+
+// resolveIn fills the training defaults and validates, locating errors in r.
+func (t *Train) resolveIn(r *Recipe, baseDir string) error {
+	at := func(k ...any) pos { return append(pos{"train"}, k...) }
 	if t.Config == "" {
 		t.Config = "tiny"
 	}
-	if !isTrainPreset(t.Config) && !filepath.IsAbs(t.Config) {
-		t.Config = filepath.Join(baseDir, t.Config)
+	if !isTrainPreset(t.Config) {
+		raw := t.Config
+		if !filepath.IsAbs(t.Config) {
+			t.Config = filepath.Join(baseDir, t.Config)
+		}
+		if _, err := os.Stat(t.Config); errors.Is(err, os.ErrNotExist) {
+			return r.errorf(at("config"), "train: config %q is neither a preset (%s) nor an existing model YAML file (relative to the recipe's directory)", raw, strings.Join(trainPresets(), ", "))
+		}
 	}
 	d := defaultTrainOptions()
 	if t.Steps == 0 {
@@ -529,8 +766,9 @@ func (t *Train) resolve(baseDir string) error {
 	if t.ValBatches == 0 {
 		t.ValBatches = d.ValBatches
 	}
-	if t.ValFraction == 0 {
-		t.ValFraction = 0.01
+	if t.ValFraction == nil {
+		f := 0.01
+		t.ValFraction = &f
 	}
 	if t.Seed == 0 {
 		t.Seed = d.Seed
@@ -538,11 +776,21 @@ func (t *Train) resolve(baseDir string) error {
 	if t.Threads == 0 {
 		t.Threads = 1
 	}
-	if t.Steps < 0 || t.BatchSize < 0 || t.SeqLen < 0 || t.Threads < 0 || t.SampleTokens < 0 {
-		return errors.New("recipe: train: steps, batch_size, seq_len, threads and sample_tokens must not be negative")
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"steps", t.Steps}, {"batch_size", t.BatchSize}, {"seq_len", t.SeqLen}, {"threads", t.Threads}, {"sample_tokens", t.SampleTokens}, {"warmup", t.Warmup}, {"val_every", t.ValEvery}, {"val_batches", t.ValBatches}} {
+		if f.v < 0 {
+			return r.errorf(at(f.key), "train: %s %d must not be negative", f.key, f.v)
+		}
 	}
-	if t.ValFraction < 0 || t.ValFraction >= 1 {
-		return fmt.Errorf("recipe: train: val_fraction %v must be in [0, 1)", t.ValFraction)
+	// The token budget, steps x batch_size x (seq_len+1), is what the
+	// report and the mix plan count with: it must fit an int64.
+	if budget := float64(t.Steps) * float64(t.BatchSize) * float64(t.SeqLen+1); budget > math.MaxInt64/2 {
+		return r.errorf(at("steps"), "train: steps %d x batch_size %d x seq_len %d tokens is too many", t.Steps, t.BatchSize, t.SeqLen)
+	}
+	if f := *t.ValFraction; !(f >= 0 && f < 1) {
+		return r.errorf(at("val_fraction"), "train: val_fraction %v must be in [0, 1)", f)
 	}
 	return nil
 }
@@ -591,5 +839,6 @@ func LoadRecipe(path string) (*Recipe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	r.file = path
 	return r, nil
 }

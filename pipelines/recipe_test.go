@@ -18,30 +18,34 @@ tokenizer:
   name: gpt2
 `
 
+// recipeErrorCases are recipes that ParseRecipe refuses, with a part of
+// the error; FuzzParseRecipe starts from them too.
+var recipeErrorCases = []struct {
+	name, yaml, want string
+}{
+	{"unknown top key", minimal + "bogus: 1\n", `line 8: unknown key "bogus"`},
+	{"unknown source key", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    wieght: 2\n", 1), `line 6: unknown key "wieght"`},
+	{"unknown filter key", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter:\n      gopher_quality:\n        min_wrds: 3\n", 1), `line 8: unknown key "min_wrds"`},
+	{"unknown dedup key", minimal + "dedup:\n  minhash: true\n  bandz: 3\n", `line 10: unknown key "bandz"`},
+	{"wrong type", strings.Replace(minimal, "weight: 1", "weight: lots", 1), "line 5"},
+	{"wrong type in filter", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter:\n      rules: gopher\n", 1), "line 7"},
+	{"no name", strings.Replace(minimal, "name: t\n", "", 1), "name is required"},
+	{"no sources", "name: t\ntokenizer: {name: gpt2}\n", "no sources"},
+	{"bad weight", strings.Replace(minimal, "weight: 1", "weight: 0", 1), "weight 0 must be a positive number"},
+	{"duplicate source", strings.Replace(minimal, "tokenizer:", "  - name: web\n    inputs: [x]\n    weight: 1\ntokenizer:", 1), "listed twice"},
+	{"unknown rule", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter: {rules: [nope]}\n", 1), `unknown rule "nope"`},
+	{"no tokenizer", strings.Replace(minimal, "tokenizer:\n  name: gpt2\n", "", 1), "tokenizer is required"},
+	{"classifier unknown source", minimal + "classifier: {positives: [ref], negatives: [web], apply_to: [web]}\n", `no source "ref"`},
+	{"bad keep", minimal + "classifier: {positives: [web], negatives: [web], apply_to: [web], keep: 'pareto:-1'}\n", "alpha must be positive"},
+	{"reference with weight", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    reference: true\n", 1), "reference source is not mixed"},
+	{"two documents", minimal + "---\nname: u\n", "a second YAML document"},
+	{"dedup scope", minimal + "dedup: {scope: dataset}\n", `scope "dataset"`},
+	{"source name escaping the run directory", strings.Replace(minimal, "name: web", "name: ../web", 1), `name "../web"`},
+	{"bad format", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    format: pdf\n", 1), `format "pdf"`},
+}
+
 func TestParseRecipeErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name, yaml, want string
-	}{
-		{"unknown top key", minimal + "bogus: 1\n", `line 8: unknown key "bogus"`},
-		{"unknown source key", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    wieght: 2\n", 1), `line 6: unknown key "wieght"`},
-		{"unknown filter key", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter:\n      gopher_quality:\n        min_wrds: 3\n", 1), `line 8: unknown key "min_wrds"`},
-		{"unknown dedup key", minimal + "dedup:\n  minhash: true\n  bandz: 3\n", `line 10: unknown key "bandz"`},
-		{"wrong type", strings.Replace(minimal, "weight: 1", "weight: lots", 1), "line 5"},
-		{"wrong type in filter", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter:\n      rules: gopher\n", 1), "line 7"},
-		{"no name", strings.Replace(minimal, "name: t\n", "", 1), "name is required"},
-		{"no sources", "name: t\ntokenizer: {name: gpt2}\n", "no sources"},
-		{"bad weight", strings.Replace(minimal, "weight: 1", "weight: 0", 1), "weight 0 must be a positive number"},
-		{"duplicate source", strings.Replace(minimal, "tokenizer:", "  - name: web\n    inputs: [x]\n    weight: 1\ntokenizer:", 1), "listed twice"},
-		{"unknown rule", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    filter: {rules: [nope]}\n", 1), `unknown rule "nope"`},
-		{"no tokenizer", strings.Replace(minimal, "tokenizer:\n  name: gpt2\n", "", 1), "tokenizer is required"},
-		{"classifier unknown source", minimal + "classifier: {positives: [ref], negatives: [web], apply_to: [web]}\n", `no source "ref"`},
-		{"bad keep", minimal + "classifier: {positives: [web], negatives: [web], apply_to: [web], keep: 'pareto:-1'}\n", "alpha must be positive"},
-		{"reference with weight", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    reference: true\n", 1), "reference source is not mixed"},
-		{"two documents", minimal + "---\nname: u\n", "a second YAML document"},
-		{"dedup scope", minimal + "dedup: {scope: dataset}\n", `scope "dataset"`},
-		{"source name escaping the run directory", strings.Replace(minimal, "name: web", "name: ../web", 1), `name "../web"`},
-		{"bad format", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    format: pdf\n", 1), `format "pdf"`},
-	} {
+	for _, tc := range recipeErrorCases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseRecipe([]byte(tc.yaml), "/base")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -205,14 +209,16 @@ func TestPlanStableAcrossReload(t *testing.T) {
 	}
 }
 
-// TestPlanDedupScope checks the dedup and tokenize tasks of both scopes:
-// per source, or one dedup task over every mixed source (in recipe order)
-// whose output each source's tokenize task and the tokenizer read.
+// TestPlanDedupScope checks the dedup steps of both scopes: a group per
+// source, or one group over every mixed source (in recipe order); the
+// sketch and route steps have a task per upstream task, the bucket step
+// dedup.steps.bucket.tasks per group, and each source's tokenize task
+// reads only its own route tasks.
 func TestPlanDedupScope(t *testing.T) {
 	dir := t.TempDir()
 	setupRun(t, dir, false)
 	for _, scope := range []string{"source", "global"} {
-		y := strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  scope: "+scope+"\n  store: stores\n", 1)
+		y := strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  scope: "+scope+"\n  store: stores\n  verify: survivor\n  steps: {bucket: {tasks: 3, cpus: 2, mem: 1GiB}}\n", 1)
 		r, err := ParseRecipe([]byte(y), dir)
 		if err != nil {
 			t.Fatal(err)
@@ -221,36 +227,47 @@ func TestPlanDedupScope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dd, tk, ts := p.Step("dedup"), p.Step("tokenizer"), p.Step("tokenize")
+		if r.Dedup.RunOptions().Verify != "survivor" {
+			t.Errorf("verify: survivor not read: %+v", r.Dedup.Options)
+		}
+		sk, bk, cl, dd := p.Step("dedup-sketch"), p.Step("dedup-bucket"), p.Step("dedup-cluster"), p.Step("dedup")
+		tk, ts := p.Step("tokenizer"), p.Step("tokenize")
 		if len(ts.Tasks) != 2 || ts.Tasks[0].Source != "crawl" || ts.Tasks[1].Source != "books" {
 			t.Fatalf("%s: tokenize tasks %+v", scope, ts.Tasks)
 		}
-		if scope == "source" {
-			if len(dd.Tasks) != 2 || dd.Tasks[1].Source != "books" || r.Dedup.StorePath("books") != filepath.Join(dir, "stores", "books") {
-				t.Fatalf("source scope: dedup tasks %+v", dd.Tasks)
-			}
-			continue
+		groups := 2
+		if scope == "global" {
+			groups = 1
 		}
 		// crawl: 3 filter tasks, then books' 1 ingest task.
 		want := []string{"filter-crawl/tasks/00000", "filter-crawl/tasks/00001", "filter-crawl/tasks/00002", "ingest-books/tasks/00000"}
-		if len(dd.Tasks) != 1 || strings.Join(dd.Tasks[0].Inputs, ",") != strings.Join(want, ",") ||
-			strings.Join(dd.Needs, ",") != "filter-crawl,ingest-books" {
-			t.Fatalf("global scope: dedup %+v, task %+v", dd, dd.Tasks[0])
+		if len(sk.Tasks) != 4 || len(dd.Tasks) != 4 || len(cl.Tasks) != groups || len(bk.Tasks) != 3*groups ||
+			bk.CPUs != 2 || bk.MemBytes != 1<<30 || strings.Join(sk.Needs, ",") != "filter-crawl,ingest-books" {
+			t.Fatalf("%s: %d sketch, %d bucket (cpus %d, mem %d), %d cluster, %d route tasks", scope, len(sk.Tasks), len(bk.Tasks), bk.CPUs, bk.MemBytes, len(cl.Tasks), len(dd.Tasks))
+		}
+		for i, tt := range dd.Tasks {
+			if tt.Inputs[0] != want[i] || sk.Tasks[i].Inputs[0] != want[i] {
+				t.Errorf("%s: route task %d reads %v", scope, i, tt.Inputs)
+			}
+		}
+		if strings.Join(ts.Tasks[1].Inputs, ",") != dd.Tasks[3].Out || len(ts.Tasks[0].Inputs) != 3 || len(tk.Tasks[0].Inputs) != 0 && len(tk.Tasks[0].Inputs) != 4 {
+			t.Errorf("%s: tokenize reads %v and %v", scope, ts.Tasks[0].Inputs, ts.Tasks[1].Inputs)
+		}
+		if scope == "source" {
+			if r.Dedup.StorePath("books") != filepath.Join(dir, "stores", "books") || cl.Tasks[1].Group != "books" {
+				t.Fatalf("source scope: cluster tasks %+v", cl.Tasks)
+			}
+			continue
 		}
 		if r.Dedup.StorePath("") != filepath.Join(dir, "stores", GlobalStoreName) {
 			t.Errorf("global store %q", r.Dedup.StorePath(""))
 		}
-		if strings.Join(tk.Tasks[0].Inputs, ",") != dd.Tasks[0].Out {
-			t.Errorf("tokenizer reads %v", tk.Tasks[0].Inputs)
-		}
-		for _, tt := range ts.Tasks {
-			if strings.Join(tt.Inputs, ",") != dd.Tasks[0].Out {
-				t.Errorf("tokenize %s reads %v", tt.Source, tt.Inputs)
-			}
-		}
 		if ts.Tasks[0].Fingerprint == ts.Tasks[1].Fingerprint {
 			t.Error("the tokenize tasks of two sources share a fingerprint")
 		}
+	}
+	if _, err := ParseRecipe([]byte(strings.Replace(testRecipe(false), "dedup:\n", "dedup:\n  steps: {bucket: {mem: lots}}\n", 1)), dir); err == nil || !strings.Contains(err.Error(), "dedup.steps.bucket.mem") {
+		t.Errorf("a bad mem: %v", err)
 	}
 }
 

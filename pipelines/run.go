@@ -123,6 +123,9 @@ func canonical(r *Recipe) (*Recipe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolved recipe does not parse back: %w", err)
 	}
+	// Errors found later (an input missing when planning) name the
+	// user's file and its lines; the settings are in the same places.
+	c.node, c.file = r.node, r.file
 	return c, nil
 }
 

@@ -137,8 +137,8 @@ func TestDedupScope(t *testing.T) {
 	bIDs := []string{"b/b-0", "b/b-1", "b/b-2", "b/b-3", "b/b-4", "b/b-5", "b/b-6", "b/b-7", "b/b-shared"}
 
 	src := run("source", "", "source", 2)
-	if n := len(src.Plan.Step("dedup").Tasks); n != 2 {
-		t.Fatalf("scope source: %d dedup tasks", n)
+	if n := len(src.Plan.Step("dedup-cluster").Tasks); n != 2 {
+		t.Fatalf("scope source: %d dedup groups", n)
 	}
 	if got := tokenIDs(t, filepath.Join(src.Dir, "tokenize", "tasks", "00000"), "a"); !slices.Equal(got, aIDs) {
 		t.Errorf("scope source, a: %v", got)
@@ -155,8 +155,8 @@ func TestDedupScope(t *testing.T) {
 	}
 
 	glob := run("global", "", "global", 1)
-	if n := len(glob.Plan.Step("dedup").Tasks); n != 1 {
-		t.Fatalf("scope global: %d dedup tasks", n)
+	if n := len(glob.Plan.Step("dedup-cluster").Tasks); n != 1 {
+		t.Fatalf("scope global: %d dedup groups", n)
 	}
 	if got := tokenIDs(t, filepath.Join(glob.Dir, "tokenize", "tasks", "00000"), "a"); !slices.Equal(got, aIDs) {
 		t.Errorf("scope global, a: %v", got)

@@ -109,8 +109,19 @@ func (r *Run) SubmitSlurm(ctx context.Context, opt SlurmOptions) (*Submission, e
 		if err := os.MkdirAll(filepath.Dir(r.LogPath(s.Name, 0)), 0o755); err != nil {
 			return nil, err
 		}
-		args := append(append([]string(nil), base...), "--step", s.Name, "--workers", strconv.Itoa(opt.TaskWorkers), "--rank")
-		script := "#!/bin/sh\n# smelt task of step " + s.Name + "; the rank is the array index.\nexec " + shellJoin(args) + " \"$SLURM_ARRAY_TASK_ID\"\n"
+		// A step's own cpus and mem (the dedup steps') override the
+		// executor's defaults; mem also sets the task's GOMEMLIMIT, 3/4 of
+		// it, so that the Go heap stays well inside what Slurm enforces.
+		cpus := opt.TaskWorkers
+		if s.CPUs > 0 {
+			cpus = s.CPUs
+		}
+		args := append(append([]string(nil), base...), "--step", s.Name, "--workers", strconv.Itoa(cpus), "--rank")
+		env := ""
+		if s.MemBytes > 0 {
+			env = "export GOMEMLIMIT=" + strconv.FormatInt(s.MemBytes*3/4>>20, 10) + "MiB\n"
+		}
+		script := "#!/bin/sh\n# smelt task of step " + s.Name + "; the rank is the array index.\n" + env + "exec " + shellJoin(args) + " \"$SLURM_ARRAY_TASK_ID\"\n"
 		path := filepath.Join(scripts, s.Name+".sh")
 		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 			return nil, err
@@ -121,7 +132,10 @@ func (r *Run) SubmitSlurm(ctx context.Context, opt SlurmOptions) (*Submission, e
 		}
 		sb := []string{"--parsable", "--array=" + array, "--job-name=smelt-" + r.Recipe.Name + "-" + s.Name,
 			"--output=" + filepath.Join(r.Dir, StateDir, "logs", s.Name, "%a.log"),
-			"--cpus-per-task=" + strconv.Itoa(opt.TaskWorkers), "--chdir=" + r.Dir}
+			"--cpus-per-task=" + strconv.Itoa(cpus), "--chdir=" + r.Dir}
+		if s.MemBytes > 0 {
+			sb = append(sb, "--mem="+strconv.FormatInt(max(1, s.MemBytes>>20), 10)+"M")
+		}
 		if deps := r.submittedDeps(s, sub); len(deps) > 0 {
 			sb = append(sb, "--dependency=afterok:"+strings.Join(deps, ":"), "--kill-on-invalid-dep=yes")
 		}

@@ -33,6 +33,10 @@ func TestSlurmMatchesLocal(t *testing.T) {
 	// temporary directory keeps them able to read it whoever runs the test.
 	dir := t.TempDir()
 	recipe := setupRun(t, dir, false)
+	// A global dedup split into 8 bucket tasks, each asking Slurm for 1 GiB.
+	if err := os.WriteFile(recipe, []byte(globalDedupRecipe(8)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	runDir := filepath.Join(dir, "run")
 	runRecipe(t, recipe, runDir, 2)
 	want := shardFiles(t, runDir)
@@ -61,6 +65,12 @@ func TestSlurmMatchesLocal(t *testing.T) {
 		t.Errorf("submitted %v (merge %q), want one array per step and a merge job", sub.Order, sub.Finalize)
 	}
 	requireSameFiles(t, want, shardFiles(t, runDir), "slurm vs local")
+	if n := len(run.Plan.Step("dedup-bucket").Tasks); n < 8 {
+		t.Errorf("%d bucket tasks, want 8", n)
+	}
+	if sh, _ := os.ReadFile(filepath.Join(runDir, StateDir, "slurm", "dedup-bucket.sh")); !strings.Contains(string(sh), "GOMEMLIMIT=768MiB") {
+		t.Errorf("the bucket step's script sets no GOMEMLIMIT:\n%s", sh)
+	}
 	for _, s := range run.Plan.Steps {
 		for _, tk := range s.Tasks {
 			if _, err := os.Stat(run.LogPath(s.Name, tk.Rank)); err != nil {

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/smelt-dev/smelt/dedup"
 	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/ingest"
 	"github.com/smelt-dev/smelt/shards"
@@ -102,7 +102,7 @@ func DefaultRegistry() *Registry {
 	r := NewRegistry()
 	r.Register(&StageDef{Kind: KindIngest, Doc: "read a source's input files (WARC, WET, JSONL, Parquet, HTML, text) into document shards; one task per group of input files",
 		Defaults: func() any { return &Source{Format: string(ingest.FormatAuto), TaskMB: 512} }, Run: runIngest})
-	r.Register(&StageDef{Kind: KindClassifier, Doc: "train the reference-vs-crawl quality classifier (hashed word uni+bigrams, logistic regression) on the ingested positives and negatives, or load a model",
+	r.Register(&StageDef{Kind: KindClassifier, Doc: "train the reference-vs-crawl quality classifier (hashed word uni+bigrams, logistic regression; kind: fasttext for a supervised fastText model) on the ingested positives and negatives, or load a model",
 		Defaults: func() any {
 			c := &Classifier{}
 			c.defaults()
@@ -110,7 +110,13 @@ func DefaultRegistry() *Registry {
 		}, Run: runClassifier})
 	r.Register(&StageDef{Kind: KindFilter, Doc: "heuristic rules (Gopher, C4, FineWeb, language, URL) and the classifier's keep policy; one task per ingest task",
 		Defaults: func() any { return filter.DefaultConfig() }, Run: runFilter})
-	r.Register(&StageDef{Kind: KindDedup, Doc: "exact and MinHash LSH dedup: scope source (default) dedups within each source, one task per source; scope global dedups all sources together in one task",
+	r.Register(&StageDef{Kind: KindDedupSketch, Doc: "dedup, step 1: MinHash signatures, exact and URL hashes of one upstream task's documents, as key records sorted into the bucket partitions",
+		Run: runDedupSketch})
+	r.Register(&StageDef{Kind: KindDedupBucket, Doc: "dedup, step 2: one partition of the key space (dedup.steps.bucket.tasks of them), a k-way merge of every sketch task's records (and the store's) into verified candidate pairs, O(k) for a bucket of k",
+		Run: runDedupBucket})
+	r.Register(&StageDef{Kind: KindDedupCluster, Doc: "dedup, step 3: union-find over the pairs, one survivor per cluster, the decision per sketch task; then the store commit",
+		Run: runDedupCluster})
+	r.Register(&StageDef{Kind: KindDedup, Doc: "exact and MinHash LSH dedup, step 4 (route): one task per upstream task writes its kept documents and dropped/; scope source (default) dedups within each source, scope global across all sources",
 		Defaults: func() any { return DefaultDedup() }, Run: runDedup})
 	r.Register(&StageDef{Kind: KindTokenizer, Doc: "a built-in or file tokenizer, or a byte-level BPE trained on the kept text",
 		Defaults: func() any { return &Tokenizer{Name: "gpt2"} }, Run: runTokenizer})
@@ -122,6 +128,8 @@ func DefaultRegistry() *Registry {
 			_ = t.resolve("")
 			return t
 		}, Run: runTrain})
+	r.Register(&StageDef{Kind: KindExport, Doc: "the token shards (megatron, nanogpt, llmc, parquet of: tokens) or the final documents (parquet, jsonl) in the formats other trainers and tools read; one task per export entry",
+		Defaults: func() any { return &Export{Format: "megatron"} }, Run: runExport})
 	return r
 }
 
@@ -148,7 +156,12 @@ func runIngest(tc *TaskContext) (*shards.Stats, error) {
 		}
 		files[i] = f.Path
 	}
+	lid, err := sourceLangID(src)
+	if err != nil {
+		return nil, err
+	}
 	return ingest.Run(tc.Ctx, files, tc.path(tc.Task.Out), ingest.Options{
+		LangID:      lid,
 		Source:      src.Name,
 		Format:      ingest.Format(src.Format),
 		Workers:     tc.Workers,
@@ -172,6 +185,9 @@ func runClassifier(tc *TaskContext) (*shards.Stats, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}
+	if c.Kind == ClassifierFastText {
+		return runFastTextClassifier(tc, out)
+	}
 	if c.Model != "" {
 		data, err := os.ReadFile(c.Model)
 		if err != nil {
@@ -183,6 +199,44 @@ func runClassifier(tc *TaskContext) (*shards.Stats, error) {
 		return nil, shards.WriteFileAtomic(tc.path(modelFile), data)
 	}
 	st := shards.NewStats("classifier")
+	examples, err := classifierExamples(tc, st)
+	if err != nil {
+		return nil, err
+	}
+	res, err := filter.Train(tc.Ctx, examples, filter.TrainOptions{Bits: c.Bits, C: c.C, HoldOut: c.HoldOut, MaxIter: c.MaxIter})
+	if err != nil {
+		return nil, err
+	}
+	if err := filter.SaveModel(tc.path(modelFile), res.Model); err != nil {
+		return nil, err
+	}
+	for _, m := range []struct {
+		name string
+		v    filter.Metrics
+	}{{"train", res.Train}, {"held_out", res.Test}} {
+		st.Metric("classifier/"+m.name+"_accuracy", "fraction").Add(m.v.Accuracy)
+		st.Metric("classifier/"+m.name+"_roc_auc", "auc").Add(m.v.AUC)
+		st.Metric("classifier/"+m.name+"_precision", "fraction").Add(m.v.Precision)
+		st.Metric("classifier/"+m.name+"_recall", "fraction").Add(m.v.Recall)
+	}
+	st.Metric("classifier/examples", "pieces").Add(float64(len(examples)))
+	st.Metric("classifier/iterations", "L-BFGS").Add(float64(res.Iterations))
+	if err := writeJSON(filepath.Join(out, "metrics.json"), map[string]any{
+		"train": res.Train, "held_out": res.Test, "iterations": res.Iterations, "examples": len(examples),
+	}); err != nil {
+		return nil, err
+	}
+	slog.Info("classifier trained", "examples", len(examples), "held_out_accuracy", fmt.Sprintf("%.4f", res.Test.Accuracy),
+		"held_out_auc", fmt.Sprintf("%.4f", res.Test.AUC))
+	return st, shards.WriteStats(out, st)
+}
+
+// classifierExamples reads the classifier's positives and negatives (the
+// ingest outputs of its sources, up to SampleMB of text per class, in
+// input order) and cuts them into training pieces, counting what it read
+// in st.
+func classifierExamples(tc *TaskContext, st *shards.Stats) ([]filter.Example, error) {
+	c := tc.Run.Recipe.Classifier
 	var examples []filter.Example
 	dirs := tc.Task.Inputs
 	// Inputs hold the positives' ingest tasks, then the negatives'.
@@ -230,32 +284,7 @@ func runClassifier(tc *TaskContext) (*shards.Stats, error) {
 		}
 		r.Close()
 	}
-	res, err := filter.Train(tc.Ctx, examples, filter.TrainOptions{Bits: c.Bits, C: c.C, HoldOut: c.HoldOut, MaxIter: c.MaxIter})
-	if err != nil {
-		return nil, err
-	}
-	if err := filter.SaveModel(tc.path(modelFile), res.Model); err != nil {
-		return nil, err
-	}
-	for _, m := range []struct {
-		name string
-		v    filter.Metrics
-	}{{"train", res.Train}, {"held_out", res.Test}} {
-		st.Metric("classifier/"+m.name+"_accuracy", "fraction").Add(m.v.Accuracy)
-		st.Metric("classifier/"+m.name+"_roc_auc", "auc").Add(m.v.AUC)
-		st.Metric("classifier/"+m.name+"_precision", "fraction").Add(m.v.Precision)
-		st.Metric("classifier/"+m.name+"_recall", "fraction").Add(m.v.Recall)
-	}
-	st.Metric("classifier/examples", "pieces").Add(float64(len(examples)))
-	st.Metric("classifier/iterations", "L-BFGS").Add(float64(res.Iterations))
-	if err := writeJSON(filepath.Join(out, "metrics.json"), map[string]any{
-		"train": res.Train, "held_out": res.Test, "iterations": res.Iterations, "examples": len(examples),
-	}); err != nil {
-		return nil, err
-	}
-	slog.Info("classifier trained", "examples", len(examples), "held_out_accuracy", fmt.Sprintf("%.4f", res.Test.Accuracy),
-		"held_out_auc", fmt.Sprintf("%.4f", res.Test.AUC))
-	return st, shards.WriteStats(out, st)
+	return examples, nil
 }
 
 func runFilter(tc *TaskContext) (*shards.Stats, error) {
@@ -266,7 +295,11 @@ func runFilter(tc *TaskContext) (*shards.Stats, error) {
 	}
 	stage := &filter.Stage{Pipeline: pipe}
 	settings := map[string]any{"rules": src.Filter}
-	if c := tc.Run.Recipe.Classifier; c != nil && contains(c.ApplyTo, src.Name) {
+	if c := tc.Run.Recipe.Classifier; c != nil && contains(c.ApplyTo, src.Name) && c.Kind == ClassifierFastText {
+		if err := useFastTextClassifier(tc, stage, settings); err != nil {
+			return nil, err
+		}
+	} else if c != nil && contains(c.ApplyTo, src.Name) {
 		data, err := os.ReadFile(tc.path(modelFile))
 		if err != nil {
 			return nil, fmt.Errorf("classifier: %w", err)
@@ -288,29 +321,6 @@ func runFilter(tc *TaskContext) (*shards.Stats, error) {
 		TargetBytes: tc.Run.Recipe.ShardMB << 20, Settings: settings, Progress: tc.progress})
 }
 
-func runDedup(tc *TaskContext) (*shards.Stats, error) {
-	d := tc.Run.Recipe.Dedup
-	store := d.StorePath(tc.Task.Source)
-	if store != "" {
-		if err := os.MkdirAll(d.Store, 0o755); err != nil {
-			return nil, fmt.Errorf("dedup store: %w", err)
-		}
-	}
-	st, _, err := dedup.Run(tc.Ctx, dedup.Config{Inputs: tc.inputs(), Out: tc.path(tc.Task.Out), Workers: tc.Workers,
-		TargetBytes: tc.Run.Recipe.ShardMB << 20, Options: d.RunOptions(), StorePath: store,
-		Progress: func(pass string, docs, bytes, totalDocs, totalBytes int64) {
-			if tc.Progress == nil {
-				return
-			}
-			// Two passes over the same bytes: sketch, then route.
-			if pass == "route" {
-				bytes += totalBytes
-			}
-			tc.Progress(bytes, 2*totalBytes)
-		}})
-	return st, err
-}
-
 // tokenizerFile is the trained tokenizer's file in the run directory,
 // named after the recipe and vocabulary (the name token manifests record).
 func tokenizerFile(run *Run) string {
@@ -320,10 +330,15 @@ func tokenizerFile(run *Run) string {
 // loadTokenizer returns the run's tokenizer: the recipe's named one, or the
 // one the tokenizer step trained.
 func loadTokenizer(run *Run) (*tokenize.Tokenizer, error) {
+	return tokenize.GetOrLoad(tokenizerPath(run))
+}
+
+// tokenizerPath is the run's tokenizer: a built-in name or a file.
+func tokenizerPath(run *Run) string {
 	if n := run.Recipe.Tokenizer.Name; n != "" {
-		return tokenize.GetOrLoad(n)
+		return n
 	}
-	return tokenize.Load(filepath.Join(run.Dir, tokenizerFile(run)))
+	return filepath.Join(run.Dir, tokenizerFile(run))
 }
 
 func runTokenizer(tc *TaskContext) (*shards.Stats, error) {
@@ -448,27 +463,44 @@ func runTrain(tc *TaskContext) (*shards.Stats, error) {
 	o.LR, o.MinLR, o.WarmupSteps, o.WeightDecay, o.GradClip = tr.LR, tr.MinLR, tr.Warmup, tr.WeightDecay, tr.GradClip
 	o.ValEvery, o.ValBatches, o.Seed, o.OutDir = tr.ValEvery, tr.ValBatches, tr.Seed, out
 	o.CheckpointEvery = max(1, tr.Steps/4)
-	lo := shards.LoaderOptions{SeqLen: o.SeqLen, BatchSize: o.BatchSize, Seed: o.Seed, ValFraction: tr.ValFraction}
-	train, err := shards.NewLoader(mix, lo)
+	// Held-out data is set aside only when validating.
+	lo := shards.LoaderOptions{SeqLen: o.SeqLen, BatchSize: o.BatchSize, Seed: o.Seed}
+	if o.ValEvery > 0 {
+		lo.ValFraction = *tr.ValFraction
+	}
+	train, vl, err := shards.OpenTraining(mix, lo)
 	if err != nil {
 		return nil, err
 	}
 	var val trainer.Batcher
-	if tr.ValFraction > 0 && tr.ValEvery > 0 {
-		lo.Val = true
-		vl, err := shards.NewLoader(mix, lo)
-		if err != nil {
-			return nil, fmt.Errorf("validation loader: %w", err)
-		}
+	if vl != nil {
 		val = vl
 	} else {
+		if o.ValEvery > 0 && lo.ValFraction == 0 {
+			slog.Info("train: val_fraction is 0: no validation", "val_every", o.ValEvery)
+		}
 		o.ValEvery = 0
+	}
+	o.ValFraction = train.Options().ValFraction
+	if o.Data, err = filepath.Abs(mixPath); err != nil {
+		return nil, err
 	}
 	be := trainer.NewCPU(tr.Threads)
 	// The sgemm peak is only for the MFU column; a fixed value keeps the
 	// task fast and its log reproducible.
 	peak := 1e9
+	tok, err := loadTokenizer(tc.Run)
+	if err != nil {
+		return nil, err
+	}
 	data := trainer.DataInfo{Vocab: mix.VocabSize(), Tokenizer: mix.Tokenizer(), EOT: mix.EOT()}
+	if data.TokenizerHash, data.TokenizerFile, data.TokenizerData, err = trainer.TokenizerInfo(tok, tokenizerPath(tc.Run)); err != nil {
+		return nil, err
+	}
+	if data.TokenizerHash != mix.TokenizerInfo().RanksHash {
+		return nil, fmt.Errorf("train: the run's tokenizer %s (ranks hash %s) is not the one the shards were tokenized with (%s)",
+			tok.Name(), data.TokenizerHash, mix.TokenizerInfo().RanksHash)
+	}
 	var t *trainer.Trainer
 	if _, err := os.Stat(filepath.Join(out, trainer.CheckpointFile)); err == nil {
 		t, err = trainer.Resume(out, be, tr.Steps, out, peak, data, train, val)
@@ -488,7 +520,11 @@ func runTrain(tc *TaskContext) (*shards.Stats, error) {
 			tc.Progress(int64(r.Step), int64(tr.Steps))
 		}
 		if r.Step%max(1, tr.Steps/10) == 0 || r.Step == tr.Steps {
-			slog.Info("train", "step", r.Step, "of", tr.Steps, "loss", fmt.Sprintf("%.4f", r.Loss), "tok/s", fmt.Sprintf("%.0f", r.TokensPerS))
+			args := []any{"step", r.Step, "of", tr.Steps, "loss", fmt.Sprintf("%.4f", r.Loss)}
+			if !math.IsNaN(r.ValLoss) {
+				args = append(args, "val_loss", fmt.Sprintf("%.4f", r.ValLoss))
+			}
+			slog.Info("train", append(args, "tok/s", fmt.Sprintf("%.0f", r.TokensPerS))...)
 		}
 	}
 	if t.Step() < tr.Steps {
@@ -501,6 +537,12 @@ func runTrain(tc *TaskContext) (*shards.Stats, error) {
 	}
 	if h := t.History(); len(h) > 0 {
 		st.Metric("train/final_loss", "nats").Add(h[len(h)-1].Loss)
+		for i := len(h) - 1; i >= 0; i-- {
+			if !math.IsNaN(h[i].ValLoss) {
+				st.Metric("train/final_val_loss", "nats").Add(h[i].ValLoss)
+				break
+			}
+		}
 	}
 	if tr.SampleTokens > 0 {
 		if err := writeSample(tc, out, mix.EOT()); err != nil {

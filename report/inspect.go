@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -41,6 +42,10 @@ type Server struct {
 	reportOnce sync.Once
 	reportHTML []byte
 	reportErr  error
+
+	hostsMu sync.RWMutex
+	hosts   map[string]bool // allowed Host names besides the loopback ones
+	refused sync.Map        // Host names refused (and logged) once
 }
 
 // NewServer serves run. ctx bounds the indexes built on first use (a
@@ -63,8 +68,58 @@ func NewServer(ctx context.Context, run *Run) *Server {
 	return s
 }
 
+// AllowHost adds a name or IP address that requests may give as their Host
+// header (a port is ignored). Loopback hosts (localhost, 127.0.0.0/8, ::1)
+// are always allowed; smelt inspect adds the address it listens on, and
+// the names given with --allow-host.
+func (s *Server) AllowHost(host string) {
+	s.hostsMu.Lock()
+	defer s.hostsMu.Unlock()
+	if s.hosts == nil {
+		s.hosts = map[string]bool{}
+	}
+	s.hosts[normHost(host)] = true
+}
+
+// normHost lower-cases a Host header's name, drops its port, brackets and
+// a trailing dot.
+func normHost(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.TrimSuffix(strings.ToLower(host), ".")
+}
+
+// hostAllowed reports whether a request's Host names this server. A page
+// on another site that gets its name resolved to 127.0.0.1 (DNS rebinding)
+// reaches the listener, but its requests carry that site's name, which is
+// refused here; the browser's same-origin policy then keeps it out.
+func (s *Server) hostAllowed(host string) bool {
+	h := normHost(host)
+	if h == "" {
+		return false
+	}
+	if h == "localhost" {
+		return true
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	s.hostsMu.RLock()
+	defer s.hostsMu.RUnlock()
+	return s.hosts[h]
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r.Host) {
+		if _, seen := s.refused.LoadOrStore(normHost(r.Host), true); !seen {
+			slog.Warn("inspect: refused a request naming another host (a DNS rebinding attempt, or a name missing from --allow-host)", "host", r.Host, "path", r.URL.Path, "remote", r.RemoteAddr)
+		}
+		http.Error(w, fmt.Sprintf("smelt inspect does not serve host %q: use http://localhost or the address it listens on, or start it with --allow-host", r.Host), http.StatusMisdirectedRequest)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "read-only: only GET and HEAD", http.StatusMethodNotAllowed)

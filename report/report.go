@@ -68,6 +68,8 @@ type Report struct {
 	Training  []TrainSection
 	// Metrics lists every step's stage-specific metrics.
 	Metrics []MetricRow
+	// Decontam lists the steps that ran the decontam or pii filter rules.
+	Decontam []DecontamSection
 	// Notes list what the directories did not hold.
 	Notes []string
 }
@@ -217,12 +219,16 @@ func Build(ctx context.Context, run *Run) (*Report, error) {
 	r.buildDedup()
 	r.buildTokens()
 	r.buildTraining()
+	r.buildDecontam()
 	for _, st := range run.Steps {
 		if st.Stats == nil {
 			continue
 		}
 		for _, k := range shards.SortedKeys(st.Stats.Metrics) {
 			m := st.Stats.Metrics[k]
+			if isDecontamMetric(k) {
+				continue
+			}
 			r.Metrics = append(r.Metrics, MetricRow{Step: st.Name, Name: k, M: m, Std: m.Std()})
 		}
 	}

@@ -2,6 +2,8 @@ package shards
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -58,6 +60,43 @@ const DefaultDocBatchBytes = 4 << 20
 
 // DefaultTargetBytes is the default uncompressed size at which a shard is cut.
 const DefaultTargetBytes = 64 << 20
+
+// MaxShardMB is the largest shard size, in MiB, that a stage accepts
+// (1 TiB). A shard is written batch by batch, so the bound is not about
+// memory: it keeps a size given in MiB far from where shifting it to bytes
+// overflows int64 (8 EiB), and from the sums of shard sizes that manifests
+// and plans add up.
+const MaxShardMB = 1 << 20
+
+// ShardBytes converts a shard size in MiB (--shard-mb, shard_mb) to bytes.
+// It refuses sizes that are not positive, round to no bytes at all, or are
+// above MaxShardMB, rather than letting them fall back to the default or
+// overflow.
+func ShardBytes(mb float64) (int64, error) {
+	v := strconv.FormatFloat(mb, 'f', -1, 64)
+	switch {
+	case math.IsNaN(mb):
+		return 0, fmt.Errorf("shard size %s MiB is not a number", v)
+	case mb <= 0:
+		return 0, fmt.Errorf("shard size %s MiB must be positive", v)
+	case mb > MaxShardMB:
+		return 0, fmt.Errorf("shard size %s MiB is too large: at most %d MiB (1 TiB)", v, MaxShardMB)
+	}
+	n := int64(mb * (1 << 20))
+	if n < 1 {
+		return 0, fmt.Errorf("shard size %s MiB is under one byte", v)
+	}
+	return n, nil
+}
+
+// CheckTargetBytes validates a stage's TargetBytes: 0 means the default;
+// anything else must be a positive size of at most MaxShardMB MiB.
+func CheckTargetBytes(n int64) error {
+	if n < 0 || n > MaxShardMB<<20 {
+		return fmt.Errorf("shard size %d bytes out of range: give 1 byte to %d MiB (0 for the default %d MiB)", n, MaxShardMB, DefaultTargetBytes>>20)
+	}
+	return nil
+}
 
 // DocWriterOptions configure a DocWriter. The zero value is useful.
 type DocWriterOptions struct {

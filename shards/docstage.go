@@ -78,6 +78,9 @@ func Fingerprint(stage string, settings any, inputs ...any) (string, error) {
 // files, byte for byte, as an uninterrupted run. A finished output with the
 // same fingerprint is reused as it is.
 func RunDocStage(ctx context.Context, cfg DocStageConfig) (*Stats, error) {
+	if err := CheckTargetBytes(cfg.TargetBytes); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Stage, err)
+	}
 	in, err := OpenDocDirs(cfg.Inputs...)
 	if err != nil {
 		return nil, err
@@ -95,6 +98,11 @@ func RunDocStage(ctx context.Context, cfg DocStageConfig) (*Stats, error) {
 	if err := os.MkdirAll(dropDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create output: %w", err)
 	}
+	unlock, err := LockOutput(cfg.Out)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Stage, err)
+	}
+	defer unlock()
 	if m, err := ReadManifest(cfg.Out); err == nil {
 		if m.Fingerprint == fp {
 			slog.Info("output already complete", "stage", cfg.Stage, "out", cfg.Out)

@@ -7,98 +7,137 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math"
 	"math/bits"
 	"path/filepath"
+	"sort"
+	"strconv"
 )
 
 // LoaderOptions configure a Loader. SeqLen and BatchSize are required.
 type LoaderOptions struct {
-	// SeqLen is the model's context length: each sequence holds SeqLen+1
+	// SeqLen is the model's context length: each sample holds SeqLen+1
 	// tokens, so inputs are [:SeqLen] and targets [1:].
 	SeqLen, BatchSize int
-	// Seed drives the per-source document shuffles.
+	// Seed drives the per-source shuffles of shards, documents and samples.
 	Seed uint64
-	// Rank and World shard the documents across data-parallel ranks: each
-	// epoch of a source, every document goes to exactly one rank. World 0
+	// Rank and World shard the samples across data-parallel ranks: in every
+	// window of every epoch, each sample goes to exactly one rank. World 0
 	// means 1.
 	Rank, World int
-	// ValFraction holds out this fraction of documents, chosen by a hash of
-	// their id (independent of Seed, so the split never moves). Val reads
-	// only the held-out documents; otherwise they are skipped.
+	// ValFraction holds out this fraction of the data, independent of Seed
+	// so that the split never moves. A source expected to hold out at least
+	// MinHeldOutDocs documents is split by document id; a source with fewer
+	// documents (a few long books) is split by chunks of HeldOutChunk
+	// samples' worth of tokens, chosen by a hash of (document id, offset).
+	// Val reads only the held-out data; otherwise it is skipped. A loader
+	// that skips nothing has ValFraction 0.
 	ValFraction float64
 	Val         bool
-	// Window is the number of shards of a source whose documents are
-	// shuffled together (0 = DefaultWindow). Shard order is shuffled per
-	// epoch too. A source keeps at most Window decoded shards in memory.
+	// Window is the number of samples of a source shuffled together
+	// (0 = DefaultWindow). A window is the smallest run of whole shards,
+	// in the epoch's shard order, that holds at least Window samples, or
+	// the rest of the epoch; a source keeps one window decoded in memory.
 	Window int
 }
 
-// DefaultWindow is the default number of shards shuffled together.
-const DefaultWindow = 4
+// DefaultWindow is the default number of samples shuffled together: 2^18,
+// enough to mix thousands of documents (16.8M tokens at SeqLen 64, 268M at
+// 1024).
+const DefaultWindow = 1 << 18
 
-// Loader yields batches of packed token sequences from a Mix.
+// MinHeldOutDocs is the number of held-out documents a source must be
+// expected to have (documents x ValFraction) for its validation split to be
+// by document; below it the split is by chunks of text.
+const MinHeldOutDocs = 16
+
+// HeldOutChunk is the length of the pieces a source split by samples is
+// cut into, in units of SeqLen tokens: each piece is held out or not as a
+// whole, so most held-out samples are one stretch of text.
+const HeldOutChunk = 4
+
+// Split names how a source's validation data is chosen.
+type Split string
+
+// The validation splits.
+const (
+	SplitNone      Split = "none"      // ValFraction 0: nothing held out
+	SplitDocuments Split = "documents" // whole documents, by a hash of the id
+	SplitSamples   Split = "samples"   // chunks of documents, by a hash of (id, offset)
+)
+
+// Loader yields batches of token samples from a Mix, the way Megatron-LM's
+// and mosaicml streaming's indexed datasets do, within a bounded window.
 //
-// How it draws: the next document always comes from the source that is
-// furthest behind its weight's share of the tokens emitted so far (the
-// smallest emitted/weight; ties go to the earlier source), so every source
-// contributes its share of tokens to within one document. Within a source,
-// each epoch shuffles the order of the shards, cuts it into windows of
-// Window shards and shuffles the documents of each window, all seeded by
-// (Seed, source name, epoch, window). Documents are packed end to end, each
-// ending with the end-of-text id, and cut into sequences of SeqLen+1 tokens
-// without padding; a document that does not fit continues in the next
-// sequence. The state is a handful of counters per source, so State and
-// Restore reproduce exactly the batches of an uninterrupted run.
+// Per source, every epoch shuffles the order of the shards and cuts it into
+// windows of about Window samples. Per window, the kept documents (or kept
+// pieces of documents, see ValFraction) are shuffled and laid end to end,
+// each ending with its end-of-text id; their running token totals index the
+// window's samples, SeqLen+1 tokens each, consecutive samples overlapping
+// by one token so that no transition is lost (fewer than SeqLen tokens at a
+// window's end go unused). The samples are then drawn in a seeded
+// permutation, rank r of World taking every World-th. All shuffles are
+// seeded by (Seed, source name, epoch, window).
 //
-// Memory: each source keeps at most Window decoded shards (plus the one
-// being packed); every shard is read whole, its sha256 checked against the
-// manifest and its ids checked against the vocabulary each time it is
-// loaded. Every rank reads every shard and keeps its own documents. A
-// Loader is not safe for concurrent use.
+// Mixing is per row: each batch gives every source its weight's share of
+// the BatchSize rows to within one row (floor or ceiling of
+// weight*BatchSize), the extra rows going to the sources furthest behind
+// their share of all rows so far, so the running totals stay within one row
+// of the weights too. A long document is thus spread over the whole window
+// instead of filling consecutive batches.
+//
+// The state is a handful of counters per source (epoch, window, position,
+// rows), so State and Restore reproduce exactly the batches of an
+// uninterrupted run. Each shard is read whole when its window is built
+// (unless the previous window holds it), its sha256 checked against the
+// manifest and its ids against the vocabulary.
+// Every rank reads every shard. A Loader is not safe for concurrent use.
 type Loader struct {
-	mix  *Mix
-	opt  LoaderOptions
-	fp   string
-	srcs []*srcCursor
-	// cur is the document being packed.
-	cur    curDoc
-	curTS  *TokenShard
+	mix    *Mix
+	opt    LoaderOptions
+	fp     string
+	srcs   []*srcCursor
 	batch  int64
 	tokens int64
+	quota  []int // rows per source of the batch being built (scratch)
+	order  []int // sources by deficit (scratch)
 }
 
-type curDoc struct {
-	Src   int `json:"src"` // -1: none
-	Shard int `json:"shard"`
-	Row   int `json:"row"`
-	Off   int `json:"off"`
-}
-
-// srcCursor walks one source's documents.
+// srcCursor walks one source's samples.
 type srcCursor struct {
-	idx  int
-	src  *MixSource
-	seed uint64
+	idx   int
+	src   *MixSource
+	seed  uint64
+	split Split
 	// Persistent state.
-	Epoch   int64 `json:"epoch"`
-	Group   int   `json:"group"`
-	Pos     int   `json:"pos"`
-	Emitted int64 `json:"emitted"`
-	Taken   int64 `json:"taken"`
+	Epoch  int64 `json:"epoch"`
+	Window int   `json:"window"`
+	Pos    int64 `json:"pos"`
+	Rows   int64 `json:"rows"`
 	// Derived state, rebuilt from the above.
-	builtEpoch int64
-	shardPerm  []int
-	builtGroup int
-	groupPerm  []uint32
-	groupCum   []int64 // cumulative rows of the group's shards
-	cache      map[int]*cachedShard
-	scanned    int64 // documents looked at since the last one taken
+	builtEpoch  int64
+	shardPerm   []int
+	winStart    []int // start of each window in shardPerm, plus len
+	builtWindow int
+	win         window
+	idle        int // windows passed without a sample since the last one
 }
 
-type cachedShard struct {
-	ts  *TokenShard
-	val []bool
+// window is one window's decoded shards and sample index.
+type window struct {
+	shards []*TokenShard
+	index  []int // shards[i] is the source's shard index[i]
+	pieces []piece
+	cum    []int64 // running token totals of pieces, len(pieces)+1
+	perm   []uint32
+}
+
+// piece is a stretch of one document: all of it, or the kept chunks.
+type piece struct {
+	shard    uint32 // index in window.shards
+	row      uint32
+	off, len uint32
 }
 
 // loaderState is the serialised form of a Loader's state.
@@ -107,9 +146,10 @@ type loaderState struct {
 	Fingerprint string       `json:"fingerprint"`
 	Batch       int64        `json:"batch"`
 	Tokens      int64        `json:"tokens"`
-	Cur         curDoc       `json:"cur"`
 	Sources     []*srcCursor `json:"sources"`
 }
+
+const stateVersion = 2
 
 // NewLoader returns a loader at the start of the mix.
 func NewLoader(m *Mix, opt LoaderOptions) (*Loader, error) {
@@ -118,6 +158,9 @@ func NewLoader(m *Mix, opt LoaderOptions) (*Loader, error) {
 	}
 	if opt.SeqLen <= 0 || opt.BatchSize <= 0 {
 		return nil, fmt.Errorf("loader: seq_len %d and batch_size %d must be positive", opt.SeqLen, opt.BatchSize)
+	}
+	if opt.SeqLen >= 1<<24 {
+		return nil, fmt.Errorf("loader: seq_len %d too large", opt.SeqLen)
 	}
 	if opt.World == 0 {
 		opt.World = 1
@@ -129,28 +172,30 @@ func NewLoader(m *Mix, opt LoaderOptions) (*Loader, error) {
 		return nil, fmt.Errorf("loader: val fraction %v must be in [0, 1)", opt.ValFraction)
 	}
 	if opt.Val && opt.ValFraction == 0 {
-		return nil, errors.New("loader: Val reads the held-out documents, but ValFraction is 0")
+		return nil, errors.New("loader: Val reads the held-out data, but ValFraction is 0")
 	}
 	if opt.Window <= 0 {
 		opt.Window = DefaultWindow
 	}
-	l := &Loader{mix: m, opt: opt, cur: curDoc{Src: -1}}
-	// The state is a position in the token stream, which does not depend on
-	// the batch geometry: a run may resume with another SeqLen or
-	// BatchSize. Everything that changes the stream is in the fingerprint.
+	l := &Loader{mix: m, opt: opt, quota: make([]int, len(m.Sources)), order: make([]int, len(m.Sources))}
+	// The batch size only groups rows: each source's sample stream does
+	// not depend on it, so a run may resume with another. Everything that
+	// changes the samples, SeqLen included, is in the fingerprint.
 	fpOpt := opt
-	fpOpt.SeqLen, fpOpt.BatchSize = 0, 0
+	fpOpt.BatchSize = 0
 	fp := struct {
 		Opt     LoaderOptions `json:"opt"`
+		Version int           `json:"version"`
 		Sources []any         `json:"sources"`
-	}{Opt: fpOpt}
+	}{Opt: fpOpt, Version: stateVersion}
 	for i, s := range m.Sources {
 		sums := make([]string, len(s.Manifest.Shards))
 		for j, sh := range s.Manifest.Shards {
 			sums[j] = sh.SHA256
 		}
 		fp.Sources = append(fp.Sources, []any{s.Name, s.Weight, sums})
-		l.srcs = append(l.srcs, &srcCursor{idx: i, src: s, seed: opt.Seed ^ hash64(s.Name), builtEpoch: -1, builtGroup: -1})
+		l.srcs = append(l.srcs, &srcCursor{idx: i, src: s, seed: opt.Seed ^ hash64(s.Name), split: splitOf(s, opt.ValFraction),
+			builtEpoch: -1, builtWindow: -1})
 	}
 	data, err := json.Marshal(fp)
 	if err != nil {
@@ -161,18 +206,119 @@ func NewLoader(m *Mix, opt LoaderOptions) (*Loader, error) {
 	return l, nil
 }
 
+func splitOf(s *MixSource, frac float64) Split {
+	switch {
+	case frac == 0:
+		return SplitNone
+	case float64(s.Docs())*frac >= MinHeldOutDocs:
+		return SplitDocuments
+	default:
+		return SplitSamples
+	}
+}
+
 // Mix returns the loader's mix.
 func (l *Loader) Mix() *Mix { return l.mix }
+
+// Options returns the loader's options, with the defaults filled in.
+func (l *Loader) Options() LoaderOptions { return l.opt }
+
+// Probe checks that the loader can fill a batch, then rewinds it: a
+// validation split may leave a source nothing to give.
+func (l *Loader) Probe() error {
+	st, err := l.State()
+	if err != nil {
+		return err
+	}
+	if err := l.Next(make([]uint32, l.BatchTokens())); err != nil {
+		return err
+	}
+	return l.Restore(st)
+}
+
+// OpenTraining opens the loaders of a training run on m. With
+// opt.ValFraction 0 it returns a loader over all the data and no
+// validation loader. Otherwise it returns a training loader over the data
+// not held out and a validation loader over the held-out data, and logs
+// how each source is split. A source whose held-out data cannot fill a
+// batch (a small source at a small fraction) is left out of validation,
+// with a warning, the others' weights renormalised; when no source has
+// any, there is no validation loader and the training loader reads all the
+// data. train.Options().ValFraction is the fraction actually held out.
+func OpenTraining(m *Mix, opt LoaderOptions) (train, val *Loader, err error) {
+	opt.Val = false
+	if opt.ValFraction > 0 {
+		vo := opt
+		vo.Val = true
+		var keep []*MixSource
+		var sum float64
+		for _, s := range m.Sources {
+			one := *s
+			one.Weight = 1
+			l, err := NewLoader(&Mix{Path: m.Path, Sources: []*MixSource{&one}, tok: m.tok}, vo)
+			if err != nil {
+				return nil, nil, err
+			}
+			split := l.srcs[0].split
+			if perr := l.Probe(); perr != nil {
+				slog.Warn("validation: source left out, its held-out data cannot fill a batch", "source", s.Name, "by", split,
+					"documents", s.Docs(), "val_fraction", opt.ValFraction, "err", perr)
+				continue
+			}
+			slog.Info("validation split", "source", s.Name, "by", split, "documents", s.Docs(), "val_fraction", opt.ValFraction)
+			keep = append(keep, s)
+			sum += s.Weight
+		}
+		if len(keep) == 0 {
+			slog.Warn("no validation loss for this run: no source's held-out data can fill a batch; training on all the data", "val_fraction", opt.ValFraction)
+			opt.ValFraction = 0
+		} else {
+			vm := &Mix{Path: m.Path, tok: m.tok}
+			for _, s := range keep {
+				c := *s
+				c.Weight = s.Weight / sum
+				vm.Sources = append(vm.Sources, &c)
+			}
+			if val, err = NewLoader(vm, vo); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	train, err = NewLoader(m, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return train, val, nil
+}
+
+// Splits is how each source's validation data is chosen, in mix order.
+func (l *Loader) Splits() []Split {
+	out := make([]Split, len(l.srcs))
+	for i, s := range l.srcs {
+		out[i] = s.split
+	}
+	return out
+}
 
 // Tokens is the number of tokens yielded so far.
 func (l *Loader) Tokens() int64 { return l.tokens }
 
+// SourceRows is the number of rows (samples) each source has contributed
+// so far, in mix order.
+func (l *Loader) SourceRows() []int64 {
+	out := make([]int64, len(l.srcs))
+	for i, s := range l.srcs {
+		out[i] = s.Rows
+	}
+	return out
+}
+
 // SourceTokens is the number of tokens each source has contributed so far,
 // in mix order.
 func (l *Loader) SourceTokens() []int64 {
-	out := make([]int64, len(l.srcs))
-	for i, s := range l.srcs {
-		out[i] = s.Emitted
+	out := l.SourceRows()
+	for i := range out {
+		out[i] *= int64(l.opt.SeqLen + 1)
 	}
 	return out
 }
@@ -190,30 +336,22 @@ func (l *Loader) SourceEpochs() []int64 {
 func (l *Loader) BatchTokens() int { return l.opt.BatchSize * (l.opt.SeqLen + 1) }
 
 // Next fills dst, which must hold exactly BatchSize*(SeqLen+1) tokens, with
-// the next batch: BatchSize sequences of SeqLen+1 tokens, row-major. After
-// an error (a damaged shard) the loader's position is undefined: Restore a
-// saved state to go on.
+// the next batch: BatchSize samples of SeqLen+1 tokens, row-major, the rows
+// of each source together in mix order. After an error (a damaged shard)
+// the loader's position is undefined: Restore a saved state to go on.
 func (l *Loader) Next(dst []uint32) error {
 	if len(dst) != l.BatchTokens() {
 		return fmt.Errorf("loader: batch buffer holds %d tokens, want batch_size*(seq_len+1) = %d", len(dst), l.BatchTokens())
 	}
-	n := 0
-	for n < len(dst) {
-		if l.cur.Src < 0 {
-			if err := l.nextDoc(); err != nil {
+	l.plan()
+	T1 := l.opt.SeqLen + 1
+	row := 0
+	for i, s := range l.srcs {
+		for range l.quota[i] {
+			if err := l.sample(s, dst[row*T1:(row+1)*T1]); err != nil {
 				return err
 			}
-		}
-		ts, row := l.curTS, l.cur.Row
-		docLen := ts.Len(row)
-		k := min(docLen-l.cur.Off, len(dst)-n)
-		copyTokens(dst[n:n+k], ts, row, l.cur.Off)
-		n += k
-		l.cur.Off += k
-		l.srcs[l.cur.Src].Emitted += int64(k)
-		if l.cur.Off >= docLen {
-			l.cur = curDoc{Src: -1}
-			l.curTS = nil
+			row++
 		}
 	}
 	l.batch++
@@ -221,193 +359,252 @@ func (l *Loader) Next(dst []uint32) error {
 	return nil
 }
 
-// copyTokens copies len(dst) tokens of row starting at off.
-func copyTokens(dst []uint32, ts *TokenShard, row, off int) {
-	lo := ts.offs[row] + int64(off)
-	if ts.u32 != nil {
-		copy(dst, ts.u32[lo:lo+int64(len(dst))])
+// plan sets quota to the rows each source gives the next batch: the floor
+// of weight*BatchSize, plus one for the sources furthest behind their
+// share of all rows so far until the batch is full.
+func (l *Loader) plan() {
+	B := l.opt.BatchSize
+	var total int64
+	for _, s := range l.srcs {
+		total += s.Rows
+	}
+	after := float64(total + int64(B))
+	left := B
+	deficit := func(i int) float64 {
+		s := l.srcs[i]
+		// Explicit conversions keep the compiler from fusing operations,
+		// so the plan is the same on every architecture.
+		return float64(s.src.Weight*after) - float64(s.Rows+int64(l.quota[i]))
+	}
+	for i, s := range l.srcs {
+		l.quota[i] = int(math.Floor(float64(s.src.Weight * float64(B))))
+		left -= l.quota[i]
+		l.order[i] = i
+	}
+	if left <= 0 {
 		return
 	}
-	src := ts.u16[lo : lo+int64(len(dst))]
+	sort.SliceStable(l.order, func(a, b int) bool { return deficit(l.order[a]) > deficit(l.order[b]) })
+	for k := 0; left > 0; k = (k + 1) % len(l.order) {
+		l.quota[l.order[k]]++
+		left--
+	}
+}
+
+// sample copies s's next sample for this rank into dst.
+func (l *Loader) sample(s *srcCursor, dst []uint32) error {
+	W := int64(l.opt.World)
+	for {
+		if err := l.ensureWindow(s); err != nil {
+			return err
+		}
+		n := int64(len(s.win.perm))
+		if i := int64(l.opt.Rank) + s.Pos*W; i < n {
+			s.Pos++
+			s.Rows++
+			s.idle = 0
+			l.copySample(&s.win, int64(s.win.perm[i])*int64(l.opt.SeqLen), dst)
+			return nil
+		}
+		s.idle++
+		if s.idle > len(s.winStart) {
+			what := "training"
+			if l.opt.Val {
+				what = "held-out"
+			}
+			return fmt.Errorf("loader: source %q (%s) has no %s samples of %d tokens for rank %d of %d in a whole epoch",
+				s.src.Name, s.src.Dir, what, l.opt.SeqLen+1, l.opt.Rank, l.opt.World)
+		}
+		s.Window++
+		s.Pos = 0
+		if s.Window >= len(s.winStart)-1 {
+			s.Epoch++
+			s.Window = 0
+		}
+	}
+}
+
+// copySample copies the SeqLen+1 tokens of w's concatenation from start.
+func (l *Loader) copySample(w *window, start int64, dst []uint32) {
+	// The piece holding start: the last one whose running total is <= start.
+	p := sort.Search(len(w.pieces), func(i int) bool { return w.cum[i+1] > start })
+	off := start - w.cum[p]
+	for n := 0; n < len(dst); p++ {
+		pc := w.pieces[p]
+		k := min(int64(pc.len)-off, int64(len(dst)-n))
+		w.shards[pc.shard].copyTokens(dst[n:n+int(k)], int(pc.row), int(pc.off)+int(off))
+		n += int(k)
+		off = 0
+	}
+}
+
+// copyTokens copies len(dst) tokens of row starting at off.
+func (s *TokenShard) copyTokens(dst []uint32, row, off int) {
+	lo := s.offs[row] + int64(off)
+	if s.u32 != nil {
+		copy(dst, s.u32[lo:lo+int64(len(dst))])
+		return
+	}
+	src := s.u16[lo : lo+int64(len(dst))]
 	for i, t := range src {
 		dst[i] = uint32(t)
 	}
 }
 
-// nextDoc picks the source furthest behind its share and takes its next
-// document.
-func (l *Loader) nextDoc() error {
-	best := -1
-	var bestV float64
-	for i, s := range l.srcs {
-		v := float64(s.Emitted) / s.src.Weight
-		if best < 0 || v < bestV {
-			best, bestV = i, v
-		}
+// ensureEpoch builds the shard order of s's epoch and its windows.
+func (l *Loader) ensureEpoch(s *srcCursor) {
+	if s.builtEpoch == s.Epoch {
+		return
 	}
-	s := l.srcs[best]
-	shard, row, ts, err := l.take(s)
-	if err != nil {
-		return err
-	}
-	l.cur = curDoc{Src: best, Shard: shard, Row: row}
-	l.curTS = ts
-	return nil
-}
-
-// take advances s to its next document for this rank and split.
-func (l *Loader) take(s *srcCursor) (int, int, *TokenShard, error) {
-	docs := s.src.Docs()
-	limit := docs*int64(l.opt.World+1) + 1
-	for {
-		if err := l.ensureGroup(s); err != nil {
-			return 0, 0, nil, err
-		}
-		if s.Pos >= len(s.groupPerm) {
-			s.Group++
-			s.Pos = 0
-			if s.Group >= l.numGroups(s) {
-				s.Epoch++
-				s.Group = 0
-			}
-			continue
-		}
-		local := int64(s.groupPerm[s.Pos])
-		s.Pos++
-		s.scanned++
-		if s.scanned > limit {
-			what := "training"
-			if l.opt.Val {
-				what = "held-out"
-			}
-			return 0, 0, nil, fmt.Errorf("loader: source %q (%s) has no %s documents for rank %d of %d", s.src.Name, s.src.Dir, what, l.opt.Rank, l.opt.World)
-		}
-		gi := 0
-		for local >= s.groupCum[gi+1] {
-			gi++
-		}
-		shard := s.shardPerm[s.Group*l.opt.Window+gi]
-		row := int(local - s.groupCum[gi])
-		cs, err := l.shard(s, shard)
-		if err != nil {
-			return 0, 0, nil, err
-		}
-		if row >= cs.ts.Rows() {
-			return 0, 0, nil, fmt.Errorf("loader: token shard %s has %d rows, its manifest says %d", cs.ts.Path, cs.ts.Rows(), s.src.Manifest.Shards[shard].Rows)
-		}
-		if l.opt.ValFraction > 0 && cs.val[row] != l.opt.Val {
-			continue
-		}
-		mine := s.Taken%int64(l.opt.World) == int64(l.opt.Rank)
-		s.Taken++
-		if !mine {
-			continue
-		}
-		if cs.ts.Len(row) == 0 {
-			continue
-		}
-		s.scanned = 0
-		return shard, row, cs.ts, nil
-	}
-}
-
-func (l *Loader) numGroups(s *srcCursor) int {
-	n := len(s.src.Manifest.Shards)
-	return (n + l.opt.Window - 1) / l.opt.Window
-}
-
-// ensureGroup builds the shard order of s's epoch and the document order
-// of its window.
-func (l *Loader) ensureGroup(s *srcCursor) error {
 	shards := s.src.Manifest.Shards
-	if s.builtEpoch != s.Epoch {
-		s.shardPerm = make([]int, len(shards))
-		for i := range s.shardPerm {
-			s.shardPerm[i] = i
-		}
-		r := newSplitMix(s.seed, uint64(s.Epoch), math.MaxUint64)
-		for i := len(s.shardPerm) - 1; i > 0; i-- {
-			j := r.bounded(uint64(i + 1))
-			s.shardPerm[i], s.shardPerm[j] = s.shardPerm[j], s.shardPerm[i]
-		}
-		s.builtEpoch = s.Epoch
-		s.builtGroup = -1
+	s.shardPerm = make([]int, len(shards))
+	for i := range s.shardPerm {
+		s.shardPerm[i] = i
 	}
-	if s.builtGroup == s.Group {
+	r := newSplitMix(s.seed, uint64(s.Epoch), math.MaxUint64)
+	for i := len(s.shardPerm) - 1; i > 0; i-- {
+		j := r.bounded(uint64(i + 1))
+		s.shardPerm[i], s.shardPerm[j] = s.shardPerm[j], s.shardPerm[i]
+	}
+	// Windows: runs of shards holding at least Window samples by the
+	// manifest's token counts.
+	want := int64(l.opt.Window) * int64(l.opt.SeqLen)
+	s.winStart = append(s.winStart[:0], 0)
+	var acc int64
+	for i, sh := range s.shardPerm {
+		acc += max(shards[sh].Tokens, 1)
+		if acc >= want && i+1 < len(s.shardPerm) {
+			s.winStart = append(s.winStart, i+1)
+			acc = 0
+		}
+	}
+	s.winStart = append(s.winStart, len(s.shardPerm))
+	s.builtEpoch = s.Epoch
+	s.builtWindow = -1
+}
+
+// ensureWindow reads s's current window and builds its sample index.
+func (l *Loader) ensureWindow(s *srcCursor) error {
+	l.ensureEpoch(s)
+	if s.builtWindow == s.Window {
 		return nil
 	}
-	lo := s.Group * l.opt.Window
-	hi := min(lo+l.opt.Window, len(shards))
-	s.groupCum = s.groupCum[:0]
-	s.groupCum = append(s.groupCum, 0)
-	for _, sh := range s.shardPerm[lo:hi] {
-		s.groupCum = append(s.groupCum, s.groupCum[len(s.groupCum)-1]+shards[sh].Rows)
+	w := &s.win
+	s.builtWindow = -1
+	// Shards of the previous window that are in this one (a window that
+	// spans the turn of an epoch, a source of one window) stay decoded;
+	// the others are dropped before any is read.
+	members := s.shardPerm[s.winStart[s.Window]:s.winStart[s.Window+1]]
+	kept := map[int]*TokenShard{}
+	for i, sh := range w.index {
+		for _, m := range members {
+			if m == sh {
+				kept[sh] = w.shards[i]
+			}
+		}
 	}
-	n := s.groupCum[len(s.groupCum)-1]
-	if n > math.MaxUint32 {
-		return fmt.Errorf("loader: source %q: a window of %d shards holds %d documents, too many", s.src.Name, hi-lo, n)
+	clear(w.shards)
+	w.shards, w.index = w.shards[:0], w.index[:0]
+	w.pieces = w.pieces[:0]
+	chunk := HeldOutChunk * l.opt.SeqLen
+	for k, sh := range members {
+		info := s.src.Manifest.Shards[sh]
+		ts := kept[sh]
+		if ts == nil {
+			var err error
+			if ts, err = ReadTokenShard(filepath.Join(s.src.Dir, info.Name), &info, l.mix.VocabSize()); err != nil {
+				return fmt.Errorf("loader: source %q: %w", s.src.Name, err)
+			}
+			if int64(ts.Rows()) != info.Rows {
+				return fmt.Errorf("loader: token shard %s has %d rows, its manifest says %d", ts.Path, ts.Rows(), info.Rows)
+			}
+		}
+		w.shards = append(w.shards, ts)
+		w.index = append(w.index, sh)
+		for row := range ts.Rows() {
+			n := ts.Len(row)
+			if n == 0 {
+				continue
+			}
+			if n >= math.MaxUint32 {
+				return fmt.Errorf("loader: token shard %s: document %s has %d tokens, too many", ts.Path, ts.ID(row), n)
+			}
+			switch s.split {
+			case SplitNone:
+				w.pieces = append(w.pieces, piece{shard: uint32(k), row: uint32(row), len: uint32(n)})
+			case SplitDocuments:
+				if IsHeldOut(ts.ID(row), l.opt.ValFraction) == l.opt.Val {
+					w.pieces = append(w.pieces, piece{shard: uint32(k), row: uint32(row), len: uint32(n)})
+				}
+			case SplitSamples:
+				// Runs of kept chunks become pieces.
+				id := ts.ID(row)
+				start := -1
+				for off := 0; off < n; off += chunk {
+					keep := IsHeldOutChunk(id, off, l.opt.ValFraction) == l.opt.Val
+					if keep && start < 0 {
+						start = off
+					}
+					if !keep && start >= 0 {
+						w.pieces = append(w.pieces, piece{shard: uint32(k), row: uint32(row), off: uint32(start), len: uint32(off - start)})
+						start = -1
+					}
+				}
+				if start >= 0 {
+					w.pieces = append(w.pieces, piece{shard: uint32(k), row: uint32(row), off: uint32(start), len: uint32(n - start)})
+				}
+			}
+		}
 	}
-	if int64(cap(s.groupPerm)) >= n {
-		s.groupPerm = s.groupPerm[:n]
-	} else {
-		s.groupPerm = make([]uint32, n)
-	}
-	for i := range s.groupPerm {
-		s.groupPerm[i] = uint32(i)
-	}
-	r := newSplitMix(s.seed, uint64(s.Epoch), uint64(s.Group))
-	for i := len(s.groupPerm) - 1; i > 0; i-- {
+	r := newSplitMix(s.seed, uint64(s.Epoch), uint64(s.Window)<<1)
+	for i := len(w.pieces) - 1; i > 0; i-- {
 		j := r.bounded(uint64(i + 1))
-		s.groupPerm[i], s.groupPerm[j] = s.groupPerm[j], s.groupPerm[i]
+		w.pieces[i], w.pieces[j] = w.pieces[j], w.pieces[i]
 	}
-	s.builtGroup = s.Group
-	// Keep only this window's shards decoded, plus the one being packed.
-	for k := range s.cache {
-		keep := l.cur.Src == s.idx && l.cur.Shard == k
-		for _, sh := range s.shardPerm[lo:hi] {
-			keep = keep || sh == k
-		}
-		if !keep {
-			delete(s.cache, k)
-		}
+	w.cum = append(w.cum[:0], 0)
+	for _, p := range w.pieces {
+		w.cum = append(w.cum, w.cum[len(w.cum)-1]+int64(p.len))
 	}
+	var n int64
+	if total := w.cum[len(w.cum)-1]; total > int64(l.opt.SeqLen) {
+		n = (total - 1) / int64(l.opt.SeqLen)
+	}
+	if n > math.MaxUint32 {
+		return fmt.Errorf("loader: source %q: a window holds %d samples, too many (lower the window)", s.src.Name, n)
+	}
+	if int64(cap(w.perm)) >= n {
+		w.perm = w.perm[:n]
+	} else {
+		w.perm = make([]uint32, n)
+	}
+	for i := range w.perm {
+		w.perm[i] = uint32(i)
+	}
+	r = newSplitMix(s.seed, uint64(s.Epoch), uint64(s.Window)<<1|1)
+	for i := len(w.perm) - 1; i > 0; i-- {
+		j := r.bounded(uint64(i + 1))
+		w.perm[i], w.perm[j] = w.perm[j], w.perm[i]
+	}
+	s.builtWindow = s.Window
 	return nil
-}
-
-// shard returns a decoded shard of s, reading, verifying and caching it.
-func (l *Loader) shard(s *srcCursor, i int) (*cachedShard, error) {
-	if cs := s.cache[i]; cs != nil {
-		return cs, nil
-	}
-	info := s.src.Manifest.Shards[i]
-	ts, err := ReadTokenShard(filepath.Join(s.src.Dir, info.Name), &info, l.mix.VocabSize())
-	if err != nil {
-		return nil, fmt.Errorf("loader: source %q: %w", s.src.Name, err)
-	}
-	cs := &cachedShard{ts: ts}
-	if l.opt.ValFraction > 0 {
-		cs.val = make([]bool, ts.Rows())
-		for r := range cs.val {
-			cs.val[r] = IsHeldOut(ts.ID(r), l.opt.ValFraction)
-		}
-	}
-	if s.cache == nil {
-		s.cache = map[int]*cachedShard{}
-	}
-	s.cache[i] = cs
-	return cs, nil
 }
 
 // IsHeldOut reports whether the document with this id belongs to the
-// held-out split for a validation fraction.
+// held-out split for a validation fraction (sources split by documents).
 func IsHeldOut(id string, valFraction float64) bool {
 	return mix64(hash64(id)) < uint64(valFraction*(1<<63)*2)
+}
+
+// IsHeldOutChunk reports whether the chunk of document id starting at token
+// offset belongs to the held-out split (sources split by samples).
+func IsHeldOutChunk(id string, offset int, valFraction float64) bool {
+	return mix64(hash64(id+"@"+strconv.Itoa(offset))) < uint64(valFraction*(1<<63)*2)
 }
 
 // State returns the loader's position, a small JSON document. Restore on a
 // loader made with the same mix and options continues exactly from there.
 func (l *Loader) State() ([]byte, error) {
-	return json.Marshal(loaderState{Version: 1, Fingerprint: l.fp, Batch: l.batch, Tokens: l.tokens, Cur: l.cur, Sources: l.srcs})
+	return json.Marshal(loaderState{Version: stateVersion, Fingerprint: l.fp, Batch: l.batch, Tokens: l.tokens, Sources: l.srcs})
 }
 
 // Restore moves the loader to a position saved by State.
@@ -416,39 +613,28 @@ func (l *Loader) Restore(state []byte) error {
 	if err := json.Unmarshal(state, &st); err != nil {
 		return fmt.Errorf("loader state: %w", err)
 	}
-	if st.Version != 1 {
-		return fmt.Errorf("loader state: version %d not supported", st.Version)
+	if st.Version != stateVersion {
+		return fmt.Errorf("loader state: version %d not supported (this smelt writes %d; a run saved by the document-packing loader cannot continue on the sample index)", st.Version, stateVersion)
 	}
 	if st.Fingerprint != l.fp {
-		return errors.New("loader state: saved with another mix, other shards or other loader options (seed, rank, world, val split, window)")
+		return errors.New("loader state: saved with another mix, other shards or other loader options (seed, seq_len, rank, world, val split, window)")
 	}
 	if len(st.Sources) != len(l.srcs) {
 		return fmt.Errorf("loader state: %d sources, the mix has %d", len(st.Sources), len(l.srcs))
 	}
 	for i, s := range st.Sources {
 		d := l.srcs[i]
-		if s.Group < 0 || s.Group >= l.numGroups(d) || s.Pos < 0 || s.Epoch < 0 {
+		if s.Epoch < 0 || s.Pos < 0 || s.Rows < 0 || s.Window < 0 {
 			return fmt.Errorf("loader state: source %q: position out of range", d.src.Name)
 		}
-		d.Epoch, d.Group, d.Pos, d.Emitted, d.Taken = s.Epoch, s.Group, s.Pos, s.Emitted, s.Taken
-		d.builtEpoch, d.builtGroup, d.scanned = -1, -1, 0
-		d.cache = nil
+		d.Epoch, d.Window, d.Pos, d.Rows = s.Epoch, s.Window, s.Pos, s.Rows
+		d.builtEpoch, d.builtWindow, d.idle = -1, -1, 0
+		l.ensureEpoch(d)
+		if d.Window >= len(d.winStart)-1 {
+			return fmt.Errorf("loader state: source %q: window %d of %d", d.src.Name, d.Window, len(d.winStart)-1)
+		}
 	}
 	l.batch, l.tokens = st.Batch, st.Tokens
-	l.cur, l.curTS = curDoc{Src: -1}, nil
-	if c := st.Cur; c.Src >= 0 {
-		if c.Src >= len(l.srcs) || c.Shard < 0 || c.Shard >= len(l.srcs[c.Src].src.Manifest.Shards) {
-			return errors.New("loader state: current document out of range")
-		}
-		cs, err := l.shard(l.srcs[c.Src], c.Shard)
-		if err != nil {
-			return err
-		}
-		if c.Row < 0 || c.Row >= cs.ts.Rows() || c.Off < 0 || c.Off >= cs.ts.Len(c.Row) {
-			return errors.New("loader state: current document out of range")
-		}
-		l.cur, l.curTS = c, cs.ts
-	}
 	return nil
 }
 

@@ -38,7 +38,7 @@ func TestParseMixFileStrict(t *testing.T) {
 }
 
 func TestLoadMix(t *testing.T) {
-	path := testMix(t, []float64{3, 1}, []int{20, 10}, 0)
+	path := testMix(t, []float64{3, 1}, []*testSrc{shortDocs(0, 20), shortDocs(1, 10)}, 0)
 	m, err := LoadMix(path)
 	if err != nil {
 		t.Fatal(err)

@@ -89,6 +89,9 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	if cfg.Encoder == nil {
 		return nil, errors.New("tokenize: no encoder")
 	}
+	if err := CheckTargetBytes(cfg.TargetBytes); err != nil {
+		return nil, fmt.Errorf("tokenize: %w", err)
+	}
 	eot, ok := cfg.Encoder.EOT()
 	if !ok {
 		return nil, fmt.Errorf("tokenize: tokenizer %s has no end-of-text token to end documents with", cfg.Encoder.Name())
@@ -117,6 +120,11 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("create output: %w", err)
 	}
+	unlock, err := LockOutput(cfg.Out)
+	if err != nil {
+		return nil, fmt.Errorf("tokenize: %w", err)
+	}
+	defer unlock()
 	if m, err := ReadManifest(cfg.Out); err == nil {
 		if m.Fingerprint == fp {
 			slog.Info("output already complete", "stage", "tokenize", "out", cfg.Out)

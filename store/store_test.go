@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,6 +91,8 @@ type flakyServer struct {
 	requests  atomic.Int32
 	drops     atomic.Int32
 	ranged    atomic.Int32
+	mu        sync.Mutex
+	ranges    []string // the Range headers of the GETs, in order
 }
 
 func (s *flakyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -107,6 +110,11 @@ func (s *flakyServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fi, _ := f.Stat()
 	if r.Header.Get("Range") != "" {
 		s.ranged.Add(1)
+	}
+	if r.Method == http.MethodGet {
+		s.mu.Lock()
+		s.ranges = append(s.ranges, r.Header.Get("Range"))
+		s.mu.Unlock()
 	}
 	w.Header().Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()))
 	if s.dropAfter > 0 {
@@ -332,5 +340,72 @@ func TestParquetOverFlakyHTTP(t *testing.T) {
 	sameShards(t, want, got)
 	if st.Out.Docs == 0 || fs.drops.Load() == 0 {
 		t.Fatalf("%d documents, %d dropped connections", st.Out.Docs, fs.drops.Load())
+	}
+}
+
+// TestLargeGzipMemberOverHTTP reads a gzip file whose second member holds
+// more than the 2 MiB ingest checks in memory (real JSONL lines, repeated):
+// ingest checks the member's CRC in a first pass, then seeks back to the
+// member's start and decompresses it again to serve it. From a URL that
+// seek is a ranged GET from the member's offset, not a spool to disk, and
+// the shards are those of the local file, also when connections drop.
+func TestLargeGzipMemberOverHTTP(t *testing.T) {
+	fastRetries(t)
+	lines, err := os.ReadFile(testutil.SharedData(t, "jsonl/dolma_cc_en_head-0091.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	gzipMember := func(data []byte) {
+		zw := gzip.NewWriter(&file)
+		if _, err := zw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := lines[:bytes.IndexByte(lines, '\n')+1]
+	gzipMember(first)
+	second := int64(file.Len()) // the big member's offset
+	big := bytes.Repeat(lines, (3<<20)/len(lines)+1)
+	gzipMember(big)
+	dir := t.TempDir()
+	local := filepath.Join(dir, "big.jsonl.gz")
+	if err := os.WriteFile(local, file.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := t.TempDir()
+	wst := ingestDir(t, []string{local}, want)
+	if wst.Out.Docs < 2 {
+		t.Fatalf("%d documents from the local file", wst.Out.Docs)
+	}
+	for _, drop := range []int64{0, 256 << 10} {
+		t.Run(fmt.Sprintf("drop-after-%d", drop), func(t *testing.T) {
+			fs := &flakyServer{dir: dir, dropAfter: drop}
+			srv := httptest.NewServer(fs)
+			defer srv.Close()
+			got := t.TempDir()
+			gst := ingestDir(t, []string{srv.URL + "/big.jsonl.gz"}, got)
+			sameShards(t, want, got)
+			if gst.Out.Docs != wst.Out.Docs {
+				t.Fatalf("%d documents over HTTP, %d from the file", gst.Out.Docs, wst.Out.Docs)
+			}
+			fs.mu.Lock()
+			defer fs.mu.Unlock()
+			again := fmt.Sprintf("bytes=%d-", second)
+			n := 0
+			for _, r := range fs.ranges {
+				if r == again {
+					n++
+				}
+			}
+			if n == 0 {
+				t.Fatalf("no GET went back to the big member at byte %d (the second pass); the GETs' ranges: %q", second, fs.ranges)
+			}
+			if drop > 0 && fs.drops.Load() == 0 {
+				t.Fatal("no connection was dropped")
+			}
+		})
 	}
 }

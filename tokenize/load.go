@@ -101,7 +101,26 @@ func GetOrLoad(nameOrPath string) (*Tokenizer, error) {
 	if IsBuiltin(nameOrPath) {
 		return Get(nameOrPath)
 	}
+	if _, err := os.Stat(nameOrPath); errors.Is(err, os.ErrNotExist) {
+		return nil, UnknownError(nameOrPath)
+	}
 	return Load(nameOrPath)
+}
+
+// UnknownError says that name is neither a built-in encoding nor a file,
+// listing the built-in names (a typo such as gpt7 is the usual cause).
+func UnknownError(name string) error {
+	return fmt.Errorf("tokenize: unknown tokenizer %q: not a built-in encoding (%s) nor an existing tokenizer file", name, strings.Join(BuiltinNames(), ", "))
+}
+
+// BuiltinNames returns the built-in encoding names and their aliases, sorted.
+func BuiltinNames() []string {
+	names := Names()
+	for a := range aliases {
+		names = append(names, a)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Load reads a tokenizer file: a tiktoken rank file (*.tiktoken; a file named

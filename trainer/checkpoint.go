@@ -32,6 +32,12 @@ type Checkpoint struct {
 	// end-of-text id.
 	Tokenizer string `json:"tokenizer"`
 	EOT       uint32 `json:"eot"`
+	// TokenizerHash is the tokenizer's ranks hash; TokenizerFile and
+	// TokenizerData its file name and bytes (see DataInfo), so that the
+	// checkpoint can encode and decode text anywhere.
+	TokenizerHash string `json:"tokenizer_hash,omitempty"`
+	TokenizerFile string `json:"tokenizer_file,omitempty"`
+	TokenizerData []byte `json:"tokenizer_data,omitempty"`
 	// LoaderState is the training Batcher's State after Step steps.
 	LoaderState []byte `json:"loader_state"`
 	// RNG is the run's random generator state (math/rand/v2 PCG binary).

@@ -30,7 +30,8 @@ type Options struct {
 	// Steps is the number of optimizer steps to run in total.
 	Steps int `json:"steps"`
 	// LR is the peak learning rate, reached after WarmupSteps; it then
-	// follows a cosine to MinLR at DecaySteps (0: Steps).
+	// follows a cosine to MinLR at DecaySteps (0: Steps, so that a run
+	// resumed with more steps stretches its cosine to the new end).
 	LR          float64 `json:"lr"`
 	MinLR       float64 `json:"min_lr"`
 	WarmupSteps int     `json:"warmup_steps"`
@@ -48,9 +49,13 @@ type Options struct {
 	CheckpointEvery int `json:"checkpoint_every"`
 	// Seed draws the initial weights (and seeds the caller's loader).
 	Seed uint64 `json:"seed"`
-	// ValFraction records the data's held-out fraction so that a resumed
-	// run opens its loaders with the same split; the loop does not read it.
+	// ValFraction records the data's held-out fraction (0 when nothing was
+	// held out) so that a resumed run opens its loaders with the same
+	// split; Data records the data the run trained on (a mix file or shard
+	// directory) so that it can resume without being told. The loop reads
+	// neither.
 	ValFraction float64 `json:"val_fraction"`
+	Data        string  `json:"data,omitempty"`
 	// OutDir is the run directory: checkpoint, log.csv, loss.png.
 	OutDir string `json:"-"`
 	// PeakFLOPS is the sgemm peak MFU is measured against, in FLOP/s
@@ -71,6 +76,14 @@ type DataInfo struct {
 	Vocab     int
 	Tokenizer string
 	EOT       uint32
+	// TokenizerHash identifies the tokenizer's ranks (shards'
+	// TokenizerInfo.RanksHash); a resumed run must have the same.
+	TokenizerHash string
+	// TokenizerFile and TokenizerData are the tokenizer's file name and
+	// bytes, embedded in checkpoints so that generate and resume need no
+	// file (empty for built-in encodings, which need none).
+	TokenizerFile string
+	TokenizerData []byte
 }
 
 // Record is one step's line of the CSV log.
@@ -124,8 +137,8 @@ func (o *Options) resolve(cfg Config) error {
 	if o.Steps <= 0 {
 		return fmt.Errorf("trainer: steps must be > 0, got %d", o.Steps)
 	}
-	if o.DecaySteps == 0 {
-		o.DecaySteps = o.Steps
+	if o.DecaySteps < 0 {
+		return fmt.Errorf("trainer: decay steps %d must not be negative", o.DecaySteps)
 	}
 	if o.LR <= 0 || o.MinLR < 0 || o.MinLR > o.LR {
 		return fmt.Errorf("trainer: need 0 <= min lr %g <= lr %g, lr > 0", o.MinLR, o.LR)
@@ -134,6 +147,15 @@ func (o *Options) resolve(cfg Config) error {
 		o.ValBatches = 1
 	}
 	return nil
+}
+
+// Decay is the step at which the cosine reaches MinLR: DecaySteps, or
+// Steps when that is 0.
+func (o Options) Decay() int {
+	if o.DecaySteps > 0 {
+		return o.DecaySteps
+	}
+	return o.Steps
 }
 
 // New starts a run from freshly initialised weights.
@@ -156,10 +178,16 @@ func New(cfg Config, be Backend, opts Options, data DataInfo, train, val Batcher
 
 // Resume continues the run whose checkpoint is at path (a file or a run
 // directory). The model, optimizer, step, schedule and loader position come
-// from the checkpoint; steps may raise the total step count (0: keep), and
+// from the checkpoint; steps may change the total step count (0: keep), and
 // outDir, peak and the batchers come from the caller. The loss sequence that
 // follows is bit-identical to the uninterrupted run's with the same worker
-// count.
+// count and total steps.
+//
+// A run whose cosine followed its step count (DecaySteps 0) and is resumed
+// with more steps has its cosine stretched to the new end, so the extra
+// steps are not all trained at MinLR; the learning rate then rises at the
+// resumed step, which Resume logs. With DecaySteps set, the steps past it
+// run at MinLR, which it logs too.
 func Resume(path string, be Backend, steps int, outDir string, peak float64, data DataInfo, train, val Batcher) (*Trainer, error) {
 	path = ResolveCheckpoint(path)
 	ck, err := LoadCheckpoint(path)
@@ -169,8 +197,21 @@ func Resume(path string, be Backend, steps int, outDir string, peak float64, dat
 	if data.Vocab != 0 && ck.Config.Vocab != data.Vocab {
 		return nil, fmt.Errorf("trainer: checkpoint %s has vocabulary %d but the data has %d", path, ck.Config.Vocab, data.Vocab)
 	}
-	if data.Tokenizer != "" && ck.Tokenizer != "" && data.Tokenizer != ck.Tokenizer {
+	switch {
+	case data.TokenizerHash != "" && ck.TokenizerHash != "":
+		if data.TokenizerHash != ck.TokenizerHash {
+			return nil, fmt.Errorf("trainer: checkpoint %s was trained with tokenizer %q (ranks hash %s) but the data uses %q (ranks hash %s)",
+				path, ck.Tokenizer, ck.TokenizerHash, data.Tokenizer, data.TokenizerHash)
+		}
+	case data.Tokenizer != "" && ck.Tokenizer != "" && data.Tokenizer != ck.Tokenizer:
 		return nil, fmt.Errorf("trainer: checkpoint %s was trained with tokenizer %q but the data uses %q", path, ck.Tokenizer, data.Tokenizer)
+	}
+	if data.TokenizerData == nil && ck.TokenizerData != nil {
+		// Keep embedding the tokenizer the run started with.
+		data.TokenizerFile, data.TokenizerData = ck.TokenizerFile, ck.TokenizerData
+	}
+	if data.TokenizerHash == "" {
+		data.TokenizerHash = ck.TokenizerHash
 	}
 	if ck.M == nil {
 		return nil, fmt.Errorf("trainer: checkpoint %s has no optimizer state to resume from", path)
@@ -180,6 +221,17 @@ func Resume(path string, be Backend, steps int, outDir string, peak float64, dat
 		opts.Steps = steps
 	}
 	opts.OutDir, opts.PeakFLOPS = outDir, peak
+	if opts.Steps > ck.Options.Steps {
+		old := Schedule{MaxLR: opts.LR, MinLR: opts.MinLR, Warmup: opts.WarmupSteps, Decay: ck.Options.Decay()}
+		if opts.DecaySteps == 0 {
+			now := Schedule{MaxLR: opts.LR, MinLR: opts.MinLR, Warmup: opts.WarmupSteps, Decay: opts.Decay()}
+			slog.Info("trainer: schedule extended: the cosine now reaches min_lr at the new last step",
+				"steps_before", ck.Options.Steps, "steps", opts.Steps, "step", ck.Step,
+				"lr_before", fmt.Sprintf("%.3g", old.LR(ck.Step)), "lr_now", fmt.Sprintf("%.3g", now.LR(ck.Step)))
+		} else if opts.Steps > opts.DecaySteps {
+			slog.Warn("trainer: steps past decay_steps run at min_lr", "decay_steps", opts.DecaySteps, "steps", opts.Steps, "min_lr", opts.MinLR)
+		}
+	}
 	if err := opts.resolve(ck.Config); err != nil {
 		return nil, err
 	}
@@ -295,7 +347,7 @@ func (t *Trainer) TrainStep() (Record, error) {
 	if !finite(norm) {
 		return Record{}, fmt.Errorf("trainer: step %d: gradient norm is %v: %w", t.step+1, norm, ErrNonFinite)
 	}
-	lr := Schedule{MaxLR: o.LR, MinLR: o.MinLR, Warmup: o.WarmupSteps, Decay: o.DecaySteps}.LR(t.step)
+	lr := Schedule{MaxLR: o.LR, MinLR: o.MinLR, Warmup: o.WarmupSteps, Decay: o.Decay()}.LR(t.step)
 	t.Opt.Step(m.be, m.Params, m.Grads, float32(lr))
 	t.step++
 	dt := time.Since(start).Seconds()
@@ -400,6 +452,7 @@ func (t *Trainer) SaveCheckpoint() error {
 	}
 	ck := &Checkpoint{
 		Config: t.Model.Config, Step: t.step, Tokenizer: t.data.Tokenizer, EOT: t.data.EOT,
+		TokenizerHash: t.data.TokenizerHash, TokenizerFile: t.data.TokenizerFile, TokenizerData: t.data.TokenizerData,
 		LoaderState: ls, RNG: rng, Options: t.opts, AdamT: t.Opt.T,
 		Params: t.Model.Params.Flat, M: t.Opt.M.Flat, V: t.Opt.V.Flat,
 	}

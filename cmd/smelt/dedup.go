@@ -16,6 +16,9 @@ func newDedupCmd() *cobra.Command {
 		exact, minhash, url bool
 		ngram, perms, bands int
 		rows, workers       int
+		buckets             int
+		bufferMB            int64
+		work, verify        string
 		threshold           float64
 		seed                uint64
 		shardMB             int64
@@ -27,25 +30,44 @@ func newDedupCmd() *cobra.Command {
 		Long: `dedup reads finished document-shard directories and writes the kept
 documents to --out and the duplicates to --out/dropped, each with the
 reason (dedup:exact, dedup:url or dedup:minhash), the estimated similarity
-and the id of the document it duplicates. A document id that occurs again
-later in the input (the same dump ingested twice) takes part once; its later
-copies are dropped as dedup:repeated_id.
+to the document kept and that document's id (dup_of). Documents are told
+apart by their place in the input, never by their ids: two documents with
+the same id are two documents, and only their texts decide.
+
+It runs the steps a recipe runs as separate tasks, in one process: sketch
+(one task per input directory: signatures and key records sorted into
+--bucket-tasks partitions), bucket (a k-way merge per partition into
+verified candidate pairs; a bucket shared by k documents costs O(k)
+comparisons), cluster (union-find over the pairs, one survivor per
+cluster) and route. Memory is bounded by --buffer-mb and grows with the
+number of duplicates, not of documents; the output does not depend on
+--bucket-tasks or --workers.
 
 Exact: the xxh3-128 hash of the text after Unicode NFC, case folding and
-collapsing white space. Near: MinHash signatures over word n-grams, LSH
-bands (github.com/ekzhu/minhash-lsh), every candidate pair verified by its
+collapsing white space (bytes that are not valid UTF-8 are hashed as
+they are). Near: MinHash signatures over word n-grams, LSH bands, every
+candidate pair verified by its
 estimated Jaccard similarity against --threshold, clusters by union-find,
-one survivor per cluster (highest quality, then smallest id).
+one survivor per cluster (kept by an earlier run, then highest quality,
+then smallest id). --verify survivor drops a near duplicate only when its
+similarity to the survivor itself reaches --threshold, so that a chain of
+near copies cannot drop a document far from the one kept.
 
 Without --exact, --minhash or --url both exact and MinHash dedup run.
 --bands/--rows default to 14 x 8; with only --threshold given they are
 derived from it (the largest rows per band that still catch a pair at the
 threshold with probability 0.9).
 
---store PATH keeps the hashes and signatures of every kept document in a
-Badger database, so that the next crawl is deduplicated against all of
-them. A killed run resumes when started again with the same arguments.
-dedup_clusters.json in --out lists the largest clusters.`,
+--store PATH keeps the kept documents' hashes and signatures as one
+immutable segment per run, catalogued in a Badger database, so that the next
+crawl is deduplicated against all of them; any number of runs read it while
+one commits, and a run that decided before another committed decides again.
+A killed run resumes when started again with the same arguments.
+dedup_clusters.json in --out lists the largest clusters.
+
+smelt dedup synth writes a synthetic corpus with known near-duplicate
+groups and a boilerplate group, for benchmarks (an input directory named
+"synth" is given as ./synth).`,
 		Example: `  smelt dedup shards/cc --out shards/cc-dedup
   smelt dedup shards/cc-2024 --out shards/cc-2024-dedup --store dedup.store --threshold 0.7`,
 		Args: cobra.MinimumNArgs(1),
@@ -63,7 +85,7 @@ dedup_clusters.json in --out lists the largest clusters.`,
 				opt.Exact, opt.MinHash, opt.URL = exact, minhash, url
 			}
 			opt.NGram, opt.Perms, opt.Threshold, opt.Seed, opt.Scope = ngram, perms, threshold, seed, scope
-			opt.Bands, opt.Rows = bands, rows
+			opt.Bands, opt.Rows, opt.Verify = bands, rows, verify
 			f := cmd.Flags()
 			if f.Changed("threshold") && !f.Changed("bands") && !f.Changed("rows") {
 				opt.Bands, opt.Rows = 0, 0
@@ -73,6 +95,9 @@ dedup_clusters.json in --out lists the largest clusters.`,
 				Inputs:      args,
 				Out:         out,
 				Workers:     workers,
+				BucketTasks: buckets,
+				BufferBytes: bufferMB << 20,
+				Work:        work,
 				TargetBytes: shardMB << 20,
 				Options:     opt,
 				StorePath:   store,
@@ -102,8 +127,18 @@ dedup_clusters.json in --out lists the largest clusters.`,
 			for _, r := range reasons {
 				fmt.Fprintf(w, ", %s %d", r, st.Dropped[r].Docs)
 			}
-			_, err = fmt.Fprintf(w, "; %d clusters, %d candidate pairs, %d verified (bands %dx%d)\n",
-				len(res.Clusters), res.Summary.CandidatePairs, res.Summary.VerifiedPairs, res.Summary.Bands, res.Summary.Rows)
+			_, err = fmt.Fprintf(w, "; %d clusters, %d candidate pairs, %d verified (bands %dx%d)",
+				res.Summary.Clusters, res.Summary.CandidatePairs, res.Summary.VerifiedPairs, res.Summary.Bands, res.Summary.Rows)
+			if err == nil && store != "" {
+				_, err = fmt.Fprintf(w, "; store held %d, matched %d exact, %d url, %d minhash",
+					res.Summary.StoreDocuments, res.Summary.StoreExact, res.Summary.StoreURL, res.Summary.StoreMinHash)
+			}
+			if err == nil && res.Summary.VerifyKept > 0 {
+				_, err = fmt.Fprintf(w, "; %d kept by verify survivor", res.Summary.VerifyKept)
+			}
+			if err == nil {
+				_, err = fmt.Fprintln(w)
+			}
 			return err
 		},
 	}
@@ -122,5 +157,58 @@ dedup_clusters.json in --out lists the largest clusters.`,
 	f.StringVar(&store, "store", "", "persistent Badger store of kept documents for incremental dedup across runs")
 	f.IntVarP(&workers, "workers", "j", 0, "parallel workers (0 = all cores); output is the same for any value")
 	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	f.IntVar(&buckets, "bucket-tasks", 4, "bucket partitions of the key space; output is the same for any value")
+	f.Int64Var(&bufferMB, "buffer-mb", 64, "records each sketch task holds in memory before writing a sorted run (MiB)")
+	f.StringVar(&work, "work", "", "directory for the steps' intermediate files (default OUT/"+dedup.WorkDirName+", removed at the end)")
+	f.StringVar(&verify, "verify", "", "survivor: drop a near duplicate only when it is similar enough to the survivor itself")
+	cmd.AddCommand(newDedupSynthCmd())
+	return cmd
+}
+
+func newDedupSynthCmd() *cobra.Command {
+	var (
+		out                  string
+		docs, tasks, boiler  int
+		words, edits, groupM int
+		near                 float64
+		seed                 int64
+	)
+	cmd := &cobra.Command{
+		Use:   "synth --out DIR --docs N",
+		Short: "Write a synthetic corpus with known near-duplicate groups, for dedup benchmarks",
+		Long: `synth writes --docs documents of --words random words into --tasks
+document-shard directories DIR/00000, DIR/00001, ... and DIR/truth.json.
+A fraction --near of them are near copies (--edits words changed, about 0.9
+similar) of an original, in groups of up to --group-max copies; ids of group
+members end in -gNNNNNNNNN, the group. --boilerplate documents share a
+300-word boilerplate and add 150 words each (similar about 0.5 to each other,
+none a duplicate).`,
+		Example: `  smelt dedup synth --out synth --docs 200000 --tasks 8
+  smelt dedup synth/0000* --out synth-dedup`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" || docs <= 0 || tasks <= 0 {
+				return fmt.Errorf("--out, --docs > 0 and --tasks > 0 are required")
+			}
+			truth, err := dedup.WriteSynth(out, dedup.SynthConfig{Docs: docs, Words: words, NearFrac: near, GroupMax: groupM,
+				Edits: edits, Boilerplate: boiler, Seed: seed}, tasks)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "synth: %d documents (%.1f MB of text) in %d directories, %d near-duplicate groups (%d documents, %d pairs), %d boilerplate documents\n",
+				truth.Docs, float64(truth.Bytes)/1e6, tasks, truth.Groups, truth.Members, truth.Pairs, truth.Boilerplate)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&out, "out", "o", "", "output directory (required)")
+	f.IntVar(&docs, "docs", 0, "documents in all (required)")
+	f.IntVar(&tasks, "tasks", 8, "shard directories (sketch tasks) to cut them into")
+	f.IntVar(&words, "words", 200, "words per document")
+	f.Float64Var(&near, "near", 0.13, "fraction of documents that are near copies")
+	f.IntVar(&groupM, "group-max", 3, "most near copies of one original")
+	f.IntVar(&edits, "edits", 2, "words changed in each near copy")
+	f.IntVar(&boiler, "boilerplate", 0, "documents sharing a 300-word boilerplate")
+	f.Int64Var(&seed, "seed", 1, "random seed")
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,9 +154,23 @@ func printDemoReport(w io.Writer, run *pipelines.Run) error {
 		if recs, err := trainer.ReadLog(filepath.Join(tdir, "log.csv")); err == nil && len(recs) > 0 {
 			fmt.Fprintf(w, "\n== training: loss %.3f at step %d -> %.3f at step %d (curve: %s)\n",
 				recs[0].Loss, recs[0].Step, recs[len(recs)-1].Loss, recs[len(recs)-1].Step, filepath.Join(tdir, "loss.png"))
+			var vals []string
+			for _, r := range recs {
+				if !math.IsNaN(r.ValLoss) && (r.Step%500 == 0 || r.Step == recs[len(recs)-1].Step) {
+					vals = append(vals, fmt.Sprintf("%.3f at step %d", r.ValLoss, r.Step))
+				}
+			}
+			if len(vals) > 0 {
+				fmt.Fprintf(w, "validation loss (held-out %g of the text): %s\n", *tr.ValFraction, strings.Join(vals, ", "))
+			}
 		}
 		if sample, err := os.ReadFile(filepath.Join(tdir, pipelines.SampleFile)); err == nil {
-			fmt.Fprintf(w, "\n== generated text (%d tokens, temperature 0.8, top-k 40)\n%s\n", tr.SampleTokens, strings.TrimSpace(string(sample)))
+			from := "from end-of-text"
+			if tr.Prompt != "" {
+				from = fmt.Sprintf("from the prompt %q", tr.Prompt)
+			}
+			fmt.Fprintf(w, "\n== generated text (%d tokens %s, temperature 0.8, top-k 40; smelt generate --checkpoint %s --prompt TEXT for more)\n%s\n",
+				tr.SampleTokens, from, tdir, strings.TrimSpace(string(sample)))
 		}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -14,12 +13,12 @@ import (
 
 func newFilterCmd() *cobra.Command {
 	var (
-		out, rules, configPath, langs, blockList, badWords, classifier, keep string
-		langMin                                                              float64
-		seed                                                                 uint64
-		workers                                                              int
-		shardMB                                                              int64
-		printConfig                                                          bool
+		out, rules, configPath, langs, blockList, badWords, classifier, keep, ftLabel string
+		langMin                                                                       float64
+		seed                                                                          uint64
+		workers                                                                       int
+		shardMB                                                                       int64
+		printConfig                                                                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "filter DIR... --out DIR",
@@ -35,10 +34,15 @@ Rules (--rules, run in the order given; defaults are the published ones):
   gopher_quality     Gopher word counts, symbols, bullets, stop words
   c4                 C4 line removal and document drops (Raffel et al. 2020)
   fineweb_quality    FineWeb line punctuation, short lines, duplicates (Penedo et al. 2024)
+  decontam           benchmark 13-gram overlap (GPT-3), index from 'smelt decontam index';
+                     set decontam.index and decontam.policy (drop or gpt3) in --config
+  pii                replace e-mail, IP, phone, card and IBAN with <EMAIL>, <IP>, ...
 Every threshold can be changed in a YAML file given with --config
 (--print-config shows the defaults).
 
---classifier MODEL (from 'smelt classifier train') scores every document,
+--classifier MODEL (from 'smelt classifier train', or fasttext:PATH for any
+fastText model, such as DCLM's bigram classifier, scored by the
+probability of --classifier-label) scores every document,
 kept and dropped, into its quality column; --keep then decides the
 documents the rules kept: pareto:ALPHA keeps a document iff a Pareto(ALPHA)
 draw seeded by its id exceeds 1 - score (GPT-3 used 9), threshold:X keeps
@@ -114,22 +118,20 @@ scores >= X. Output is the same for any --workers; a killed run resumes.`,
 			stage := &filter.Stage{Pipeline: pipe}
 			settings := map[string]any{"rules": cfg}
 			if classifier != "" {
-				data, err := os.ReadFile(classifier)
+				m, scorer, sum, err := loadClassifier(classifier, ftLabel)
 				if err != nil {
-					return fmt.Errorf("filter --classifier: %w", err)
+					return err
 				}
-				m, err := filter.UnmarshalModel(data)
-				if err != nil {
-					return fmt.Errorf("%s: %w", classifier, err)
-				}
-				sum := sha256.Sum256(data)
 				k, err := filter.ParseKeep(keep)
 				if err != nil {
 					return err
 				}
 				k.Seed = seed
-				stage.Model, stage.Keep = m, k
-				settings["model_sha256"], settings["keep"] = hex.EncodeToString(sum[:]), k
+				stage.Model, stage.Scorer, stage.Keep = m, scorer, k
+				settings["model_sha256"], settings["keep"] = hex.EncodeToString(sum), k
+				if scorer != nil {
+					settings["fasttext_label"] = scorer.(*filter.FastTextClassifier).Label
+				}
 			} else if cmd.Flags().Changed("keep") {
 				return fmt.Errorf("--keep needs --classifier")
 			}
@@ -139,12 +141,16 @@ scores >= X. Output is the same for any --workers; a killed run resumes.`,
 					total += m.Totals.DataBytes
 				}
 			}
+			targetBytes, err := shards.ShardBytes(float64(shardMB)) // also checked for every verb in checkShardMB
+			if err != nil {
+				return fmt.Errorf("--shard-mb: %w", err)
+			}
 			p := newProgress(cmd.ErrOrStderr(), "filter", total)
 			st, err := stage.Run(cmd.Context(), filter.RunOptions{
-				Inputs: args, Out: out, Workers: workers, TargetBytes: shardMB << 20, Settings: settings,
+				Inputs: args, Out: out, Workers: workers, TargetBytes: targetBytes, Settings: settings,
 				Progress: func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
 			})
-			p.finish()
+			p.finish(err)
 			if err == nil {
 				err = remote.Publish(cmd.Context())
 			}
@@ -163,7 +169,8 @@ scores >= X. Output is the same for any --workers; a killed run resumes.`,
 	f.Float64Var(&langMin, "lang-min", 0.65, "language rule: least detector confidence")
 	f.StringVar(&blockList, "url-blocklist", "", "file of blocked domains/URL substrings, one a line (adds the url rule)")
 	f.StringVar(&badWords, "bad-words", "", "C4: file of bad words, one a line; a document holding one is dropped")
-	f.StringVar(&classifier, "classifier", "", "quality model from 'smelt classifier train'")
+	f.StringVar(&classifier, "classifier", "", "quality model from 'smelt classifier train', or fasttext:PATH for a fastText model")
+	f.StringVar(&ftLabel, "classifier-label", filter.DefaultFastTextLabel, "with --classifier fasttext:PATH: the label whose probability is the score")
 	f.StringVar(&keep, "keep", "pareto:9", "classifier keep policy: pareto:ALPHA or threshold:X")
 	f.Uint64Var(&seed, "seed", 0, "seed mixed into the per-document Pareto draw")
 	f.IntVarP(&workers, "workers", "j", 0, "parallel workers (0 = all cores); output is the same for any value")

@@ -17,11 +17,23 @@ type codec struct {
 	decode func([]uint32) ([]byte, error)
 }
 
-// codecFor returns the tokenizer a run was trained with: "bytes" for
-// text:FILE runs, none for synthetic ones, else tokenize.GetOrLoad.
-func codecFor(name string) (*codec, error) {
-	switch name {
-	case "bytes":
+// codecFor returns the tokenizer to encode and decode with: --tokenizer
+// when given (its ranks must be the run's when the checkpoint records
+// them), else the one the checkpoint embeds or names: "bytes" for text:FILE
+// runs, none for synthetic ones.
+func codecFor(ck *trainer.Checkpoint, flag string) (*codec, error) {
+	var tok *tokenize.Tokenizer
+	var err error
+	switch {
+	case flag != "":
+		if tok, err = tokenize.GetOrLoad(flag); err != nil {
+			return nil, fmt.Errorf("--tokenizer: %w", err)
+		}
+		if ck.TokenizerHash != "" && tok.RanksHash() != ck.TokenizerHash {
+			return nil, fmt.Errorf("--tokenizer %s (ranks hash %s) is not the tokenizer the run was trained with, %q (ranks hash %s)",
+				flag, tok.RanksHash(), ck.Tokenizer, ck.TokenizerHash)
+		}
+	case ck.Tokenizer == "bytes":
 		return &codec{
 			encode: func(s string) []uint32 {
 				out := make([]uint32, len(s))
@@ -41,12 +53,15 @@ func codecFor(name string) (*codec, error) {
 				return out, nil
 			},
 		}, nil
-	case "", "synthetic":
+	case ck.Tokenizer == "" || ck.Tokenizer == "synthetic":
 		return nil, nil
+	default:
+		if tok, err = ck.LoadTokenizer(); err != nil {
+			return nil, err
+		}
 	}
-	tok, err := tokenize.GetOrLoad(name)
-	if err != nil {
-		return nil, fmt.Errorf("the checkpoint's tokenizer %q: %w", name, err)
+	if tok.VocabSize() > ck.Config.Vocab {
+		return nil, fmt.Errorf("tokenizer %s has %d ids, the model %d", tok.Name(), tok.VocabSize(), ck.Config.Vocab)
 	}
 	return &codec{encode: tok.EncodeOrdinary, decode: tok.Decode}, nil
 }
@@ -66,6 +81,7 @@ func parseIDs(s string) ([]uint32, error) {
 func newGenerateCmd() *cobra.Command {
 	var (
 		ckpt, prompt, promptIDs string
+		tokFlag                 string
 		opt                     trainer.SampleOptions
 		threads                 int
 		ids                     bool
@@ -77,8 +93,10 @@ func newGenerateCmd() *cobra.Command {
 checkpoint file), encodes --prompt with the tokenizer the run was trained
 with (recorded in the checkpoint), samples --tokens tokens at --temperature
 (0: greedy) from the --top-k most likely, and prints the decoded text as it
-goes. Generation stops early at the end-of-text token. --prompt-ids and
---ids work in token ids instead, for runs without a tokenizer.`,
+goes. Generation stops early at the end-of-text token. The checkpoint embeds
+the tokenizer, so this works from any directory; --tokenizer overrides it
+(it must have the run's ranks). --prompt-ids and --ids work in token ids
+instead and need no tokenizer at all.`,
 		Example: `  smelt generate --checkpoint runs/small --prompt "Once upon a time" --tokens 100 --top-k 40`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -89,9 +107,19 @@ goes. Generation stops early at the end-of-text token. --prompt-ids and
 			if err != nil {
 				return err
 			}
-			cd, err := codecFor(ck.Tokenizer)
-			if err != nil {
-				return err
+			if promptIDs != "" && prompt != "" {
+				return errors.New("--prompt and --prompt-ids: give one")
+			}
+			// A tokenizer is needed only to encode a text prompt or to
+			// print text.
+			var cd *codec
+			if prompt != "" || !ids {
+				if cd, err = codecFor(ck, tokFlag); err != nil {
+					if prompt != "" {
+						return fmt.Errorf("%w (use --tokenizer FILE, or --prompt-ids with --ids)", err)
+					}
+					return fmt.Errorf("%w (use --tokenizer FILE, or --ids to print token ids)", err)
+				}
 			}
 			var in []uint32
 			switch {
@@ -142,6 +170,7 @@ goes. Generation stops early at the end-of-text token. --prompt-ids and
 	f.StringVar(&ckpt, "checkpoint", "", "run directory or checkpoint file")
 	f.StringVar(&prompt, "prompt", "", "text to continue (empty: start from end-of-text)")
 	f.StringVar(&promptIDs, "prompt-ids", "", "comma-separated token ids to continue instead of --prompt")
+	f.StringVar(&tokFlag, "tokenizer", "", "tokenizer (built-in name or file) instead of the one the checkpoint embeds")
 	f.BoolVar(&ids, "ids", false, "print token ids instead of text")
 	f.IntVar(&opt.Tokens, "tokens", 100, "tokens to generate")
 	f.Float64Var(&opt.Temperature, "temperature", 0.8, "sampling temperature (0: greedy)")

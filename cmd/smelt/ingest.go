@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/smelt-dev/smelt/ingest"
 	"github.com/smelt-dev/smelt/shards"
@@ -12,26 +13,38 @@ import (
 
 func newIngestCmd() *cobra.Command {
 	var (
-		out, source, format, textField, idField string
-		workers                                 int
-		strict                                  bool
-		shardMB                                 int64
+		out, source, format, textField, idField, langID string
+		workers                                         int
+		strict                                          bool
+		shardMB                                         int64
+		maxHTMLKB                                       int64
+		extractTimeout                                  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest INPUT... --out DIR|s3://BUCKET/PREFIX",
 		Short: "Read crawls (WARC, WET, JSONL, Parquet, HTML, text) into document shards",
-		Long: `ingest reads INPUTs (files, directories or globs) and writes Arrow document
-shards plus manifest.json and stats.json into --out.
+		Long: `ingest reads INPUTs (files, directories or globs; "-" for standard input;
+a pipe such as <(zcat x.warc.gz) is read as a stream) and writes Arrow
+document shards plus manifest.json and stats.json into --out. Symbolic links
+in directories are followed to files; dangling links, links to directories
+and FIFOs found in directories are left out and counted with a reason.
 
 WARC response records with HTML are turned into text with go-trafilatura
 (HTTP chunking and gzip decoded, the charset transcoded to UTF-8); WET
 conversion records, JSONL, Parquet and plain text are taken as they are.
-Every document gets a language and confidence.
+Every document gets a language and confidence: whatlanggo's by default,
+or with --langid fasttext:PATH a fastText model's (lid.176.bin or .ftz, as
+FineWeb, Dolma and cc_net use), its best label and probability in the
+lang and lang_score columns.
 
 Broken records (corrupt gzip, truncated records, bad JSON, invalid UTF-8)
 are reported with file and offset, counted, and skipped; the run goes on
-and exits 0. --strict stops at the first one. A killed run resumes when
-started again with the same arguments.
+and exits 0. --strict stops at the first one. HTML pages over --max-html-kb
+are dropped as html/too_large (extraction time grows with the square of a
+page's size), and a page whose extraction outlasts --extract-timeout as
+extract/timeout. A killed run resumes when started again with the same
+arguments; Ctrl-C or SIGTERM stops it within seconds (exit status 130 or
+143), keeping everything up to its last checkpoint.
 
 An INPUT may also be a URL: s3://BUCKET/KEY, s3://BUCKET/PREFIX/ (every
 object under it, sorted), a key glob (s3://BUCKET/crawl/*.warc.gz), an
@@ -50,11 +63,14 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
+			if maxHTMLKB <= 0 {
+				return fmt.Errorf("--max-html-kb must be positive, got %d", maxHTMLKB)
+			}
 			fmtName, err := ingest.ParseFormat(format)
 			if err != nil {
 				return err
 			}
-			files, err := ingest.ExpandInputs(args)
+			files, skipped, err := ingest.ExpandInputsSkipped(args)
 			if err != nil {
 				return err
 			}
@@ -64,23 +80,30 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 					total += info.Size
 				}
 			}
+			lid, err := parseLangID(langID)
+			if err != nil {
+				return err
+			}
 			o, err := remoteOutput(cmd.Context(), out)
 			if err != nil {
 				return err
 			}
 			p := newProgress(cmd.ErrOrStderr(), "ingest", total)
 			st, err := ingest.Run(cmd.Context(), files, o.Dir, ingest.Options{
+				LangID:      lid,
 				Source:      source,
 				Format:      fmtName,
 				Workers:     workers,
 				TargetBytes: shardMB << 20,
 				Strict:      strict,
-				Reader:      ingest.ReaderOptions{TextField: textField, IDField: idField},
+				Skipped:     skipped,
+				Reader: ingest.ReaderOptions{TextField: textField, IDField: idField,
+					MaxHTMLBytes: maxHTMLKB << 10, ExtractTimeout: extractTimeout},
 				Progress: func(pr ingest.Progress) {
 					p.update(pr.Bytes, pr.Records, pr.Documents)
 				},
 			})
-			p.finish()
+			p.finish(err)
 			if err == nil {
 				err = o.Publish(cmd.Context())
 			}
@@ -91,6 +114,7 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&langID, "langid", "whatlanggo", "language identification: whatlanggo, or fasttext:PATH for a fastText model such as lid.176.ftz")
 	f.StringVarP(&out, "out", "o", "", "output directory for document shards, or an s3:// URL (required)")
 	f.StringVar(&source, "source", "web", "source name recorded in every document")
 	f.StringVar(&format, "format", "auto", "input format: auto|warc|wet|jsonl|parquet|html|text")
@@ -99,6 +123,8 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 	f.StringVar(&textField, "text-field", "", "JSONL/Parquet: name of the text field (default \"text\")")
 	f.StringVar(&idField, "id-field", "", "JSONL/Parquet: name of the id field (default \"id\")")
 	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	f.Int64Var(&maxHTMLKB, "max-html-kb", ingest.DefaultMaxHTMLBytes>>10, "largest HTML page handed to extraction, in KiB; larger pages are dropped as html/too_large")
+	f.DurationVar(&extractTimeout, "extract-timeout", ingest.DefaultExtractTimeout, "time budget of one page's extraction; slower pages are dropped as extract/timeout (negative: none)")
 	return cmd
 }
 

@@ -9,12 +9,43 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
+// stopGrace is how long a verb has, after SIGINT or SIGTERM, to stop on
+// its own (its context is cancelled) before the process exits anyway.
+// Every stage writes its files atomically and resumes from its last
+// checkpoint, so an exit at any point is as safe as a kill -9.
+const stopGrace = 10 * time.Second
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	got := make(chan os.Signal, 1)
+	go func() {
+		s := <-sig
+		got <- s
+		fmt.Fprintf(os.Stderr, "smelt: %v: stopping (again to stop at once); run the same command again to resume\n", s)
+		cancel()
+		select {
+		case s = <-sig:
+		case <-time.After(stopGrace):
+			fmt.Fprintf(os.Stderr, "smelt: did not stop within %v; exiting (the last checkpoint stands)\n", stopGrace)
+		}
+		os.Exit(signalExit(s))
+	}()
 	err := newRootCmd().ExecuteContext(ctx)
-	stop()
+	select {
+	case s := <-got:
+		// Interrupted: the status says so whatever the verb returned.
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "smelt:", err)
+		}
+		os.Exit(signalExit(s))
+	default:
+	}
+	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "smelt:", err)
 		var ee exitError
@@ -23,6 +54,15 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// signalExit is the shell's exit status for a process stopped by s:
+// 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+func signalExit(s os.Signal) int {
+	if n, ok := s.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return 130
 }
 
 // exitError carries a specific process exit code out of a command.

@@ -92,12 +92,20 @@ func (p *progress) log(msg string) {
 	slog.Info(msg, attrs...)
 }
 
-// finish ends the bar or logs the final line.
-func (p *progress) finish() {
+// finish ends the bar or logs the final line. err is the job's result: a
+// failed job is not reported as done (its error is what the user sees
+// next), and its bar is left where it stopped instead of being filled.
+func (p *progress) finish(err error) {
 	if p == nil || p.finished {
 		return
 	}
 	p.finished = true
+	if err != nil {
+		if p.bar != nil {
+			_ = p.bar.Exit() // ends the bar's line
+		}
+		return
+	}
 	if p.records == 0 {
 		return // nothing ran (the output was already complete)
 	}

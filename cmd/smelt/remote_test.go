@@ -146,6 +146,16 @@ tokenizer: {name: gpt2}
 	if out, err := runSmelt(t, "run", recipe("remote", "s3://crawl/cc/"), "--run-dir", "s3://out/runs/r1", "-j", "2"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
+	// The s3:// run directory itself: one line per step and where to look,
+	// as for a local run directory (its recipe and markers are fetched too;
+	// before the whole directory is fetched below).
+	if out, err := runSmelt(t, "stats", "s3://out/runs/r1"); err != nil || !strings.Contains(out, "ingest-cc") || !strings.Contains(out, "dedup: ") ||
+		!strings.Contains(out, "smelt stats s3://out/runs/r1/STEP") {
+		t.Fatalf("smelt stats on the s3:// run directory: %v\n%s", err, out)
+	}
+	if out, err := runSmelt(t, "stats", "s3://out/runs/r1", "--json"); err != nil || !strings.Contains(out, `"dir": "s3://out/runs/r1/dedup"`) || !strings.Contains(out, `"stage": "tokenize"`) {
+		t.Fatalf("smelt stats --json on the s3:// run directory: %v\n%.500s", err, out)
+	}
 	gotRun, err := store.Fetch(context.Background(), "s3://out/runs/r1", nil)
 	if err != nil {
 		t.Fatal(err)

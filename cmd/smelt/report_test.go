@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,22 +75,7 @@ func TestReportCommand(t *testing.T) {
 
 func TestInspectCommand(t *testing.T) {
 	dir := reportStageDir(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out testutil.SyncBuffer
-	root := newRootCmd()
-	root.SetOut(&out)
-	root.SetArgs([]string{"inspect", dir, "--addr", "127.0.0.1:0"})
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/`)
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		base = re.FindString(out.String())
-	}
-	if base == "" {
-		t.Fatalf("inspect printed no address: %q", out.String())
-	}
+	base, stop := startInspect(t, dir, "--allow-host", "smelt.lan")
 	resp, err := http.Get(base + "docs?step=out&set=dropped")
 	if err != nil {
 		t.Fatal(err)
@@ -97,13 +85,67 @@ func TestInspectCommand(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "markup/script") {
 		t.Errorf("dropped listing: %s %.300s", resp.Status, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
+	// A DNS-rebinding request: it reaches 127.0.0.1 but names another host.
+	for host, want := range map[string]int{"rebind.attacker.example": 421, "smelt.lan:8080": 200, "localhost": 200, "smelt.lan.attacker.example": 421} {
+		req, _ := http.NewRequest("GET", base+"docs?step=out&set=dropped", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			t.Errorf("inspect after cancel: %v", err)
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("inspect did not stop when its context was cancelled")
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %s, want %d", host, resp.Status, want)
+		}
+		if want == 421 && strings.Contains(string(body), "markup/script") {
+			t.Errorf("Host %s: the refusal shows documents", host)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// startInspect runs smelt inspect on dir on a free port (with any extra
+// flags) and returns its address; stop cancels it and reports how it ended.
+func startInspect(t *testing.T, dir string, flags ...string) (base string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var out testutil.SyncBuffer
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetArgs(append([]string{"inspect", dir, "--addr", "127.0.0.1:0"}, flags...))
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	re := regexp.MustCompile(`http://127\.0\.0\.1:\d+/`)
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		base = re.FindString(out.String())
+	}
+	if base == "" {
+		t.Fatalf("inspect printed no address: %q", out.String())
+	}
+	return base, func() error {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("inspect after cancel: %w", err)
+			}
+			return nil
+		case <-time.After(10 * time.Second):
+			return fmt.Errorf("inspect did not stop when its context was cancelled")
+		}
+	}
+}
+
+func TestListenHosts(t *testing.T) {
+	if got := listenHosts(&net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 80}); len(got) != 1 || got[0] != "192.0.2.1" {
+		t.Errorf("specific address: %v", got)
+	}
+	all := listenHosts(&net.TCPAddr{IP: net.IPv4zero, Port: 80})
+	if !slices.Contains(all, "127.0.0.1") {
+		t.Errorf("0.0.0.0 does not include the loopback interface's address: %v", all)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"strconv"
 
+	"github.com/smelt-dev/smelt/shards"
 	"github.com/spf13/cobra"
 )
 
@@ -36,12 +38,13 @@ Each stage reads and writes Arrow IPC shards with a manifest.json, is
 deterministic whatever the worker count, and resumes after being killed.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+			return checkShardMB(cmd)
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug detail")
@@ -53,6 +56,7 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newDedupCmd(),
 		newFilterCmd(),
 		newClassifierCmd(),
+		newFastTextCmd(),
 		newTokenizeCmd(),
 		newTokenizerCmd(),
 		newMixCmd(),
@@ -61,6 +65,8 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newGenerateCmd(),
 		newReportCmd(),
 		newInspectCmd(),
+		newDecontamCmd(),
+		newExportCmd(),
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root
@@ -76,4 +82,23 @@ func newVersionCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// checkShardMB validates the --shard-mb flag of whichever verb has one, in
+// one place for all of them, before the verb does any work: a size that is
+// not positive or that would overflow when shifted to bytes is an error,
+// never a silent fall back to the default.
+func checkShardMB(cmd *cobra.Command) error {
+	f := cmd.Flags().Lookup("shard-mb")
+	if f == nil {
+		return nil
+	}
+	mb, err := strconv.ParseFloat(f.Value.String(), 64)
+	if err == nil {
+		_, err = shards.ShardBytes(mb)
+	}
+	if err != nil {
+		return fmt.Errorf("--shard-mb %s: %w", strconv.FormatFloat(mb, 'f', -1, 64), err)
+	}
+	return nil
 }

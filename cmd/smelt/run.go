@@ -180,7 +180,7 @@ func runLocal(cmd *cobra.Command, run *pipelines.Run, workers int) error {
 		p  *progress
 	)
 	w := cmd.OutOrStdout()
-	return run.RunLocal(cmd.Context(), pipelines.LocalOptions{
+	err := run.RunLocal(cmd.Context(), pipelines.LocalOptions{
 		Workers: workers,
 		OnStep: func(s *pipelines.Step, pending int, done bool, took time.Duration) {
 			mu.Lock()
@@ -199,7 +199,7 @@ func runLocal(cmd *cobra.Command, run *pipelines.Run, workers int) error {
 				return
 			}
 			if p != nil {
-				p.finish()
+				p.finish(nil)
 				p = nil
 			}
 			if pending > 0 {
@@ -221,4 +221,10 @@ func runLocal(cmd *cobra.Command, run *pipelines.Run, workers int) error {
 			p.update(done, 0, 0)
 		},
 	})
+	mu.Lock()
+	defer mu.Unlock()
+	if p != nil {
+		p.finish(err) // a failed step leaves its bar unfinished
+	}
+	return err
 }

@@ -68,6 +68,15 @@ tokenizer: {name: gpt2}
 	if !strings.Contains(out, "ingest-crawl/1: done") || !strings.Contains(out, "tokenize/0: done") {
 		t.Errorf("status:\n%s", out)
 	}
+	// smelt stats on the run directory shows every step, and where to look
+	// next.
+	if out, err = runSmelt(t, "stats", runDir); err != nil || !strings.Contains(out, "ingest-crawl") || !strings.Contains(out, "dedup: 60 in") ||
+		!strings.Contains(out, "smelt stats "+filepath.Join(runDir, "STEP")) {
+		t.Errorf("smelt stats on a run directory: %v\n%s", err, out)
+	}
+	if out, err = runSmelt(t, "stats", runDir, "--json"); err != nil || !strings.Contains(out, `"steps"`) || !strings.Contains(out, `"stage": "dedup"`) {
+		t.Errorf("smelt stats --json on a run directory: %v\n%.500s", err, out)
+	}
 	// smelt stats reads a step directory like any stage output.
 	if out, err = runSmelt(t, "stats", filepath.Join(runDir, "dedup")); err != nil || !strings.Contains(out, "dedup:exact") {
 		t.Errorf("smelt stats on a step directory: %v\n%s", err, out)

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/smelt-dev/smelt/dedup"
+	"github.com/smelt-dev/smelt/pipelines"
 	"github.com/smelt-dev/smelt/shards"
 	"github.com/smelt-dev/smelt/store"
 	"github.com/spf13/cobra"
@@ -84,19 +86,30 @@ func newStatsCmd() *cobra.Command {
 		Long: `stats reads DIR's manifest.json and stats.json and prints documents and
 bytes in and out, per-language counts, skip/drop and error counts by reason,
 per-input provenance and stage-specific metrics. For token-shard
-directories it shows tokens per source and the shard list.
+directories it shows tokens per source and the shard list. For a run
+directory (smelt run, smelt demo) it prints one line per step; give
+RUN_DIR/STEP for a step's full report.
 
 --json prints {"dir", "manifest", "stats", "dropped", "dedup_clusters"}:
 the manifest and stats objects exactly as stored, and for a dedup
-directory its largest duplicate clusters (see the README).`,
+directory its largest duplicate clusters (see the README); for a run
+directory {"dir", "steps": [that object for each finished step]}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dirs, err := localDirs(cmd.Context(), args, store.OnlyJSON)
+			// An s3:// directory: its JSON files (and a run directory's
+			// recipe and task markers) are fetched to a local cache.
+			dirs, err := localDirs(cmd.Context(), args, statsFile)
 			if err != nil {
 				return err
 			}
+			if isRunDir(dirs[0]) {
+				return runDirStats(cmd.OutOrStdout(), dirs[0], args[0], asJSON)
+			}
 			r, err := loadStatsReport(dirs[0])
 			if err != nil {
+				if store.IsRemote(args[0]) { // err names the local copy
+					return fmt.Errorf("%s: %w", store.Redact(args[0]), err)
+				}
 				return err
 			}
 			r.Dir = args[0]
@@ -110,6 +123,74 @@ directory its largest duplicate clusters (see the README).`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print machine-readable JSON")
 	return cmd
+}
+
+// isRunDir reports whether dir is a run directory (smelt run's recipe and
+// plan) rather than one stage's output.
+func isRunDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, pipelines.RecipeFile))
+	_, perr := os.Stat(filepath.Join(dir, pipelines.StateDir, pipelines.PlanFile))
+	_, merr := os.Stat(filepath.Join(dir, shards.ManifestName))
+	return err == nil && perr == nil && errors.Is(merr, fs.ErrNotExist)
+}
+
+// statsFile selects the files of a remote directory that stats reads: the
+// JSON files (manifests, stats, a run's plan), and a run directory's
+// recipe and task markers.
+func statsFile(rel string) bool {
+	return store.OnlyJSON(rel) || rel == pipelines.RecipeFile || strings.HasSuffix(rel, ".done")
+}
+
+// runDirStats prints what each step of a run directory did; name is the
+// directory as the user gave it (dir may be a local copy of a URL).
+func runDirStats(w io.Writer, dir, name string, asJSON bool) error {
+	run, err := pipelines.OpenExisting(dir, nil)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out := struct {
+			Dir   string         `json:"dir"`
+			Steps []*statsReport `json:"steps"`
+		}{Dir: name, Steps: []*statsReport{}}
+		for _, s := range run.Plan.Steps {
+			if r, err := loadStatsReport(filepath.Join(dir, s.Name)); err == nil {
+				r.Dir = store.Join(name, s.Name)
+				out.Steps = append(out.Steps, r)
+			}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	fmt.Fprintf(w, "%s: run %q, %d steps (smelt stats %s for a step's full report, smelt status for its tasks)\n\n",
+		name, run.Recipe.Name, len(run.Plan.Steps), store.Join(name, "STEP"))
+	return printStepSummaries(w, run)
+}
+
+// printStepSummaries prints one summary line per step of a run that
+// counts documents (train keeps only its loss), and for the others
+// whether they are done.
+func printStepSummaries(w io.Writer, run *pipelines.Run) error {
+	for _, s := range run.Plan.Steps {
+		st, err := shards.ReadStats(filepath.Join(run.Dir, s.Name))
+		if errors.Is(err, fs.ErrNotExist) || err == nil && st.In.Docs == 0 {
+			if n := len(run.Pending(s)); n > 0 {
+				fmt.Fprintf(w, "%-14s %d of %d tasks not done yet\n", s.Name, n, len(s.Tasks))
+			} else {
+				fmt.Fprintf(w, "%-14s done (%s counts no documents)\n", s.Name, s.Kind)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%-14s ", s.Name)
+		if err := printSummary(w, st); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printStats(out io.Writer, r *statsReport) error {

@@ -37,8 +37,9 @@ arguments.`,
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			if shardMB <= 0 {
-				return fmt.Errorf("--shard-mb %v must be positive", shardMB)
+			targetBytes, err := shards.ShardBytes(shardMB) // also checked for every verb in checkShardMB
+			if err != nil {
+				return fmt.Errorf("--shard-mb: %w", err)
 			}
 			if tokName == "" {
 				return fmt.Errorf("--tokenizer is required (a built-in name such as gpt2, or a file)")
@@ -65,10 +66,10 @@ arguments.`,
 				Encoder:     tok,
 				Source:      source,
 				Workers:     workers,
-				TargetBytes: int64(shardMB * (1 << 20)),
+				TargetBytes: targetBytes,
 				Progress:    func(docs, bytes, _, _ int64) { p.update(bytes, docs, docs) },
 			})
-			p.finish()
+			p.finish(err)
 			if err == nil {
 				err = remote.Publish(cmd.Context())
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -262,6 +263,9 @@ Input is streamed (.gz and .zst decompressed); the output is written
 atomically and loads back with --tokenizer FILE.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if vocab < 0 || vocab > math.MaxInt32 { // BPE training numbers tokens with int32 ids
+				return fmt.Errorf("tokenizer train: --vocab %d: want at most %d", vocab, math.MaxInt32)
+			}
 			var pat tokenize.Pattern
 			switch pattern {
 			case "gpt2", "r50k", "":
@@ -291,7 +295,7 @@ atomically and loads back with --tokenizer FILE.`,
 						prog.update(done, 0, 0)
 					case "merge":
 						if done == 0 {
-							prog.finish()
+							prog.finish(nil) // reading is done; merging follows
 						}
 						if time.Since(lastMerge) > 5*time.Second || done == of {
 							lastMerge = time.Now()
@@ -301,7 +305,7 @@ atomically and loads back with --tokenizer FILE.`,
 				},
 			}
 			tr, err := tokenize.TrainFiles(cmd.Context(), args, opts)
-			prog.finish()
+			prog.finish(err)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/smelt-dev/smelt/shards"
+	"github.com/smelt-dev/smelt/tokenize"
 	"github.com/smelt-dev/smelt/trainer"
 	"github.com/spf13/cobra"
 )
@@ -21,12 +22,15 @@ type trainData struct {
 	info       trainer.DataInfo
 	train, val trainer.Batcher
 	desc       string
+	// valFraction is the fraction actually held out (0: none).
+	valFraction float64
 }
 
 // openTrainData opens --data: a mix YAML file or a token-shard directory
-// through the shards loader, or for demos and benchmarks "synthetic:VOCAB"
-// (a random Markov chain) or "text:FILE" (the file's bytes, vocabulary 256,
-// the last tenth held out).
+// through the shards loader (holding out valFraction when o.ValEvery is
+// set), or for demos and benchmarks "synthetic:VOCAB" (a random Markov
+// chain) or "text:FILE" (the file's bytes, vocabulary 256, the last tenth
+// held out).
 func openTrainData(spec string, o trainer.Options, valFraction float64) (*trainData, error) {
 	switch {
 	case strings.HasPrefix(spec, "synthetic:"):
@@ -66,40 +70,62 @@ func openTrainData(spec string, o trainer.Options, valFraction float64) (*trainD
 	if err != nil {
 		return nil, fmt.Errorf("--data %s: %w", spec, err)
 	}
-	lo := shards.LoaderOptions{SeqLen: o.SeqLen, BatchSize: o.BatchSize, Seed: o.Seed, ValFraction: valFraction}
-	tl, err := shards.NewLoader(mix, lo)
+	// Held-out data is set aside only when validating.
+	lo := shards.LoaderOptions{SeqLen: o.SeqLen, BatchSize: o.BatchSize, Seed: o.Seed}
+	if o.ValEvery > 0 {
+		lo.ValFraction = valFraction
+	}
+	tl, vl, err := shards.OpenTraining(mix, lo)
 	if err != nil {
 		return nil, fmt.Errorf("--data %s: %w", spec, err)
 	}
-	d := &trainData{info: trainer.DataInfo{Vocab: mix.VocabSize(), Tokenizer: mix.Tokenizer(), EOT: mix.EOT()}, train: tl,
+	tinfo := mix.TokenizerInfo()
+	d := &trainData{info: trainer.DataInfo{Vocab: mix.VocabSize(), Tokenizer: tinfo.Name, EOT: tinfo.EOT, TokenizerHash: tinfo.RanksHash},
+		train: tl, valFraction: tl.Options().ValFraction,
 		desc: fmt.Sprintf("%s (%d sources, tokenizer %s)", spec, len(mix.Sources), mix.Tokenizer())}
-	if valFraction > 0 {
-		lo.Val = true
-		vl, err := shards.NewLoader(mix, lo)
-		if err != nil {
-			return nil, fmt.Errorf("--data %s validation: %w", spec, err)
-		}
-		// Probe one batch: a small corpus may hold out no document at all,
-		// which should cost the validation loss, not the run.
-		st, err := vl.State()
-		if err != nil {
-			return nil, err
-		}
-		if err := vl.Next(make([]uint32, o.BatchSize*(o.SeqLen+1))); err != nil {
-			slog.Warn("no validation loss for this run", "data", spec, "val_fraction", valFraction, "err", err)
-			return d, nil
-		}
-		if err := vl.Restore(st); err != nil {
-			return nil, err
-		}
+	if vl != nil {
 		d.val = vl
 	}
 	return d, nil
 }
 
+// embedTokenizer fills the tokenizer bytes a checkpoint embeds: from
+// --tokenizer, else from the shards' tokenizer name when it is built in or
+// names a readable file. Its ranks must be the shards'.
+func embedTokenizer(d *trainData, flag string) error {
+	if d.info.TokenizerHash == "" { // synthetic or text data
+		return nil
+	}
+	path := flag
+	if path == "" {
+		path = d.info.Tokenizer
+		if !tokenize.IsBuiltin(path) {
+			if _, err := os.Stat(path); err != nil {
+				slog.Warn("the checkpoint will not embed the tokenizer: pass --tokenizer FILE so that generate and resume work from any directory",
+					"tokenizer", d.info.Tokenizer)
+				return nil
+			}
+		}
+	}
+	tok, err := tokenize.GetOrLoad(path)
+	if err != nil {
+		return fmt.Errorf("--tokenizer: %w", err)
+	}
+	hash, file, data, err := trainer.TokenizerInfo(tok, path)
+	if err != nil {
+		return err
+	}
+	if hash != d.info.TokenizerHash {
+		return fmt.Errorf("--tokenizer %s has ranks hash %s, but the shards were tokenized with %q (ranks hash %s)", path, hash, d.info.Tokenizer, d.info.TokenizerHash)
+	}
+	d.info.TokenizerFile, d.info.TokenizerData = file, data
+	return nil
+}
+
 func newTrainCmd() *cobra.Command {
 	var (
 		data, config, out, resume string
+		tokFlag                   string
 		threads                   int
 		valFraction               float64
 	)
@@ -109,15 +135,24 @@ func newTrainCmd() *cobra.Command {
 		Short: "Train a GPT-2 style model on CPU from token shards",
 		Long: `train trains a GPT-2 (learned positions, pre-LayerNorm blocks, tanh GELU MLP,
 tied head) on the token shards of --data, a mixture YAML or one token-shard
-directory, read through the shards loader (packed sequences, a held-out
-validation split by document id). The vocabulary comes from the shards.
+directory, read through the shards loader: shuffled samples of seq_len+1
+tokens drawn from windows of many documents, every batch carrying each
+source's share of rows. With --val-every, --val-fraction of the data is held
+out: whole documents by a hash of their id, or, for a source with too few
+documents (a few long books), chunks of them by a hash of (document, offset);
+the log says which. The vocabulary comes from the shards. The checkpoint
+embeds the tokenizer (see --tokenizer), so smelt generate needs no file.
 
 Each step prints loss, learning rate, gradient norm, tokens/s and MFU
 against the sgemm peak measured at start. The run directory (--out) gets
 log.csv, loss.png and checkpoint.bin (model, AdamW moments, step, RNG and
 loader position; written atomically every --checkpoint-every steps, at the
-end and on interrupt). --resume continues a run from its checkpoint with a
-loss sequence bit-identical to an uninterrupted run on the same threads.
+end and on interrupt). --resume continues a run from its checkpoint (on the
+data it recorded, unless --data says otherwise) with a loss sequence
+bit-identical to an uninterrupted run on the same threads. --resume --steps N
+past the run's steps stretches the cosine to end at N (the learning rate
+rises at the resumed step; the log says from what to what); a run started
+with --decay-steps keeps it, and its steps past it train at --min-lr.
 
 The matrix products run on OpenBLAS when smelt is built with -tags openblas
 (apt-get install libopenblas-dev), else in pure Go: gonum's sgemm, or an
@@ -125,6 +160,7 @@ AVX2 kernel when built with GOEXPERIMENT=simd; the log says which. --data synthe
 trainer without shards.`,
 		Example: `  smelt train --data mix.yaml --config small --steps 2000 --out runs/small
   smelt train --resume runs/small --steps 4000
+  smelt train --resume demo-run/train --steps 3000     # a smelt run's training step
   smelt train --data text:input.txt --config tiny --steps 200 --out runs/shakespeare`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -145,11 +181,22 @@ trainer without shards.`,
 					return err
 				}
 				if data == "" {
-					return errors.New("--resume needs --data (the same data the run started on)")
+					data = ck.Options.Data
+				}
+				if data == "" {
+					return errors.New("--resume needs --data (the same data the run started on; this checkpoint does not record it)")
 				}
 				d, err := openTrainData(data, ck.Options, ck.Options.ValFraction)
 				if err != nil {
 					return err
+				}
+				if d.valFraction != ck.Options.ValFraction {
+					return fmt.Errorf("--resume %s: the run held out %g of its data for validation, but %s can hold out %g now", resume, ck.Options.ValFraction, data, d.valFraction)
+				}
+				if tokFlag != "" {
+					if err := embedTokenizer(d, tokFlag); err != nil {
+						return err
+					}
 				}
 				steps := 0
 				if cmd.Flags().Changed("steps") {
@@ -177,9 +224,15 @@ trainer without shards.`,
 			if o.SeqLen == 0 {
 				o.SeqLen = shape.Context
 			}
-			o.ValFraction = valFraction
 			d, err := openTrainData(data, o, valFraction)
 			if err != nil {
+				return err
+			}
+			if err := embedTokenizer(d, tokFlag); err != nil {
+				return err
+			}
+			o.ValFraction = d.valFraction
+			if o.Data, err = absData(data); err != nil {
 				return err
 			}
 			cfg, err := trainer.ResolveConfig(config, d.info.Vocab)
@@ -199,11 +252,12 @@ trainer without shards.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&data, "data", "", "mix YAML file, token-shard directory, synthetic:VOCAB or text:FILE")
+	f.StringVar(&data, "data", "", "mix YAML file, token-shard directory, synthetic:VOCAB or text:FILE (with --resume: default the run's)")
+	f.StringVar(&tokFlag, "tokenizer", "", "the shards' tokenizer (built-in name or file) to embed in the checkpoint (default: the shards' tokenizer name, when built in or a readable file)")
 	f.StringVar(&config, "config", "small", "model: tiny, small, gpt2-124m or a YAML file (layers, heads, width, context)")
 	f.StringVar(&out, "out", "", "run directory for checkpoint.bin, log.csv and loss.png")
 	f.StringVar(&resume, "resume", "", "continue the run in this directory (or checkpoint file)")
-	f.IntVar(&o.Steps, "steps", o.Steps, "total optimizer steps")
+	f.IntVar(&o.Steps, "steps", o.Steps, "total optimizer steps (with --resume: a new total; past the old one, the cosine is stretched to it unless --decay-steps was set)")
 	f.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "sequences per micro-batch")
 	f.IntVar(&o.SeqLen, "seq-len", 0, "sequence length (0: the model's context)")
 	f.IntVar(&o.BatchTokens, "batch-tokens", 0, "tokens per optimizer step, reached by gradient accumulation (0: one micro-batch)")
@@ -213,9 +267,9 @@ trainer without shards.`,
 	f.IntVar(&o.DecaySteps, "decay-steps", 0, "step at which the cosine reaches --min-lr (0: --steps)")
 	f.Float64Var(&o.WeightDecay, "weight-decay", o.WeightDecay, "AdamW weight decay on matrices")
 	f.Float64Var(&o.GradClip, "grad-clip", o.GradClip, "clip the global gradient norm to this (0: off)")
-	f.IntVar(&o.ValEvery, "val-every", o.ValEvery, "evaluate the validation loss every N steps (0: never)")
+	f.IntVar(&o.ValEvery, "val-every", o.ValEvery, "evaluate the validation loss every N steps (0: never, and nothing is held out)")
 	f.IntVar(&o.ValBatches, "val-batches", o.ValBatches, "batches per validation")
-	f.Float64Var(&valFraction, "val-fraction", 0.01, "fraction of documents held out for validation (shard data)")
+	f.Float64Var(&valFraction, "val-fraction", 0.01, "fraction of the data held out for validation (shard data): whole documents, or chunks of them when a source has too few")
 	f.IntVar(&o.CheckpointEvery, "checkpoint-every", o.CheckpointEvery, "write a checkpoint every N steps (0: only at the end)")
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the initial weights and the loader's shuffle")
 	f.IntVar(&threads, "threads", 0, "threads for the math (0: all cores)")
@@ -248,4 +302,17 @@ func runTraining(cmd *cobra.Command, tr *trainer.Trainer, desc string) error {
 	}
 	fmt.Fprintf(w, "done: %s\n", filepath.Join(o.OutDir, trainer.CheckpointFile))
 	return nil
+}
+
+// absData makes the path in a --data spec absolute, for the checkpoint to
+// record: a mix file, a shard directory or text:FILE.
+func absData(spec string) (string, error) {
+	switch {
+	case strings.HasPrefix(spec, "synthetic:"):
+		return spec, nil
+	case strings.HasPrefix(spec, "text:"):
+		p, err := filepath.Abs(strings.TrimPrefix(spec, "text:"))
+		return "text:" + p, err
+	}
+	return filepath.Abs(spec)
 }

@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/smelt-dev/smelt/shards"
@@ -152,4 +154,40 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// NodePackages returns the path of node, after installing the npm
+// packages of dir (its package.json and package-lock.json) with npm ci
+// into its git-ignored node_modules when one of want (package names) is
+// missing there. It skips the test, naming what, when node or npm is
+// absent or the install fails (offline).
+func NodePackages(t testing.TB, dir, what string, want ...string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skipf("node not found: skipping %s (install Node.js and npm to run it)", what)
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Skipf("npm not found: skipping %s (install npm to run it)", what)
+	}
+	installed := func() bool {
+		for _, p := range want {
+			if _, err := os.Stat(filepath.Join(dir, "node_modules", p, "package.json")); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	if !installed() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil || !installed() {
+			t.Skipf("npm ci in %s failed (offline?), skipping %s: %v\n%s", dir, what, err, out)
+		}
+	}
+	return node
 }

@@ -1,0 +1,117 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+var (
+	benchOnce sync.Once
+	benchDir  string
+	benchErr  error
+)
+
+// benchTokens writes about 64 MiB of token ids (32 M GPT-2 tokens) as
+// token shards of the default size: the real corpus's documents, repeated.
+func benchTokens(b *testing.B) string {
+	b.Helper()
+	c := realCorpus(b)
+	benchOnce.Do(func() {
+		var docs []shardDoc
+		for _, s := range c.sources {
+			docs = append(docs, readTokenDocs(b, c.tokens[s])...)
+		}
+		dir := filepath.Join(tmpRoot, "bench-tokens")
+		if benchErr = os.MkdirAll(dir, 0o755); benchErr != nil {
+			return
+		}
+		tok := *mustManifest(b, c.tokens[c.sources[0]]).Tokenizer
+		w, err := shards.NewTokenWriter(dir, shards.TokenWriterOptions{Tokenizer: tok})
+		if err != nil {
+			benchErr = err
+			return
+		}
+		var n int64
+		for rep := 0; n < 32<<20; rep++ {
+			for _, d := range docs {
+				if benchErr = w.Write(fmt.Sprintf("%s#%d", d.id, rep), d.source, d.tokens); benchErr != nil {
+					return
+				}
+				n += int64(len(d.tokens))
+			}
+		}
+		if benchErr = w.Close(); benchErr != nil {
+			return
+		}
+		m := &shards.Manifest{Kind: shards.KindTokens, Stage: "bench", Shards: w.Shards(), Totals: shards.SumShards(w.Shards()), Tokenizer: &tok}
+		benchErr = shards.WriteManifest(dir, m)
+		benchDir = dir
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	return benchDir
+}
+
+// BenchmarkExport measures whole exports (read and verify the shards,
+// decode, write, fsync, provenance) in MB of token ids (2 bytes a GPT-2
+// token) per second. Run with -cpu 1 for the per-core figure.
+func BenchmarkExport(b *testing.B) {
+	dir := benchTokens(b)
+	in, err := OpenInput("bench", dir, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []Format{FormatMegatron, FormatNanoGPT, FormatLLMC, FormatParquet} {
+		b.Run(string(f), func(b *testing.B) {
+			b.SetBytes(2 * in.Manifest.Totals.Tokens)
+			cpu := cpuTime()
+			for i := 0; i < b.N; i++ {
+				out := filepath.Join(b.TempDir(), "out")
+				if _, err := Run(context.Background(), []*Input{in}, out, Options{Format: f}); err != nil {
+					b.Fatal(err)
+				}
+				os.RemoveAll(out)
+			}
+			reportCPU(b, cpu, 2*in.Manifest.Totals.Tokens)
+		})
+	}
+	// The floor: reading and decoding the same shards with smelt's own
+	// reader (what the mixture loader does), writing nothing.
+	b.Run("read-only", func(b *testing.B) {
+		b.SetBytes(2 * in.Manifest.Totals.Tokens)
+		cpu := cpuTime()
+		for i := 0; i < b.N; i++ {
+			for _, s := range in.Manifest.Shards {
+				if _, err := shards.ReadTokenShard(filepath.Join(dir, s.Name), &s, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		reportCPU(b, cpu, 2*in.Manifest.Totals.Tokens)
+	})
+}
+
+// cpuTime is the process's user and system CPU time so far, in seconds:
+// on a shared machine, MB per CPU-second is steadier than wall time, and
+// it is the per-core figure whatever else the machine runs.
+func cpuTime() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+func reportCPU(b *testing.B, start float64, bytesPerOp int64) {
+	if d := cpuTime() - start; d > 0 {
+		b.ReportMetric(float64(bytesPerOp)*float64(b.N)/d/1e6, "MB/cpu-s")
+	}
+}

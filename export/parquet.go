@@ -1,0 +1,295 @@
+package export
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet"
+	"github.com/apache/arrow/go/v17/parquet/compress"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// Parquet column names. Documents: id, source, url, date, text, lang,
+// lang_score, quality (null when unscored) and metadata (the document's
+// meta JSON as text, null when empty). Tokens: id, source, input_ids (the
+// name Hugging Face trainers read; list<uint16>, or list<uint32> past
+// 65,536 ids, ending with the end-of-text id) and n_tokens.
+const (
+	ColMetadata = "metadata"
+	ColInputIDs = "input_ids"
+)
+
+// ParquetDocSchema is the Arrow schema of exported Parquet documents.
+func ParquetDocSchema() *arrow.Schema {
+	s := arrow.BinaryTypes.String
+	return arrow.NewSchema([]arrow.Field{
+		{Name: shards.ColID, Type: s},
+		{Name: shards.ColSource, Type: s},
+		{Name: shards.ColURL, Type: s},
+		{Name: shards.ColDate, Type: s},
+		{Name: shards.ColText, Type: s},
+		{Name: shards.ColLang, Type: s},
+		{Name: shards.ColLangScore, Type: arrow.PrimitiveTypes.Float64},
+		{Name: shards.ColQuality, Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+		{Name: ColMetadata, Type: s, Nullable: true},
+	}, nil)
+}
+
+// ParquetTokenSchema is the Arrow schema of exported Parquet token ids.
+func ParquetTokenSchema(tok *shards.TokenizerInfo) *arrow.Schema {
+	var elem arrow.DataType = arrow.PrimitiveTypes.Uint16
+	if tok.VocabSize > 1<<16 {
+		elem = arrow.PrimitiveTypes.Uint32
+	}
+	md := arrow.NewMetadata([]string{"smelt.tokenizer", "smelt.vocab_size", "smelt.eot"},
+		[]string{tok.Name, fmt.Sprint(tok.VocabSize), fmt.Sprint(tok.EOT)})
+	return arrow.NewSchema([]arrow.Field{
+		{Name: shards.ColID, Type: arrow.BinaryTypes.String},
+		{Name: shards.ColSource, Type: arrow.BinaryTypes.String},
+		{Name: ColInputIDs, Type: arrow.ListOfNonNullable(elem)},
+		{Name: shards.ColNTokens, Type: arrow.PrimitiveTypes.Int64},
+	}, &md)
+}
+
+// perShard is the part of the Parquet and JSONL exporters that writes one
+// output file per input shard (part-NNNNN.EXT, numbered over all inputs):
+// a file is published whole, so a resumed export only needs the list of
+// the files finished before its checkpoint.
+type perShard struct {
+	out     string
+	pending []FileInfo
+}
+
+func (e *perShard) resume(*checkpoint) error { return nil }
+func (e *perShard) close()                   {}
+
+func (e *perShard) save(cp *checkpoint) error {
+	cp.Files = append(cp.Files, e.pending...)
+	e.pending = e.pending[:0]
+	return nil
+}
+
+func (e *perShard) finish(_ context.Context, cp *checkpoint) ([]FileInfo, error) {
+	return cp.Files, nil
+}
+
+// write publishes one output file written by fn, and records it.
+func (e *perShard) write(name string, fi FileInfo, fn func(io.Writer, *FileInfo) error) error {
+	fi.Name = name
+	a, err := shards.CreateAtomic(filepath.Join(e.out, name))
+	if err != nil {
+		return err
+	}
+	defer a.Abort()
+	w := bufio.NewWriterSize(a, 1<<20)
+	if err := fn(w, &fi); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fi.Bytes, fi.SHA256 = a.Size(), a.SHA256()
+	if err := a.Commit(); err != nil {
+		return err
+	}
+	e.pending = append(e.pending, fi)
+	return nil
+}
+
+// parquetExporter writes one Parquet file per input shard: part-NNNNN.parquet.
+type parquetExporter struct {
+	perShard
+	opt Options
+	tok *shards.TokenizerInfo // set for token shards
+}
+
+func writerProps() *parquet.WriterProperties {
+	return parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Zstd),
+		// Dictionaries only where values repeat; text, ids and token
+		// lists would only fall back to plain encoding after the
+		// dictionary page fills.
+		parquet.WithDictionaryDefault(false),
+		parquet.WithDictionaryFor(shards.ColSource, true),
+		parquet.WithDictionaryFor(shards.ColLang, true),
+		parquet.WithCreatedBy("smelt export"),
+		// Pages of 8 MiB instead of Arrow's 1 MiB: zstd then starts
+		// far fewer frames. Exporting 10 M GPT-2 tokens to Parquet took
+		// 1.11 instead of 1.43 CPU-seconds and 1.5 % fewer bytes.
+		parquet.WithDataPageSize(8<<20),
+	)
+}
+
+func (e *parquetExporter) shard(ctx context.Context, in *Input, path string, info shards.ShardInfo, index int) error {
+	name := fmt.Sprintf("part-%05d.parquet", index)
+	if e.tok != nil {
+		return e.write(name, FileInfo{Role: "tokens"}, func(w io.Writer, fi *FileInfo) error {
+			return e.writeTokens(ctx, w, path, info, fi)
+		})
+	}
+	return e.write(name, FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
+		return e.writeDocs(ctx, w, path, info, fi)
+	})
+}
+
+// rowGroups writes Arrow records of one schema to a Parquet file, one row
+// group each time the rows added reach about RowGroupBytes.
+type rowGroups struct {
+	fw    *pqarrow.FileWriter
+	b     *array.RecordBuilder
+	limit int64
+	size  int64
+}
+
+func newRowGroups(w io.Writer, schema *arrow.Schema, limit int64) (*rowGroups, error) {
+	fw, err := pqarrow.NewFileWriter(schema, w, writerProps(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		return nil, fmt.Errorf("export: parquet writer: %w", err)
+	}
+	return &rowGroups{fw: fw, b: array.NewRecordBuilder(memory.DefaultAllocator, schema), limit: limit}, nil
+}
+
+// added records that a row of about n bytes was appended to the builder.
+func (g *rowGroups) added(n int64) error {
+	g.size += n
+	if g.size >= g.limit {
+		return g.flush()
+	}
+	return nil
+}
+
+func (g *rowGroups) flush() error {
+	if g.b.Field(0).Len() == 0 {
+		return nil
+	}
+	rec := g.b.NewRecord()
+	defer rec.Release()
+	g.size = 0
+	if err := g.fw.Write(rec); err != nil {
+		return fmt.Errorf("export: parquet write: %w", err)
+	}
+	return nil
+}
+
+// close writes the last row group and the footer.
+func (g *rowGroups) close() error {
+	defer g.b.Release()
+	if err := g.flush(); err != nil {
+		return err
+	}
+	if err := g.fw.Close(); err != nil {
+		return fmt.Errorf("export: parquet close: %w", err)
+	}
+	return nil
+}
+
+func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo) error {
+	g, err := newRowGroups(w, ParquetDocSchema(), e.opt.RowGroupBytes)
+	if err != nil {
+		return err
+	}
+	f := g.b.Fields()
+	str := func(i int) *array.StringBuilder { return f[i].(*array.StringBuilder) }
+	fi.Docs, err = forEachDoc(ctx, path, info, func(d *shards.Document) error {
+		for i, v := range []string{d.ID, d.Source, d.URL, d.Date, d.Text, d.Lang} {
+			str(i).Append(v)
+		}
+		f[6].(*array.Float64Builder).Append(d.LangScore)
+		if d.HasQuality {
+			f[7].(*array.Float64Builder).Append(d.Quality)
+		} else {
+			f[7].AppendNull()
+		}
+		if d.Meta != "" {
+			str(8).Append(d.Meta)
+		} else {
+			str(8).AppendNull()
+		}
+		return g.added(shards.DocBytes(d))
+	})
+	if err != nil {
+		return err
+	}
+	return g.close()
+}
+
+// forEachDoc calls fn with every document of a document shard, after
+// checking the shard against its manifest entry; it returns the number of
+// documents, which must be the entry's.
+func forEachDoc(ctx context.Context, path string, info shards.ShardInfo, fn func(*shards.Document) error) (int64, error) {
+	if err := shards.VerifyShard(path, info); err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	r, err := shards.OpenDocShard(path)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	defer r.Close()
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		d, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, fmt.Errorf("export: %w", err)
+		}
+		if err := fn(d); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n != info.Rows {
+		return n, fmt.Errorf("export: %s: read %d documents, its manifest says %d", path, n, info.Rows)
+	}
+	return n, nil
+}
+
+func (e *parquetExporter) writeTokens(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo) error {
+	g, err := newRowGroups(w, ParquetTokenSchema(e.tok), e.opt.RowGroupBytes)
+	if err != nil {
+		return err
+	}
+	f := g.b.Fields()
+	lb := f[2].(*array.ListBuilder)
+	wide := e.tok.VocabSize > 1<<16
+	err = forEachTokenBatch(path, info, e.tok.VocabSize, func(tb *tokenBatch) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for i := 0; i < tb.rows(); i++ {
+			f[0].(*array.StringBuilder).Append(tb.ids.Value(i))
+			f[1].(*array.StringBuilder).Append(tb.srcs.Value(i))
+			lo, hi := tb.offs[i], tb.offs[i+1]
+			lb.Append(true)
+			if wide {
+				lb.ValueBuilder().(*array.Uint32Builder).AppendValues(tb.u32[lo:hi], nil)
+			} else {
+				lb.ValueBuilder().(*array.Uint16Builder).AppendValues(tb.u16[lo:hi], nil)
+			}
+			n := int64(hi - lo)
+			f[3].(*array.Int64Builder).Append(n)
+			fi.Docs++
+			fi.Tokens += n
+			if err := g.added(n*2 + int64(tb.ids.ValueLen(i)+16)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return g.close()
+}

@@ -1,0 +1,50 @@
+// Reads smelt's shards and exports with the tools people use, for
+// export/readers_test.go. Each mode prints one JSON object per line.
+//
+//   node readers.mjs polars FILE...   Arrow IPC (.arrow) or Parquet (.parquet)
+//                                     files with nodejs-polars: rows, and for
+//                                     token columns the count and sum of ids
+//   node readers.mjs duckdb GLOB      a Parquet export queried with DuckDB:
+//                                     documents (and tokens) per source
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+
+const require = createRequire(import.meta.url);
+const [mode, ...args] = process.argv.slice(2);
+
+if (mode === "polars") {
+  const pl = require("nodejs-polars");
+  for (const file of args) {
+    // readIPC takes a string without the .ipc extension for inline data,
+    // so shards are passed as bytes.
+    const df = file.endsWith(".parquet") ? pl.readParquet(file) : pl.readIPC(readFileSync(file));
+    const out = { file, rows: df.height, columns: df.columns };
+    for (const col of ["tokens", "input_ids"]) {
+      if (df.columns.includes(col)) {
+        const flat = df.getColumn(col).explode();
+        out.token_count = flat.len();
+        out.token_sum = flat.cast(pl.Float64).sum();
+        out.dtype = df.getColumn(col).dtype.toString();
+      }
+    }
+    if (df.columns.includes("text")) {
+      out.text_bytes = df.getColumn("text").toArray().reduce((n, s) => n + Buffer.byteLength(s, "utf8"), 0);
+    }
+    console.log(JSON.stringify(out));
+  }
+} else if (mode === "duckdb") {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  const db = await DuckDBInstance.create(":memory:");
+  const conn = await db.connect();
+  const glob = args[0].replaceAll("'", "''");
+  const cols = (await conn.runAndReadAll(`SELECT name FROM parquet_schema('${glob}')`)).getRowObjects().map((r) => r.name);
+  const tokens = cols.includes("input_ids") ? ", sum(len(input_ids)) AS tokens" : "";
+  const res = await conn.runAndReadAll(
+    `SELECT source, count(*) AS docs${tokens} FROM read_parquet('${glob}') GROUP BY source ORDER BY source`);
+  for (const r of res.getRowObjects()) {
+    console.log(JSON.stringify({ source: r.source, docs: Number(r.docs), tokens: r.tokens === undefined ? 0 : Number(r.tokens) }));
+  }
+} else {
+  console.error(`unknown mode ${mode}`);
+  process.exit(2);
+}

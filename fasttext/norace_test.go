@@ -1,0 +1,5 @@
+//go:build !race
+
+package fasttext_test
+
+const raceEnabled = false
