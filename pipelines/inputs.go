@@ -158,12 +158,20 @@ func resolveGomod(in string) (string, error) {
 // ExpandSource lists a source's input files in order, with their sizes and
 // modification times.
 func ExpandSource(s *Source) ([]InputFile, error) {
+	files, _, err := expandSource(s)
+	return files, err
+}
+
+// expandSource is ExpandSource that also returns the entries of the
+// source's input directories that were left out (dangling links, FIFOs,
+// ...), which the source's first ingest task counts under their reasons.
+func expandSource(s *Source) ([]InputFile, []ingest.SkippedInput, error) {
 	args := make([]string, len(s.Inputs))
 	for i, in := range s.Inputs {
 		if strings.HasPrefix(in, gomodScheme) {
 			p, err := resolveGomod(in)
 			if err != nil {
-				return nil, fmt.Errorf("source %s: %w", s.Name, err)
+				return nil, nil, fmt.Errorf("source %s: %w", s.Name, err)
 			}
 			in = p
 		}
@@ -175,15 +183,15 @@ func ExpandSource(s *Source) ([]InputFile, error) {
 		}
 		args[i] = in
 	}
-	files, err := ingest.ExpandInputs(args)
+	files, skipped, err := ingest.ExpandInputsSkipped(args)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("source %s: %w", s.Name, err)
 	}
 	// Local files and URLs alike (many remote ones at a time: a Common
 	// Crawl paths list names about 90,000 objects).
 	infos, err := store.StatMany(context.Background(), files)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("source %s: %w", s.Name, err)
 	}
 	out := make([]InputFile, len(files))
 	for i, in := range infos {
@@ -192,7 +200,7 @@ func ExpandSource(s *Source) ([]InputFile, error) {
 			out[i].MTime = in.ModTime.UnixNano()
 		}
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // splitFiles cuts files, in order, into task groups: n groups of about

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+
+	"github.com/smelt-dev/smelt/ingest"
 )
 
 // Step kinds: the stages a recipe is made of.
@@ -59,6 +61,10 @@ type Task struct {
 	Source string `json:"source,omitempty"`
 	// Files are the input files of an ingest task.
 	Files []InputFile `json:"files,omitempty"`
+	// Skipped are the entries of the source's input directories that were
+	// left out, with their reasons (the source's first ingest task counts
+	// them).
+	Skipped []ingest.SkippedInput `json:"skipped,omitempty"`
 	// Inputs are finished shard directories, relative to the run directory.
 	Inputs []string `json:"inputs,omitempty"`
 	// Out is the task's output directory, relative to the run directory.
@@ -131,7 +137,7 @@ func NewPlan(r *Recipe) (*Plan, error) {
 	// Ingest, one step per source.
 	ingestSteps := map[string]*Step{}
 	for _, src := range r.Sources {
-		files, err := ExpandSource(src)
+		files, skipped, err := expandSource(src)
 		if err != nil {
 			return nil, r.inputError(src, err)
 		}
@@ -139,8 +145,16 @@ func NewPlan(r *Recipe) (*Plan, error) {
 		st := &Step{Name: "ingest-" + src.Name, Kind: KindIngest, Source: src.Name, Merge: true}
 		settings := []any{src.Name, src.Format, src.TextField, src.IDField, targetBytes}
 		for i, g := range splitFiles(files, src.Tasks, src.TaskMB<<20) {
-			st.Tasks = append(st.Tasks, &Task{Rank: i, Files: g, Out: taskDir(st.Name, i),
-				Fingerprint: hashJSON([]any{KindIngest, settings, g})})
+			t := &Task{Rank: i, Files: g, Out: taskDir(st.Name, i)}
+			fp := []any{KindIngest, settings, g}
+			if i == 0 && len(skipped) > 0 {
+				// What the source's directories left out is counted once,
+				// by its first task.
+				t.Skipped = skipped
+				fp = append(fp, skipped)
+			}
+			t.Fingerprint = hashJSON(fp)
+			st.Tasks = append(st.Tasks, t)
 		}
 		ingestSteps[src.Name] = st
 		add(st)

@@ -168,6 +168,7 @@ func runIngest(tc *TaskContext) (*shards.Stats, error) {
 		TargetBytes: tc.Run.Recipe.ShardMB << 20,
 		Reader:      ingest.ReaderOptions{TextField: src.TextField, IDField: src.IDField},
 		Names:       names,
+		Skipped:     tc.Task.Skipped,
 		Progress: func(p ingest.Progress) {
 			if tc.Progress != nil {
 				tc.Progress(p.Bytes, p.TotalBytes)
