@@ -131,8 +131,16 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 // printSummary prints the one-paragraph result of a stage run.
 func printSummary(w io.Writer, st *shards.Stats) error {
 	dropped, errs := shards.SumCounts(st.Dropped), shards.SumCounts(st.Errors)
-	_, err := fmt.Fprintf(w, "%s: %d in (%s), %d kept (%s), %d dropped, %d errors\n",
-		st.Stage, st.In.Docs, humanBytes(st.In.Bytes), st.Out.Docs, humanBytes(st.Out.Bytes), dropped.Docs, errs.Docs)
+	var err error
+	if st.Stage == "classifier" {
+		// The classifier step trains a model: it reads documents and
+		// writes none, so "kept" would say nothing true.
+		_, err = fmt.Fprintf(w, "%s: trained on %d documents (%s), %d errors\n",
+			st.Stage, st.In.Docs, humanBytes(st.In.Bytes), errs.Docs)
+	} else {
+		_, err = fmt.Fprintf(w, "%s: %d in (%s), %d kept (%s), %d dropped, %d errors\n",
+			st.Stage, st.In.Docs, humanBytes(st.In.Bytes), st.Out.Docs, humanBytes(st.Out.Bytes), dropped.Docs, errs.Docs)
+	}
 	for _, s := range st.ErrorSamples[:min(5, len(st.ErrorSamples))] {
 		fmt.Fprintf(w, "  error: %s\n", s)
 	}
