@@ -197,8 +197,13 @@ func Build(ctx context.Context, run *Run) (*Report, error) {
 			if err := s.Balanced(); err != nil {
 				f.Balanced = err.Error()
 			}
-			labels = append(labels, st.Name)
-			vals = append(vals, []float64{float64(s.In.Docs), float64(s.Out.Docs)})
+			if f.HasManifest {
+				// A step that writes no shards (the classifier trains a
+				// model, train a checkpoint) keeps no documents: it has
+				// no bars in the documents funnel.
+				labels = append(labels, st.Name)
+				vals = append(vals, []float64{float64(s.In.Docs), float64(s.Out.Docs)})
+			}
 		}
 		r.Funnel = append(r.Funnel, f)
 	}
