@@ -104,6 +104,7 @@ type binExporter struct {
 	// bins and sizes of each input (megatron), by input name.
 	scratch []byte
 	sizeBuf []byte
+	fileBuf []byte // the shard being read
 }
 
 func newBinExporter(out string, opt Options, inputs []*Input, prov *Provenance) (*binExporter, error) {
@@ -134,6 +135,9 @@ func (e *binExporter) resume(cp *checkpoint) error {
 			return err
 		}
 		e.parts[n] = p
+		// llm.c's header holds the token count, so it is written last;
+		// the file's hash covers the tokens after it (tokens_sha256).
+		p.skip = e.header
 		if st.Bytes == 0 && e.header > 0 {
 			if _, err := p.Write(make([]byte, e.header)); err != nil {
 				return err
@@ -153,7 +157,7 @@ func (e *binExporter) shard(ctx context.Context, in *Input, path string, info sh
 	if e.wide {
 		width = 4
 	}
-	return forEachTokenBatch(path, info, e.tok.VocabSize, func(b *tokenBatch) error {
+	return forEachTokenBatch(path, info, e.tok.VocabSize, &e.fileBuf, func(b *tokenBatch) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -279,7 +283,7 @@ func (e *binExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo, e
 			if err := p.commit(); err != nil {
 				return nil, err
 			}
-			files = append(files, FileInfo{Name: n, Role: strings.TrimSuffix(n, ".bin"), Docs: p.docs, Tokens: p.tokens})
+			files = append(files, FileInfo{Name: n, Role: strings.TrimSuffix(n, ".bin"), Bytes: p.n, TokensSHA256: p.sum(), Docs: p.docs, Tokens: p.tokens})
 		}
 		return files, nil
 	default:

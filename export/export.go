@@ -89,7 +89,8 @@ type Options struct {
 	// exports put in val.bin, chosen by shards.IsHeldOut on the document
 	// id: the same split smelt's loader holds out (0 = DefaultValFraction).
 	ValFraction float64 `json:"val_fraction,omitempty"`
-	// Compression of JSONL exports: "zstd" (default) or "gzip".
+	// Compression of JSONL exports: "zstd" (default) or "gzip"; of
+	// Parquet exports: "zstd" (default), "snappy" or "none".
 	Compression string `json:"compression,omitempty"`
 	// RowGroupBytes bounds a Parquet row group's uncompressed data
 	// (0 = DefaultRowGroupBytes).
@@ -122,7 +123,8 @@ func (o *Options) defaults() error {
 	if !(o.ValFraction > 0 && o.ValFraction < 1) {
 		return fmt.Errorf("export: val fraction %v must be in (0, 1)", o.ValFraction)
 	}
-	if o.Format == FormatJSONL {
+	switch o.Format {
+	case FormatJSONL:
 		switch o.Compression {
 		case "":
 			o.Compression = "zstd"
@@ -130,8 +132,18 @@ func (o *Options) defaults() error {
 		default:
 			return fmt.Errorf("export: jsonl compression %q (want zstd or gzip)", o.Compression)
 		}
-	} else if o.Compression != "" {
-		return fmt.Errorf("export: compression applies to jsonl only, not %s", o.Format)
+	case FormatParquet:
+		switch o.Compression {
+		case "":
+			o.Compression = "zstd"
+		case "zstd", "snappy", "none":
+		default:
+			return fmt.Errorf("export: parquet compression %q (want zstd, snappy or none)", o.Compression)
+		}
+	default:
+		if o.Compression != "" {
+			return fmt.Errorf("export: compression applies to jsonl and parquet, not %s", o.Format)
+		}
 	}
 	if o.RowGroupBytes == 0 {
 		o.RowGroupBytes = DefaultRowGroupBytes
@@ -275,11 +287,17 @@ type FileInfo struct {
 	Name string `json:"name"`
 	// Role says what the file is: train and val (nanogpt, llmc), data,
 	// index, mix and blend (megatron), documents or tokens (parquet, jsonl).
-	Role   string `json:"role"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-	Docs   int64  `json:"docs"`
-	Tokens int64  `json:"tokens,omitempty"`
+	Role  string `json:"role"`
+	Bytes int64  `json:"bytes"`
+	// SHA256 is the file's sha256. For llm.c files, whose header (it
+	// holds the token count) is written last, TokensSHA256 is the sha256
+	// of what follows the 1,024-byte header instead (tail -c +1025 FILE |
+	// sha256sum): hashing the whole file would mean reading it again, 16 %
+	// of an llmc export.
+	SHA256       string `json:"sha256,omitempty"`
+	TokensSHA256 string `json:"tokens_sha256,omitempty"`
+	Docs         int64  `json:"docs"`
+	Tokens       int64  `json:"tokens,omitempty"`
 }
 
 // exporter is one format's writer. The runner calls resume once, shard for
@@ -414,7 +432,7 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 		return nil, err
 	}
 	for i := range files {
-		if files[i].SHA256 == "" {
+		if files[i].SHA256 == "" && files[i].TokensSHA256 == "" {
 			sum, n, err := shards.FileSHA256(filepath.Join(out, files[i].Name))
 			if err != nil {
 				return nil, fmt.Errorf("export: %w", err)

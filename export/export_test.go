@@ -213,9 +213,23 @@ func checkProvenance(t *testing.T, out string, p *Provenance, ins []*Input) {
 		}
 	}
 	for _, f := range q.Files {
-		sum, n, err := shards.FileSHA256(filepath.Join(out, f.Name))
-		if err != nil || sum != f.SHA256 || n != f.Bytes {
-			t.Fatalf("%s: sidecar says %d bytes %s, file has %d %s (%v)", f.Name, f.Bytes, f.SHA256, n, sum, err)
+		data, err := os.ReadFile(filepath.Join(out, f.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(data)) != f.Bytes {
+			t.Fatalf("%s: sidecar says %d bytes, file has %d", f.Name, f.Bytes, len(data))
+		}
+		want, sum := f.SHA256, sha256Hex(data)
+		if f.TokensSHA256 != "" {
+			// llm.c: the tokens after the header.
+			want, sum = f.TokensSHA256, sha256Hex(data[4*llmcHeaderInts:])
+			if f.SHA256 != "" || !strings.HasSuffix(f.Name, ".bin") {
+				t.Fatalf("%s: sidecar %+v", f.Name, f)
+			}
+		}
+		if sum != want || want == "" {
+			t.Fatalf("%s: sidecar says sha256 %q, file has %s", f.Name, want, sum)
 		}
 	}
 	ents, _ := os.ReadDir(out)
@@ -398,7 +412,8 @@ func TestRefusals(t *testing.T) {
 		{"same name twice", []*Input{tokIns[0], tokIns[0]}, Options{Format: FormatMegatron}, "would both write"},
 		{"bad format", tokIns, Options{Format: "hdf5"}, "unknown format"},
 		{"mix for nanogpt", tokIns, Options{Format: FormatNanoGPT, MixTokens: 10}, "megatron only"},
-		{"compression for parquet", docIns, Options{Format: FormatParquet, Compression: "gzip"}, "jsonl only"},
+		{"gzip for parquet", docIns, Options{Format: FormatParquet, Compression: "gzip"}, "want zstd, snappy or none"},
+		{"compression for nanogpt", tokIns, Options{Format: FormatNanoGPT, Compression: "zstd"}, "jsonl and parquet, not nanogpt"},
 	}
 	for _, tc := range cases {
 		_, err := Run(context.Background(), tc.ins, t.TempDir(), tc.opt)

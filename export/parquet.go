@@ -107,13 +107,27 @@ func (e *perShard) write(name string, fi FileInfo, fn func(io.Writer, *FileInfo)
 // parquetExporter writes one Parquet file per input shard: part-NNNNN.parquet.
 type parquetExporter struct {
 	perShard
-	opt Options
-	tok *shards.TokenizerInfo // set for token shards
+	opt     Options
+	tok     *shards.TokenizerInfo // set for token shards
+	buf     tokenBufs
+	fileBuf []byte // the shard being read
 }
 
-func writerProps() *parquet.WriterProperties {
-	return parquet.NewWriterProperties(
-		parquet.WithCompression(compress.Codecs.Zstd),
+// parquetCodec is the Parquet codec of a Compression option: zstd (the
+// default), snappy or none.
+func parquetCodec(name string) compress.Compression {
+	switch name {
+	case "snappy":
+		return compress.Codecs.Snappy
+	case "none":
+		return compress.Codecs.Uncompressed
+	}
+	return compress.Codecs.Zstd
+}
+
+func writerProps(codec compress.Compression, more ...parquet.WriterProperty) *parquet.WriterProperties {
+	return parquet.NewWriterProperties(append([]parquet.WriterProperty{
+		parquet.WithCompression(codec),
 		// Dictionaries only where values repeat; text, ids and token
 		// lists would only fall back to plain encoding after the
 		// dictionary page fills.
@@ -124,8 +138,8 @@ func writerProps() *parquet.WriterProperties {
 		// Pages of 8 MiB instead of Arrow's 1 MiB: zstd then starts
 		// far fewer frames. Exporting 10 M GPT-2 tokens to Parquet took
 		// 1.11 instead of 1.43 CPU-seconds and 1.5 % fewer bytes.
-		parquet.WithDataPageSize(8<<20),
-	)
+		parquet.WithDataPageSize(8 << 20),
+	}, more...)...)
 }
 
 func (e *parquetExporter) shard(ctx context.Context, in *Input, path string, info shards.ShardInfo, index int) error {
@@ -149,8 +163,8 @@ type rowGroups struct {
 	size  int64
 }
 
-func newRowGroups(w io.Writer, schema *arrow.Schema, limit int64) (*rowGroups, error) {
-	fw, err := pqarrow.NewFileWriter(schema, w, writerProps(), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+func newRowGroups(w io.Writer, schema *arrow.Schema, codec compress.Compression, limit int64) (*rowGroups, error) {
+	fw, err := pqarrow.NewFileWriter(schema, w, writerProps(codec), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return nil, fmt.Errorf("export: parquet writer: %w", err)
 	}
@@ -192,7 +206,7 @@ func (g *rowGroups) close() error {
 }
 
 func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo) error {
-	g, err := newRowGroups(w, ParquetDocSchema(), e.opt.RowGroupBytes)
+	g, err := newRowGroups(w, ParquetDocSchema(), parquetCodec(e.opt.Compression), e.opt.RowGroupBytes)
 	if err != nil {
 		return err
 	}
@@ -257,39 +271,32 @@ func forEachDoc(ctx context.Context, path string, info shards.ShardInfo, fn func
 }
 
 func (e *parquetExporter) writeTokens(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo) error {
-	g, err := newRowGroups(w, ParquetTokenSchema(e.tok), e.opt.RowGroupBytes)
+	tp, err := newTokenParquet(w, e.tok, parquetCodec(e.opt.Compression), e.opt.RowGroupBytes, &e.buf)
 	if err != nil {
 		return err
 	}
-	f := g.b.Fields()
-	lb := f[2].(*array.ListBuilder)
-	wide := e.tok.VocabSize > 1<<16
-	err = forEachTokenBatch(path, info, e.tok.VocabSize, func(tb *tokenBatch) error {
+	err = forEachTokenBatch(path, info, e.tok.VocabSize, &e.fileBuf, func(tb *tokenBatch) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		for i := 0; i < tb.rows(); i++ {
-			f[0].(*array.StringBuilder).Append(tb.ids.Value(i))
-			f[1].(*array.StringBuilder).Append(tb.srcs.Value(i))
 			lo, hi := tb.offs[i], tb.offs[i+1]
-			lb.Append(true)
-			if wide {
-				lb.ValueBuilder().(*array.Uint32Builder).AppendValues(tb.u32[lo:hi], nil)
+			var err error
+			if tb.u32 != nil {
+				err = tp.add(tb.ids.Value(i), tb.srcs.Value(i), nil, tb.u32[lo:hi])
 			} else {
-				lb.ValueBuilder().(*array.Uint16Builder).AppendValues(tb.u16[lo:hi], nil)
+				err = tp.add(tb.ids.Value(i), tb.srcs.Value(i), tb.u16[lo:hi], nil)
 			}
-			n := int64(hi - lo)
-			f[3].(*array.Int64Builder).Append(n)
-			fi.Docs++
-			fi.Tokens += n
-			if err := g.added(n*2 + int64(tb.ids.ValueLen(i)+16)); err != nil {
+			if err != nil {
 				return err
 			}
+			fi.Docs++
+			fi.Tokens += int64(hi - lo)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return g.close()
+	return tp.close()
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/big"
+	"math/bits"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,6 +96,7 @@ func TestPolarsReadsShardsAndParquet(t *testing.T) {
 			}
 			tokN += int64(len(d.tokens))
 		}
+		wsum := weightedSum(toks)
 		pd, pt := t.TempDir(), t.TempDir()
 		export(t, c.docInputs(t)[indexOf(c.sources, s):][:1], pd, Options{Format: FormatParquet, RowGroupBytes: 64 << 10})
 		export(t, c.tokenInputs(t)[indexOf(c.sources, s):][:1], pt, Options{Format: FormatParquet, RowGroupBytes: 64 << 10})
@@ -108,14 +111,19 @@ func TestPolarsReadsShardsAndParquet(t *testing.T) {
 			{"parquet tokens", globbed(t, pt, "*.parquet"), true},
 		} {
 			var rows, n, sum, tb int64
+			ws := new(big.Int)
 			for _, r := range read(append([]string{"polars"}, job.files...)...) {
 				rows += num(t, r, "rows")
 				if job.tokens {
 					n += num(t, r, "token_count")
 					sum += num(t, r, "token_sum")
+					ws.Add(ws, bigNum(t, r, "token_wsum"))
 				} else {
 					tb += num(t, r, "text_bytes")
 				}
+			}
+			if job.tokens && ws.Cmp(wsum) != 0 {
+				t.Errorf("%s %s: Polars reads ids whose position-weighted sum is %v, smelt's is %v (ids out of order)", s, job.what, ws, wsum)
 			}
 			if rows != dm.Totals.Rows || (job.tokens && (n != tokN || sum != tokSum || n != tm.Totals.Tokens)) || (!job.tokens && tb != textBytes) {
 				t.Errorf("%s %s: Polars reads %d rows, %d tokens summing to %d, %d text bytes; smelt has %d rows, %d tokens summing to %d, %d text bytes",
@@ -123,6 +131,35 @@ func TestPolarsReadsShardsAndParquet(t *testing.T) {
 			}
 		}
 	}
+}
+
+// weightedSum is the sum over documents of each id times its 1-based
+// position in its document: equal sums mean the same ids in the same
+// places (as far as a checksum tells).
+func weightedSum(docs []shardDoc) *big.Int {
+	var lo, hi uint64 // 128-bit sum
+	for _, d := range docs {
+		for i, x := range d.tokens {
+			p := uint64(x) * uint64(i+1)
+			var c uint64
+			lo, c = bits.Add64(lo, p, 0)
+			hi += c
+		}
+	}
+	s := new(big.Int).SetUint64(hi)
+	s.Lsh(s, 64)
+	return s.Or(s, new(big.Int).SetUint64(lo))
+}
+
+// bigNum is the decimal string field k of a reader's JSON line.
+func bigNum(t *testing.T, r map[string]any, k string) *big.Int {
+	t.Helper()
+	s, _ := r[k].(string)
+	n, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		t.Fatalf("reader gave %s = %v, want a decimal string: %v", k, r[k], r)
+	}
+	return n
 }
 
 func indexOf(list []string, s string) int {
@@ -157,12 +194,21 @@ func TestDuckDBQueriesParquet(t *testing.T) {
 		out := t.TempDir()
 		export(t, ins, out, Options{Format: FormatParquet})
 		want := map[string]shards.Totals{}
+		wsum := map[string]*big.Int{}
 		for _, s := range c.sources {
 			for src, tot := range mustManifest(t, dirs[s]).Sources {
 				w := want[src]
 				w.Rows += tot.Rows
 				w.Tokens += tot.Tokens
 				want[src] = w
+			}
+			if kind == "tokens" {
+				for _, d := range readTokenDocs(t, dirs[s]) {
+					if wsum[d.source] == nil {
+						wsum[d.source] = new(big.Int)
+					}
+					wsum[d.source].Add(wsum[d.source], weightedSum([]shardDoc{d}))
+				}
 			}
 		}
 		got := read("duckdb", filepath.Join(out, "*.parquet"))
@@ -173,6 +219,9 @@ func TestDuckDBQueriesParquet(t *testing.T) {
 			src, _ := r["source"].(string)
 			if w := want[src]; num(t, r, "docs") != w.Rows || num(t, r, "tokens") != w.Tokens {
 				t.Errorf("%s: source %s: DuckDB counts %v, smelt stats %d documents %d tokens", kind, src, r, w.Rows, w.Tokens)
+			}
+			if kind == "tokens" && bigNum(t, r, "wsum").Cmp(wsum[src]) != 0 {
+				t.Errorf("tokens: source %s: DuckDB's position-weighted id sum %v, smelt's %v (ids out of order)", src, r["wsum"], wsum[src])
 			}
 		}
 	}

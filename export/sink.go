@@ -89,8 +89,10 @@ type partial struct {
 	n         int64
 	// Docs and Tokens count what the file holds.
 	docs, tokens int64
-	// h hashes what is written; nil once a header was overwritten.
-	h hash.Hash
+	// h hashes what is written after the first skip bytes (a header
+	// written last); nil once other bytes were overwritten.
+	h    hash.Hash
+	skip int64
 }
 
 func partialPath(dir, name string) string { return filepath.Join(dir, "."+name+".partial") }
@@ -140,10 +142,12 @@ func openPartial(dir, name string, st partState) (*partial, error) {
 
 func (p *partial) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
-	p.n += int64(n)
 	if p.h != nil {
-		p.h.Write(b[:n])
+		if from := p.skip - p.n; from < int64(n) {
+			p.h.Write(b[max(from, 0):n])
+		}
 	}
+	p.n += int64(n)
 	if err != nil {
 		return n, fmt.Errorf("export: write %s: %w", p.name, err)
 	}
@@ -169,7 +173,9 @@ func (p *partial) writeAt(b []byte, off int64) error {
 	if _, err := p.f.WriteAt(b, off); err != nil {
 		return fmt.Errorf("export: write %s: %w", p.name, err)
 	}
-	p.h = nil
+	if off+int64(len(b)) > p.skip {
+		p.h = nil
+	}
 	return nil
 }
 
@@ -197,7 +203,8 @@ func (p *partial) state() partState {
 	return st
 }
 
-// sum is the hex sha256 of the file, or "" when it must be read again.
+// sum is the hex sha256 of the file after its first skip bytes, or ""
+// when the file must be read again.
 func (p *partial) sum() string {
 	if p.h == nil {
 		return ""

@@ -24,7 +24,8 @@ type Export struct {
 	// the train section's val_fraction, else 0.01): the loader's held-out
 	// split.
 	ValFraction float64 `yaml:"val_fraction,omitempty"`
-	// Compression of JSONL: zstd (default) or gzip.
+	// Compression of JSONL: zstd (default) or gzip; of Parquet: zstd
+	// (default), snappy or none.
 	Compression string `yaml:"compression,omitempty"`
 	// RowGroupMB is a Parquet row group's uncompressed size (default 16).
 	RowGroupMB float64 `yaml:"row_group_mb,omitempty"`

@@ -39,15 +39,17 @@ func newExportCmd() *cobra.Command {
             Llama 3 layout, which its GPT-2 trainer does not read).
   parquet   document shards -> part-NNNNN.parquet (id, source, url, date,
             text, lang, lang_score, quality, metadata); token shards ->
-            (id, source, input_ids, n_tokens). zstd, row groups of
-            --row-group-mb.
+            (id, source, input_ids, n_tokens; input_ids dictionary-encoded
+            over the vocabulary). zstd (or --compression snappy|none), row
+            groups of --row-group-mb.
   jsonl     document shards -> part-NNNNN.jsonl.zst (or .gz), Dolma-style
             {id, text, source, created, metadata}.
 
 val.bin holds the documents smelt's loader holds out for validation at
 --val-fraction (the same split smelt train uses). export.json, written last,
 records the input shards, the tokenizer, each manifest's sha256 and every
-output file's size and sha256. A killed export resumes when run again with
+output file's size and sha256 (for llm.c files, tokens_sha256: of the bytes
+after the 1,024-byte header, which is written last). A killed export resumes when run again with
 the same arguments; the output is the same bytes either way.`,
 		Example: `  smelt export tokens/cc tokens/wiki --format megatron --out megatron/
   smelt export runs/gpt3/train/mix.yaml --format megatron --mix-tokens 1B --out megatron/
@@ -112,7 +114,7 @@ the same arguments; the output is the same bytes either way.`,
 	fl.StringVar(&out, "out", "", "output directory (required; new or empty, or an unfinished export of the same job)")
 	fl.StringVar(&format, "format", "", "megatron, nanogpt, llmc, parquet or jsonl (required)")
 	fl.Float64Var(&valFraction, "val-fraction", export.DefaultValFraction, "nanogpt, llmc: fraction of documents in val.bin (smelt's held-out split); megatron --mix-tokens: left out of the mix")
-	fl.StringVar(&compression, "compression", "", "jsonl: zstd (default) or gzip")
+	fl.StringVar(&compression, "compression", "", "jsonl: zstd (default) or gzip; parquet: zstd (default), snappy or none")
 	fl.Float64Var(&rowGroupMB, "row-group-mb", float64(export.DefaultRowGroupBytes>>20), "parquet: uncompressed size of a row group in MiB")
 	fl.StringVar(&mixTokens, "mix-tokens", "", "megatron: also write this many tokens (e.g. 1B) of the mix in smelt's loader order, as the dataset \"mix\"")
 	fl.IntVar(&seqLen, "seq-len", export.DefaultSeqLen, "megatron --mix-tokens: the loader's sequence length (sequences of seq-len+1 tokens)")

@@ -4,8 +4,12 @@
 //   node readers.mjs polars FILE...   Arrow IPC (.arrow) or Parquet (.parquet)
 //                                     files with nodejs-polars: rows, and for
 //                                     token columns the count and sum of ids
+//                                     and token_wsum, the sum over documents
+//                                     of id x its 1-based position (exact, as
+//                                     a decimal string): ids in order
 //   node readers.mjs duckdb GLOB      a Parquet export queried with DuckDB:
-//                                     documents (and tokens) per source
+//                                     documents (and tokens, and their wsum)
+//                                     per source
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 
@@ -25,6 +29,11 @@ if (mode === "polars") {
         out.token_count = flat.len();
         out.token_sum = flat.cast(pl.Float64).sum();
         out.dtype = df.getColumn(col).dtype.toString();
+        let w = 0n;
+        for (const ids of df.getColumn(col).toArray()) {
+          for (let i = 0; i < ids.length; i++) w += BigInt(ids[i]) * BigInt(i + 1);
+        }
+        out.token_wsum = w.toString();
       }
     }
     if (df.columns.includes("text")) {
@@ -38,11 +47,13 @@ if (mode === "polars") {
   const conn = await db.connect();
   const glob = args[0].replaceAll("'", "''");
   const cols = (await conn.runAndReadAll(`SELECT name FROM parquet_schema('${glob}')`)).getRowObjects().map((r) => r.name);
-  const tokens = cols.includes("input_ids") ? ", sum(len(input_ids)) AS tokens" : "";
+  const tokens = cols.includes("input_ids")
+    ? ", sum(len(input_ids)) AS tokens, sum(list_sum(list_transform(input_ids, lambda x, i: x::BIGINT * i)))::VARCHAR AS wsum"
+    : "";
   const res = await conn.runAndReadAll(
     `SELECT source, count(*) AS docs${tokens} FROM read_parquet('${glob}') GROUP BY source ORDER BY source`);
   for (const r of res.getRowObjects()) {
-    console.log(JSON.stringify({ source: r.source, docs: Number(r.docs), tokens: r.tokens === undefined ? 0 : Number(r.tokens) }));
+    console.log(JSON.stringify({ source: r.source, docs: Number(r.docs), tokens: r.tokens === undefined ? 0 : Number(r.tokens), wsum: r.wsum ?? "" }));
   }
 } else {
   console.error(`unknown mode ${mode}`);
