@@ -128,6 +128,58 @@ func BenchmarkExport(b *testing.B) {
 	})
 }
 
+// BenchmarkParquetVsDuckDB sets smelt's whole Parquet token export (read
+// and verify the shards, decode, write, fsync) beside DuckDB (C++, the
+// reference zstd) only writing the same tokens, already in memory, to
+// Parquet with the same codec on one thread, in one run. x-duckdb is
+// smelt's MB of token ids per CPU-second over DuckDB's. Needs Node.js and
+// npm (the readers' packages).
+func BenchmarkParquetVsDuckDB(b *testing.B) {
+	read := nodeReaders(b)
+	dir := benchTokens(b)
+	in, err := OpenInput("bench", dir, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// DuckDB's input: the same tokens as an uncompressed Parquet export.
+	src := filepath.Join(b.TempDir(), "src")
+	if _, err := Run(context.Background(), []*Input{in}, src, Options{Format: FormatParquet, Compression: "none"}); err != nil {
+		b.Fatal(err)
+	}
+	for _, codec := range []string{"zstd", "snappy"} {
+		b.Run(codec, func(b *testing.B) {
+			mb := float64(2*in.Manifest.Totals.Tokens) / 1e6
+			var smelt, duck float64
+			var ours, theirs int64
+			for i := 0; i < b.N; i++ {
+				out := filepath.Join(b.TempDir(), "out")
+				cpu := cpuTime()
+				p, err := Run(context.Background(), []*Input{in}, out, Options{Format: FormatParquet, Compression: codec})
+				if err != nil {
+					b.Fatal(err)
+				}
+				smelt += cpuTime() - cpu
+				ours = 0
+				for _, f := range p.Files {
+					ours += f.Bytes
+				}
+				os.RemoveAll(out)
+				r := read("duckdb-write", filepath.Join(src, "*.parquet"), filepath.Join(b.TempDir(), "duck.parquet"), codec)
+				if len(r) != 1 || num(b, r[0], "tokens") != in.Manifest.Totals.Tokens {
+					b.Fatalf("DuckDB wrote %v, want %d tokens", r, in.Manifest.Totals.Tokens)
+				}
+				duck += r[0]["cpu_s"].(float64)
+				theirs = num(b, r[0], "bytes")
+			}
+			n := float64(b.N)
+			b.ReportMetric(mb*n/smelt, "smelt-MB/cpu-s")
+			b.ReportMetric(mb*n/duck, "duckdb-MB/cpu-s")
+			b.ReportMetric(duck/smelt, "x-duckdb")
+			b.ReportMetric(float64(ours)/float64(theirs), "size-vs-duckdb")
+		})
+	}
+}
+
 // cpuTime is the process's user and system CPU time so far, in seconds:
 // on a shared machine, MB per CPU-second is steadier than wall time, and
 // it is the per-core figure whatever else the machine runs.

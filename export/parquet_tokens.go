@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"slices"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow/flight"
@@ -284,7 +285,11 @@ func (t *tokenParquet) flushPage() error {
 	if t.pvals == 0 {
 		return nil
 	}
+	off := len(t.pageData)
 	b := t.scratch[:0]
+	if t.zenc == nil && t.other == nil {
+		b = t.pageData // uncompressed: encode in place
+	}
 	b = appendLevels(b, t.rep)
 	b = appendLevels(b, t.def)
 	b = append(b, byte(t.bw))
@@ -293,21 +298,28 @@ func (t *tokenParquet) flushPage() error {
 	} else {
 		b = appendPacked(b, t.p16, t.bw)
 	}
-	t.scratch = b
-	if len(b) > 1<<31-1 {
-		return fmt.Errorf("export: parquet page of %d bytes", len(b))
-	}
-	off := len(t.pageData)
+	var size int
 	switch {
 	case t.zenc != nil:
+		t.scratch, size = b, len(b)
 		t.pageData = t.zenc.EncodeAll(b, t.pageData)
 	case t.other != nil:
-		c := t.other.Encode(nil, b)
-		t.pageData = append(t.pageData, c...)
+		t.scratch, size = b, len(b)
+		bound := int(t.other.CompressBound(int64(len(b))))
+		t.pageData = slices.Grow(t.pageData, bound)
+		c := t.other.Encode(t.pageData[off:off+bound], b)
+		if len(c) > 0 && &c[0] == &t.pageData[off : off+1][0] {
+			t.pageData = t.pageData[:off+len(c)] // encoded in place
+		} else {
+			t.pageData = append(t.pageData, c...)
+		}
 	default:
-		t.pageData = append(t.pageData, b...)
+		t.pageData, size = b, len(b)-off
 	}
-	t.pages = append(t.pages, tokenPage{off: off, n: len(t.pageData) - off, nvals: int32(t.pvals), uncompressed: int32(len(b))})
+	if size > 1<<31-1 {
+		return fmt.Errorf("export: parquet page of %d bytes", size)
+	}
+	t.pages = append(t.pages, tokenPage{off: off, n: len(t.pageData) - off, nvals: int32(t.pvals), uncompressed: int32(size)})
 	t.rep, t.def, t.pvals = t.rep[:0], t.def[:0], 0
 	t.p16, t.p32 = t.p16[:0], t.p32[:0]
 	return nil

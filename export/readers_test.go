@@ -24,7 +24,7 @@ import (
 // once with npm ci into its git-ignored node_modules) and returns a
 // function that runs readers.mjs. It skips the test when node or npm is
 // missing or the packages cannot be installed.
-func nodeReaders(t *testing.T) func(args ...string) []map[string]any {
+func nodeReaders(t testing.TB) func(args ...string) []map[string]any {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs Node.js readers")
@@ -36,7 +36,7 @@ func nodeReaders(t *testing.T) func(args ...string) []map[string]any {
 	node := testutil.NodePackages(t, dir, "the Polars and DuckDB checks", "nodejs-polars", "nodejs-polars-linux-x64-gnu", "@duckdb/node-api")
 	return func(args ...string) []map[string]any {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(dir, "readers.mjs")}, args...)...)
 		var stderr bytes.Buffer
@@ -67,7 +67,7 @@ func shardFiles(dir string, m *shards.Manifest) []string {
 	return out
 }
 
-func num(t *testing.T, m map[string]any, k string) int64 {
+func num(t testing.TB, m map[string]any, k string) int64 {
 	t.Helper()
 	v, ok := m[k].(float64)
 	if !ok {

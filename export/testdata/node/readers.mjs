@@ -10,6 +10,12 @@
 //   node readers.mjs duckdb GLOB      a Parquet export queried with DuckDB:
 //                                     documents (and tokens, and their wsum)
 //                                     per source
+//   node readers.mjs duckdb-write GLOB OUT CODEC
+//                                     the peer benchmark: DuckDB on one thread
+//                                     loads a Parquet export into memory, then
+//                                     writes it as Parquet with CODEC; prints
+//                                     the write's CPU seconds (all threads of
+//                                     the process), tokens and bytes
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 
@@ -55,6 +61,18 @@ if (mode === "polars") {
   for (const r of res.getRowObjects()) {
     console.log(JSON.stringify({ source: r.source, docs: Number(r.docs), tokens: r.tokens === undefined ? 0 : Number(r.tokens), wsum: r.wsum ?? "" }));
   }
+} else if (mode === "duckdb-write") {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  const { statSync } = await import("node:fs");
+  const [glob, out, codec] = args;
+  const db = await DuckDBInstance.create(":memory:", { threads: "1" });
+  const conn = await db.connect();
+  await conn.run(`CREATE TABLE t AS SELECT * FROM read_parquet('${glob.replaceAll("'", "''")}')`);
+  const n = (await conn.runAndReadAll("SELECT sum(len(input_ids))::BIGINT AS n FROM t")).getRowObjects()[0].n;
+  const c0 = process.cpuUsage();
+  await conn.run(`COPY t TO '${out.replaceAll("'", "''")}' (FORMAT parquet, COMPRESSION ${codec})`);
+  const c = process.cpuUsage(c0);
+  console.log(JSON.stringify({ tokens: Number(n), cpu_s: (c.user + c.system) / 1e6, bytes: statSync(out).size }));
 } else {
   console.error(`unknown mode ${mode}`);
   process.exit(2);
