@@ -31,8 +31,8 @@ import (
 // file, smelt encodes itself, because Arrow's generic path costs far more
 // than the bytes it writes: it computes and RLE-encodes a repetition and a
 // definition level for every token, one value at a time, and writes ids
-// PLAIN as 4-byte INT32, which zstd then compresses at half the speed of
-// 2-byte ids. Here the levels are runs computed from document lengths (two
+// PLAIN as 4-byte INT32, which zstd then compresses at less than half the
+// speed per id of 2-byte ids (19.9 vs 8.4 ns an id, fastest level). Here the levels are runs computed from document lengths (two
 // runs a document), and the ids are dictionary indices into a dictionary
 // that is the vocabulary itself (the int32s 0..vocab-1), so an index is the
 // id and, for GPT-2's 50,257 ids (16 bits), a bit-packed run is the ids'
