@@ -34,27 +34,20 @@ func benchTokens(b *testing.B) string {
 			return
 		}
 		tok := *mustManifest(b, c.tokens[c.sources[0]]).Tokenizer
-		w, err := shards.NewTokenWriter(dir, shards.TokenWriterOptions{Tokenizer: tok})
-		if err != nil {
-			benchErr = err
-			return
-		}
-		var n int64
-		var ids []uint32
-		for rep := 0; n < 32<<20; rep++ {
-			for _, d := range docs {
-				ids = rotate(ids[:0], d.tokens, rep, tok.EOT)
-				if benchErr = w.Write(fmt.Sprintf("%s#%d", d.id, rep), d.source, ids); benchErr != nil {
-					return
+		benchErr = writeTokenDir(dir, shards.TokenWriterOptions{Tokenizer: tok}, func(w *shards.TokenWriter) error {
+			var n int64
+			var ids []uint32
+			for rep := 0; n < 32<<20; rep++ {
+				for _, d := range docs {
+					ids = rotate(ids[:0], d.tokens, rep, tok.EOT)
+					if err := w.Write(fmt.Sprintf("%s#%d", d.id, rep), d.source, ids); err != nil {
+						return err
+					}
+					n += int64(len(ids))
 				}
-				n += int64(len(ids))
 			}
-		}
-		if benchErr = w.Close(); benchErr != nil {
-			return
-		}
-		m := &shards.Manifest{Kind: shards.KindTokens, Stage: "bench", Shards: w.Shards(), Totals: shards.SumShards(w.Shards()), Tokenizer: &tok}
-		benchErr = shards.WriteManifest(dir, m)
+			return nil
+		})
 		benchDir = dir
 	})
 	if benchErr != nil {

@@ -18,6 +18,11 @@ import (
 var tmpRoot string
 
 func TestMain(m *testing.M) {
+	if os.Getenv("SMELT_EXPORT_CHILD") != "" {
+		// A child of TestResumeAfterKill9, killed with SIGKILL: it
+		// needs no fixture directory, and would leave it behind.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "smelt-export-test-")
 	if err != nil {
 		panic(err)
@@ -183,6 +188,25 @@ func readTokenDocs(t testing.TB, dirs ...string) []shardDoc {
 		}
 	}
 	return out
+}
+
+// writeTokenDir writes a token-shard directory with its manifest: fill
+// writes the documents.
+func writeTokenDir(dir string, opt shards.TokenWriterOptions, fill func(*shards.TokenWriter) error) error {
+	w, err := shards.NewTokenWriter(dir, opt)
+	if err != nil {
+		return err
+	}
+	if err := fill(w); err != nil {
+		w.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	tok := opt.Tokenizer
+	m := &shards.Manifest{Kind: shards.KindTokens, Stage: "test", Shards: w.Shards(), Totals: shards.SumShards(w.Shards()), Tokenizer: &tok}
+	return shards.WriteManifest(dir, m)
 }
 
 func export(t testing.TB, ins []*Input, out string, opt Options) *Provenance {

@@ -21,26 +21,21 @@ func smallVocabTokens(t *testing.T, c *corpus) string {
 	t.Helper()
 	dir := t.TempDir()
 	tok := shards.TokenizerInfo{Name: "tiny", VocabSize: 300, EOT: 299}
-	w, err := shards.NewTokenWriter(dir, shards.TokenWriterOptions{Tokenizer: tok, TargetBytes: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, d := range readTokenDocs(t, c.tokens[c.sources[0]]) {
-		var ids []uint32
-		if i%7 != 3 {
-			for _, x := range d.tokens {
-				ids = append(ids, x%300)
+	err := writeTokenDir(dir, shards.TokenWriterOptions{Tokenizer: tok, TargetBytes: 64 << 10}, func(w *shards.TokenWriter) error {
+		for i, d := range readTokenDocs(t, c.tokens[c.sources[0]]) {
+			var ids []uint32
+			if i%7 != 3 {
+				for _, x := range d.tokens {
+					ids = append(ids, x%300)
+				}
+			}
+			if err := w.Write(d.id, d.source, ids); err != nil {
+				return err
 			}
 		}
-		if err := w.Write(d.id, d.source, ids); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	m := &shards.Manifest{Kind: shards.KindTokens, Stage: "test", Shards: w.Shards(), Totals: shards.SumShards(w.Shards()), Tokenizer: &tok}
-	if err := shards.WriteManifest(dir, m); err != nil {
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -178,6 +178,15 @@ var (
 	benchIndexPath string
 )
 
+// TestMain removes the benchmarks' shared index (142 MB) after the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchIndexPath != "" {
+		os.RemoveAll(filepath.Dir(benchIndexPath))
+	}
+	os.Exit(code)
+}
+
 // benchIndex builds (once per process) an index of 10 million eval n-grams.
 func benchIndex(b *testing.B) *Index {
 	benchIndexOnce.Do(func() {

@@ -16,7 +16,8 @@ import (
 	"github.com/smelt-dev/smelt/shards"
 )
 
-func runRecipe(t *testing.T, recipe, runDir string, workers int) *Run {
+// openRecipe loads recipe and opens its run in runDir.
+func openRecipe(t *testing.T, recipe, runDir string) *Run {
 	t.Helper()
 	r, err := LoadRecipe(recipe)
 	if err != nil {
@@ -26,6 +27,12 @@ func runRecipe(t *testing.T, recipe, runDir string, workers int) *Run {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return run
+}
+
+func runRecipe(t *testing.T, recipe, runDir string, workers int) *Run {
+	t.Helper()
+	run := openRecipe(t, recipe, runDir)
 	if err := run.RunLocal(context.Background(), LocalOptions{Workers: workers}); err != nil {
 		t.Fatal(err)
 	}

@@ -38,24 +38,11 @@ func TestSlurmMatchesLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	runDir := filepath.Join(dir, "run")
-	runRecipe(t, recipe, runDir, 2)
-	want := shardFiles(t, runDir)
-	if err := os.Rename(runDir, runDir+".local"); err != nil {
-		t.Fatal(err)
-	}
-
-	r, err := LoadRecipe(recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := Open(runDir, r, OpenOptions{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, run := localThenOpen(t, recipe, runDir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	opt := SlurmOptions{Command: []string{os.Args[0]}, Parallel: 2, Wait: true, Poll: 300 * time.Millisecond}
 	start := time.Now()
+	opt := testSlurmOptions()
 	sub, err := run.SubmitSlurm(ctx, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -105,4 +92,23 @@ func TestSlurmMatchesLocal(t *testing.T) {
 	if len(sub.Jobs) != 0 || sub.Finalize != "" {
 		t.Errorf("a finished run submitted %v %q", sub.Order, sub.Finalize)
 	}
+}
+
+// localThenOpen runs recipe with the local executor into runDir, keeps its
+// shard files as the expected output, moves that run aside and opens a
+// fresh run of the same recipe in runDir for another executor.
+func localThenOpen(t *testing.T, recipe, runDir string) (map[string][]byte, *Run) {
+	t.Helper()
+	runRecipe(t, recipe, runDir, 2)
+	want := shardFiles(t, runDir)
+	if err := os.Rename(runDir, runDir+".local"); err != nil {
+		t.Fatal(err)
+	}
+	return want, openRecipe(t, recipe, runDir)
+}
+
+// testSlurmOptions submits this test binary (acting as smelt, TestMain) as
+// the tasks, two at a time, and waits for them.
+func testSlurmOptions() SlurmOptions {
+	return SlurmOptions{Command: []string{os.Args[0]}, Parallel: 2, Wait: true, Poll: 300 * time.Millisecond}
 }

@@ -74,23 +74,10 @@ func TestSlurmTasksReadS3Inputs(t *testing.T) {
 	dir := t.TempDir()
 	recipe := s3Recipe(t, dir)
 	runDir := filepath.Join(dir, "run")
-	runRecipe(t, recipe, runDir, 2)
-	want := shardFiles(t, runDir)
-	if err := os.Rename(runDir, runDir+".local"); err != nil {
-		t.Fatal(err)
-	}
-	r, err := LoadRecipe(recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := Open(runDir, r, OpenOptions{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	want, run := localThenOpen(t, recipe, runDir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// The tasks are this test binary acting as smelt (TestMain).
-	if _, err := run.SubmitSlurm(ctx, SlurmOptions{Command: []string{os.Args[0]}, Parallel: 2, Wait: true, Poll: 300 * time.Millisecond}); err != nil {
+	if _, err := run.SubmitSlurm(ctx, testSlurmOptions()); err != nil {
 		t.Fatal(err)
 	}
 	requireSameFiles(t, want, shardFiles(t, runDir), "slurm vs local, s3:// inputs")
