@@ -172,3 +172,15 @@ func NodePackages(t testing.TB, dir, what string, want ...string) string {
 	}
 	return node
 }
+
+// Thorough skips the calling test unless SMELT_THOROUGH is set. Long
+// thoroughness runs (scale runs, large kill matrices, long fuzzing, many
+// repetitions) go behind it so that the README's test command stays fast and
+// reliable on two busy cores; .ci/run sets SMELT_THOROUGH=1 and runs them.
+// Such a test must still be correct without wall-clock assumptions.
+func Thorough(t testing.TB) {
+	t.Helper()
+	if os.Getenv("SMELT_THOROUGH") == "" {
+		t.Skip("thoroughness run: set SMELT_THOROUGH=1 to run it (.ci/run does)")
+	}
+}
