@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -57,12 +58,12 @@ func IsStream(path string) bool {
 
 // openInput opens path ("-": standard input; a URL: a remote object, see
 // openRemote).
-func openInput(path string) (*input, error) {
+func openInput(ctx context.Context, path string) (*input, error) {
 	if path == StdinName {
 		return &input{f: os.Stdin, r: os.Stdin, stdin: true}, nil
 	}
 	if store.IsRemote(path) {
-		f, err := openRemote(path)
+		f, err := openRemote(ctx, path)
 		if err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}

@@ -47,13 +47,16 @@ type parquetReader struct {
 // report of an empty file.
 func (r *parquetReader) framing() (int64, error) { return max(r.pf.NumRows(), 1), nil }
 
-func openParquet(path string, opt ReaderOptions) (r *parquetReader, err error) {
+// openParquet opens path; name is what records and errors call it (a URL
+// without its credentials).
+func openParquet(ctx context.Context, path, name string, opt ReaderOptions) (r *parquetReader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r, err = nil, fmt.Errorf("ingest: %s: parquet: the decoder failed on damaged data: %v", path, p)
+			r, err = nil, fmt.Errorf("ingest: %s: parquet: the decoder failed on damaged data: %v", name, p)
 		}
 	}()
-	pf, size, err := openParquetFile(path)
+	pf, size, err := openParquetFile(ctx, path)
+	path = name
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %s: parquet: %w", path, err)
 	}
@@ -137,7 +140,7 @@ func openParquet(path string, opt ReaderOptions) (r *parquetReader, err error) {
 // unknown). A local file is opened as a file; a remote object (a URL) is
 // read with ranged requests at the offsets the decoder asks for (the
 // footer first, then the selected column chunks), never downloaded whole.
-func openParquetFile(path string) (pf *file.Reader, size int64, err error) {
+func openParquetFile(ctx context.Context, path string) (pf *file.Reader, size int64, err error) {
 	if !store.IsRemote(path) {
 		if pf, err = file.OpenParquetFile(path, false); err != nil {
 			return nil, 0, err
@@ -148,7 +151,7 @@ func openParquetFile(path string) (pf *file.Reader, size int64, err error) {
 		}
 		return pf, size, nil
 	}
-	f, err := openRemote(path)
+	f, err := openRemote(ctx, path)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -2,11 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -310,15 +310,17 @@ func sniffCompression(head []byte) compression {
 
 // DetectFormat picks a format from the name of a file and, when the name
 // does not say, from its first bytes (after decompression).
-func DetectFormat(path string) (Format, error) {
+func DetectFormat(path string) (Format, error) { return detectFormat(context.Background(), path) }
+
+func detectFormat(ctx context.Context, path string) (Format, error) {
 	if f, ok := formatFromName(path); ok {
 		return f, nil
 	}
-	head, err := peekDecompressed(path, 4096)
+	head, err := peekDecompressed(ctx, path, 4096)
 	if err != nil {
 		return "", err
 	}
-	name := strings.ToLower(filepath.Base(path))
+	name := baseName(path)
 	for _, ext := range []string{".gz", ".zst", ".zstd"} {
 		name = strings.TrimSuffix(name, ext)
 	}
@@ -339,7 +341,7 @@ func DetectFormat(path string) (Format, error) {
 // formatFromName picks a format from a file name alone, when the name is
 // enough (HTML and text names are not: they may hold WARC).
 func formatFromName(path string) (Format, bool) {
-	name := strings.ToLower(filepath.Base(path))
+	name := baseName(path)
 	for _, ext := range []string{".gz", ".zst", ".zstd"} {
 		name = strings.TrimSuffix(name, ext)
 	}
@@ -377,13 +379,13 @@ func sniffFormat(head []byte) Format {
 }
 
 // peekDecompressed returns up to n bytes of the decompressed start of path.
-func peekDecompressed(path string, n int) ([]byte, error) {
-	in, err := openInput(path)
+func peekDecompressed(ctx context.Context, path string, n int) ([]byte, error) {
+	in, err := openInput(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	defer in.close()
-	s, err := openSource(in, path, false)
+	s, err := openSource(in, redactInput(path), false)
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +394,7 @@ func peekDecompressed(path string, n int) ([]byte, error) {
 	m, err := io.ReadFull(s, buf)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		if m == 0 {
-			return nil, fmt.Errorf("ingest: %s: %w", path, err)
+			return nil, fmt.Errorf("ingest: %s: %w", redactInput(path), err)
 		}
 	}
 	return buf[:m], nil
@@ -408,20 +410,28 @@ func Open(path string, f Format, opt ReaderOptions) (RecordReader, error) {
 
 // OpenFormat is Open that also returns the format it read the input as.
 func OpenFormat(path string, f Format, opt ReaderOptions) (RecordReader, Format, error) {
+	return openFormat(context.Background(), path, f, opt)
+}
+
+// openFormat is OpenFormat whose remote reads end when ctx does.
+func openFormat(ctx context.Context, path string, f Format, opt ReaderOptions) (RecordReader, Format, error) {
 	stream := IsStream(path)
+	// name is what the readers put in records and errors: a URL without
+	// its credentials (store.Redact).
+	name := redactInput(path)
 	if !stream && (f == "" || f == FormatAuto) {
 		var err error
-		if f, err = DetectFormat(path); err != nil {
+		if f, err = detectFormat(ctx, path); err != nil {
 			return nil, "", err
 		}
 	}
 	if f == FormatParquet && stream {
-		return nil, "", fmt.Errorf("ingest: %s: Parquet needs a regular file (its footer is read first), not a stream", path)
+		return nil, "", fmt.Errorf("ingest: %s: Parquet needs a regular file (its footer is read first), not a stream", name)
 	}
 	var in *input
 	if f != FormatParquet {
 		var err error
-		if in, err = openInput(path); err != nil {
+		if in, err = openInput(ctx, path); err != nil {
 			return nil, "", err
 		}
 		if f == "" || f == FormatAuto {
@@ -432,18 +442,18 @@ func OpenFormat(path string, f Format, opt ReaderOptions) (RecordReader, Format,
 	var err error
 	switch f {
 	case FormatWARC, FormatWET:
-		r, err = openWARC(path, in, opt)
+		r, err = openWARC(name, in, opt)
 	case FormatJSONL:
-		r, err = openJSONL(path, in, opt)
+		r, err = openJSONL(name, in, opt)
 	case FormatParquet:
-		r, err = openParquet(path, opt)
+		r, err = openParquet(ctx, path, name, opt)
 	case FormatHTML, FormatText:
-		r, err = openSingle(path, in, f, opt)
+		r, err = openSingle(name, in, f, opt)
 	default:
 		if in != nil {
 			in.close()
 		}
-		return nil, "", fmt.Errorf("ingest: %s: unknown format %q", path, f)
+		return nil, "", fmt.Errorf("ingest: %s: unknown format %q", name, f)
 	}
 	if err != nil {
 		return nil, "", err

@@ -263,8 +263,11 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		if err != nil {
 			return nil, fmt.Errorf("input: %w", err)
 		}
-		before[i+1] = before[i] + size
-		ids = append(ids, []any{f, size, mtime})
+		// A size a server did not say (-1) counts as 0 for progress.
+		before[i+1] = before[i] + max(size, 0)
+		// A URL's identity is its redacted form: signing it again (a new
+		// presigned URL for the same object) is the same input.
+		ids = append(ids, []any{redactInput(f), size, mtime})
 	}
 	if opt.LangID != nil {
 		ids = append(ids, "langid:"+opt.LangID.Name())
@@ -356,6 +359,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				// consuming side, writes pos.
 				meta = &shards.InputInfo{Path: redactInput(path)}
 				fail := func(kind string, err error) (item, bool, error) {
+					if retryable(err) {
+						return item{}, false, retryError(path, err)
+					}
 					return item{file: curFile, meta: meta, kind: kind, err: err}, true, nil
 				}
 				if !IsStream(path) {
@@ -373,13 +379,13 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				}
 				var format Format
 				var err error
-				if cur, format, err = OpenFormat(path, opt.Format, opt.Reader); err != nil {
+				if cur, format, err = openFormat(ctx, path, opt.Format, opt.Reader); err != nil {
 					cur = nil
 					var ce *ConfigError
 					if errors.As(err, &ce) {
 						return item{}, false, fmt.Errorf("ingest: %w", err)
 					}
-					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", path, err))
+					return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", redactInput(path), err))
 				}
 				meta.Format = string(format)
 				base = cur
@@ -403,6 +409,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				return it, true, nil
 			}
 			it := item{file: curFile, meta: meta, rec: rec}
+			if err != nil && retryable(err) {
+				return item{}, false, retryError(path, err)
+			}
 			if err != nil {
 				var re *RecordError
 				if errors.As(err, &re) {
@@ -410,7 +419,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				} else {
 					// An I/O error we cannot step over: count it and go
 					// on with the next input.
-					it = item{file: curFile, meta: meta, kind: ErrReadInput, err: fmt.Errorf("%s: %w", path, err)}
+					it = item{file: curFile, meta: meta, kind: ErrReadInput, err: fmt.Errorf("%s: %w", redactInput(path), err)}
 					cur.Close()
 					cur = nil
 				}
@@ -421,7 +430,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 					// file's name (unique over the source) makes it unique.
 					rec.Key = names[curFile] + "/" + rec.Key
 				}
-				if rec.Key == filepath.Base(path) && (meta.Format == string(FormatHTML) || meta.Format == string(FormatText)) {
+				if rec.Key == filepath.Base(redactInput(path)) && (meta.Format == string(FormatHTML) || meta.Format == string(FormatText)) {
 					// One document per file: its identity is its name,
 					// made unique among this run's inputs.
 					rec.Key = names[curFile]
@@ -573,11 +582,12 @@ func recordBytes(rec *Record) int64 { return int64(len(rec.Body)) }
 // base name, or more directories when another input shares that name) that
 // no other input has, so one-document-per-file inputs get distinct, stable
 // ids: "index.html" stays "index.html" unless a/index.html and b/index.html
-// are both ingested.
+// are both ingested. A URL's name comes from its redacted form
+// (store.Redact): no credential of a presigned URL reaches an id.
 func UniqueNames(files []string) []string {
 	parts := make([][]string, len(files))
 	for i, f := range files {
-		parts[i] = strings.Split(filepath.ToSlash(filepath.Clean(f)), "/")
+		parts[i] = strings.Split(filepath.ToSlash(filepath.Clean(redactInput(f))), "/")
 	}
 	suffix := func(i, n int) string {
 		p := parts[i]

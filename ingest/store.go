@@ -2,6 +2,9 @@ package ingest
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/smelt-dev/smelt/shards"
 	"github.com/smelt-dev/smelt/store"
@@ -14,7 +17,7 @@ import (
 // openRemote opens a remote object (a URL). It streams with ranged
 // requests, resumes a dropped connection where it stopped, and can Seek
 // and ReadAt (ranged requests of their own).
-func openRemote(path string) (store.File, error) { return store.Open(context.Background(), path) }
+func openRemote(ctx context.Context, path string) (store.File, error) { return store.Open(ctx, path) }
 
 // statInput returns an input's size and modification time (Unix ns).
 func statInput(path string) (size, mtime int64, err error) {
@@ -59,3 +62,25 @@ func expandRemote(arg string) ([]string, bool, error) {
 // redactInput is an input's name as manifests record it: a URL without
 // user info or query string (where presigned URLs carry signatures).
 func redactInput(path string) string { return store.Redact(path) }
+
+// baseName is the lower-cased last element of a path, or of a URL's path
+// (without its query string).
+func baseName(path string) string {
+	if store.IsRemote(path) {
+		if i := strings.IndexAny(path, "?#"); i >= 0 {
+			path = path[:i]
+		}
+	}
+	return strings.ToLower(filepath.Base(path))
+}
+
+// retryable reports whether err says a remote input changed or could not be
+// transferred whole (store.IsRetryable): not a damaged input, so it is not
+// counted; the run fails and running it again retries.
+func retryable(err error) bool { return store.IsRetryable(err) }
+
+// retryError is the run's error for such an input.
+func retryError(path string, err error) error {
+	return fmt.Errorf("ingest: %s could not be read whole, so the run stops without counting it as a damaged input (run the same command again to resume from the last checkpoint; if the object changed, its new version is a new input): %w",
+		redactInput(path), err)
+}

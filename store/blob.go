@@ -239,7 +239,7 @@ func (b *s3Backend) openRange(ctx context.Context, u string, off, n int64, want 
 	body, _, _, err := b.core.GetObject(ctx, b.name, key, opts)
 	if err != nil {
 		if minio.ToErrorResponse(err).Code == "PreconditionFailed" {
-			return nil, fmt.Errorf("%s: %w (its ETag is no longer %s)", Redact(u), errChanged, want.ETag)
+			return nil, fmt.Errorf("%s: %w (its ETag is no longer %s)", Redact(u), ErrChanged, want.ETag)
 		}
 		return nil, b.classify("read", u, err)
 	}

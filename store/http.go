@@ -9,22 +9,15 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // HTTPClient makes the http(s) requests. Its zero timeout is deliberate:
 // bodies of whole WARC files take minutes; a stalled connection is caught
-// by the transport's timeouts below.
-var HTTPClient = &http.Client{Transport: &http.Transport{
-	Proxy:                 http.ProxyFromEnvironment,
-	MaxIdleConnsPerHost:   16,
-	IdleConnTimeout:       90 * time.Second,
-	TLSHandshakeTimeout:   30 * time.Second,
-	ResponseHeaderTimeout: 60 * time.Second,
-	// Ask for identity encoding: a transparently gunzipped body would not
-	// be the object's bytes, and ranges would not line up.
-	DisableCompression: true,
-}}
+// by the transport's header timeout and the idle-read timeout of every
+// body (IdleTimeout). Redirects follow checkRedirect, and connections to
+// loopback, link-local and private addresses are refused unless the user
+// named that host (guardedDial).
+var HTTPClient = newHTTPClient()
 
 // httpBackend reads http:// and https:// URLs: HEAD for the size, GET with
 // a Range header to read from an offset (If-Range guards against the object
@@ -47,7 +40,7 @@ func statusError(u string, resp *http.Response) error {
 }
 
 func (httpBackend) stat(ctx context.Context, u string) (Info, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	req, err := http.NewRequestWithContext(withNamed(ctx, u), http.MethodHead, u, nil)
 	if err != nil {
 		return Info{}, fmt.Errorf("%s: %w", Redact(u), err)
 	}
@@ -56,7 +49,10 @@ func (httpBackend) stat(ctx context.Context, u string) (Info, error) {
 		return Info{}, fmt.Errorf("stat %s: %w", Redact(u), unwrapURLError(err))
 	}
 	resp.Body.Close()
-	if resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented {
+	if resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented ||
+		(resp.StatusCode == http.StatusOK && resp.ContentLength < 0) {
+		// No HEAD, or no size in its answer: a one-byte GET's
+		// Content-Range may say.
 		return statByGet(ctx, u)
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -67,7 +63,7 @@ func (httpBackend) stat(ctx context.Context, u string) (Info, error) {
 
 // statByGet asks for the first byte when a server refuses HEAD.
 func statByGet(ctx context.Context, u string) (Info, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(withNamed(ctx, u), http.MethodGet, u, nil)
 	if err != nil {
 		return Info{}, err
 	}
@@ -107,7 +103,7 @@ func (b httpBackend) open(ctx context.Context, u string, off int64, want Info) (
 }
 
 func (httpBackend) openRange(ctx context.Context, u string, off, n int64, want Info) (io.ReadCloser, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(withNamed(ctx, u), http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", Redact(u), err)
 	}
@@ -134,24 +130,59 @@ func (httpBackend) openRange(ctx context.Context, u string, off, n int64, want I
 	case ranged && resp.StatusCode == http.StatusPartialContent:
 		if !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", off)) {
 			resp.Body.Close()
-			return nil, fmt.Errorf("%s: asked for bytes from %d, got range %q", Redact(u), off, resp.Header.Get("Content-Range"))
+			return nil, fmt.Errorf("%s: asked for bytes from %d, got range %q: %w", Redact(u), off, resp.Header.Get("Content-Range"), ErrRetry)
 		}
 		return resp.Body, nil
-	case ranged && resp.StatusCode == http.StatusOK:
+	case ranged && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && want.Size < 0 && n < 0:
+		// Reading on past the end of an object of unknown size: the
+		// server confirms the end.
 		resp.Body.Close()
-		if want.ETag != "" && resp.Header.Get("ETag") != want.ETag {
-			return nil, fmt.Errorf("%s: %w (ETag %s, then %s)", Redact(u), errChanged, want.ETag, resp.Header.Get("ETag"))
-		}
-		return nil, fmt.Errorf("%s: the server ignores Range requests, so a read cannot resume at byte %d", Redact(u), off)
-	case !ranged && resp.StatusCode == http.StatusOK:
-		if want.ETag != "" && resp.Header.Get("ETag") != "" && resp.Header.Get("ETag") != want.ETag {
+		return http.NoBody, nil
+	case resp.StatusCode == http.StatusOK:
+		// The whole object: the first request, or a server that ignores
+		// Range (or an If-Range that no longer matches).
+		if err := sameVersion(u, want, resp); err != nil {
 			resp.Body.Close()
-			return nil, fmt.Errorf("%s: %w", Redact(u), errChanged)
+			return nil, err
 		}
-		return resp.Body, nil
+		if !ranged {
+			return resp.Body, nil
+		}
+		// The same version from its first byte: skip to off (a server
+		// without Range support costs the bytes before off again).
+		if _, err := io.CopyN(io.Discard, resp.Body, off); err != nil {
+			resp.Body.Close()
+			return nil, &transientError{fmt.Errorf("%s: the server ignores Range; skipping to byte %d: %w", Redact(u), off, err)}
+		}
+		if n < 0 {
+			return resp.Body, nil
+		}
+		return struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, n), resp.Body}, nil
 	}
 	resp.Body.Close()
 	return nil, statusError(u, resp)
+}
+
+// sameVersion checks a full answer against the object as first seen: its
+// ETag where both have one, else its size and Last-Modified where known.
+func sameVersion(u string, want Info, resp *http.Response) error {
+	if et := resp.Header.Get("ETag"); want.ETag != "" && et != "" {
+		if et != want.ETag {
+			return fmt.Errorf("%s: %w (ETag %s, then %s)", Redact(u), ErrChanged, want.ETag, et)
+		}
+		return nil
+	}
+	if want.Size >= 0 && resp.ContentLength >= 0 && resp.ContentLength != want.Size {
+		return fmt.Errorf("%s: %w (size %d, then %d)", Redact(u), ErrChanged, want.Size, resp.ContentLength)
+	}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil && !want.ModTime.IsZero() && !lm.Equal(want.ModTime) {
+		return fmt.Errorf("%s: %w (Last-Modified %s, then %s)", Redact(u), ErrChanged,
+			want.ModTime.UTC().Format(http.TimeFormat), lm.UTC().Format(http.TimeFormat))
+	}
+	return nil
 }
 
 // list has no meaning over plain HTTP: a URL names one file.

@@ -36,7 +36,8 @@ func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDenied) || errors.Is(err, ErrUnknownScheme) || errors.Is(err, errChanged) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrDenied) || errors.Is(err, ErrUnknownScheme) || errors.Is(err, ErrChanged) ||
+		errors.Is(err, ErrRetry) || errors.Is(err, ErrRedirect) || errors.Is(err, ErrForbiddenAddress) {
 		return false
 	}
 	var te *transientError
@@ -85,11 +86,94 @@ func retry(ctx context.Context, u, what string, op func() error) error {
 			return err
 		}
 	}
-	return fmt.Errorf("%s %s: giving up after %d attempts: %w", what, Redact(u), MaxAttempts, err)
+	return fmt.Errorf("%s %s: giving up after %d attempts: %w: %w", what, Redact(u), MaxAttempts, ErrRetry, err)
 }
 
-// errChanged reports an object that changed while it was being read.
-var errChanged = errors.New("object changed while it was read")
+// ErrChanged reports an object that changed while it was being read.
+var ErrChanged = errors.New("object changed while it was read")
+
+// ErrRetry marks a read that failed for a reason outside the object's
+// bytes: a transient failure that outlasted the retries, a server that
+// answered the wrong range or cut a body short. The input is not corrupt;
+// running again may well succeed.
+var ErrRetry = errors.New("the object could not be read whole (not a damaged input: run again to retry)")
+
+// IsRetryable reports whether err says an input could not be read as it
+// was when the run started (it changed, or the transfer failed for good),
+// rather than that the input's bytes are damaged: a caller fails the run
+// instead of counting the input as broken, so that running again retries.
+func IsRetryable(err error) bool { return errors.Is(err, ErrChanged) || errors.Is(err, ErrRetry) }
+
+// IdleTimeout is how long a read of a response body may wait for the next
+// bytes before the connection is dropped and the read resumes with a
+// ranged request (up to MaxAttempts times); 0 or less waits forever
+// (smelt ingest --idle-timeout).
+var IdleTimeout = 60 * time.Second
+
+// errIdle is the failure of a body that sent nothing for IdleTimeout.
+type errIdle struct{ d time.Duration }
+
+func (e errIdle) Error() string   { return fmt.Sprintf("no bytes received for %s (idle timeout)", e.d) }
+func (e errIdle) Timeout() bool   { return true }
+func (e errIdle) Temporary() bool { return true }
+
+// idleBody is a response body whose every Read must make progress within d:
+// a timer armed around each Read cancels the request's context, which
+// unblocks the Read, and the Read reports errIdle (a transient error).
+type idleBody struct {
+	rc     io.ReadCloser
+	cancel context.CancelFunc
+	d      time.Duration
+	timer  *time.Timer
+	fired  atomic.Bool
+}
+
+func newIdleBody(rc io.ReadCloser, cancel context.CancelFunc, d time.Duration) io.ReadCloser {
+	if d <= 0 {
+		return struct {
+			io.Reader
+			io.Closer
+		}{rc, closeBoth{rc, cancel}}
+	}
+	b := &idleBody{rc: rc, cancel: cancel, d: d}
+	b.timer = time.AfterFunc(d, func() {
+		b.fired.Store(true)
+		cancel()
+	})
+	b.timer.Stop()
+	return b
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if b.fired.Load() {
+		return 0, &transientError{errIdle{b.d}}
+	}
+	b.timer.Reset(b.d)
+	n, err := b.rc.Read(p)
+	b.timer.Stop()
+	if err != nil && b.fired.Load() {
+		return n, &transientError{errIdle{b.d}}
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel()
+	return err
+}
+
+type closeBoth struct {
+	rc     io.Closer
+	cancel context.CancelFunc
+}
+
+func (c closeBoth) Close() error {
+	err := c.rc.Close()
+	c.cancel()
+	return err
+}
 
 // Object is an open remote object. Read streams it with one request,
 // resuming with a ranged request from the byte already delivered when the
@@ -104,6 +188,9 @@ type Object struct {
 	body io.ReadCloser
 	// resumes counts the reads resumed after a failure.
 	resumes atomic.Int64
+	// probed: the body of an object of unknown size ended and the end is
+	// being confirmed by a request from that offset.
+	probed bool
 }
 
 // Resumes is the number of requests made to resume a read after a failure.
@@ -126,9 +213,9 @@ func (o *Object) Read(p []byte) (int, error) {
 	var failure error
 	for attempt := 0; ; attempt++ {
 		if o.body == nil {
-			if attempt > 0 {
+			if attempt > 0 && failure != nil {
 				if attempt >= MaxAttempts {
-					return 0, fmt.Errorf("read %s at byte %d: giving up after %d attempts: %w", Redact(o.url), o.pos, MaxAttempts, failure)
+					return 0, fmt.Errorf("read %s at byte %d: giving up after %d attempts: %w: %w", Redact(o.url), o.pos, MaxAttempts, ErrRetry, failure)
 				}
 				d := backoff(attempt - 1)
 				slog.Warn("store: read failed, resuming with a range request", "url", Redact(o.url), "offset", o.pos,
@@ -138,29 +225,57 @@ func (o *Object) Read(p []byte) (int, error) {
 				}
 				o.resumes.Add(1)
 			}
-			body, err := o.b.open(o.ctx, o.url, o.pos, o.info)
+			rctx, cancel := context.WithCancel(o.ctx)
+			body, err := o.b.open(rctx, o.url, o.pos, o.info)
 			if err != nil {
+				cancel()
+				if o.ctx.Err() != nil {
+					return 0, o.ctx.Err()
+				}
 				if !transient(err) {
 					return 0, err
 				}
 				failure = err
 				continue
 			}
-			o.body = body
+			o.body = newIdleBody(body, cancel, IdleTimeout)
 		}
 		n, err := o.body.Read(p)
 		o.pos += int64(n)
+		if n > 0 {
+			o.probed = false
+		}
 		if err == nil {
 			return n, nil
 		}
-		if err == io.EOF && (o.info.Size < 0 || o.pos >= o.info.Size) {
+		if err == io.EOF && o.info.Size >= 0 && o.pos >= o.info.Size {
 			return n, io.EOF
+		}
+		if err == io.EOF && o.info.Size < 0 {
+			// The size is unknown, so an end of body may be a connection
+			// cut short: ask for the bytes from here once more; only an
+			// empty answer (416, or nothing more) is the end.
+			o.body.Close()
+			o.body = nil
+			if o.probed {
+				return n, io.EOF
+			}
+			o.probed = true
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if o.ctx.Err() != nil {
+			o.body.Close()
+			o.body = nil
+			return n, o.ctx.Err()
 		}
 		// Cut short: a dropped connection, or an EOF before the end.
 		o.body.Close()
 		o.body = nil
 		if err == io.EOF {
-			err = fmt.Errorf("body ended at byte %d of %d: %w", o.pos, o.info.Size, io.ErrUnexpectedEOF)
+			err = &transientError{fmt.Errorf("body ended at byte %d of %d: %w", o.pos, o.info.Size, io.ErrUnexpectedEOF)}
 		}
 		if !transient(err) {
 			return n, fmt.Errorf("read %s at byte %d: %w", Redact(o.url), o.pos, err)

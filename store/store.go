@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -62,23 +61,6 @@ func Scheme(p string) string {
 		return ""
 	}
 	return strings.ToLower(p[:strings.Index(p, "://")])
-}
-
-// Redact returns a URL fit for logs and error messages: no user info and no
-// query string (presigned URLs and SAS tokens carry credentials there).
-func Redact(p string) string {
-	if !IsRemote(p) {
-		return p
-	}
-	u, err := url.Parse(p)
-	if err != nil {
-		if i := strings.IndexAny(p, "?#"); i >= 0 {
-			return p[:i]
-		}
-		return p
-	}
-	u.User, u.RawQuery, u.Fragment = nil, "", ""
-	return u.String()
 }
 
 // ErrUnknownScheme is returned (wrapped) for a URL no backend handles.
