@@ -331,6 +331,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 		return nil, fmt.Errorf("ingest: %d names for %d inputs", len(names), len(files))
 	}
 
+	// Retryable failures of remote reads, however the readers report them.
+	sink := &failureSink{}
+	ctx = context.WithValue(ctx, sinkKey{}, sink)
 	// The reading side: one input at a time, in order.
 	var (
 		cur     RecordReader
@@ -379,7 +382,15 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				}
 				var format Format
 				var err error
-				if cur, format, err = openFormat(ctx, path, opt.Format, opt.Reader); err != nil {
+				cur, format, err = openFormat(ctx, path, opt.Format, opt.Reader)
+				if ferr := sink.failed(); ferr != nil {
+					if cur != nil {
+						cur.Close()
+						cur = nil
+					}
+					return item{}, false, retryError(path, ferr)
+				}
+				if err != nil {
 					cur = nil
 					var ce *ConfigError
 					if errors.As(err, &ce) {
@@ -398,6 +409,9 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 				continue
 			}
 			rec, err := cur.Next()
+			if ferr := sink.failed(); ferr != nil {
+				return item{}, false, retryError(path, ferr)
+			}
 			if errors.Is(err, io.EOF) {
 				it := item{file: curFile, meta: meta, eof: true, framed: -1}
 				if fr, ok := base.(framer); ok {

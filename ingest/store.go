@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/smelt-dev/smelt/shards"
 	"github.com/smelt-dev/smelt/store"
@@ -17,7 +19,63 @@ import (
 // openRemote opens a remote object (a URL). It streams with ranged
 // requests, resumes a dropped connection where it stopped, and can Seek
 // and ReadAt (ranged requests of their own).
-func openRemote(ctx context.Context, path string) (store.File, error) { return store.Open(ctx, path) }
+//
+// A retryable failure of its reads (store.IsRetryable) is also recorded in
+// the run's failure sink (from ctx), because decoders above it (gzip) may
+// report it as a damaged stream instead of passing the error on.
+func openRemote(ctx context.Context, path string) (store.File, error) {
+	f, err := store.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	sink, _ := ctx.Value(sinkKey{}).(*failureSink)
+	if sink == nil {
+		return f, nil
+	}
+	return &watchedFile{File: f, sink: sink}, nil
+}
+
+type sinkKey struct{}
+
+// failureSink holds the first retryable failure of a run's remote reads.
+type failureSink struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (s *failureSink) record(err error) {
+	if err != nil && retryable(err) {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *failureSink) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// watchedFile records its retryable read failures in a sink.
+type watchedFile struct {
+	store.File
+	sink *failureSink
+}
+
+func (f *watchedFile) Read(p []byte) (int, error) {
+	n, err := f.File.Read(p)
+	f.sink.record(err)
+	return n, err
+}
+
+func (f *watchedFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.File.ReadAt(p, off)
+	f.sink.record(err)
+	return n, err
+}
 
 // statInput returns an input's size and modification time (Unix ns).
 func statInput(path string) (size, mtime int64, err error) {
@@ -81,6 +139,12 @@ func retryable(err error) bool { return store.IsRetryable(err) }
 
 // retryError is the run's error for such an input.
 func retryError(path string, err error) error {
+	// Name the store's own error rather than the decoders' wrapping of it.
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if retryable(e) && e != store.ErrChanged && e != store.ErrRetry {
+			err = e
+		}
+	}
 	return fmt.Errorf("ingest: %s could not be read whole, so the run stops without counting it as a damaged input (run the same command again to resume from the last checkpoint; if the object changed, its new version is a new input): %w",
 		redactInput(path), err)
 }
