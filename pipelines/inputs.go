@@ -29,6 +29,40 @@ type InputFile struct {
 	// Name is the file's identity when its base name is not unique among
 	// the source's files (see ingest.UniqueNames); "" means the base name.
 	Name string `json:"name,omitempty"`
+	// url is the URL as given, credentials and all, when Path is its
+	// redacted form (store.Redact); it is never written (plan.json holds
+	// Path), so it lives only in the process that planned the run.
+	url string
+}
+
+// Location is where the file is read from: the URL as given (with a
+// presigned URL's credentials), or Path.
+func (f InputFile) Location() string {
+	if f.url != "" {
+		return f.url
+	}
+	return f.Path
+}
+
+// redactedYAML is the resolved recipe as the run directory records it:
+// every input URL without its credentials (store.Redact), so recipe.yaml
+// and the recipe hash hold no secret and stay the same when a presigned
+// URL is signed again.
+func (r *Recipe) redactedYAML() ([]byte, error) {
+	c := *r
+	c.Sources = make([]*Source, len(r.Sources))
+	for i, s := range r.Sources {
+		if s == nil {
+			continue
+		}
+		cs := *s
+		cs.Inputs = make([]string, len(s.Inputs))
+		for j, in := range s.Inputs {
+			cs.Inputs[j] = store.Redact(in)
+		}
+		c.Sources[i] = &cs
+	}
+	return c.YAML()
 }
 
 // nameFiles gives files that share a base name within a source distinct
@@ -195,7 +229,10 @@ func expandSource(s *Source) ([]InputFile, []ingest.SkippedInput, error) {
 	}
 	out := make([]InputFile, len(files))
 	for i, in := range infos {
-		out[i] = InputFile{Path: in.Path, Bytes: max(in.Size, 0)}
+		out[i] = InputFile{Path: store.Redact(in.Path), Bytes: max(in.Size, 0)}
+		if out[i].Path != in.Path {
+			out[i].url = in.Path
+		}
 		if !in.ModTime.IsZero() {
 			out[i].MTime = in.ModTime.UnixNano()
 		}

@@ -811,7 +811,7 @@ func (r *Recipe) YAML() ([]byte, error) {
 
 // Hash is the SHA-256 of the resolved recipe's YAML.
 func (r *Recipe) Hash() (string, error) {
-	y, err := r.YAML()
+	y, err := r.redactedYAML()
 	if err != nil {
 		return "", err
 	}

@@ -72,7 +72,7 @@ func Open(dir string, r *Recipe, opt OpenOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := r.YAML()
+	y, err := r.redactedYAML()
 	if err != nil {
 		return nil, err
 	}

@@ -147,14 +147,14 @@ func runIngest(tc *TaskContext) (*shards.Stats, error) {
 		if f.Name != "" {
 			names[i] = f.Name
 		}
-		fi, err := store.Stat(tc.Ctx, f.Path) // a local file or a URL, read directly
+		fi, err := store.Stat(tc.Ctx, f.Location()) // a local file or a URL, read directly
 		if err != nil {
 			return nil, err
 		}
 		if mt := fi.ModTime; max(fi.Size, 0) != f.Bytes || !mt.IsZero() && mt.UnixNano() != f.MTime || mt.IsZero() && f.MTime != 0 {
 			return nil, fmt.Errorf("input %s changed since the run was planned: run smelt run again (with --force to redo what it fed)", f.Path)
 		}
-		files[i] = f.Path
+		files[i] = f.Location()
 	}
 	lid, err := sourceLangID(src)
 	if err != nil {

@@ -18,7 +18,8 @@ func newIngestCmd() *cobra.Command {
 		strict                                          bool
 		shardMB                                         int64
 		maxHTMLKB                                       int64
-		extractTimeout                                  time.Duration
+		extractTimeout, idleTimeout                     time.Duration
+		allowRedirects                                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest INPUT... --out DIR|s3://BUCKET/PREFIX",
@@ -63,6 +64,7 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
+			store.IdleTimeout, store.AllowRedirectHosts = idleTimeout, allowRedirects
 			if maxHTMLKB <= 0 {
 				return fmt.Errorf("--max-html-kb must be positive, got %d", maxHTMLKB)
 			}
@@ -125,6 +127,8 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
 	f.Int64Var(&maxHTMLKB, "max-html-kb", ingest.DefaultMaxHTMLBytes>>10, "largest HTML page handed to extraction, in KiB; larger pages are dropped as html/too_large")
 	f.DurationVar(&extractTimeout, "extract-timeout", ingest.DefaultExtractTimeout, "time budget of one page's extraction; slower pages are dropped as extract/timeout (negative: none)")
+	f.DurationVar(&idleTimeout, "idle-timeout", store.IdleTimeout, "URLs: drop a connection that sends nothing for this long and resume with a range request (bounded retries; 0: wait forever)")
+	f.BoolVar(&allowRedirects, "allow-redirects", false, "URLs: follow redirects to other hosts (by default only to the same scheme and host; never to loopback, link-local or private addresses the input did not name)")
 	return cmd
 }
 
