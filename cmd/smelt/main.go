@@ -16,6 +16,8 @@ import (
 // its own (its context is cancelled) before the process exits anyway.
 // Every stage writes its files atomically and resumes from its last
 // checkpoint, so an exit at any point is as safe as a kill -9.
+// SMELT_STOP_GRACE (a duration) overrides it: tests set it long, so that
+// a verb that stops does so by itself, whatever the machine's load.
 const stopGrace = 10 * time.Second
 
 func main() {
@@ -23,6 +25,10 @@ func main() {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	got := make(chan os.Signal, 1)
+	grace := stopGrace
+	if d, err := time.ParseDuration(os.Getenv("SMELT_STOP_GRACE")); err == nil && d > 0 {
+		grace = d
+	}
 	go func() {
 		s := <-sig
 		got <- s
@@ -30,8 +36,8 @@ func main() {
 		cancel()
 		select {
 		case s = <-sig:
-		case <-time.After(stopGrace):
-			fmt.Fprintf(os.Stderr, "smelt: did not stop within %v; exiting (the last checkpoint stands)\n", stopGrace)
+		case <-time.After(grace):
+			fmt.Fprintf(os.Stderr, "smelt: did not stop within %v; exiting (the last checkpoint stands)\n", grace)
 		}
 		os.Exit(signalExit(s))
 	}()
