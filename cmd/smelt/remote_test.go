@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/smelt-dev/smelt/internal/testutil"
+	"github.com/smelt-dev/smelt/shards"
 	"github.com/smelt-dev/smelt/store"
 )
 
@@ -245,18 +246,34 @@ tokenizer: {name: gpt2}
 	sameParts(t, ref, got)
 }
 
+// stagingState lists the checkpoints and shards under the staging root
+// (names and sizes): it changes as a staged run makes progress.
+func stagingState(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.Walk(os.Getenv("SMELT_STAGING"), func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() && (info.Name() == shards.CheckpointName || strings.HasSuffix(p, ".arrow")) {
+			fmt.Fprintf(&b, "%s %d\n", p, info.Size())
+		}
+		return nil
+	})
+	return b.String()
+}
+
 // killAndResume runs smelt ARGS(ref) to the end, then ARGS(killed) in
-// child processes killed with SIGKILL at five points of a run's time, then
-// once more to the end; it returns local copies of both outputs.
+// child processes, each killed with SIGKILL as soon as it has made progress
+// (a checkpoint or shard written since it started: an event, not a time,
+// so the kills land mid-run however loaded the machine is), up to five
+// times, then once more to the end; it returns local copies of both
+// outputs.
 func killAndResume(t *testing.T, args func(out string) []string, ref, killed string) (string, string) {
 	t.Helper()
-	start := time.Now()
 	if out, err := runSmelt(t, args(ref)...); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	total := time.Since(start) * 3 / 2
 	kills := 0
 	for i := 1; i <= 5; i++ {
+		before := stagingState(t)
 		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperSmelt$", "--"}, args(killed)...)...)
 		cmd.Env = append(os.Environ(), "SMELT_TEST_CHILD=1")
 		var out bytes.Buffer
@@ -264,9 +281,22 @@ func killAndResume(t *testing.T, args func(out string) []string, ref, killed str
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(total * time.Duration(i) / 7)
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		err := cmd.Wait()
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var err error
+	wait:
+		for {
+			select {
+			case err = <-exited:
+				break wait
+			case <-time.After(20 * time.Millisecond):
+			}
+			if stagingState(t) != before {
+				_ = cmd.Process.Signal(syscall.SIGKILL)
+				err = <-exited
+				break
+			}
+		}
 		if err == nil {
 			break
 		}
@@ -289,7 +319,7 @@ func killAndResume(t *testing.T, args func(out string) []string, ref, killed str
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d kills over a %v run", kills, total)
+	t.Logf("%d kills", kills)
 	return a, b
 }
 
