@@ -103,7 +103,7 @@ directory {"dir", "steps": [that object for each finished step]}.`,
 				return err
 			}
 			if isRunDir(dirs[0]) {
-				return runDirStats(cmd.OutOrStdout(), dirs[0], args[0], asJSON)
+				return runDirStats(cmd.OutOrStdout(), dirs[0], store.Redact(args[0]), asJSON)
 			}
 			r, err := loadStatsReport(dirs[0])
 			if err != nil {
@@ -112,7 +112,7 @@ directory {"dir", "steps": [that object for each finished step]}.`,
 				}
 				return err
 			}
-			r.Dir = args[0]
+			r.Dir = store.Redact(args[0]) // printed: no credential of a URL
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
