@@ -9,8 +9,12 @@
 // byte already delivered, so a reader sees exactly the bytes of the object.
 // Credentials come from each store's standard environment and configuration
 // chain (for S3: AWS_* variables, ~/.aws/config and credentials, SSO,
-// instance roles); they are never logged, and URLs are logged without their
-// query strings (where presigned URLs carry signatures).
+// instance roles); they are never logged, and a URL reaches no output
+// (log, error, id, manifest, plan) without going through Redact, which
+// removes the credentials of presigned URLs. Redirects keep to the named
+// host (checkRedirect), connections to loopback, link-local and private
+// addresses need the user to have named that host (guardedDial), and every
+// body read has an idle timeout (IdleTimeout).
 package store
 
 import (
