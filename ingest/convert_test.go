@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -203,7 +204,10 @@ func TestConvertTextAndHTMLFiles(t *testing.T) {
 // Convert is deterministic and safe for concurrent use: many goroutines
 // converting the same records produce identical documents.
 func TestConvertConcurrentDeterministic(t *testing.T) {
-	pages := comparisonPages(t, 12)
+	pages, goroutines := comparisonPages(t, 6), 3
+	if os.Getenv("SMELT_THOROUGH") != "" {
+		pages, goroutines = comparisonPages(t, 12), 4
+	}
 	var recs []*Record
 	for _, p := range pages {
 		r, err := Open(p, FormatHTML, ReaderOptions{})
@@ -229,8 +233,8 @@ func TestConvertConcurrentDeterministic(t *testing.T) {
 		want[i] = render(i)
 	}
 	var wg sync.WaitGroup
-	errs := make(chan string, 4*len(recs))
-	for g := 0; g < 4; g++ {
+	errs := make(chan string, goroutines*len(recs))
+	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -173,7 +173,11 @@ func TestFaultFlippedByteInGzipMember(t *testing.T) {
 	rng := rand.New(rand.NewPCG(19, 1))
 	p := filepath.Join(dir, "flipped.warc.gz")
 	cache := map[string]convResult{}
-	for i := 0; i < 40; i++ {
+	flips := 12 // 40 in a thoroughness run (SMELT_THOROUGH)
+	if os.Getenv("SMELT_THOROUGH") != "" {
+		flips = 40
+	}
+	for i := 0; i < flips; i++ {
 		bad := append([]byte(nil), data...)
 		at := rng.IntN(len(bad))
 		bad[at] ^= byte(1 + rng.IntN(255))
@@ -315,7 +319,11 @@ func TestFaultWrongContentLength(t *testing.T) {
 		layouts["member.warc.gz"] = perRec
 		all := bytes.Join(plain, nil)
 		layouts["plain.warc"] = all
-		layouts["whole.warc.gz"] = gzipBytes(t, all)
+		if name == "plus50000" || os.Getenv("SMELT_THOROUGH") != "" {
+			// Whole-file gzip re-reads the file for each edit: one edit
+			// unless a thoroughness run (SMELT_THOROUGH).
+			layouts["whole.warc.gz"] = gzipBytes(t, all)
+		}
 		for lname, b := range layouts {
 			t.Run(name+"/"+lname, func(t *testing.T) {
 				p := writeTestFile(t, dir, lname, b)
