@@ -20,7 +20,11 @@ import (
 func TestRunHTMLPagesDeterministicAcrossWorkers(t *testing.T) {
 	pages := testutil.TrafilaturaPages(t, 40)
 	var outs []string
-	for _, w := range []int{1, 2, 4} {
+	workers := []int{1, 3}
+	if os.Getenv("SMELT_THOROUGH") != "" {
+		workers = []int{1, 2, 4}
+	}
+	for _, w := range workers {
 		out := t.TempDir()
 		st, err := Run(context.Background(), pages, out, Options{Source: "pages", Workers: w, TargetBytes: 32 << 10})
 		if err != nil {
@@ -37,8 +41,9 @@ func TestRunHTMLPagesDeterministicAcrossWorkers(t *testing.T) {
 		}
 		outs = append(outs, out)
 	}
-	testutil.SameTree(t, outs[0], outs[1])
-	testutil.SameTree(t, outs[0], outs[2])
+	for _, o := range outs[1:] {
+		testutil.SameTree(t, outs[0], o)
+	}
 	docs := testutil.ReadDocs(t, outs[0])
 	m, err := shards.ReadManifest(outs[0])
 	if err != nil {
