@@ -160,7 +160,7 @@ func TestRunResumesAfterKill(t *testing.T) {
 	if os.Getenv("SMELT_INGEST_CHILD") != "" {
 		return
 	}
-	n, at := 48, []int{20, 40}
+	n, at := 32, []int{12, 24}
 	if testing.Short() {
 		n, at = 24, []int{12}
 	}
