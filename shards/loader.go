@@ -456,31 +456,35 @@ func (l *Loader) ensureEpoch(s *srcCursor) {
 	if s.builtEpoch == s.Epoch {
 		return
 	}
-	shards := s.src.Manifest.Shards
-	s.shardPerm = make([]int, len(shards))
-	for i := range s.shardPerm {
-		s.shardPerm[i] = i
+	s.shardPerm, s.winStart = epochWindows(s.src.Manifest.Shards, s.seed, s.Epoch, int64(l.opt.Window)*int64(l.opt.SeqLen), s.shardPerm, s.winStart)
+	s.builtEpoch = s.Epoch
+	s.builtWindow = -1
+}
+
+// epochWindows returns the shard order of a source's epoch and the start
+// of each window in it (plus the end): runs of shards, in that order,
+// holding at least want tokens by the manifest's counts. perm and starts
+// are reused.
+func epochWindows(shards []ShardInfo, seed uint64, epoch int64, want int64, perm, starts []int) ([]int, []int) {
+	perm = perm[:0]
+	for i := range shards {
+		perm = append(perm, i)
 	}
-	r := newSplitMix(s.seed, uint64(s.Epoch), math.MaxUint64)
-	for i := len(s.shardPerm) - 1; i > 0; i-- {
+	r := newSplitMix(seed, uint64(epoch), math.MaxUint64)
+	for i := len(perm) - 1; i > 0; i-- {
 		j := r.bounded(uint64(i + 1))
-		s.shardPerm[i], s.shardPerm[j] = s.shardPerm[j], s.shardPerm[i]
+		perm[i], perm[j] = perm[j], perm[i]
 	}
-	// Windows: runs of shards holding at least Window samples by the
-	// manifest's token counts.
-	want := int64(l.opt.Window) * int64(l.opt.SeqLen)
-	s.winStart = append(s.winStart[:0], 0)
+	starts = append(starts[:0], 0)
 	var acc int64
-	for i, sh := range s.shardPerm {
+	for i, sh := range perm {
 		acc += max(shards[sh].Tokens, 1)
-		if acc >= want && i+1 < len(s.shardPerm) {
-			s.winStart = append(s.winStart, i+1)
+		if acc >= want && i+1 < len(perm) {
+			starts = append(starts, i+1)
 			acc = 0
 		}
 	}
-	s.winStart = append(s.winStart, len(s.shardPerm))
-	s.builtEpoch = s.Epoch
-	s.builtWindow = -1
+	return perm, append(starts, len(perm))
 }
 
 // ensureWindow reads s's current window and builds its sample index.
