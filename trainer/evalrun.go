@@ -163,3 +163,11 @@ func logKernel(be Backend) {
 	slog.Info("train: matrix kernel (pure Go, several times slower than OpenBLAS)", "kernel", be.Name(),
 		"faster", "apt-get install libopenblas-dev, then go build -tags openblas ./cmd/smelt")
 }
+
+// SetEval replaces the run's eval sets and their cadence (a resumed run
+// takes its checkpoint's otherwise) and reads their data.
+func (t *Trainer) SetEval(sets []EvalSet, every int) error {
+	t.opts.Eval, t.opts.EvalEvery = sets, every
+	t.evalDocs, t.valSet, t.valDocs = nil, nil, nil
+	return t.initEval()
+}
