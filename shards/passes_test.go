@@ -69,6 +69,20 @@ func TestPassesMatchLoader(t *testing.T) {
 	if p[0].Passes < 2 {
 		t.Fatalf("source 0 at %.2f passes: the test wants several", p[0].Passes)
 	}
+	// LoaderPlan is the same count, for a budget in tokens.
+	m, err := LoadMix(mixPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _, err := m.LoaderPlan(opt, 250*5*16-7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rows {
+		if rows[i].Epochs != p[i].Passes || rows[i].Drawn != p[i].Rows*16 {
+			t.Fatalf("LoaderPlan %+v, Passes %+v", rows[i], p[i])
+		}
+	}
 	// The token-count plan is off by the overlap and the held-out data.
 	plan := l.Mix().Plan(250 * 5 * 16)
 	if plan[0].Epochs >= p[0].Passes {
