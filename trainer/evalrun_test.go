@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/smelt-dev/smelt/internal/testutil"
 )
 
 // shakespeareParas is Tiny Shakespeare's paragraphs in [from, to) bytes.
@@ -125,6 +127,11 @@ func writeModel(t *testing.T, dir string) string {
 // docs/evaluation.md), and the untrained models' bits per byte are far
 // higher.
 func TestBitsPerByteAcrossTokenizers(t *testing.T) {
+	if raceEnabled {
+		// Two training runs of 300 steps: about 100 s under the race
+		// detector on two busy cores. Plain go test and .ci/run run it.
+		testutil.Thorough(t)
+	}
 	dir := t.TempDir()
 	text := shakespeare(t)
 	held := filepath.Join(dir, "held.txt")
