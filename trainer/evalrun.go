@@ -40,7 +40,11 @@ func (t *Trainer) initEval() error {
 	}
 	ck := &Checkpoint{Tokenizer: t.data.Tokenizer, EOT: t.data.EOT, TokenizerHash: t.data.TokenizerHash,
 		TokenizerFile: t.data.TokenizerFile, TokenizerData: t.data.TokenizerData}
-	ev, err := newEvaluator(t.Model, ck, EvalOptions{Stride: o.EvalStride})
+	eo := EvalOptions{Stride: o.EvalStride}
+	if cpu, ok := t.Model.be.(*CPU); ok {
+		eo.Workers = cpu.Workers() // the run's --threads
+	}
+	ev, err := newEvaluator(t.Model, ck, eo)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,24 @@ func parseEvalSet(s string) (trainer.EvalSet, error) {
 	return set, nil
 }
 
+// withoutLoneSources drops the source row of a set that has only one
+// source: it repeats the set's row.
+func withoutLoneSources(rows []trainer.EvalResult) []trainer.EvalResult {
+	n := map[string]int{}
+	for _, r := range rows {
+		if r.Source != "" {
+			n[r.Set]++
+		}
+	}
+	var out []trainer.EvalResult
+	for _, r := range rows {
+		if r.Source == "" || n[r.Set] > 1 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func newEvalCmd() *cobra.Command {
 	var (
 		ckpt         string
@@ -107,7 +125,7 @@ smelt eval --held-out gives the run's last validation loss.`,
 			}
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "set\tsource\tdocs\ttokens\tbytes\tnats/token\tperplexity\tbits/byte\t\n")
-			for _, r := range rows {
+			for _, r := range withoutLoneSources(rows) {
 				src := r.Source
 				if src == "" {
 					src = "(all)"

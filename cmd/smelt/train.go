@@ -324,7 +324,7 @@ func runTraining(cmd *cobra.Command, tr *trainer.Trainer, d *trainData) error {
 	}
 	fmt.Fprintf(w, "memory: %.2f GiB of activations for %d x %d, %.2f GiB of parameters, gradients and AdamW moments\n",
 		float64(c.ActivationBytes(o.BatchSize, o.SeqLen))/(1<<30), o.BatchSize, o.SeqLen, float64(16*c.NumParams())/(1<<30))
-	fmt.Fprintf(w, "kernel: %s; sgemm peak %.1f GFLOP/s; %d tokens/step (%d x %d x %d accumulation)\n",
+	fmt.Fprintf(w, "kernel: %s; sgemm peak %.1f GFLOP/s (MFU's peak, raised by any faster step); %d tokens/step (%d x %d x %d accumulation)\n",
 		tr.Model.Backend().Name(), o.PeakFLOPS/1e9, o.BatchTokens, o.BatchSize, o.SeqLen, o.BatchTokens/(o.BatchSize*o.SeqLen))
 	tr.OnStep = func(r trainer.Record) {
 		val := ""
@@ -350,7 +350,7 @@ func runTraining(cmd *cobra.Command, tr *trainer.Trainer, d *trainData) error {
 	}
 	if sc := tr.Scores(); len(sc) > 0 {
 		fmt.Fprintln(w, "scores at the last step (nats/token, bits/byte):")
-		for _, r := range sc {
+		for _, r := range withoutLoneSources(sc) {
 			name := r.Set
 			if r.Source != "" {
 				name += "/" + r.Source
