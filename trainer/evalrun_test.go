@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/smelt-dev/smelt/internal/testutil"
+	"github.com/smelt-dev/smelt/shards"
 )
 
 // shakespeareParas is Tiny Shakespeare's paragraphs in [from, to) bytes.
@@ -109,6 +110,19 @@ func TestTrainEvalMatchesValidation(t *testing.T) {
 	}
 	if d := math.Abs(mid[0].LossNats - res.History[15].ValLoss); d > 1e-4 {
 		t.Fatalf("step 16 checkpoint scores %.6f, the run validated %.6f", mid[0].LossNats, res.History[15].ValLoss)
+	}
+	// Resuming on a loader with other options names the problem once.
+	mix, err := OpenMixData(mixPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := shards.NewLoader(mix, shards.LoaderOptions{SeqLen: 32, BatchSize: 4, Seed: 999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Resume(o.OutDir, NewCPU(1), 30, t.TempDir(), 1e9, DataInfo{}, other, nil)
+	if err == nil || strings.Count(err.Error(), "loader state") != 1 {
+		t.Fatalf("resume on another loader: %v", err)
 	}
 }
 
