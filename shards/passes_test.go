@@ -16,13 +16,13 @@ func TestPassesMatchLoader(t *testing.T) {
 		src  *testSrc
 		opt  LoaderOptions
 	}{
-		{"all", shortDocs(0, 300), LoaderOptions{SeqLen: 16, BatchSize: 1, Window: 64}},
-		{"documents", shortDocs(0, 300), LoaderOptions{SeqLen: 16, BatchSize: 1, Window: 64, ValFraction: 0.1}},
+		{"all", shortDocs(0, 200), LoaderOptions{SeqLen: 16, BatchSize: 1, Window: 64}},
+		{"documents", shortDocs(0, 200), LoaderOptions{SeqLen: 16, BatchSize: 1, Window: 64, ValFraction: 0.1}},
 		{"samples", longDocs(0, 3, 3000), LoaderOptions{SeqLen: 16, BatchSize: 1, Window: 200, ValFraction: 0.1}},
-		{"held-out side", shortDocs(0, 300), LoaderOptions{SeqLen: 16, BatchSize: 1, Window: 64, ValFraction: 0.1, Val: true}},
-		{"rank 1 of 2", shortDocs(0, 300), LoaderOptions{SeqLen: 16, BatchSize: 1, Window: 64, Rank: 1, World: 2}},
+		{"held-out side", shortDocs(0, 200), LoaderOptions{SeqLen: 16, BatchSize: 1, Window: 64, ValFraction: 0.1, Val: true}},
+		{"rank 1 of 2", shortDocs(0, 200), LoaderOptions{SeqLen: 16, BatchSize: 1, Window: 64, Rank: 1, World: 2}},
 	} {
-		mixPath := testMix(t, []float64{1}, []*testSrc{tc.src}, 2<<10)
+		mixPath := testMix(t, []float64{1}, []*testSrc{tc.src}, 4<<10)
 		l := open(t, mixPath, tc.opt)
 		buf := make([]uint32, l.BatchTokens())
 		var drawn int64
