@@ -85,6 +85,7 @@ func TestPassesMatchLoader(t *testing.T) {
 	}
 	// The token-count plan is off by the overlap and the held-out data.
 	plan := l.Mix().Plan(250 * 5 * 16)
+	t.Logf("token-count plan: %.3f / %.3f epochs; loader: %.3f / %.3f passes", plan[0].Epochs, plan[1].Epochs, p[0].Passes, p[1].Passes)
 	if plan[0].Epochs >= p[0].Passes {
 		t.Fatalf("plan %.3f epochs, loader %.3f passes", plan[0].Epochs, p[0].Passes)
 	}
