@@ -529,31 +529,7 @@ func (l *Loader) ensureWindow(s *srcCursor) error {
 			if n >= math.MaxUint32 {
 				return fmt.Errorf("loader: token shard %s: document %s has %d tokens, too many", ts.Path, ts.ID(row), n)
 			}
-			switch s.split {
-			case SplitNone:
-				w.pieces = append(w.pieces, piece{shard: uint32(k), row: uint32(row), len: uint32(n)})
-			case SplitDocuments:
-				if IsHeldOut(ts.ID(row), l.opt.ValFraction) == l.opt.Val {
-					w.pieces = append(w.pieces, piece{shard: uint32(k), row: uint32(row), len: uint32(n)})
-				}
-			case SplitSamples:
-				// Runs of kept chunks become pieces.
-				id := ts.ID(row)
-				start := -1
-				for off := 0; off < n; off += chunk {
-					keep := IsHeldOutChunk(id, off, l.opt.ValFraction) == l.opt.Val
-					if keep && start < 0 {
-						start = off
-					}
-					if !keep && start >= 0 {
-						w.pieces = append(w.pieces, piece{shard: uint32(k), row: uint32(row), off: uint32(start), len: uint32(off - start)})
-						start = -1
-					}
-				}
-				if start >= 0 {
-					w.pieces = append(w.pieces, piece{shard: uint32(k), row: uint32(row), off: uint32(start), len: uint32(n - start)})
-				}
-			}
+			w.pieces = appendPieces(w.pieces, ts, uint32(k), row, s.split, l.opt.ValFraction, l.opt.Val, chunk)
 		}
 	}
 	r := newSplitMix(s.seed, uint64(s.Epoch), uint64(s.Window)<<1)
@@ -587,6 +563,41 @@ func (l *Loader) ensureWindow(s *srcCursor) error {
 	}
 	s.builtWindow = s.Window
 	return nil
+}
+
+// appendPieces appends to dst the pieces of row of ts that a loader with
+// this split reads: the whole document, or for val (the held-out side) or
+// not, the document when its id is (not) held out, or the runs of its
+// chunks of chunk tokens that are (not) held out. It is the one place the
+// training and validation loaders and HeldOut decide what is held out.
+func appendPieces(dst []piece, ts *TokenShard, k uint32, row int, split Split, frac float64, val bool, chunk int) []piece {
+	n := ts.Len(row)
+	switch split {
+	case SplitNone:
+		dst = append(dst, piece{shard: k, row: uint32(row), len: uint32(n)})
+	case SplitDocuments:
+		if IsHeldOut(ts.ID(row), frac) == val {
+			dst = append(dst, piece{shard: k, row: uint32(row), len: uint32(n)})
+		}
+	case SplitSamples:
+		// Runs of kept chunks become pieces.
+		id := ts.ID(row)
+		start := -1
+		for off := 0; off < n; off += chunk {
+			keep := IsHeldOutChunk(id, off, frac) == val
+			if keep && start < 0 {
+				start = off
+			}
+			if !keep && start >= 0 {
+				dst = append(dst, piece{shard: k, row: uint32(row), off: uint32(start), len: uint32(off - start)})
+				start = -1
+			}
+		}
+		if start >= 0 {
+			dst = append(dst, piece{shard: k, row: uint32(row), off: uint32(start), len: uint32(n - start)})
+		}
+	}
+	return dst
 }
 
 // IsHeldOut reports whether the document with this id belongs to the
