@@ -466,8 +466,8 @@ func Run(ctx context.Context, cfg Config, arms []Arm) (*Result, error) {
 		res.Arms[i].Cells = summarise(res.Arms[i].Runs, cfg.Evals)
 	}
 	if len(res.Arms) > 0 && len(res.Arms[0].Runs) > 0 {
-		for _, e := range res.Arms[0].Runs[0].Evals {
-			res.EvalTokens = append(res.EvalTokens, e.Tokens)
+		for _, e := range cfg.Evals {
+			res.EvalTokens = append(res.EvalTokens, findEval(res.Arms[0].Runs[0].Evals, e.Name).Tokens)
 		}
 	}
 	if err := res.Write(cfg.Out); err != nil {
@@ -489,10 +489,10 @@ func evalLine(es []EvalResult) string {
 
 func summarise(runs []RunResult, sets []EvalSet) []Cell {
 	var cells []Cell
-	for si, set := range sets {
+	for _, set := range sets {
 		c := Cell{Set: set.Name, LossMin: math.Inf(1), LossMax: math.Inf(-1), BPBMin: math.Inf(1), BPBMax: math.Inf(-1)}
 		for _, r := range runs {
-			e := r.Evals[si]
+			e := findEval(r.Evals, set.Name)
 			c.Loss += e.LossNats / float64(len(runs))
 			c.BPB += e.BitsPerByte / float64(len(runs))
 			c.LossMin, c.LossMax = min(c.LossMin, e.LossNats), max(c.LossMax, e.LossNats)
@@ -553,4 +553,13 @@ func ReadResult(dir string) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ResultFile), err)
 	}
 	return &r, nil
+}
+
+func findEval(es []EvalResult, set string) EvalResult {
+	for _, e := range es {
+		if e.Set == set {
+			return e
+		}
+	}
+	return EvalResult{Set: set}
 }

@@ -16,14 +16,6 @@ import (
 	"github.com/smelt-dev/smelt/shards"
 )
 
-// EvalSet is a held-out evaluation set: document-shard directories, text
-// files (each file one document: a book is one text) or JSONL files (one
-// document per line, its "text" field).
-type EvalSet struct {
-	Name  string   `json:"name"`
-	Paths []string `json:"paths"`
-}
-
 // maxEvalLine bounds one JSONL line of an eval set.
 const maxEvalLine = 64 << 20
 
@@ -55,7 +47,7 @@ func eachEvalDoc(set EvalSet, fn func(id, text string) error) error {
 				}
 			}
 			r.Close()
-		case strings.HasSuffix(p, ".jsonl"):
+		case strings.HasSuffix(p, ".jsonl") || strings.HasSuffix(p, ".ndjson"):
 			if err := eachJSONL(set.Name, p, fn); err != nil {
 				return err
 			}
