@@ -237,6 +237,7 @@ func (s *session) prepare(ctx context.Context, src Source) (*Prepared, error) {
 				d.Drop = &shards.Drop{Reason: DropUnselected}
 				return d, nil
 			}
+			d.Drop = nil // a selected document read from a dropped/ directory
 			if reason, value := dc.Check(d); reason != "" {
 				d.Drop = &shards.Drop{Reason: reason, Value: value}
 			}

@@ -50,7 +50,7 @@ func TestMixSearchBeatsUniform(t *testing.T) {
 	writeDocs(t, filepath.Join(root, "noise"), noise(docs, 4))
 	tok, tokPath := bpe(t, root, 512, docs)
 	cfg := Config{Out: filepath.Join(root, "search"), Tokenizer: tok, TokenizerPath: tokPath, Model: "tiny",
-		Steps: 150, BatchSize: 8, LR: 1e-2, Warmup: 10, Seeds: []uint64{1, 2}, Workers: 1, Parallel: 2,
+		Steps: 120, BatchSize: 4, LR: 1e-2, Warmup: 10, Seeds: []uint64{1, 2}, Workers: 1, Parallel: 2,
 		Evals: []EvalSet{{Name: "pages", Paths: []string{filepath.Join(root, "held")}}},
 		Log:   func(s string) { t.Log(s) }}
 	var srcs []Source

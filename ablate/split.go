@@ -89,3 +89,21 @@ func Split(ctx context.Context, opt SplitOptions) (train, held *shards.Stats, er
 	}
 	return train, held, nil
 }
+
+// Select writes the documents of inputs that keep returns true for into
+// out (a document directory; the others go to out/dropped with the reason
+// ablate/unselected); key names the selection in the output's fingerprint.
+// Documents read from a dropped/ directory have their
+// drop cleared when selected.
+func Select(ctx context.Context, inputs []string, out string, keep func(*shards.Document) bool, key string, workers int, targetBytes int64) error {
+	_, err := shards.RunDocStage(ctx, shards.DocStageConfig{Stage: "select", Inputs: inputs, Out: out, Workers: workers, TargetBytes: targetBytes, Settings: key,
+		Process: func(d *shards.Document) (*shards.Document, error) {
+			if keep(d) {
+				d.Drop = nil
+			} else {
+				d.Drop = &shards.Drop{Reason: DropUnselected}
+			}
+			return d, nil
+		}, Declare: []string{DropUnselected}})
+	return err
+}

@@ -50,6 +50,8 @@ func TestDemoRecipeRealData(t *testing.T) {
 	// policy would leave too few of 60 pages to check the later steps.
 	r.Classifier.Keep = "threshold:0"
 	r.Train.Steps, r.Train.Warmup, r.Train.SampleTokens = 6, 1, 16
+	// The demo's ablation, in a few steps and one seed.
+	r.Ablate.Steps, r.Ablate.Warmup, r.Ablate.Seeds = 4, 1, []uint64{1}
 	run, err := Open(filepath.Join(t.TempDir(), "demo"), r, OpenOptions{Version: "test"})
 	if err != nil {
 		t.Fatal(err)
