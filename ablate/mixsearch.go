@@ -20,7 +20,8 @@ import (
 // SearchOptions configures a mixture search (RegMix, Liu et al. 2024).
 type SearchOptions struct {
 	// Proxies is K, the number of proxy models trained on random weight
-	// vectors (at least the number of regression terms + 2); Seed draws
+	// vectors (at least the number of regression terms + 2; 0: twice the
+	// terms); Seed draws
 	// the vectors and the candidates.
 	Proxies int
 	Seed    uint64
@@ -93,6 +94,9 @@ func MixSearch(ctx context.Context, cfg Config, sources []Source, opt SearchOpti
 		return nil, errors.New("mixsearch: need at least two sources")
 	}
 	terms := n * (n + 1) / 2
+	if opt.Proxies == 0 {
+		opt.Proxies = 2 * terms
+	}
 	if opt.Proxies < terms+2 {
 		return nil, fmt.Errorf("mixsearch: %d proxies for %d regression terms: want at least %d", opt.Proxies, terms, terms+2)
 	}
@@ -201,7 +205,9 @@ func MixSearch(ctx context.Context, cfg Config, sources []Source, opt SearchOpti
 		if err != nil {
 			return nil, err
 		}
-		mf.Sources = append(mf.Sources, shards.MixFileSource{Name: p.Name, Path: rel, Weight: round(prop[i])})
+		if round(prop[i]) > 0 {
+			mf.Sources = append(mf.Sources, shards.MixFileSource{Name: p.Name, Path: rel, Weight: round(prop[i])})
+		}
 		blend = append(blend, strconv.FormatFloat(round(prop[i]), 'g', 6, 64), p.Name)
 	}
 	data, err := yaml.Marshal(&mf)

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
+
+	"github.com/smelt-dev/smelt/internal/testutil"
 )
 
 // TestRidgeRecoversCoefficients fits noiseless data made from known
@@ -35,8 +37,9 @@ func TestRidgeRecoversCoefficients(t *testing.T) {
 // book with its words shuffled, and random letters. The proposed weights
 // must give a lower held-out loss than uniform weights for every seed.
 func TestMixSearchBeatsUniform(t *testing.T) {
+	testutil.Thorough(t)
 	if raceEnabled {
-		t.Skip("trains models: too slow under -race (TestRunSmall covers the orchestration)")
+		t.Skip("trains 14 models: too slow under -race")
 	}
 	ctx := context.Background()
 	root := t.TempDir()
@@ -50,14 +53,14 @@ func TestMixSearchBeatsUniform(t *testing.T) {
 	writeDocs(t, filepath.Join(root, "noise"), noise(docs, 4))
 	tok, tokPath := bpe(t, root, 512, docs)
 	cfg := Config{Out: filepath.Join(root, "search"), Tokenizer: tok, TokenizerPath: tokPath, Model: "tiny",
-		Steps: 120, BatchSize: 4, LR: 1e-2, Warmup: 10, Seeds: []uint64{1, 2}, Workers: 1, Parallel: 2,
+		Steps: 300, BatchSize: 8, LR: 3e-3, Warmup: 20, Seeds: []uint64{1, 2}, Workers: 1, Parallel: 2,
 		Evals: []EvalSet{{Name: "pages", Paths: []string{filepath.Join(root, "held")}}},
 		Log:   func(s string) { t.Log(s) }}
 	var srcs []Source
 	for _, n := range []string{"clean", "shuffled", "noise"} {
 		srcs = append(srcs, Source{Name: n, Dirs: []string{filepath.Join(root, n)}})
 	}
-	res, err := MixSearch(ctx, cfg, srcs, SearchOptions{Proxies: 8, Seed: 5, Candidates: 20000})
+	res, err := MixSearch(ctx, cfg, srcs, SearchOptions{Proxies: 10, Seed: 5, Candidates: 20000})
 	if err != nil {
 		t.Fatal(err)
 	}

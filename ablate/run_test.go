@@ -3,6 +3,7 @@ package ablate
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +91,69 @@ func TestRunSmall(t *testing.T) {
 	for _, bad := range [][]Arm{nil, {{Name: "x y", Sources: arms[0].Sources}}, {arms[0], arms[0]}} {
 		if _, err := Run(ctx, cfg, bad); err == nil {
 			t.Errorf("arms %v accepted", bad)
+		}
+	}
+}
+
+// TestMixSearchSmall runs the mixture search's machinery with models of a
+// few steps (fast enough under -race): proxies on the simplex, a fit, a
+// proposal on the simplex, the validation runs, mix.yaml readable as a
+// smelt mix file, and the Megatron blend string.
+func TestMixSearchSmall(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	var all []*shards.Document
+	var srcs []Source
+	for s, word := range []string{"cat", "dog", "fish"} {
+		var docs []*shards.Document
+		for i := 0; i < 20; i++ {
+			docs = append(docs, &shards.Document{ID: fmt.Sprintf("%s%02d", word, i), Text: strings.Repeat(fmt.Sprintf("the %s number %d swam far. ", word, i*s), 5)})
+		}
+		writeDocs(t, filepath.Join(root, word), docs)
+		all = append(all, docs...)
+		srcs = append(srcs, Source{Name: word, Dirs: []string{filepath.Join(root, word)}})
+	}
+	eval := filepath.Join(root, "eval.jsonl")
+	if err := os.WriteFile(eval, []byte(`{"text": "the cat sat and the dog ran."}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, tokPath := bpe(t, root, 280, all)
+	cfg := Config{Out: filepath.Join(root, "out"), Tokenizer: tok, TokenizerPath: tokPath, Model: "tiny",
+		Steps: 2, BatchSize: 2, SeqLen: 16, Seeds: []uint64{1, 2}, Workers: 2, Parallel: 2,
+		Evals: []EvalSet{{Name: "e", Paths: []string{eval}}}}
+	if _, err := MixSearch(ctx, cfg, srcs, SearchOptions{Proxies: 5}); err == nil {
+		t.Error("5 proxies for 6 terms accepted")
+	}
+	res, err := MixSearch(ctx, cfg, srcs, SearchOptions{Proxies: 8, Seed: 1, Candidates: 1000, TopK: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, w := range res.Proposed.Weights {
+		if w < 0 {
+			t.Errorf("negative weight %v", res.Proposed.Weights)
+		}
+		sum += w
+	}
+	if math.Abs(sum-1) > 1e-9 || len(res.Proxies) != 8 || len(res.Coef) != 6 {
+		t.Errorf("proposal %v (sum %v), %d proxies, %d coefficients", res.Proposed.Weights, sum, len(res.Proxies), len(res.Coef))
+	}
+	if !(res.Uniform.Loss > 0 && res.Proposed.Loss > 0 && res.Proposed.Min <= res.Proposed.Loss && res.Proposed.Loss <= res.Proposed.Max) {
+		t.Errorf("validation: proposed %+v uniform %+v", res.Proposed, res.Uniform)
+	}
+	m, err := shards.LoadMix(res.MixFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Sources) != 3 || m.Sources[0].Name != "cat" {
+		t.Errorf("mix file sources %+v", m.Sources)
+	}
+	if f := strings.Fields(res.Blend); len(f) != 6 || f[1] != "cat" || f[3] != "dog" || f[5] != "fish" {
+		t.Errorf("blend %q", res.Blend)
+	}
+	for _, f := range []string{"mixsearch.json", "blend.txt", "mix.yaml"} {
+		if _, err := os.Stat(filepath.Join(cfg.Out, f)); err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -17,19 +17,30 @@ func (r *Result) Table() string {
 	fmt.Fprintf(&b, "ablation: model %s (%d parameters), tokenizer %s, %d steps x %d x %d tokens, seeds %v\n",
 		r.Model, r.Params, r.Tokenizer, r.Steps, r.BatchSize, r.SeqLen, r.Seeds)
 	fmt.Fprintf(&b, "held-out loss in nats/token and bits/byte: mean over seeds ± half the seed range\n\n")
+	writeRows(&b, r.rows(""))
+	r.notes(&b)
+	return b.String()
+}
+
+// rows returns the table's header and a row per arm, arms prefixed.
+func (r *Result) rows(prefix string) [][]string {
 	head := []string{"arm", "tokens", "seen", "passes"}
 	for _, e := range r.Evals {
 		head = append(head, e.Name+" loss", e.Name+" bpb")
 	}
 	rows := [][]string{head}
 	for _, a := range r.Arms {
-		row := []string{a.Name, shards.FormatTokens(a.Tokens), shards.FormatTokens(a.TokensSeen), fmt.Sprintf("%.1f", a.Passes)}
+		row := []string{prefix + a.Name, shards.FormatTokens(a.Tokens), shards.FormatTokens(a.TokensSeen), fmt.Sprintf("%.1f", a.Passes)}
 		for _, c := range a.Cells {
 			row = append(row, fmt.Sprintf("%.3f ±%.3f", c.Loss, (c.LossMax-c.LossMin)/2), fmt.Sprintf("%.3f ±%.3f", c.BPB, (c.BPBMax-c.BPBMin)/2))
 		}
 		rows = append(rows, row)
 	}
-	width := make([]int, len(head))
+	return rows
+}
+
+func writeRows(b *strings.Builder, rows [][]string) {
+	width := make([]int, len(rows[0]))
 	for _, row := range rows {
 		for i, c := range row {
 			width[i] = max(width[i], len([]rune(c)))
@@ -46,18 +57,21 @@ func (r *Result) Table() string {
 		}
 		b.WriteString("\n")
 	}
+}
+
+func (r *Result) notes(b *strings.Builder) {
 	for _, a := range r.Arms {
 		var removed int64
 		for _, s := range a.Sources {
 			removed += s.Removed
 		}
 		if removed > 0 {
-			fmt.Fprintf(&b, "%s: %d documents removed for sharing a 13-gram with an eval set\n", a.Name, removed)
+			fmt.Fprintf(b, "%s: %d documents removed for sharing a 13-gram with an eval set\n", a.Name, removed)
 		}
 	}
 	for _, a := range r.Arms {
 		if a.Passes > 4 {
-			fmt.Fprintf(&b, "warning: arm %s saw its data %.1f times; past about 4 passes repeated tokens lose most of their value (Muennighoff et al. 2023)\n", a.Name, a.Passes)
+			fmt.Fprintf(b, "warning: arm %s saw its data %.1f times; past about 4 passes repeated tokens lose most of their value (Muennighoff et al. 2023)\n", a.Name, a.Passes)
 		}
 	}
 	if len(r.Evals) > 0 && len(r.Arms) > 1 {
@@ -75,8 +89,54 @@ func (r *Result) Table() string {
 				beaten = append(beaten, a.Name)
 			}
 		}
-		fmt.Fprintf(&b, "best on %s: %s; beyond the seed spread (every seed better) than: %s\n", set, best, orNone(beaten))
+		fmt.Fprintf(b, "best on %s: %s; beyond the seed spread (every seed better) than: %s\n", set, best, orNone(beaten))
 	}
+}
+
+// Compare renders several runs' ablations as one table, arms named
+// RUN/ARM, for eval sets that every run has (by name; the numbers compare
+// only where the runs used the same model, budget and eval text, which
+// the header lines show).
+func Compare(names []string, results []*Result) string {
+	var b strings.Builder
+	common := map[string]int{}
+	for _, r := range results {
+		for _, e := range r.Evals {
+			common[e.Name]++
+		}
+	}
+	for i, r := range results {
+		fmt.Fprintf(&b, "%s: model %s (%d parameters), tokenizer %s, %d steps x %d x %d tokens, seeds %v\n",
+			names[i], r.Model, r.Params, r.Tokenizer, r.Steps, r.BatchSize, r.SeqLen, r.Seeds)
+	}
+	b.WriteString("\n")
+	var all [][]string
+	for i, r := range results {
+		c := *r
+		c.Evals = nil
+		for _, e := range r.Evals {
+			if common[e.Name] == len(results) {
+				c.Evals = append(c.Evals, e)
+			}
+		}
+		c.Arms = nil
+		for _, a := range r.Arms {
+			a2 := a
+			a2.Cells = nil
+			for _, e := range c.Evals {
+				if cell, ok := a.Cell(e.Name); ok {
+					a2.Cells = append(a2.Cells, cell)
+				}
+			}
+			c.Arms = append(c.Arms, a2)
+		}
+		rows := c.rows(names[i] + "/")
+		if i > 0 {
+			rows = rows[1:]
+		}
+		all = append(all, rows...)
+	}
+	writeRows(&b, all)
 	return b.String()
 }
 
