@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/smelt-dev/smelt/ablate"
+	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -54,6 +55,10 @@ type AblateData struct {
 	// MinQuality keeps only documents whose recorded classifier score is at
 	// least this: a threshold arm over the filter's score column.
 	MinQuality *float64 `yaml:"min_quality,omitempty"`
+	// DropSignals leaves out documents whose annotate-mode signals (a
+	// filter with annotate: true) hold a reason starting with one of
+	// these: an arm with a subset of the rules, chosen after the fact.
+	DropSignals []string `yaml:"drop_signals,omitempty"`
 	// Weight is the source's weight in a mix arm.
 	Weight float64 `yaml:"weight,omitempty"`
 }
@@ -65,6 +70,7 @@ type AblateArm struct {
 	Source      string        `yaml:"source,omitempty"`
 	KeepDropped []string      `yaml:"keep_dropped,omitempty"`
 	MinQuality  *float64      `yaml:"min_quality,omitempty"`
+	DropSignals []string      `yaml:"drop_signals,omitempty"`
 	Sources     []*AblateData `yaml:"sources,omitempty"`
 }
 
@@ -90,7 +96,7 @@ func (a *AblateArm) data() []*AblateData {
 	if len(a.Sources) > 0 {
 		return a.Sources
 	}
-	return []*AblateData{{From: a.From, Source: a.Source, KeepDropped: a.KeepDropped, MinQuality: a.MinQuality, Weight: 1}}
+	return []*AblateData{{From: a.From, Source: a.Source, KeepDropped: a.KeepDropped, MinQuality: a.MinQuality, DropSignals: a.DropSignals, Weight: 1}}
 }
 
 // resolveAblate fills the ablate section's defaults and checks it; the
@@ -265,8 +271,8 @@ func planAblate(r *Recipe, p *Plan, tokenizer *Task, add func(*Step)) error {
 
 // selection returns the document filter of a selection, or nil when it
 // takes a step's kept documents as they are.
-func selection(source string, keepDropped []string, minQuality *float64) (func(*shards.Document) bool, string) {
-	if source == "" && len(keepDropped) == 0 && minQuality == nil {
+func selection(source string, keepDropped []string, minQuality *float64, dropSignals []string) (func(*shards.Document) bool, string) {
+	if source == "" && len(keepDropped) == 0 && minQuality == nil && len(dropSignals) == 0 {
 		return nil, ""
 	}
 	key := "src_" + source
@@ -275,6 +281,9 @@ func selection(source string, keepDropped []string, minQuality *float64) (func(*
 	}
 	if minQuality != nil {
 		key += fmt.Sprintf("+q%g", *minQuality)
+	}
+	if len(dropSignals) > 0 {
+		key += "+signals_" + strings.NewReplacer("/", "_", ":", "_").Replace(strings.Join(dropSignals, "_"))
 	}
 	return func(d *shards.Document) bool {
 		if source != "" && d.Source != source {
@@ -287,6 +296,15 @@ func selection(source string, keepDropped []string, minQuality *float64) (func(*
 			}
 			if !ok {
 				return false
+			}
+		}
+		if len(dropSignals) > 0 {
+			for reason := range filter.Signals(d) {
+				for _, p := range dropSignals {
+					if strings.HasPrefix(reason, p) {
+						return false
+					}
+				}
 			}
 		}
 		return minQuality == nil || (d.HasQuality && d.Quality >= *minQuality)
@@ -321,7 +339,7 @@ func runAblate(tc *TaskContext) (*shards.Stats, error) {
 			if err != nil {
 				return nil, err
 			}
-			sel, key := selection(src, h.KeepDropped, nil)
+			sel, key := selection(src, h.KeepDropped, nil, nil)
 			base := filepath.Join(out, "evals", e.Name)
 			in := abs(dirs)
 			if sel != nil {
@@ -348,7 +366,7 @@ func runAblate(tc *TaskContext) (*shards.Stats, error) {
 			if err != nil {
 				return nil, err
 			}
-			sel, key := selection(src, d.KeepDropped, d.MinQuality)
+			sel, key := selection(src, d.KeepDropped, d.MinQuality, d.DropSignals)
 			name := d.From
 			if src != "" && !strings.HasSuffix(name, "-"+src) {
 				name += "-" + src

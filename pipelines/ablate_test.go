@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/smelt-dev/smelt/ablate"
+	"github.com/smelt-dev/smelt/shards"
 )
 
 const testAblate = `ablate:
@@ -98,5 +99,36 @@ func TestRecipeAblate(t *testing.T) {
 		if err == nil {
 			t.Errorf("bad ablate section accepted:\n%s", bad)
 		}
+	}
+}
+
+// TestAblateSelection: a selection takes kept documents, dropped ones only
+// for the reasons given, at the classifier threshold, and leaves out
+// documents whose annotate-mode signals match drop_signals.
+func TestAblateSelection(t *testing.T) {
+	q := 0.5
+	sel, key := selection("web", []string{"quality/"}, &q, []string{"gopher/"})
+	if sel == nil || key == "" {
+		t.Fatal("no selection")
+	}
+	for _, c := range []struct {
+		d    shards.Document
+		want bool
+	}{
+		{shards.Document{Source: "web", Quality: 0.6, HasQuality: true}, true},
+		{shards.Document{Source: "books", Quality: 0.6, HasQuality: true}, false},
+		{shards.Document{Source: "web", Quality: 0.4, HasQuality: true}, false},
+		{shards.Document{Source: "web", Quality: 0.6}, false},
+		{shards.Document{Source: "web", Quality: 0.6, HasQuality: true, Drop: &shards.Drop{Reason: "quality/pareto"}}, true},
+		{shards.Document{Source: "web", Quality: 0.6, HasQuality: true, Drop: &shards.Drop{Reason: "c4/lorem_ipsum"}}, false},
+		{shards.Document{Source: "web", Quality: 0.6, HasQuality: true, Meta: `{"signals":{"gopher/too_few_words":"3"}}`}, false},
+		{shards.Document{Source: "web", Quality: 0.6, HasQuality: true, Meta: `{"signals":{"c4/javascript":"1"}}`}, true},
+	} {
+		if got := sel(&c.d); got != c.want {
+			t.Errorf("%+v: selected %v, want %v", c.d, got, c.want)
+		}
+	}
+	if s, _ := selection("", nil, nil, nil); s != nil {
+		t.Error("an empty selection filters")
 	}
 }

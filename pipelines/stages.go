@@ -296,7 +296,7 @@ func runFilter(tc *TaskContext) (*shards.Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	stage := &filter.Stage{Pipeline: pipe}
+	stage := &filter.Stage{Pipeline: pipe, Annotate: src.Filter.Annotate}
 	settings := map[string]any{"rules": src.Filter}
 	if c := tc.Run.Recipe.Classifier; c != nil && contains(c.ApplyTo, src.Name) && c.Kind == ClassifierFastText {
 		if err := useFastTextClassifier(tc, stage, settings); err != nil {
