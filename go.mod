@@ -17,6 +17,7 @@ require (
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/spf13/cobra v1.10.2
 	github.com/zeebo/xxh3 v1.0.2
+	golang.org/x/image v0.14.0
 	golang.org/x/net v0.30.0
 	golang.org/x/sys v0.46.0
 	golang.org/x/term v0.44.0

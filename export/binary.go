@@ -105,6 +105,13 @@ type binExporter struct {
 	scratch []byte
 	sizeBuf []byte
 	fileBuf []byte // the shard being read
+	// splits is how the loader splits each input at ValFraction (nanogpt,
+	// llmc), by input name; ranges is scratch.
+	splits map[string]shards.Split
+	ranges [][2]int
+	// weighted (nanogpt, llmc of a mix file's sources): train.bin is the
+	// mix drawn by its weights, as smelt's loader draws it.
+	weighted bool
 }
 
 func newBinExporter(out string, opt Options, inputs []*Input, prov *Provenance) (*binExporter, error) {
@@ -123,6 +130,14 @@ func newBinExporter(out string, opt Options, inputs []*Input, prov *Provenance) 
 		e.names = []string{"train.bin", "val.bin"}
 	default:
 		e.names = []string{"train.bin", "val.bin"}
+	}
+	if opt.Format == FormatNanoGPT || opt.Format == FormatLLMC {
+		e.splits = map[string]shards.Split{}
+		e.weighted = len(inputs) > 1
+		for _, in := range inputs {
+			e.splits[in.Name] = shards.SplitFor(in.Manifest.Totals.Rows, opt.ValFraction)
+			e.weighted = e.weighted && in.Weight > 0
+		}
 	}
 	return e, nil
 }
@@ -163,13 +178,6 @@ func (e *binExporter) shard(ctx context.Context, in *Input, path string, info sh
 		}
 		for i := 0; i < b.rows(); i++ {
 			n := b.len(i)
-			dst := bin
-			if dst == nil {
-				dst = train
-				if shards.IsHeldOut(b.ids.Value(i), e.opt.ValFraction) {
-					dst = val
-				}
-			}
 			// Megatron stores int32 ids; ids below 2^31 have the
 			// same bytes as uint32.
 			var raw []byte
@@ -178,14 +186,20 @@ func (e *binExporter) shard(ctx context.Context, in *Input, path string, info sh
 			} else {
 				raw = b.raw(i, &e.scratch)
 			}
-			if _, err := dst.Write(raw); err != nil {
-				return err
-			}
 			if int64(len(raw)) != int64(n)*width {
 				return fmt.Errorf("export: internal error: row of %d tokens wrote %d bytes", n, len(raw))
 			}
-			dst.docs++
-			dst.tokens += int64(n)
+			if bin == nil {
+				if err := e.split(in, b.ids.Value(i), n, raw, width, train, val); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := bin.Write(raw); err != nil {
+				return err
+			}
+			bin.docs++
+			bin.tokens += int64(n)
 			if sizes != nil {
 				if n > math.MaxInt32 {
 					return fmt.Errorf("export: %s: document %s has %d tokens, more than Megatron's int32 sizes hold", path, b.ids.Value(i), n)
@@ -200,6 +214,40 @@ func (e *binExporter) shard(ctx context.Context, in *Input, path string, info sh
 		}
 		return nil
 	})
+}
+
+// split writes one document's row (raw, n tokens of width bytes) to
+// val.bin and train.bin as smelt's loader splits it: the pieces it holds
+// out to val.bin, the rest to train.bin (unless the mix is materialised
+// there). A document split by chunks may go to both; it counts as a
+// document of train.bin then.
+func (e *binExporter) split(in *Input, id string, n int, raw []byte, width int64, train, val *partial) error {
+	split := e.splits[in.Name]
+	var trainToks int64
+	for _, held := range []bool{false, true} {
+		dst := train
+		if held {
+			dst = val
+		} else if e.weighted {
+			continue
+		}
+		e.ranges = shards.HeldOutRanges(e.ranges[:0], id, n, split, e.opt.ValFraction, e.opt.SeqLen, held)
+		var toks int64
+		for _, r := range e.ranges {
+			if _, err := dst.Write(raw[int64(r[0])*width : int64(r[1])*width]); err != nil {
+				return err
+			}
+			toks += int64(r[1] - r[0])
+		}
+		dst.tokens += toks
+		if !held {
+			trainToks = toks
+		}
+		if toks > 0 && (!held || trainToks == 0) {
+			dst.docs++
+		}
+	}
+	return nil
 }
 
 func (e *binExporter) save(cp *checkpoint) error {
@@ -226,7 +274,7 @@ func (e *binExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo, e
 	switch e.opt.Format {
 	case FormatMegatron:
 		if e.opt.MixTokens > 0 {
-			if err := e.materialiseMix(ctx, cp); err != nil {
+			if err := e.materialiseMix(ctx, cp, e.parts[mixName+".bin"], e.parts[mixName+".sizes"], e.opt.MixTokens/int64(e.opt.SeqLen+1)); err != nil {
 				return nil, err
 			}
 		}
@@ -263,6 +311,11 @@ func (e *binExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo, e
 		files = append(files, FileInfo{Name: DataPathFile, Role: "blend"})
 		return files, nil
 	case FormatLLMC:
+		if e.weighted {
+			if err := e.materialiseMix(ctx, cp, e.parts["train.bin"], nil, e.mixSeqs()); err != nil {
+				return nil, err
+			}
+		}
 		var files []FileInfo
 		for _, n := range e.names {
 			p := e.parts[n]
@@ -287,6 +340,11 @@ func (e *binExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo, e
 		}
 		return files, nil
 	default:
+		if e.weighted {
+			if err := e.materialiseMix(ctx, cp, e.parts["train.bin"], nil, e.mixSeqs()); err != nil {
+				return nil, err
+			}
+		}
 		var files []FileInfo
 		for _, n := range e.names {
 			p := e.parts[n]
@@ -422,11 +480,23 @@ func (e *binExporter) cleanup() error {
 	return nil
 }
 
-// materialiseMix writes MixTokens tokens of the inputs' mix, in the order
-// smelt's loader yields them, as the dataset "mix": one sequence of
-// SeqLen+1 tokens per Megatron document. It checkpoints every few million
-// tokens.
-func (e *binExporter) materialiseMix(ctx context.Context, cp *checkpoint) error {
+// mixSeqs is how many sequences of a weighted nanoGPT or llm.c export's
+// train.bin holds: the inputs' tokens' worth, so that a source of weight
+// w makes w of train.bin whatever its size (repeated or subsampled).
+func (e *binExporter) mixSeqs() int64 {
+	var total int64
+	for _, in := range e.inputs {
+		total += in.Manifest.Totals.Tokens
+	}
+	return max(1, total/int64(e.opt.SeqLen+1))
+}
+
+// materialiseMix writes want sequences of SeqLen+1 tokens of the inputs'
+// mix, in the order smelt's loader yields them (weights, shuffles, the
+// held-out split left out), to bin: for megatron the dataset "mix", one
+// sequence per document (sizes), for nanogpt and llmc train.bin. It
+// checkpoints every few million tokens.
+func (e *binExporter) materialiseMix(ctx context.Context, cp *checkpoint, bin, sizes *partial, want int64) error {
 	mix, err := e.loadMix()
 	if err != nil {
 		return err
@@ -442,8 +512,6 @@ func (e *binExporter) materialiseMix(ctx context.Context, cp *checkpoint) error 
 		}
 		seqs = cp.Mix.Seqs
 	}
-	want := e.opt.MixTokens / int64(e.opt.SeqLen+1)
-	bin, sizes := e.parts[mixName+".bin"], e.parts[mixName+".sizes"]
 	buf := make([]uint32, l.BatchTokens())
 	every := max(1, int64(8<<20)/int64(len(buf)))
 	var u16 []uint16
@@ -467,13 +535,15 @@ func (e *binExporter) materialiseMix(ctx context.Context, cp *checkpoint) error 
 		if _, err := bin.Write(raw); err != nil {
 			return err
 		}
-		e.sizeBuf = binary.LittleEndian.AppendUint32(e.sizeBuf[:0], uint32(len(buf)))
-		if _, err := sizes.Write(e.sizeBuf); err != nil {
-			return err
-		}
-		for _, p := range []*partial{bin, sizes} {
-			p.docs++
-			p.tokens += int64(len(buf))
+		bin.docs++
+		bin.tokens += int64(len(buf))
+		if sizes != nil {
+			e.sizeBuf = binary.LittleEndian.AppendUint32(e.sizeBuf[:0], uint32(len(buf)))
+			if _, err := sizes.Write(e.sizeBuf); err != nil {
+				return err
+			}
+			sizes.docs++
+			sizes.tokens += int64(len(buf))
 		}
 		seqs++
 		if seqs%every == 0 || seqs == want {

@@ -289,14 +289,7 @@ func TestNanoGPTAndLLMCSplit(t *testing.T) {
 	}
 	docs := readTokenDocs(t, dirs...)
 	const frac = 0.2
-	var train, val []uint32
-	for _, d := range docs {
-		if shards.IsHeldOut(d.id, frac) {
-			val = append(val, d.tokens...)
-		} else {
-			train = append(train, d.tokens...)
-		}
-	}
+	train, val := loaderSplit(t, dirs, frac, DefaultSeqLen)
 	if len(val) == 0 || len(train) == 0 {
 		t.Fatalf("split %d / %d tokens", len(train), len(val))
 	}

@@ -294,12 +294,9 @@ func TestNumpyReadsBinaryFormats(t *testing.T) {
 		for _, d := range readTokenDocs(t, c.tokens[s]) {
 			all = append(all, d.tokens...)
 			perSource[s] = append(perSource[s], d.tokens...)
-			if shards.IsHeldOut(d.id, DefaultValFraction) {
-				val = append(val, d.tokens...)
-			} else {
-				train = append(train, d.tokens...)
-			}
 		}
+		tr, va := loaderSplit(t, []string{c.tokens[s]}, DefaultValFraction, DefaultSeqLen)
+		train, val = append(train, tr...), append(val, va...)
 	}
 	run := func(kind string, files ...string) []uint32 {
 		t.Helper()

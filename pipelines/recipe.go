@@ -250,6 +250,25 @@ type Train struct {
 	// (0 = none), from Prompt (default: the end-of-text token).
 	SampleTokens int    `yaml:"sample_tokens"`
 	Prompt       string `yaml:"prompt,omitempty"`
+	// BatchTokens is the tokens per optimizer step, reached by gradient
+	// accumulation (0: one batch); DecaySteps the step the cosine reaches
+	// min_lr (0: steps).
+	BatchTokens int `yaml:"batch_tokens,omitempty"`
+	DecaySteps  int `yaml:"decay_steps,omitempty"`
+	// Eval are fixed held-out sets scored every EvalEvery steps (0:
+	// val_every) into log.csv and loss.png (see smelt eval); paths are
+	// inputs, relative to the recipe's directory.
+	Eval      []EvalData `yaml:"eval,omitempty"`
+	EvalEvery int        `yaml:"eval_every,omitempty"`
+	// KeepCheckpoints keeps the last N checkpoints as checkpoint-STEP.bin.
+	KeepCheckpoints int `yaml:"keep_checkpoints,omitempty"`
+}
+
+// EvalData is one eval set of a train step: text, JSONL, document or
+// token shards (smelt eval's DATA).
+type EvalData struct {
+	Name  string   `yaml:"name"`
+	Paths []string `yaml:"paths"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_]*$`)
@@ -787,7 +806,8 @@ func (t *Train) resolveIn(r *Recipe, baseDir string) error {
 	for _, f := range []struct {
 		key string
 		v   int
-	}{{"steps", t.Steps}, {"batch_size", t.BatchSize}, {"seq_len", t.SeqLen}, {"threads", t.Threads}, {"sample_tokens", t.SampleTokens}, {"warmup", t.Warmup}, {"val_every", t.ValEvery}, {"val_batches", t.ValBatches}} {
+	}{{"steps", t.Steps}, {"batch_size", t.BatchSize}, {"seq_len", t.SeqLen}, {"threads", t.Threads}, {"sample_tokens", t.SampleTokens}, {"warmup", t.Warmup}, {"val_every", t.ValEvery}, {"val_batches", t.ValBatches},
+		{"batch_tokens", t.BatchTokens}, {"decay_steps", t.DecaySteps}, {"eval_every", t.EvalEvery}, {"keep_checkpoints", t.KeepCheckpoints}} {
 		if f.v < 0 {
 			return r.errorf(at(f.key), "train: %s %d must not be negative", f.key, f.v)
 		}
@@ -799,6 +819,29 @@ func (t *Train) resolveIn(r *Recipe, baseDir string) error {
 	}
 	if f := *t.ValFraction; !(f >= 0 && f < 1) {
 		return r.errorf(at("val_fraction"), "train: val_fraction %v must be in [0, 1)", f)
+	}
+	if t.BatchTokens > 0 && t.SeqLen > 0 && t.BatchTokens%(t.BatchSize*t.SeqLen) != 0 {
+		return r.errorf(at("batch_tokens"), "train: batch_tokens %d is not a multiple of batch_size x seq_len = %d", t.BatchTokens, t.BatchSize*t.SeqLen)
+	}
+	names := map[string]bool{}
+	for i := range t.Eval {
+		e := &t.Eval[i]
+		if !nameRE.MatchString(e.Name) || names[e.Name] {
+			return r.errorf(at("eval", i, "name"), "train: eval set name %q: want a unique lower-case name (letters, digits, _)", e.Name)
+		}
+		names[e.Name] = true
+		if len(e.Paths) == 0 {
+			return r.errorf(at("eval", i, "paths"), "train: eval set %q has no paths", e.Name)
+		}
+		for j, p := range e.Paths {
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(baseDir, p)
+			}
+			if _, err := os.Stat(p); err != nil {
+				return r.errorf(at("eval", i, "paths", j), "train: eval set %q: %v", e.Name, err)
+			}
+			e.Paths[j] = p
+		}
 	}
 	return nil
 }

@@ -206,16 +206,7 @@ func NewLoader(m *Mix, opt LoaderOptions) (*Loader, error) {
 	return l, nil
 }
 
-func splitOf(s *MixSource, frac float64) Split {
-	switch {
-	case frac == 0:
-		return SplitNone
-	case float64(s.Docs())*frac >= MinHeldOutDocs:
-		return SplitDocuments
-	default:
-		return SplitSamples
-	}
-}
+func splitOf(s *MixSource, frac float64) Split { return SplitFor(s.Docs(), frac) }
 
 // Mix returns the loader's mix.
 func (l *Loader) Mix() *Mix { return l.mix }
@@ -456,31 +447,35 @@ func (l *Loader) ensureEpoch(s *srcCursor) {
 	if s.builtEpoch == s.Epoch {
 		return
 	}
-	shards := s.src.Manifest.Shards
-	s.shardPerm = make([]int, len(shards))
-	for i := range s.shardPerm {
-		s.shardPerm[i] = i
+	s.shardPerm, s.winStart = epochWindows(s.src.Manifest.Shards, s.seed, s.Epoch, int64(l.opt.Window)*int64(l.opt.SeqLen), s.shardPerm, s.winStart)
+	s.builtEpoch = s.Epoch
+	s.builtWindow = -1
+}
+
+// epochWindows returns the shard order of a source's epoch and the start
+// of each window in it (plus the end): runs of shards, in that order,
+// holding at least want tokens by the manifest's counts. perm and starts
+// are reused.
+func epochWindows(shards []ShardInfo, seed uint64, epoch int64, want int64, perm, starts []int) ([]int, []int) {
+	perm = perm[:0]
+	for i := range shards {
+		perm = append(perm, i)
 	}
-	r := newSplitMix(s.seed, uint64(s.Epoch), math.MaxUint64)
-	for i := len(s.shardPerm) - 1; i > 0; i-- {
+	r := newSplitMix(seed, uint64(epoch), math.MaxUint64)
+	for i := len(perm) - 1; i > 0; i-- {
 		j := r.bounded(uint64(i + 1))
-		s.shardPerm[i], s.shardPerm[j] = s.shardPerm[j], s.shardPerm[i]
+		perm[i], perm[j] = perm[j], perm[i]
 	}
-	// Windows: runs of shards holding at least Window samples by the
-	// manifest's token counts.
-	want := int64(l.opt.Window) * int64(l.opt.SeqLen)
-	s.winStart = append(s.winStart[:0], 0)
+	starts = append(starts[:0], 0)
 	var acc int64
-	for i, sh := range s.shardPerm {
+	for i, sh := range perm {
 		acc += max(shards[sh].Tokens, 1)
-		if acc >= want && i+1 < len(s.shardPerm) {
-			s.winStart = append(s.winStart, i+1)
+		if acc >= want && i+1 < len(perm) {
+			starts = append(starts, i+1)
 			acc = 0
 		}
 	}
-	s.winStart = append(s.winStart, len(s.shardPerm))
-	s.builtEpoch = s.Epoch
-	s.builtWindow = -1
+	return perm, append(starts, len(perm))
 }
 
 // ensureWindow reads s's current window and builds its sample index.
@@ -566,22 +561,31 @@ func (l *Loader) ensureWindow(s *srcCursor) error {
 }
 
 // appendPieces appends to dst the pieces of row of ts that a loader with
-// this split reads: the whole document, or for val (the held-out side) or
-// not, the document when its id is (not) held out, or the runs of its
-// chunks of chunk tokens that are (not) held out. It is the one place the
-// training and validation loaders and HeldOut decide what is held out.
+// this split reads (see appendRanges).
 func appendPieces(dst []piece, ts *TokenShard, k uint32, row int, split Split, frac float64, val bool, chunk int) []piece {
-	n := ts.Len(row)
+	var buf [8][2]int
+	for _, r := range appendRanges(buf[:0], ts.ID(row), ts.Len(row), split, frac, val, chunk) {
+		dst = append(dst, piece{shard: k, row: uint32(row), off: uint32(r[0]), len: uint32(r[1] - r[0])})
+	}
+	return dst
+}
+
+// appendRanges appends the [start, end) token ranges of a document of n
+// tokens that a loader with this split reads: all of it; for val (the
+// held-out side) or not, the document when its id is (not) held out; or
+// the runs of its chunks of chunk tokens that are (not) held out. It is
+// the one place the loaders, HeldOut, Passes and the exports decide what
+// is held out.
+func appendRanges(dst [][2]int, id string, n int, split Split, frac float64, val bool, chunk int) [][2]int {
 	switch split {
 	case SplitNone:
-		dst = append(dst, piece{shard: k, row: uint32(row), len: uint32(n)})
+		dst = append(dst, [2]int{0, n})
 	case SplitDocuments:
-		if IsHeldOut(ts.ID(row), frac) == val {
-			dst = append(dst, piece{shard: k, row: uint32(row), len: uint32(n)})
+		if IsHeldOut(id, frac) == val {
+			dst = append(dst, [2]int{0, n})
 		}
 	case SplitSamples:
-		// Runs of kept chunks become pieces.
-		id := ts.ID(row)
+		// Runs of kept chunks become ranges.
 		start := -1
 		for off := 0; off < n; off += chunk {
 			keep := IsHeldOutChunk(id, off, frac) == val
@@ -589,15 +593,36 @@ func appendPieces(dst []piece, ts *TokenShard, k uint32, row int, split Split, f
 				start = off
 			}
 			if !keep && start >= 0 {
-				dst = append(dst, piece{shard: k, row: uint32(row), off: uint32(start), len: uint32(off - start)})
+				dst = append(dst, [2]int{start, off})
 				start = -1
 			}
 		}
 		if start >= 0 {
-			dst = append(dst, piece{shard: k, row: uint32(row), off: uint32(start), len: uint32(n - start)})
+			dst = append(dst, [2]int{start, n})
 		}
 	}
 	return dst
+}
+
+// SplitFor is how the loader splits a source of docs documents at
+// valFraction (see LoaderOptions.ValFraction).
+func SplitFor(docs int64, valFraction float64) Split {
+	switch {
+	case valFraction == 0:
+		return SplitNone
+	case float64(docs)*valFraction >= MinHeldOutDocs:
+		return SplitDocuments
+	default:
+		return SplitSamples
+	}
+}
+
+// HeldOutRanges appends the [start, end) token ranges of document id (n
+// tokens) in a source split as split at valFraction and seqLen that the
+// loader holds out (val) or trains on (!val): the split smelt validates on,
+// for the exports that write it.
+func HeldOutRanges(dst [][2]int, id string, n int, split Split, valFraction float64, seqLen int, val bool) [][2]int {
+	return appendRanges(dst, id, n, split, valFraction, val, HeldOutChunk*seqLen)
 }
 
 // IsHeldOut reports whether the document with this id belongs to the

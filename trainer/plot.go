@@ -1,88 +1,232 @@
 package trainer
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
 	"math"
+	"sort"
 	"strconv"
+	"strings"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
 )
 
-// PlotLoss draws the training loss (blue) and validation loss (orange, with
-// dots at the evaluations) against the step as a PNG at path, written
-// atomically. The y axis spans the losses seen, with light grid lines at
-// each tenth of both ranges. The y axis is labelled with the lowest, middle
-// and highest loss and the x axis with the last step, in a 3x5 pixel digit
-// font; the full numbers are in log.csv.
+// The plot's text is drawn with golang.org/x/image's basicfont (a 7x13
+// bitmap font in Go source): the standard library has no font, and axis
+// titles, tick labels and a legend need letters.
+
+// series is one line of the plot.
+type series struct {
+	name  string
+	c     color.RGBA
+	xs    []int
+	ys    []float64
+	dots  bool
+	width int
+}
+
+// PlotLoss draws the run's curves against the step as a PNG at path,
+// written atomically: the training loss raw (light) and smoothed (an
+// exponential moving average, dark), the validation loss and each eval
+// set's loss (eval/NAME columns) with dots at the evaluations, with axis
+// titles, tick labels and a legend. The y axis spans the curves after the
+// first 2% of the steps (the first steps' loss, near ln(vocab), would
+// flatten the rest); what lies above is clipped. The numbers are in
+// log.csv.
 func PlotLoss(path string, recs []Record) error {
-	const W, H, margin = 800, 480, 30
+	const W, H = 960, 560
+	const left, right, top, bottom = 78, 24, 44, 56
 	img := image.NewRGBA(image.Rect(0, 0, W, H))
 	for i := range img.Pix {
 		img.Pix[i] = 255
 	}
-	lo, hi := math.Inf(1), math.Inf(-1)
+	var ss []series
+	raw := series{name: "train loss", c: color.RGBA{158, 202, 225, 255}, width: 1}
+	smooth := series{name: "train loss, smoothed (EMA)", c: color.RGBA{8, 81, 156, 255}, width: 2}
+	val := series{name: "validation (held out)", c: color.RGBA{230, 85, 13, 255}, dots: true, width: 2}
+	evals := map[string]*series{}
+	palette := []color.RGBA{{49, 163, 84, 255}, {117, 107, 177, 255}, {214, 39, 40, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255}, {188, 189, 34, 255}, {23, 190, 207, 255}}
+	var names []string
 	maxStep := 1
+	ema, alpha := math.NaN(), 0.0
+	if n := len(recs); n > 0 {
+		// About the last 2% of the steps carry the smoothed value's weight.
+		alpha = 1 - math.Exp(-1/math.Max(1, float64(n)/50))
+	}
 	for _, r := range recs {
-		for _, v := range []float64{r.Loss, r.ValLoss} {
-			if finite(v) {
-				lo, hi = min(lo, v), max(hi, v)
-			}
-		}
 		maxStep = max(maxStep, r.Step)
+		if finite(r.Loss) {
+			raw.xs, raw.ys = append(raw.xs, r.Step), append(raw.ys, r.Loss)
+			if math.IsNaN(ema) {
+				ema = r.Loss
+			} else {
+				ema += alpha * (r.Loss - ema)
+			}
+			smooth.xs, smooth.ys = append(smooth.xs, r.Step), append(smooth.ys, ema)
+		}
+		if finite(r.ValLoss) {
+			val.xs, val.ys = append(val.xs, r.Step), append(val.ys, r.ValLoss)
+		}
+		for k, v := range r.Evals {
+			name, ok := strings.CutPrefix(k, "eval/")
+			if !ok || strings.HasSuffix(name, "/bpb") || !finite(v) {
+				continue
+			}
+			s := evals[name]
+			if s == nil {
+				s = &series{name: "eval: " + name, dots: true, width: 2}
+				evals[name] = s
+				names = append(names, name)
+			}
+			s.xs, s.ys = append(s.xs, r.Step), append(s.ys, v)
+		}
+	}
+	sort.Strings(names)
+	ss = append(ss, raw, smooth)
+	if len(val.xs) > 0 {
+		ss = append(ss, val)
+	}
+	for i, n := range names {
+		s := evals[n]
+		s.c = palette[i%len(palette)]
+		ss = append(ss, *s)
+	}
+	// The y range: every curve, the training loss after its first 2%.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i, s := range ss {
+		for j, y := range s.ys {
+			if i < 2 && s.xs[j] < maxStep/50 && len(s.ys) > 50 {
+				continue
+			}
+			lo, hi = min(lo, y), max(hi, y)
+		}
 	}
 	if !finite(lo) {
 		lo, hi = 0, 1
 	}
 	if hi-lo < 1e-9 {
-		hi = lo + 1
+		lo, hi = lo-0.5, hi+0.5
 	}
-	x := func(step int) int { return margin + (W-2*margin)*step/maxStep }
-	y := func(v float64) int { return H - margin - int(float64(H-2*margin)*(v-lo)/(hi-lo)) }
-	grid := color.RGBA{225, 225, 225, 255}
-	axis := color.RGBA{0, 0, 0, 255}
-	for i := 0; i <= 10; i++ {
-		gx := margin + (W-2*margin)*i/10
-		gy := margin + (H-2*margin)*i/10
-		line(img, gx, margin, gx, H-margin, grid)
-		line(img, margin, gy, W-margin, gy, grid)
+	ystep := niceStep((hi - lo) / 8)
+	lo, hi = math.Floor(lo/ystep)*ystep, math.Ceil(hi/ystep)*ystep
+	pw, ph := W-left-right, H-top-bottom
+	x := func(step int) int { return left + int(float64(pw)*float64(step)/float64(maxStep)) }
+	y := func(v float64) int { return top + ph - int(math.Round(float64(ph)*(v-lo)/(hi-lo))) }
+	grid := color.RGBA{232, 232, 232, 255}
+	ink := color.RGBA{40, 40, 40, 255}
+	// Grid, ticks and labels.
+	for v := lo; v <= hi+ystep/2; v += ystep {
+		gy := y(v)
+		line(img, left, gy, W-right, gy, grid)
+		line(img, left-5, gy, left, gy, ink)
+		label := strconv.FormatFloat(v, 'f', decimals(ystep), 64)
+		text(img, left-8-7*len(label), gy+4, label, ink)
 	}
-	line(img, margin, H-margin, W-margin, H-margin, axis)
-	line(img, margin, margin, margin, H-margin, axis)
-	for _, v := range []float64{lo, (lo + hi) / 2, hi} {
-		drawText(img, 2, y(v)-5, strconv.FormatFloat(v, 'f', 2, 64), axis)
+	xstep := max(1, int(niceStep(float64(maxStep)/8)))
+	for s := 0; s <= maxStep; s += xstep {
+		gx := x(s)
+		line(img, gx, top, gx, top+ph, grid)
+		line(img, gx, top+ph, gx, top+ph+5, ink)
+		label := strconv.Itoa(s)
+		text(img, gx-7*len(label)/2, top+ph+19, label, ink)
 	}
-	last := strconv.Itoa(maxStep)
-	drawText(img, W-margin-8*len(last)+2, H-margin+6, last, axis)
-	drawText(img, margin+2, H-margin+6, "0", axis)
-	train := color.RGBA{31, 119, 180, 255}
-	val := color.RGBA{255, 127, 14, 255}
-	px, py, vx, vy := -1, 0, -1, 0
-	for _, r := range recs {
-		if finite(r.Loss) {
-			cx, cy := x(r.Step), y(r.Loss)
-			if px >= 0 {
-				line(img, px, py, cx, cy, train)
-			}
-			px, py = cx, cy
-		}
-		if finite(r.ValLoss) {
-			cx, cy := x(r.Step), y(r.ValLoss)
-			if vx >= 0 {
-				line(img, vx, vy, cx, cy, val)
-			}
-			for dx := -2; dx <= 2; dx++ {
-				for dy := -2; dy <= 2; dy++ {
-					img.Set(cx+dx, cy+dy, val)
+	line(img, left, top+ph, W-right, top+ph, ink)
+	line(img, left, top, left, top+ph, ink)
+	text(img, left+pw/2-14, H-12, "step", ink)
+	text(img, 8, top-14, "loss (nats per token)", ink)
+	// Curves, clipped to the plot.
+	clip := image.Rect(left, top, W-right+1, top+ph+1)
+	for _, s := range ss {
+		for j := range s.xs {
+			cx, cy := x(s.xs[j]), y(s.ys[j])
+			if j > 0 {
+				px, py := x(s.xs[j-1]), y(s.ys[j-1])
+				for d := 0; d < s.width; d++ {
+					clipLine(img, clip, px, py+d, cx, cy+d, s.c)
 				}
 			}
-			vx, vy = cx, cy
+			if s.dots {
+				for dx := -2; dx <= 2; dx++ {
+					for dy := -2; dy <= 2; dy++ {
+						if (image.Point{cx + dx, cy + dy}).In(clip) {
+							img.SetRGBA(cx+dx, cy+dy, s.c)
+						}
+					}
+				}
+			}
 		}
+	}
+	// Legend, top right, with each curve's last value.
+	lw := 0
+	for _, s := range ss {
+		lw = max(lw, len(legendLabel(s)))
+	}
+	lx, ly := W-right-lw*7-44, top+8
+	fill(img, image.Rect(lx-6, ly-4, W-right-4, ly+len(ss)*17+2), color.RGBA{255, 255, 255, 255})
+	for i, s := range ss {
+		yy := ly + i*17 + 8
+		for d := 0; d < max(2, s.width); d++ {
+			line(img, lx, yy+d, lx+24, yy+d, s.c)
+		}
+		text(img, lx+32, yy+5, legendLabel(s), ink)
 	}
 	return writeAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
-// line draws a segment with Bresenham's algorithm.
+// legendLabel is a curve's name and last value.
+func legendLabel(s series) string {
+	if len(s.ys) == 0 {
+		return s.name
+	}
+	return fmt.Sprintf("%s  %.3f", s.name, s.ys[len(s.ys)-1])
+}
+
+// niceStep rounds x up to 1, 2 or 5 times a power of ten.
+func niceStep(x float64) float64 {
+	if !(x > 0) {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= x {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// decimals is how many decimals label a tick step.
+func decimals(step float64) int {
+	return max(0, int(math.Ceil(-math.Log10(step)+1e-9)))
+}
+
+// text draws s with its baseline at (x, y).
+func text(img *image.RGBA, x, y int, s string, c color.RGBA) {
+	d := font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}
+
+func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
+	for yy := r.Min.Y; yy < r.Max.Y; yy++ {
+		for xx := r.Min.X; xx < r.Max.X; xx++ {
+			img.SetRGBA(xx, yy, c)
+		}
+	}
+}
+
+// clipLine draws the segment's points that fall inside clip.
+func clipLine(img *image.RGBA, clip image.Rectangle, x0, y0, x1, y1 int, c color.RGBA) {
+	sub := img.SubImage(clip).(*image.RGBA)
+	line(sub, x0, y0, x1, y1, c)
+}
+
+// line draws a segment with Bresenham's algorithm (points outside img's
+// bounds are not drawn).
 func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
 	dx, dy := abs(x1-x0), -abs(y1-y0)
 	sx, sy := 1, 1
@@ -115,32 +259,4 @@ func abs(x int) int {
 		return -x
 	}
 	return x
-}
-
-// digits is a 3x5 pixel font for 0-9 and '.', one row of 3 bits per line.
-var digits = map[rune][5]uint8{
-	'0': {7, 5, 5, 5, 7}, '1': {2, 6, 2, 2, 7}, '2': {7, 1, 7, 4, 7}, '3': {7, 1, 7, 1, 7},
-	'4': {5, 5, 7, 1, 1}, '5': {7, 4, 7, 1, 7}, '6': {7, 4, 7, 5, 7}, '7': {7, 1, 1, 1, 1},
-	'8': {7, 5, 7, 5, 7}, '9': {7, 5, 7, 1, 7}, '.': {0, 0, 0, 0, 2}, '-': {0, 0, 7, 0, 0},
-}
-
-// drawText writes s at (x, y) in the digit font at twice its size.
-func drawText(img *image.RGBA, x, y int, s string, c color.RGBA) {
-	for _, r := range s {
-		g, ok := digits[r]
-		if !ok {
-			x += 8
-			continue
-		}
-		for row, bits := range g {
-			for col := range 3 {
-				if bits&(4>>col) != 0 {
-					for d := range 4 {
-						img.SetRGBA(x+2*col+d%2, y+2*row+d/2, c)
-					}
-				}
-			}
-		}
-		x += 8
-	}
 }

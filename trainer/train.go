@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -47,6 +48,21 @@ type Options struct {
 	// CheckpointEvery writes OutDir/checkpoint.bin every that many steps
 	// and at the end (0: only at the end).
 	CheckpointEvery int `json:"checkpoint_every"`
+	// KeepCheckpoints keeps the last N checkpoints as step-numbered copies
+	// (checkpoint-00001000.bin) beside checkpoint.bin (0: none).
+	KeepCheckpoints int `json:"keep_checkpoints,omitempty"`
+	// Eval are fixed evaluation sets scored as Evaluate scores them, every
+	// EvalEvery steps and at the end (EvalEvery 0: ValEvery; both 0: at
+	// the end only); log.csv gets columns eval/NAME (nats per token) and
+	// eval/NAME/bpb (bits per byte). Their data is read once, at start.
+	Eval      []EvalSet `json:"eval,omitempty"`
+	EvalEvery int       `json:"eval_every,omitempty"`
+	// EvalStride is the scoring stride (0: half the context, see
+	// EvalOptions).
+	EvalStride int `json:"eval_stride,omitempty"`
+	// ValTokens caps the held-out tokens validation scores per source
+	// (0: ValBatches x BatchSize x SeqLen).
+	ValTokens int64 `json:"val_tokens,omitempty"`
 	// Seed draws the initial weights (and seeds the caller's loader).
 	Seed uint64 `json:"seed"`
 	// ValFraction records the data's held-out fraction (0 when nothing was
@@ -58,8 +74,11 @@ type Options struct {
 	Data        string  `json:"data,omitempty"`
 	// OutDir is the run directory: checkpoint, log.csv, loss.png.
 	OutDir string `json:"-"`
-	// PeakFLOPS is the sgemm peak MFU is measured against, in FLOP/s
-	// (0: measured at start with the backend's kernel).
+	// PeakFLOPS is the peak MFU is measured against, in FLOP/s (0:
+	// measured at start with the backend's kernel: the best of a few
+	// 512^3 sgemm timings). A step whose model FLOP/s beat it raises it,
+	// so that MFU never exceeds 100%: one short sgemm timing on a busy
+	// machine can be slower than the kernel's real peak.
 	PeakFLOPS float64 `json:"-"`
 }
 
@@ -94,8 +113,12 @@ type Record struct {
 	LR         float64
 	GradNorm   float64
 	TokensPerS float64
-	MFU        float64 // fraction of PeakFLOPS
+	MFU        float64 // fraction of PeakFLOPS, at most 1
 	ElapsedS   float64
+	// Evals holds the scores of this step's evaluations by log.csv column:
+	// val/SOURCE (validation loss per source), eval/NAME and
+	// eval/NAME/bpb. Nil when nothing was scored.
+	Evals map[string]float64
 }
 
 // Trainer runs the training loop for one model.
@@ -118,6 +141,14 @@ type Trainer struct {
 	in, tgt  []uint32
 	history  []Record
 	elapsed  float64
+
+	ev       *evaluator
+	valSet   *EvalSet  // the held-out split, scored by ev
+	valDocs  []evalDoc // its documents
+	evalDocs [][]evalDoc
+	evalCols []string // log.csv's score columns
+	lastVal  []EvalResult
+	lastEval []EvalResult
 }
 
 func (o *Options) resolve(cfg Config) error {
@@ -250,7 +281,8 @@ func Resume(path string, be Backend, steps int, outDir string, peak float64, dat
 		return nil, fmt.Errorf("trainer: checkpoint %s RNG state: %w", path, err)
 	}
 	if err := train.Restore(ck.LoaderState); err != nil {
-		return nil, fmt.Errorf("trainer: checkpoint %s loader state: %w", path, err)
+		// The loader's errors say "loader state: ...".
+		return nil, fmt.Errorf("trainer: checkpoint %s: %w", path, err)
 	}
 	if data.Tokenizer == "" {
 		data.Tokenizer, data.EOT = ck.Tokenizer, ck.EOT
@@ -288,7 +320,7 @@ func (t *Trainer) init() error {
 	if t.opts.PeakFLOPS == 0 {
 		t.opts.PeakFLOPS = MeasurePeak(t.Model.be, 512)
 	}
-	return nil
+	return t.initEval()
 }
 
 // Step is the number of optimizer steps completed.
@@ -353,15 +385,32 @@ func (t *Trainer) TrainStep() (Record, error) {
 	dt := time.Since(start).Seconds()
 	t.elapsed += dt
 	tps := float64(o.BatchTokens) / dt
+	flops := tps * m.Config.FlopsPerToken(o.SeqLen)
+	if flops > t.opts.PeakFLOPS || !(t.opts.PeakFLOPS > 0) {
+		slog.Debug("trainer: a step beat the measured peak; MFU is now against it", "step", t.step,
+			"peak_gflops", fmt.Sprintf("%.2f", t.opts.PeakFLOPS/1e9), "step_gflops", fmt.Sprintf("%.2f", flops/1e9))
+		t.opts.PeakFLOPS = flops
+	}
 	return Record{
 		Step: t.step, Loss: lossSum / float64(t.accum), ValLoss: math.NaN(), LR: lr, GradNorm: norm,
-		TokensPerS: tps, MFU: tps * m.Config.FlopsPerToken(o.SeqLen) / o.PeakFLOPS, ElapsedS: t.elapsed,
+		TokensPerS: tps, MFU: flops / t.opts.PeakFLOPS, ElapsedS: t.elapsed,
 	}, nil
 }
 
-// ValLoss is the mean loss over the first ValBatches batches of the
-// validation Batcher (the same batches every time).
+// ValLoss is the validation loss: for token data held out by the loader
+// (Options.Data and ValFraction set), the held-out split scored as
+// Evaluate scores it (HeldOutSet); otherwise the mean loss over the first
+// ValBatches batches of the validation Batcher (the same batches every
+// time).
 func (t *Trainer) ValLoss() (float64, error) {
+	if t.valSet != nil {
+		rows, err := t.ev.scoreSet(context.Background(), *t.valSet, t.valDocs)
+		if err != nil {
+			return 0, err
+		}
+		t.lastVal = rows
+		return rows[0].LossNats, nil
+	}
 	if t.val == nil {
 		return math.NaN(), nil
 	}
@@ -392,14 +441,19 @@ func (t *Trainer) Run(ctx context.Context) error {
 	var logw *csvLog
 	if o.OutDir != "" {
 		var err error
-		if logw, err = openCSVLog(filepath.Join(o.OutDir, "log.csv"), t.history); err != nil {
+		if logw, err = openCSVLog(filepath.Join(o.OutDir, "log.csv"), t.evalCols, t.history); err != nil {
 			return err
 		}
 		defer logw.Close()
 	}
-	slog.Debug("training", "kernel", t.Model.be.Name(), "params", t.Model.Config.NumParams(),
+	logKernel(t.Model.be)
+	slog.Debug("training", "params", t.Model.Config.NumParams(),
 		"step", t.step, "steps", o.Steps, "batch_tokens", o.BatchTokens, "accum", t.accum,
 		"peak_gflops", fmt.Sprintf("%.1f", o.PeakFLOPS/1e9))
+	evalEvery := o.EvalEvery
+	if evalEvery == 0 {
+		evalEvery = o.ValEvery
+	}
 	for t.step < o.Steps {
 		if err := ctx.Err(); err != nil {
 			if o.OutDir != "" {
@@ -418,6 +472,20 @@ func (t *Trainer) Run(ctx context.Context) error {
 			if rec.ValLoss, err = t.ValLoss(); err != nil {
 				return err
 			}
+			if t.valSet != nil && len(t.lastVal) > 1 {
+				rec.Evals = map[string]float64{}
+				for _, r := range t.lastVal[1:] {
+					rec.Evals["val/"+r.Source] = r.LossNats
+				}
+			}
+		}
+		if len(t.evalDocs) > 0 && (last || (evalEvery > 0 && t.step%evalEvery == 0)) {
+			if rec.Evals == nil {
+				rec.Evals = map[string]float64{}
+			}
+			if err := t.scoreEvals(ctx, rec.Evals); err != nil {
+				return err
+			}
 		}
 		t.history = append(t.history, rec)
 		if logw != nil {
@@ -430,6 +498,9 @@ func (t *Trainer) Run(ctx context.Context) error {
 		}
 		if o.OutDir != "" && ((o.CheckpointEvery > 0 && t.step%o.CheckpointEvery == 0) || last) {
 			if err := t.SaveCheckpoint(); err != nil {
+				return err
+			}
+			if err := t.keepCheckpoint(); err != nil {
 				return err
 			}
 			if err := PlotLoss(filepath.Join(o.OutDir, "loss.png"), t.history); err != nil {
@@ -468,17 +539,18 @@ func (t *Trainer) SaveCheckpoint() error {
 var csvHeader = []string{"step", "loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "mfu", "elapsed_s"}
 
 type csvLog struct {
-	f *os.File
-	w *csv.Writer
+	f    *os.File
+	w    *csv.Writer
+	cols []string
 }
 
 // openCSVLog rewrites path atomically with the kept rows, then appends.
-func openCSVLog(path string, keep []Record) (*csvLog, error) {
+func openCSVLog(path string, cols []string, keep []Record) (*csvLog, error) {
 	err := writeAtomic(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
-		cw.Write(csvHeader)
+		cw.Write(append(append([]string(nil), csvHeader...), cols...))
 		for _, r := range keep {
-			cw.Write(r.fields())
+			cw.Write(r.fields(cols))
 		}
 		cw.Flush()
 		return cw.Error()
@@ -490,21 +562,31 @@ func openCSVLog(path string, keep []Record) (*csvLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trainer: open log: %w", err)
 	}
-	return &csvLog{f: f, w: csv.NewWriter(f)}, nil
+	return &csvLog{f: f, w: csv.NewWriter(f), cols: cols}, nil
 }
 
-func (r Record) fields() []string {
+// fields are r's log.csv cells; cols name the score columns after the
+// fixed ones (empty where r has no score).
+func (r Record) fields(cols []string) []string {
 	f := func(x float64) string {
 		if math.IsNaN(x) {
 			return ""
 		}
 		return strconv.FormatFloat(x, 'g', -1, 64)
 	}
-	return []string{strconv.Itoa(r.Step), f(r.Loss), f(r.ValLoss), f(r.LR), f(r.GradNorm), f(r.TokensPerS), f(r.MFU), f(r.ElapsedS)}
+	out := []string{strconv.Itoa(r.Step), f(r.Loss), f(r.ValLoss), f(r.LR), f(r.GradNorm), f(r.TokensPerS), f(r.MFU), f(r.ElapsedS)}
+	for _, c := range cols {
+		v, ok := r.Evals[c]
+		if !ok {
+			v = math.NaN()
+		}
+		out = append(out, f(v))
+	}
+	return out
 }
 
 func (l *csvLog) Write(r Record) error {
-	l.w.Write(r.fields())
+	l.w.Write(r.fields(l.cols))
 	l.w.Flush()
 	if err := l.w.Error(); err != nil {
 		return fmt.Errorf("trainer: write log: %w", err)
@@ -514,7 +596,8 @@ func (l *csvLog) Write(r Record) error {
 
 func (l *csvLog) Close() error { return l.f.Close() }
 
-// ReadLog parses a log.csv written by Run.
+// ReadLog parses a log.csv written by Run: the fixed columns, and any
+// score columns after them into Record.Evals.
 func ReadLog(path string) ([]Record, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -526,15 +609,35 @@ func ReadLog(path string) ([]Record, error) {
 		return nil, fmt.Errorf("trainer: %s: %w", path, err)
 	}
 	var out []Record
+	var cols []string
 	for i, row := range rows {
 		if i == 0 {
+			if len(row) < len(csvHeader) || strings.Join(row[:len(csvHeader)], ",") != strings.Join(csvHeader, ",") {
+				return nil, fmt.Errorf("trainer: %s: header %q does not start with %q", path, strings.Join(row, ","), strings.Join(csvHeader, ","))
+			}
+			cols = row[len(csvHeader):]
 			continue
 		}
-		if len(row) != len(csvHeader) {
-			return nil, fmt.Errorf("trainer: %s line %d: %d fields, want %d", path, i+1, len(row), len(csvHeader))
+		if len(row) != len(csvHeader)+len(cols) {
+			return nil, fmt.Errorf("trainer: %s line %d: %d fields, want %d", path, i+1, len(row), len(csvHeader)+len(cols))
+		}
+		var evals map[string]float64
+		for j, c := range cols {
+			s := row[len(csvHeader)+j]
+			if s == "" {
+				continue
+			}
+			x, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil, fmt.Errorf("trainer: %s line %d column %s: %w", path, i+1, c, err)
+			}
+			if evals == nil {
+				evals = map[string]float64{}
+			}
+			evals[c] = x
 		}
 		var v [8]float64
-		for j, s := range row {
+		for j, s := range row[:len(csvHeader)] {
 			if s == "" {
 				v[j] = math.NaN()
 				continue
@@ -543,7 +646,7 @@ func ReadLog(path string) ([]Record, error) {
 				return nil, fmt.Errorf("trainer: %s line %d column %s: %w", path, i+1, csvHeader[j], err)
 			}
 		}
-		out = append(out, Record{Step: int(v[0]), Loss: v[1], ValLoss: v[2], LR: v[3], GradNorm: v[4], TokensPerS: v[5], MFU: v[6], ElapsedS: v[7]})
+		out = append(out, Record{Step: int(v[0]), Loss: v[1], ValLoss: v[2], LR: v[3], GradNorm: v[4], TokensPerS: v[5], MFU: v[6], ElapsedS: v[7], Evals: evals})
 	}
 	return out, nil
 }

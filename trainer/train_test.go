@@ -83,7 +83,7 @@ func TestTrainLearnsAndWritesRunDir(t *testing.T) {
 	}
 	defer f.Close()
 	img, err := png.Decode(f)
-	if err != nil || img.Bounds().Dx() != 800 {
+	if err != nil || img.Bounds().Dx() != 960 {
 		t.Fatalf("loss.png: %v", err)
 	}
 	ck, err := LoadCheckpoint(filepath.Join(dir, CheckpointFile))

@@ -117,7 +117,7 @@ the same arguments; the output is the same bytes either way.`,
 	fl.StringVar(&compression, "compression", "", "jsonl: zstd (default) or gzip; parquet: zstd (default), snappy or none")
 	fl.Float64Var(&rowGroupMB, "row-group-mb", float64(export.DefaultRowGroupBytes>>20), "parquet: uncompressed size of a row group in MiB")
 	fl.StringVar(&mixTokens, "mix-tokens", "", "megatron: also write this many tokens (e.g. 1B) of the mix in smelt's loader order, as the dataset \"mix\"")
-	fl.IntVar(&seqLen, "seq-len", export.DefaultSeqLen, "megatron --mix-tokens: the loader's sequence length (sequences of seq-len+1 tokens)")
+	fl.IntVar(&seqLen, "seq-len", export.DefaultSeqLen, "the loader's sequence length: megatron --mix-tokens and a mix's nanogpt/llmc train.bin draw sequences of seq-len+1 tokens; nanogpt/llmc val.bin holds out chunks of 4 x seq-len tokens of a source with few documents, as smelt train at this --seq-len")
 	fl.Uint64Var(&seed, "seed", export.DefaultSeed, "megatron --mix-tokens: the loader's seed (smelt train's default)")
 	return cmd
 }

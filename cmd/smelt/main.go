@@ -26,7 +26,11 @@ func main() {
 	go func() {
 		s := <-sig
 		got <- s
-		fmt.Fprintf(os.Stderr, "smelt: %v: stopping (again to stop at once); run the same command again to resume\n", s)
+		hint := "run the same command again to resume"
+		if rc := resumeCommand.Load(); rc != nil { // set by train, which refuses to rerun into a run directory
+			hint = "resume with: " + *rc
+		}
+		fmt.Fprintf(os.Stderr, "smelt: %v: stopping (again to stop at once); %s\n", s, hint)
 		cancel()
 		select {
 		case s = <-sig:

@@ -28,6 +28,7 @@ errors.
 
 func newMixPlanCmd() *cobra.Command {
 	var budget string
+	lo := shards.LoaderOptions{SeqLen: 256, BatchSize: 8, Seed: 1337, ValFraction: 0.01}
 	cmd := &cobra.Command{
 		Use:   "plan MIX.yaml|TOKEN_DIR --tokens N",
 		Short: "Print tokens available, weight, tokens drawn and epochs per source for a token budget",
@@ -35,7 +36,15 @@ func newMixPlanCmd() *cobra.Command {
 suffixes: 300B), the table GPT-3 printed for its data: the tokens each
 source holds, its weight in the mix, the tokens drawn from it and how many
 epochs of it that is. A source that would be repeated more than 4 times
-gets a warning.`,
+gets a warning (Muennighoff et al. 2023: past about 4 epochs repeated
+tokens are worth much less than new ones).
+
+The epochs are counted exactly as smelt train's loader draws them, for
+the loader settings given here (defaults: smelt train's): the budget in
+whole batches of --batch-size x --seq-len tokens, each source's rows by
+its weight, samples of seq_len+1 tokens that share one token with the
+next, the --val-fraction held out (0 when training with --val-every 0),
+and each shuffle window's last tokens that fill no sample.`,
 		Example: `  smelt mix plan mix.yaml --tokens 300B`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,11 +65,21 @@ gets a warning.`,
 			tok := m.TokenizerInfo()
 			fmt.Fprintf(out, "mix %s: %d sources, tokenizer %s (vocab %d), budget %s tokens\n\n",
 				m.Path, len(m.Sources), tok.Name, tok.VocabSize, shards.FormatTokens(total))
-			_, err = shards.WritePlan(out, m.Plan(total))
+			rows, _, err := m.LoaderPlan(lo, total)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "loader: seq_len %d, batch size %d, val fraction %g, seed %d\n\n", lo.SeqLen, lo.BatchSize, lo.ValFraction, lo.Seed)
+			_, err = shards.WritePlan(out, rows)
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&budget, "tokens", "", "training budget in tokens, e.g. 300B (required)")
 	_ = cmd.MarkFlagRequired("tokens")
+	f := cmd.Flags()
+	f.IntVar(&lo.SeqLen, "seq-len", lo.SeqLen, "training sequence length (smelt train's --seq-len; 256 is the small model's context)")
+	f.IntVar(&lo.BatchSize, "batch-size", lo.BatchSize, "sequences per batch (smelt train's --batch-size)")
+	f.Float64Var(&lo.ValFraction, "val-fraction", lo.ValFraction, "fraction held out for validation (0: none, as with --val-every 0)")
+	f.Uint64Var(&lo.Seed, "seed", lo.Seed, "the loader's seed (its shuffle windows move a few samples between epochs)")
 	return cmd
 }

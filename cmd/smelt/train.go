@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/smelt-dev/smelt/shards"
 	"github.com/smelt-dev/smelt/tokenize"
@@ -128,6 +129,7 @@ func newTrainCmd() *cobra.Command {
 		tokFlag                   string
 		threads                   int
 		valFraction               float64
+		evalFlags                 []string
 	)
 	o := trainer.DefaultOptions()
 	cmd := &cobra.Command{
@@ -169,6 +171,14 @@ trainer without shards.`,
 			}
 			runtime.GOMAXPROCS(threads)
 			be := trainer.NewCPU(threads)
+			var evalSets []trainer.EvalSet
+			for _, e := range evalFlags {
+				s, err := parseEvalSet(e)
+				if err != nil {
+					return fmt.Errorf("--eval: %w", err)
+				}
+				evalSets = append(evalSets, s)
+			}
 			if resume != "" {
 				if out == "" {
 					out = resume
@@ -206,7 +216,19 @@ trainer without shards.`,
 				if err != nil {
 					return err
 				}
-				return runTraining(cmd, tr, d.desc)
+				if cmd.Flags().Changed("eval") || cmd.Flags().Changed("eval-every") {
+					every := tr.Options().EvalEvery
+					if cmd.Flags().Changed("eval-every") {
+						every = o.EvalEvery
+					}
+					if !cmd.Flags().Changed("eval") {
+						evalSets = tr.Options().Eval
+					}
+					if err := tr.SetEval(evalSets, every); err != nil {
+						return err
+					}
+				}
+				return runTraining(cmd, tr, d)
 			}
 			if data == "" {
 				return errors.New("--data is required (a mix YAML, a token-shard directory, synthetic:VOCAB or text:FILE)")
@@ -241,6 +263,7 @@ trainer without shards.`,
 			}
 			o.OutDir = out
 			o.PeakFLOPS = trainer.MeasurePeak(be, 1024)
+			o.Eval = evalSets
 			if d.val == nil {
 				o.ValEvery = 0
 			}
@@ -248,7 +271,7 @@ trainer without shards.`,
 			if err != nil {
 				return err
 			}
-			return runTraining(cmd, tr, d.desc)
+			return runTraining(cmd, tr, d)
 		},
 	}
 	f := cmd.Flags()
@@ -271,34 +294,69 @@ trainer without shards.`,
 	f.IntVar(&o.ValBatches, "val-batches", o.ValBatches, "batches per validation")
 	f.Float64Var(&valFraction, "val-fraction", 0.01, "fraction of the data held out for validation (shard data): whole documents, or chunks of them when a source has too few")
 	f.IntVar(&o.CheckpointEvery, "checkpoint-every", o.CheckpointEvery, "write a checkpoint every N steps (0: only at the end)")
+	f.IntVar(&o.KeepCheckpoints, "keep-checkpoints", 0, "keep the last N checkpoints as checkpoint-STEP.bin too (0: only the latest, checkpoint.bin)")
+	f.StringArrayVar(&evalFlags, "eval", nil, "score NAME=DATA[,DATA...] (held-out text, JSONL, document or token shards; see smelt eval) every --eval-every steps, into log.csv and loss.png (repeatable)")
+	f.IntVar(&o.EvalEvery, "eval-every", 0, "score the --eval sets every N steps and at the end (0: --val-every)")
+	f.IntVar(&o.EvalStride, "eval-stride", 0, "stride of the windows validation and --eval score long documents in (0: half the context)")
+	f.Int64Var(&o.ValTokens, "val-tokens", 0, "held-out tokens validation scores per source (0: --val-batches x --batch-size x --seq-len)")
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the initial weights and the loader's shuffle")
 	f.IntVar(&threads, "threads", 0, "threads for the math (0: all cores)")
 	return cmd
 }
 
-func runTraining(cmd *cobra.Command, tr *trainer.Trainer, desc string) error {
+// resumeCommand, when set, is what main's interrupt message tells the user
+// to run to resume (instead of running the same command again); main reads
+// it from its signal goroutine.
+var resumeCommand atomic.Pointer[string]
+
+func runTraining(cmd *cobra.Command, tr *trainer.Trainer, d *trainData) error {
 	o := tr.Options()
 	w := cmd.ErrOrStderr()
 	c := tr.Model.Config
 	fmt.Fprintf(w, "smelt train: %d layers, %d heads, width %d, context %d, vocab %d (%.2fM params) on %s\n",
-		c.Layers, c.Heads, c.Width, c.Context, c.Vocab, float64(c.NumParams())/1e6, desc)
+		c.Layers, c.Heads, c.Width, c.Context, c.Vocab, float64(c.NumParams())/1e6, d.desc)
+	if l, ok := d.train.(*shards.Loader); ok {
+		passes, err := l.Passes(int64(o.Steps) * int64(o.BatchTokens/(o.BatchSize*o.SeqLen)))
+		if err != nil {
+			return err
+		}
+		trainer.LogPasses(passes)
+	}
 	fmt.Fprintf(w, "memory: %.2f GiB of activations for %d x %d, %.2f GiB of parameters, gradients and AdamW moments\n",
 		float64(c.ActivationBytes(o.BatchSize, o.SeqLen))/(1<<30), o.BatchSize, o.SeqLen, float64(16*c.NumParams())/(1<<30))
-	if !trainer.HasOpenBLAS {
-		fmt.Fprintln(w, "hint: build with -tags openblas (apt-get install libopenblas-dev) for the fast matrix kernel")
-	}
-	fmt.Fprintf(w, "kernel: %s; sgemm peak %.1f GFLOP/s; %d tokens/step (%d x %d x %d accumulation)\n",
+	fmt.Fprintf(w, "kernel: %s; sgemm peak %.1f GFLOP/s (MFU's peak, raised by any faster step); %d tokens/step (%d x %d x %d accumulation)\n",
 		tr.Model.Backend().Name(), o.PeakFLOPS/1e9, o.BatchTokens, o.BatchSize, o.SeqLen, o.BatchTokens/(o.BatchSize*o.SeqLen))
 	tr.OnStep = func(r trainer.Record) {
 		val := ""
 		if !math.IsNaN(r.ValLoss) {
 			val = fmt.Sprintf(" | val %.4f", r.ValLoss)
 		}
+		for _, s := range o.Eval {
+			if v, ok := r.Evals["eval/"+s.Name]; ok {
+				val += fmt.Sprintf(" | %s %.4f (%.3f bpb)", s.Name, v, r.Evals["eval/"+s.Name+"/bpb"])
+			}
+		}
 		fmt.Fprintf(w, "step %6d/%d | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | MFU %.1f%%\n",
 			r.Step, o.Steps, r.Loss, val, r.LR, r.GradNorm, r.TokensPerS, 100*r.MFU)
 	}
+	hint := "smelt train --resume " + o.OutDir
+	resumeCommand.Store(&hint)
+	defer resumeCommand.Store(nil)
 	if err := tr.Run(cmd.Context()); err != nil {
+		if cmd.Context().Err() != nil {
+			return fmt.Errorf("training stopped at step %d, checkpoint written: resume with: smelt train --resume %s (%w)", tr.Step(), o.OutDir, err)
+		}
 		return err
+	}
+	if sc := tr.Scores(); len(sc) > 0 {
+		fmt.Fprintln(w, "scores at the last step (nats/token, bits/byte):")
+		for _, r := range withoutLoneSources(sc) {
+			name := r.Set
+			if r.Source != "" {
+				name += "/" + r.Source
+			}
+			fmt.Fprintf(w, "  %-24s %.4f  %.4f  (%d tokens)\n", name, r.LossNats, r.BitsPerByte, r.Tokens)
+		}
 	}
 	fmt.Fprintf(w, "done: %s\n", filepath.Join(o.OutDir, trainer.CheckpointFile))
 	return nil
