@@ -353,6 +353,10 @@ func runAblate(tc *TaskContext) (*shards.Stats, error) {
 			if err != nil {
 				return nil, err
 			}
+			if held.Out.Docs == 0 {
+				return nil, fmt.Errorf("ablate: eval %s: holding out %g of the %d documents selected from %s holds out none; raise held_out.fraction",
+					e.Name, h.Fraction, held.In.Docs, h.From)
+			}
 			slog.Info("ablate: eval set held out", "eval", e.Name, "from", h.From, "documents", held.Out.Docs, "fraction", h.Fraction)
 			set.Paths = []string{filepath.Join(base, "held")}
 		}
