@@ -38,6 +38,13 @@ type Config struct {
 	// index from `smelt decontam index`).
 	Decontam *Decontam `yaml:"decontam"`
 	PII      *PII      `yaml:"pii"`
+	// Annotate keeps every document and records, in its Meta under
+	// "signals", the reason and value of every rule that would have dropped
+	// it (all rules run, not only up to the first drop) and the classifier
+	// keep policy's decision; the score is in the quality column. An
+	// ablation arm then selects from those columns (drop_signals,
+	// min_quality) without computing anything again.
+	Annotate bool `yaml:"annotate,omitempty"`
 }
 
 // DefaultConfig returns the published defaults for every rule.

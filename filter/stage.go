@@ -2,6 +2,7 @@ package filter
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -19,6 +20,9 @@ type Stage struct {
 	// FastTextClassifier).
 	Scorer Scorer
 	Keep   Keep
+	// Annotate keeps every document, recording the drops it would have had
+	// in Meta under MetaSignals (see Config.Annotate).
+	Annotate bool
 
 	mu      sync.Mutex
 	removed map[*shards.Document]map[string]int
@@ -43,6 +47,9 @@ func (s *Stage) Reasons() []string {
 // returned document has Drop set when dropped, the rewritten text when a
 // Modifier changed it, and Quality when a model is set.
 func (s *Stage) Process(d *shards.Document) (*shards.Document, error) {
+	if s.Annotate {
+		return s.annotate(d)
+	}
 	o := s.Pipeline.Apply(d)
 	if sc := s.scorer(); sc != nil {
 		d.Quality, d.HasQuality = sc.Score(d.Text), true
@@ -153,4 +160,57 @@ func (s *Stage) Run(ctx context.Context, opt RunOptions) (*shards.Stats, error) 
 		Declare:     s.Reasons(),
 		Progress:    opt.Progress,
 	})
+}
+
+// MetaSignals is the Meta key under which annotate mode records, per drop
+// reason that applied, its value.
+const MetaSignals = "signals"
+
+// annotate runs every rule on d (each as its own pipeline, so that one
+// drop does not stop the others; a modifying rule still rewrites the
+// text), scores it, and keeps it with the drops it would have had in Meta.
+func (s *Stage) annotate(d *shards.Document) (*shards.Document, error) {
+	sig := map[string]string{}
+	removed, counts := map[string]int{}, map[string]int{}
+	for _, r := range s.Pipeline.Rules {
+		one := Pipeline{Rules: []Rule{r}}
+		o := one.Apply(d)
+		if d.Drop != nil {
+			sig[d.Drop.Reason] = d.Drop.Value
+			d.Drop = nil
+		}
+		for k, v := range o.Removed {
+			removed[k] += v
+		}
+		for k, v := range o.Counts {
+			counts[k] += v
+		}
+	}
+	if sc := s.scorer(); sc != nil {
+		d.Quality, d.HasQuality = sc.Score(d.Text), true
+		if reason, value := s.Keep.Decide(d.ID, d.Quality); reason != "" {
+			sig[reason] = value
+		}
+	}
+	d.Meta = setMetaKey(d.Meta, MetaSignals, sig)
+	s.hold(&s.removed, d, removed)
+	s.hold(&s.counts, d, counts)
+	return d, nil
+}
+
+// Signals returns the drops annotate mode recorded in a document's Meta
+// (nil when there are none or the document was not annotated).
+func Signals(d *shards.Document) map[string]string {
+	if d.Meta == "" {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(d.Meta), &m) != nil {
+		return nil
+	}
+	var sig map[string]string
+	if raw, ok := m[MetaSignals]; ok && json.Unmarshal(raw, &sig) == nil {
+		return sig
+	}
+	return nil
 }

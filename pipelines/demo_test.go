@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"context"
+	"github.com/smelt-dev/smelt/ablate"
 	"math"
 	"os"
 	"path/filepath"
@@ -50,12 +51,20 @@ func TestDemoRecipeRealData(t *testing.T) {
 	// policy would leave too few of 60 pages to check the later steps.
 	r.Classifier.Keep = "threshold:0"
 	r.Train.Steps, r.Train.Warmup, r.Train.SampleTokens = 6, 1, 16
+	// The demo's ablation, in a few steps and one seed.
+	// (A few of 60 pages pass the heuristics: hold out half of them.)
+	r.Ablate.Steps, r.Ablate.Warmup, r.Ablate.Seeds = 4, 1, []uint64{1}
+	r.Ablate.Evals[0].HeldOut.Fraction = 0.5
+	r.Ablate.Evals = r.Ablate.Evals[:1] // the pages; scoring the book is the slow part
 	run, err := Open(filepath.Join(t.TempDir(), "demo"), r, OpenOptions{Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := run.RunLocal(context.Background(), LocalOptions{Workers: 2}); err != nil {
 		t.Fatal(err)
+	}
+	if res, err := ablate.ReadResult(filepath.Join(run.Dir, "ablate")); err != nil || len(res.Arms) != 3 || res.Arms[0].Tokens <= res.Arms[1].Tokens {
+		t.Errorf("the demo's ablation: %v %+v", err, res)
 	}
 	ing, err := shards.ReadStats(filepath.Join(run.Dir, "ingest-web"))
 	if err != nil {

@@ -298,6 +298,11 @@ func NewPlan(r *Recipe) (*Plan, error) {
 		add(st)
 	}
 	planExports(r, mixed, final, finalStep, ts, add)
+	if r.Ablate != nil {
+		if err := planAblate(r, p, tt, add); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 

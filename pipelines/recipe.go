@@ -65,6 +65,9 @@ type Recipe struct {
 	// Export lists exports of the shards for other trainers and tools
 	// (see export.go).
 	Export []*Export `yaml:"export,omitempty"`
+	// Ablate, if set, trains small models on arms of the data and scores
+	// them on held-out sets (ablate.go).
+	Ablate *Ablate `yaml:"ablate,omitempty"`
 
 	node *yaml.Node // the parsed YAML, for the line of a setting
 	file string     // the recipe file, when it was read from one
@@ -566,6 +569,11 @@ func (r *Recipe) resolve(baseDir string) error {
 	}
 	if t := r.Train; t != nil {
 		if err := t.resolveIn(r, baseDir); err != nil {
+			return err
+		}
+	}
+	if r.Ablate != nil {
+		if err := r.resolveAblate(baseDir); err != nil {
 			return err
 		}
 	}

@@ -130,6 +130,8 @@ func DefaultRegistry() *Registry {
 		}, Run: runTrain})
 	r.Register(&StageDef{Kind: KindExport, Doc: "the token shards (megatron, nanogpt, llmc, parquet of: tokens) or the final documents (parquet, jsonl) in the formats other trainers and tools read; one task per export entry",
 		Defaults: func() any { return &Export{Format: "megatron"} }, Run: runExport})
+	r.Register(&StageDef{Kind: KindAblate, Doc: "ablation: small models of one shape, tokenizer, token budget and seeds trained on arms of the data (a step's output, a selection of it, or a mix), scored on held-out sets whose text is removed from every arm first; ablation.json and a table",
+		Run: runAblate})
 	return r
 }
 
@@ -294,7 +296,7 @@ func runFilter(tc *TaskContext) (*shards.Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	stage := &filter.Stage{Pipeline: pipe}
+	stage := &filter.Stage{Pipeline: pipe, Annotate: src.Filter.Annotate}
 	settings := map[string]any{"rules": src.Filter}
 	if c := tc.Run.Recipe.Classifier; c != nil && contains(c.ApplyTo, src.Name) && c.Kind == ClassifierFastText {
 		if err := useFastTextClassifier(tc, stage, settings); err != nil {

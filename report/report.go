@@ -66,6 +66,8 @@ type Report struct {
 	TokenRows []TokenRow
 	Plan      *MixPlan
 	Training  []TrainSection
+	// Ablation is the ablate step's table and curves (ablation.go).
+	Ablation *AblationSection
 	// Metrics lists every step's stage-specific metrics.
 	Metrics []MetricRow
 	// Decontam lists the steps that ran the decontam or pii filter rules.
@@ -224,6 +226,7 @@ func Build(ctx context.Context, run *Run) (*Report, error) {
 	r.buildDedup()
 	r.buildTokens()
 	r.buildTraining()
+	r.buildAblation()
 	r.buildDecontam()
 	for _, st := range run.Steps {
 		if st.Stats == nil {

@@ -85,7 +85,10 @@ redoes only what it changes.`,
 				return fmt.Errorf("%w\n(run smelt demo again to resume)", err)
 			}
 			fmt.Fprintf(w, "\ndemo: pipeline done in %s\n", time.Since(start).Round(time.Millisecond))
-			return printDemoReport(w, run)
+			if err := printDemoReport(w, run); err != nil {
+				return err
+			}
+			return printDemoAblation(w, run)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "demo-run", "run directory")

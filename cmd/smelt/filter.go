@@ -115,7 +115,7 @@ scores >= X. Output is the same for any --workers; a killed run resumes.`,
 			if err != nil {
 				return err
 			}
-			stage := &filter.Stage{Pipeline: pipe}
+			stage := &filter.Stage{Pipeline: pipe, Annotate: cfg.Annotate}
 			settings := map[string]any{"rules": cfg}
 			if classifier != "" {
 				m, scorer, sum, err := loadClassifier(classifier, ftLabel)

@@ -12,6 +12,7 @@ import (
 
 func newReportCmd() *cobra.Command {
 	var out, mixFile, tokens, keep string
+	var compare bool
 	cmd := &cobra.Command{
 		Use:   "report RUN_DIR|DIR --out report.html",
 		Short: "Write one self-contained HTML report of a run or stage: funnel, drops per rule, quality, languages, dedup clusters, tokens, loss",
@@ -30,9 +31,18 @@ inline CSS and SVG charts, no script and nothing fetched from the network:
     or the recipe's weights), for the recipe's training budget or --tokens;
   - the training and validation loss when the run trained (log.csv).`,
 		Example: `  smelt report runs/demo --out report.html
-  smelt report runs/demo/filter-cc --out filter.html`,
-		Args: cobra.ExactArgs(1),
+  smelt report runs/demo/filter-cc --out filter.html
+  smelt report --compare runs/demo runs/demo-gentler   # the ablation tables side by side`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if compare {
+				return cobra.MinimumNArgs(1)(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if compare {
+				return compareAblations(cmd.OutOrStdout(), args)
+			}
 			if out == "" {
 				return errors.New("--out is required")
 			}
@@ -68,6 +78,7 @@ inline CSS and SVG charts, no script and nothing fetched from the network:
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "HTML file to write")
+	cmd.Flags().BoolVar(&compare, "compare", false, "print the ablation tables of the runs given (RUN/ablate/ablation.json) as one table")
 	cmd.Flags().StringVar(&mixFile, "mix", "", "mix YAML for the epochs table (default RUN_DIR/mix.yaml or the recipe's weights)")
 	cmd.Flags().StringVar(&tokens, "tokens", "", "token budget of the epochs table, e.g. 300B (default the recipe's steps x batch_size x seq_len)")
 	cmd.Flags().StringVar(&keep, "keep", "", "quality keep policy to draw over the quality histogram, pareto:ALPHA or threshold:X (default the recipe's)")
