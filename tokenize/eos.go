@@ -195,3 +195,15 @@ func (t *Tokenizer) candidates() string {
 	}
 	return "candidates: " + strings.Join(likely, " ")
 }
+
+// GetOrLoadWith is GetOrLoad followed by WithEOS(eos) and WithBOS(bos).
+func GetOrLoadWith(nameOrPath, eos, bos string) (*Tokenizer, error) {
+	t, err := GetOrLoad(nameOrPath)
+	if err != nil {
+		return nil, err
+	}
+	if t, err = t.WithEOS(eos); err != nil {
+		return nil, err
+	}
+	return t.WithBOS(bos)
+}

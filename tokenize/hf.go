@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/dlclark/regexp2"
@@ -36,15 +37,13 @@ type hfFile struct {
 }
 
 type hfModel struct {
-	Type         string            `json:"type"`
-	Vocab        json.RawMessage   `json:"vocab"`
-	Merges       []json.RawMessage `json:"merges"`
-	UnkToken     *string           `json:"unk_token"`
-	ByteFallback bool              `json:"byte_fallback"`
-	FuseUnk      bool              `json:"fuse_unk"`
-	IgnoreMerges bool              `json:"ignore_merges"`
-	Prefix       *string           `json:"continuing_subword_prefix"`
-	Suffix       *string           `json:"end_of_word_suffix"`
+	Type         string  `json:"type"`
+	UnkToken     *string `json:"unk_token"`
+	ByteFallback bool    `json:"byte_fallback"`
+	FuseUnk      bool    `json:"fuse_unk"`
+	IgnoreMerges bool    `json:"ignore_merges"`
+	Prefix       *string `json:"continuing_subword_prefix"`
+	Suffix       *string `json:"end_of_word_suffix"`
 }
 
 type hfPattern struct {
@@ -381,59 +380,59 @@ func readTokenizerConfig(dir string, b *hfBoundaries) {
 	b.configAddBOS = c.AddBOS != nil && *c.AddBOS
 }
 
-func parseMergesJSON(raws []json.RawMessage, parse func(a, b string) ([2]string, error)) ([][2]string, error) {
-	merges := make([][2]string, 0, len(raws))
-	for i, raw := range raws {
-		var s string
-		var pair []string
-		var a, b string
-		switch {
-		case json.Unmarshal(raw, &s) == nil:
-			var ok bool
-			if a, b, ok = strings.Cut(s, " "); !ok || strings.Contains(b, " ") {
-				return nil, fmt.Errorf("merge %d: %q is not two space-separated tokens", i, s)
-			}
-		case json.Unmarshal(raw, &pair) == nil && len(pair) == 2:
-			a, b = pair[0], pair[1]
-		default:
-			return nil, fmt.Errorf("merge %d: %s is neither \"a b\" nor [\"a\", \"b\"]", i, raw)
-		}
-		m, err := parse(a, b)
-		if err != nil {
-			return nil, fmt.Errorf("merge %d: %w", i, err)
-		}
-		merges = append(merges, m)
-	}
-	return merges, nil
-}
-
-func loadHF(path string, data []byte) (*Tokenizer, error) {
-	t, err := loadHFFile(path, data)
+func loadHF(path string, data []byte, top map[string][]byte) (*Tokenizer, error) {
+	t, err := loadHFFile(path, data, top)
 	if err != nil {
 		return nil, fmt.Errorf("tokenize: %s: %w", path, err)
 	}
 	return t, nil
 }
 
-func loadHFFile(path string, data []byte) (*Tokenizer, error) {
-	var f hfFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, jsonError(path, err)
+func loadHFFile(path string, data []byte, top map[string][]byte) (*Tokenizer, error) {
+	f := hfFile{Normalizer: top["normalizer"], PreTokenizer: top["pre_tokenizer"],
+		PostProcessor: top["post_processor"], Decoder: top["decoder"]}
+	if raw := top["added_tokens"]; raw != nil {
+		if err := json.Unmarshal(raw, &f.AddedTokens); err != nil {
+			return nil, fmt.Errorf("tokenizer.json: added_tokens: %w", err)
+		}
 	}
-	var mt struct {
-		Type string `json:"type"`
+	// The model object: vocab and merges with the fast scanner, the rest
+	// (a few small fields) with encoding/json.
+	ms := &jscan{data: top["model"]}
+	var vocabRaw, mergesRaw []byte
+	small := []byte{'{'}
+	err := ms.object(func(k string) error {
+		v, err := ms.skip()
+		switch k {
+		case "vocab":
+			vocabRaw = v
+		case "merges":
+			mergesRaw = v
+		default:
+			if len(small) > 1 {
+				small = append(small, ',')
+			}
+			small = strconv.AppendQuote(small, k)
+			small = append(small, ':')
+			small = append(small, v...)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer.json: model: %w", err)
 	}
-	if err := json.Unmarshal(f.Model, &mt); err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+	small = append(small, '}')
+	var m hfModel
+	if err := json.Unmarshal(small, &m); err != nil {
+		return nil, fmt.Errorf("tokenizer.json: model: %w", err)
 	}
-	switch mt.Type {
+	switch m.Type {
 	case "", "BPE":
 	default:
-		return nil, fmt.Errorf("tokenizer.json: model type %q is not supported (smelt reads BPE models)", mt.Type)
+		return nil, fmt.Errorf("tokenizer.json: model type %q is not supported (smelt reads BPE models)", m.Type)
 	}
-	var m hfModel
-	if err := json.Unmarshal(f.Model, &m); err != nil {
-		return nil, fmt.Errorf("tokenizer.json: BPE model: %w", err)
+	if len(vocabRaw) > 0 && vocabRaw[0] == '[' {
+		return nil, errors.New("tokenizer.json: the model's vocab is a list of [piece, score] pairs (a Unigram model) without type \"Unigram\"; smelt reads BPE models")
 	}
 	if m.Prefix != nil && *m.Prefix != "" {
 		return nil, fmt.Errorf("tokenizer.json: BPE continuing_subword_prefix %q is not supported", *m.Prefix)
@@ -441,9 +440,13 @@ func loadHFFile(path string, data []byte) (*Tokenizer, error) {
 	if m.Suffix != nil && *m.Suffix != "" {
 		return nil, fmt.Errorf("tokenizer.json: BPE end_of_word_suffix %q is not supported", *m.Suffix)
 	}
-	var vocab map[string]uint32
-	if err := json.Unmarshal(m.Vocab, &vocab); err != nil {
-		return nil, fmt.Errorf("tokenizer.json: BPE vocab is not a map of token to id: %w", err)
+	vocab, err := vocabMap(vocabRaw)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer.json: model: %w", err)
+	}
+	pairs, err := mergePairs(mergesRaw)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer.json: model: %w", err)
 	}
 	norm, err := parseComponent(f.Normalizer)
 	if err != nil {
@@ -482,7 +485,11 @@ func loadHFFile(path string, data []byte) (*Tokenizer, error) {
 	name := strings.TrimSuffix(filepath.Base(path), ".json")
 	if name == "tokenizer" {
 		// tokenizer.json says nothing; the directory is the model's name.
-		if d := filepath.Base(filepath.Dir(path)); d != "." && d != "/" {
+		dir := filepath.Dir(path)
+		if d := filepath.Base(dir); d == "models" || d == "model" || d == "tokenizer" {
+			dir = filepath.Dir(dir)
+		}
+		if d := filepath.Base(dir); d != "." && d != "/" && d != ".." {
 			name = d
 		}
 	}
@@ -506,9 +513,11 @@ func loadHFFile(path string, data []byte) (*Tokenizer, error) {
 			}
 			bvocab[string(b)] = id
 		}
-		merges, err := parseMergesJSON(m.Merges, parseMergePair)
-		if err != nil {
-			return nil, fmt.Errorf("tokenizer.json: %w", err)
+		merges := make([][2]string, len(pairs))
+		for i, p := range pairs {
+			if merges[i], err = parseMergePair(p[0], p[1]); err != nil {
+				return nil, fmt.Errorf("tokenizer.json: merge %d: %w", i, err)
+			}
 		}
 		pat, simple := simplePattern(pre)
 		if !simple {
@@ -522,11 +531,7 @@ func loadHFFile(path string, data []byte) (*Tokenizer, error) {
 			return t, nil
 		}
 	} else {
-		merges, err := parseMergesJSON(m.Merges, func(a, b string) ([2]string, error) { return [2]string{a, b}, nil })
-		if err != nil {
-			return nil, fmt.Errorf("tokenizer.json: %w", err)
-		}
-		bpe, err := newCharBPE(vocab, merges, m)
+		bpe, err := newCharBPE(vocab, pairs, m)
 		if err != nil {
 			return nil, fmt.Errorf("tokenizer.json: %w", err)
 		}

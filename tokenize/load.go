@@ -145,14 +145,12 @@ func Load(path string) (*Tokenizer, error) {
 	case len(trimmed) > 0 && trimmed[0] == '{':
 		// A tokenizer.json has a "model" object; a GPT-2 encoder.json maps
 		// token strings (one of which is "model") to numbers.
-		var probe struct {
-			Model json.RawMessage `json:"model"`
+		top, err := topLevel(data)
+		if err != nil {
+			return nil, fmt.Errorf("tokenize: %s: %w", path, err)
 		}
-		if err := json.Unmarshal(data, &probe); err != nil {
-			return nil, jsonError(path, err)
-		}
-		if m := bytes.TrimLeft(probe.Model, " \t\r\n"); len(m) > 0 && m[0] == '{' {
-			return loadHF(path, data)
+		if m := top["model"]; len(m) > 0 && m[0] == '{' {
+			return loadHF(path, data, top)
 		}
 		bpe := filepath.Join(filepath.Dir(path), "vocab.bpe")
 		if strings.HasSuffix(base, "_encoder.json") {
