@@ -68,9 +68,8 @@ type hfComponent struct {
 	PrependScheme  string          `json:"prepend_scheme"`
 	Split          *bool           `json:"split"`
 	Individual     bool            `json:"individual_digits"`
-	Left           *bool           `json:"left"`
-	Right          *bool           `json:"right"`
-	Strip          *bool           `json:"strip_left"`
+	Left           *bool           `json:"strip_left"`
+	Right          *bool           `json:"strip_right"`
 	Charsmap       *string         `json:"precompiled_charsmap"`
 	Single         json.RawMessage `json:"single"`
 	Cls            json.RawMessage `json:"cls"`
@@ -472,7 +471,13 @@ func loadHFFile(path string, data []byte, top map[string][]byte) (*Tokenizer, er
 			specials[a.Content] = a.ID
 			continue
 		}
-		at := addedToken{content: a.Content, id: a.ID, lstrip: a.Lstrip, rstrip: a.Rstrip, singleWord: a.SingleWord}
+		id := a.ID
+		if vid, ok := vocab[a.Content]; ok {
+			// The tokenizers library gives an added token that is already
+			// in the model's vocabulary the model's id.
+			id = vid
+		}
+		at := addedToken{content: a.Content, id: id, lstrip: a.Lstrip, rstrip: a.Rstrip, singleWord: a.SingleWord}
 		if a.Normalized {
 			plainNorm = append(plainNorm, at)
 		} else {

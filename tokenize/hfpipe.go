@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/dlclark/regexp2"
 	"golang.org/x/text/unicode/norm"
@@ -30,10 +31,11 @@ type pipeline struct {
 // normalizer rewrites one segment of text.
 type normalizer func(s string) string
 
-// preTokenizer splits each of pieces further, appending to dst. first
-// reports whether pieces[0] starts the whole input (Metaspace's "first"
-// prepend scheme).
-type preTokenizer func(dst, pieces []string, first bool) []string
+// preTokenizer splits each of pieces further, appending to dst. start is
+// the normalized segment when it begins the whole input, else "": a piece
+// that is an unchanged prefix of it starts at original offset 0, which
+// Metaspace's "first" prepend scheme asks.
+type preTokenizer func(dst, pieces []string, start string) []string
 
 // encodeSegment appends the ids of one segment (text between added tokens).
 func (t *Tokenizer) encodeSegment(dst []uint32, seg string, first bool) []uint32 {
@@ -56,10 +58,13 @@ func (t *Tokenizer) encodeNormalized(dst []uint32, seg string, first bool) []uin
 	p := t.pipe
 	pieces := []string{seg}
 	var buf []string
-	for i, pre := range p.pre {
-		buf = pre(buf[:0], pieces, first)
+	start := ""
+	if first {
+		start = seg
+	}
+	for _, pre := range p.pre {
+		buf = pre(buf[:0], pieces, start)
 		pieces, buf = buf, pieces
-		_ = i
 	}
 	for _, piece := range pieces {
 		if piece == "" {
@@ -378,7 +383,7 @@ func applyBehavior(dst []string, s string, matches [][2]int, behavior int, inver
 // preSplitFunc pre-tokenizes with a hand-written scanner of a known pattern
 // (every character belongs to a match, so Isolated is the scan itself).
 func preSplitFunc(f splitFunc) preTokenizer {
-	return func(dst, pieces []string, _ bool) []string {
+	return func(dst, pieces []string, _ string) []string {
 		ct := classTable()
 		for _, s := range pieces {
 			for p := 0; p < len(s); {
@@ -392,7 +397,7 @@ func preSplitFunc(f splitFunc) preTokenizer {
 }
 
 func preSplitRegex(re *regexp2.Regexp, behavior int, invert bool) preTokenizer {
-	return func(dst, pieces []string, _ bool) []string {
+	return func(dst, pieces []string, _ string) []string {
 		for _, s := range pieces {
 			dst = applyBehavior(dst, s, regexMatches(re, s), behavior, invert)
 		}
@@ -417,7 +422,7 @@ func stringMatches(s, pat string) [][2]int {
 }
 
 func preSplitString(pat string, behavior int, invert bool) preTokenizer {
-	return func(dst, pieces []string, _ bool) []string {
+	return func(dst, pieces []string, _ string) []string {
 		for _, s := range pieces {
 			if !strings.Contains(s, pat) && !invert {
 				dst = append(dst, s)
@@ -467,7 +472,7 @@ func isPunct(r rune) bool {
 }
 
 func preRuns(in func(rune) bool, each bool, behavior int) preTokenizer {
-	return func(dst, pieces []string, _ bool) []string {
+	return func(dst, pieces []string, _ string) []string {
 		for _, s := range pieces {
 			dst = applyBehavior(dst, s, runMatches(s, in, each), behavior, false)
 		}
@@ -477,7 +482,7 @@ func preRuns(in func(rune) bool, each bool, behavior int) preTokenizer {
 
 // preWhitespace is the Whitespace pre-tokenizer: the matches of
 // \w+|[^\w\s]+, the rest removed.
-func preWhitespace(dst, pieces []string, _ bool) []string {
+func preWhitespace(dst, pieces []string, _ string) []string {
 	class := func(r rune) int {
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Pc, r) || unicode.Is(unicode.Nd, r):
@@ -509,7 +514,7 @@ func preWhitespace(dst, pieces []string, _ bool) []string {
 	return dst
 }
 
-func preWhitespaceSplit(dst, pieces []string, _ bool) []string {
+func preWhitespaceSplit(dst, pieces []string, _ string) []string {
 	for _, s := range pieces {
 		dst = append(dst, strings.Fields(s)...)
 	}
@@ -519,7 +524,7 @@ func preWhitespaceSplit(dst, pieces []string, _ bool) []string {
 // preByteLevel is the ByteLevel pre-tokenizer for a byte-level model (whose
 // vocabulary smelt keeps as bytes, so the byte-to-unicode map is implicit).
 func preByteLevel(addPrefixSpace, useRegex bool) preTokenizer {
-	return func(dst, pieces []string, _ bool) []string {
+	return func(dst, pieces []string, _ string) []string {
 		ct := classTable()
 		for _, s := range pieces {
 			if addPrefixSpace && !strings.HasPrefix(s, " ") {
@@ -547,10 +552,11 @@ const (
 )
 
 func preMetaspace(repl string, scheme int, split bool) preTokenizer {
-	return func(dst, pieces []string, first bool) []string {
-		for i, s := range pieces {
+	return func(dst, pieces []string, start string) []string {
+		for _, s := range pieces {
+			atStart := start != "" && s != "" && unsafe.StringData(s) == unsafe.StringData(start)
 			s = strings.ReplaceAll(s, " ", repl)
-			if (scheme == prependAlways || (scheme == prependFirst && first && i == 0)) && !strings.HasPrefix(s, repl) {
+			if (scheme == prependAlways || (scheme == prependFirst && atStart)) && !strings.HasPrefix(s, repl) {
 				s = repl + s
 			}
 			if !split {

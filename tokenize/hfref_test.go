@@ -60,6 +60,12 @@ func loadHFModel(t testing.TB, model string) *Tokenizer {
 // U+FFFD on the way, as JSON carries it).
 func hfRefIDs(t testing.TB, node, model string, texts []string) [][]uint32 {
 	t.Helper()
+	return hfRefIDsAt(t, node, hfPath(model), texts)
+}
+
+// hfRefIDsAt runs the reference with the tokenizer.json at path.
+func hfRefIDsAt(t testing.TB, node, path string, texts []string) [][]uint32 {
+	t.Helper()
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "texts.json"), filepath.Join(dir, "ids.json")
 	data, err := json.Marshal(texts)
@@ -69,7 +75,7 @@ func hfRefIDs(t testing.TB, node, model string, texts []string) [][]uint32 {
 	if err := os.WriteFile(in, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, filepath.Join(hfDir, "ref.js"), "ids", hfPath(model), in, out)
+	cmd := exec.Command(node, filepath.Join(hfDir, "ref.js"), "ids", path, in, out)
 	cmd.Env = append(os.Environ(), "RAYON_NUM_THREADS=1", "TOKENIZERS_PARALLELISM=false")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("reference: %v\n%s", err, msg)

@@ -195,6 +195,9 @@ func (s *jscan) skip() ([]byte, error) {
 		case '{', '[':
 			depth++
 		case '}', ']':
+			if depth == 0 {
+				return s.data[start:s.pos], nil
+			}
 			depth--
 			if depth < 0 {
 				return nil, s.errorf("unbalanced %q", c)

@@ -158,6 +158,11 @@ func Load(path string) (*Tokenizer, error) {
 		}
 		return loadGPT2(path, bpe)
 	default:
+		if looksLikeSentencePiece(data) {
+			return nil, fmt.Errorf("tokenize: %s: this is a SentencePiece model (protobuf), which smelt does not read yet: "+
+				"give the model's Hugging Face tokenizer.json instead (the transformers library writes one with "+
+				"AutoTokenizer.from_pretrained(...).save_pretrained(dir))", path)
+		}
 		tokens, err := parseTiktoken(data, path)
 		if err != nil {
 			return nil, err
@@ -169,6 +174,22 @@ func Load(path string) (*Tokenizer, error) {
 		}
 		return New(spec)
 	}
+}
+
+// looksLikeSentencePiece reports a SentencePiece ModelProto: it starts with
+// field 1 (pieces, length-delimited: tag 0x0a), whose first piece is a
+// message starting with field 1 (the piece string, tag 0x0a) — bytes no
+// tiktoken file (base64 text) starts with.
+func looksLikeSentencePiece(data []byte) bool {
+	if len(data) < 4 || data[0] != 0x0a {
+		return false
+	}
+	// Skip the varint length of the first piece.
+	i := 1
+	for i < len(data) && i < 6 && data[i]&0x80 != 0 {
+		i++
+	}
+	return i+1 < len(data) && data[i+1] == 0x0a
 }
 
 // parseTiktoken parses "base64 rank" lines into tokens indexed by rank.
