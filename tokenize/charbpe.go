@@ -3,6 +3,7 @@ package tokenize
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -22,12 +23,86 @@ type charBPE struct {
 	haveUnk      bool
 	fuseUnk      bool
 	ignoreMerges bool
+
+	// A word is merged in parts cut before each "▁" that follows another
+	// character, except after a character in noCut: no vocabulary entry
+	// contains that character followed by "▁", so no merge can join
+	// across the cut, and the parts merge exactly as the whole word does.
+	// The parts repeat (they are the words of the text), so their ids are
+	// cached.
+	cut   bool
+	noCut map[rune]bool
+	cache wordCache
 }
 
-// sym is one symbol of a word being merged.
-type sym struct {
-	id         uint32
-	prev, next int32
+const metaspace = "▁"
+
+// setCuts enables cutting words before "▁" when the vocabulary uses it.
+func (m *charBPE) setCuts() {
+	m.noCut = map[rune]bool{}
+	uses := false
+	for k := range m.vocab {
+		if strings.HasPrefix(k, metaspace) {
+			uses = true
+		}
+		for i := 1; i < len(k); {
+			j := strings.Index(k[i:], metaspace)
+			if j < 0 {
+				break
+			}
+			r, _ := utf8.DecodeLastRuneInString(k[:i+j])
+			if string(r) != metaspace {
+				m.noCut[r] = true
+			}
+			i += j + len(metaspace)
+		}
+	}
+	m.cut = uses
+}
+
+// wordCache holds the ids of short word parts, in shards so that
+// concurrent encoders rarely wait on one another. It stops taking entries
+// when full, as the tokenizers library's BPE cache does.
+type wordCache struct {
+	shards [64]cacheShard
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[string][]uint32
+}
+
+const (
+	cacheWordMax  = 64   // bytes
+	cacheShardMax = 8192 // entries per shard
+)
+
+func cacheHash(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
+func (c *wordCache) get(s string) ([]uint32, bool) {
+	sh := &c.shards[cacheHash(s)%64]
+	sh.mu.RLock()
+	v, ok := sh.m[s]
+	sh.mu.RUnlock()
+	return v, ok
+}
+
+func (c *wordCache) put(s string, ids []uint32) {
+	sh := &c.shards[cacheHash(s)%64]
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[string][]uint32)
+	}
+	if len(sh.m) < cacheShardMax {
+		sh.m[strings.Clone(s)] = append([]uint32(nil), ids...)
+	}
+	sh.mu.Unlock()
 }
 
 func (m *charBPE) encodeWord(dst []uint32, w string) []uint32 {
@@ -36,6 +111,57 @@ func (m *charBPE) encodeWord(dst []uint32, w string) []uint32 {
 			return append(dst, id)
 		}
 	}
+	if !m.cut {
+		return m.mergeWord(dst, w)
+	}
+	start := 0
+	prev := rune(-1)
+	for i := 0; i < len(w); {
+		r, n := utf8.DecodeRuneInString(w[i:])
+		if r == '▁' && i > start && prev != '▁' && !m.noCut[prev] && m.cutAfter(w[:i]) {
+			dst = m.part(dst, w[start:i])
+			start = i
+		}
+		prev = r
+		i += n
+	}
+	return m.part(dst, w[start:])
+}
+
+// cutAfter reports whether the last character of s, which no vocabulary
+// entry joins to "▁", is itself in the vocabulary: one that is not becomes
+// <0xXX> tokens, which a vocabulary with ">▁" in an entry could join.
+func (m *charBPE) cutAfter(s string) bool {
+	if !m.noCut['>'] {
+		return true
+	}
+	_, n := utf8.DecodeLastRuneInString(s)
+	_, ok := m.vocab[s[len(s)-n:]]
+	return ok
+}
+
+// part merges one part of a word, through the cache when it is short.
+func (m *charBPE) part(dst []uint32, p string) []uint32 {
+	if len(p) > cacheWordMax {
+		return m.mergeWord(dst, p)
+	}
+	if ids, ok := m.cache.get(p); ok {
+		return append(dst, ids...)
+	}
+	n := len(dst)
+	dst = m.mergeWord(dst, p)
+	m.cache.put(p, dst[n:])
+	return dst
+}
+
+// sym is one symbol of a word being merged.
+type sym struct {
+	id         uint32
+	prev, next int32
+}
+
+// mergeWord merges a word (or a part of one) from its characters.
+func (m *charBPE) mergeWord(dst []uint32, w string) []uint32 {
 	var buf [64]sym
 	syms := buf[:0]
 	lastUnk := false

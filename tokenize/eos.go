@@ -207,3 +207,8 @@ func GetOrLoadWith(nameOrPath, eos, bos string) (*Tokenizer, error) {
 	}
 	return t.WithBOS(bos)
 }
+
+// IsPipeline reports a tokenizer.json run through the full pipeline
+// (normalizers, pre-tokenizers, added tokens) rather than one known split
+// pattern; Pattern is then meaningless.
+func (t *Tokenizer) IsPipeline() bool { return t.pipe != nil }

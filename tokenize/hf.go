@@ -662,6 +662,7 @@ func newCharBPE(vocab map[string]uint32, merges [][2]string, m hfModel) (*charBP
 	if m.UnkToken != nil {
 		b.unk, b.haveUnk = vocab[*m.UnkToken]
 	}
+	b.setCuts()
 	return b, nil
 }
 
