@@ -73,8 +73,8 @@ type cacheShard struct {
 }
 
 const (
-	cacheWordMax  = 64   // bytes
-	cacheShardMax = 8192 // entries per shard
+	cacheWordMax  = 64  // bytes
+	cacheShardMax = 512 // entries per shard: 32,768 in all, a few MB
 )
 
 func cacheHash(s string) uint32 {
