@@ -136,3 +136,35 @@ func TestHFComponents(t *testing.T) {
 		}
 	}
 }
+
+// TestHFConcurrent encodes from several goroutines at once (the word cache
+// is shared) and checks the ids equal a serial run's.
+func TestHFConcurrent(t *testing.T) {
+	hfNode(t)
+	tok := loadHFModel(t, "llama2")
+	texts := hardCases()
+	want := make([][]uint32, len(texts))
+	for i, s := range texts {
+		want[i] = tok.EncodeOrdinary(s)
+	}
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			for r := 0; r < 3; r++ {
+				for i := range texts {
+					j := (i + g*7) % len(texts)
+					if got := tok.EncodeOrdinary(texts[j]); firstDiff(got, want[j]) != len(want[j]) || len(got) != len(want[j]) {
+						errs <- texts[j]
+						return
+					}
+				}
+			}
+			errs <- ""
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		if s := <-errs; s != "" {
+			t.Errorf("concurrent encoding of %q differs from serial", clipText(s, 0))
+		}
+	}
+}
