@@ -74,7 +74,7 @@ type cacheShard struct {
 
 const (
 	cacheWordMax  = 64  // bytes
-	cacheShardMax = 512 // entries per shard: 32,768 in all, a few MB
+	cacheShardMax = 4096 // entries per shard: 262,144 in all, at most about 16 MB
 )
 
 func cacheHash(s string) uint32 {
