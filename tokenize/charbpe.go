@@ -73,7 +73,7 @@ type cacheShard struct {
 }
 
 const (
-	cacheWordMax  = 64  // bytes
+	cacheWordMax  = 64   // bytes
 	cacheShardMax = 4096 // entries per shard: 262,144 in all, at most about 16 MB
 )
 
