@@ -213,6 +213,11 @@ type Tokenizer struct {
 	Name string `yaml:"name,omitempty"`
 	// Train, if set, trains a byte-level BPE on the kept text instead.
 	Train *TokenizerTrain `yaml:"train,omitempty"`
+	// EOS is the end-of-text token ending every document (default: the
+	// tokenizer's own); BOS one starting every document (default: the one
+	// its post-processor adds, if any; "none" for none).
+	EOS string `yaml:"eos,omitempty"`
+	BOS string `yaml:"bos,omitempty"`
 }
 
 // TokenizerTrain configures BPE training.

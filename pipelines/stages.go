@@ -333,7 +333,12 @@ func tokenizerFile(run *Run) string {
 // loadTokenizer returns the run's tokenizer: the recipe's named one, or the
 // one the tokenizer step trained.
 func loadTokenizer(run *Run) (*tokenize.Tokenizer, error) {
-	return tokenize.GetOrLoad(tokenizerPath(run))
+	t := run.Recipe.Tokenizer
+	tok, err := tokenize.GetOrLoadWith(tokenizerPath(run), t.EOS, t.BOS)
+	if err != nil {
+		return nil, err
+	}
+	return tok, tok.CheckEOT()
 }
 
 // tokenizerPath is the run's tokenizer: a built-in name or a file.

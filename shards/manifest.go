@@ -69,6 +69,9 @@ type TokenizerInfo struct {
 	RanksHash string `json:"ranks_hash"`
 	VocabSize int    `json:"vocab_size"`
 	EOT       uint32 `json:"eot"`
+	// BOS, when set, starts every document (absent otherwise, which keeps
+	// the fingerprints of outputs made before it existed).
+	BOS *uint32 `json:"bos,omitempty"`
 }
 
 // SumShards returns the totals of shards.

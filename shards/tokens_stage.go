@@ -97,6 +97,11 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		return nil, fmt.Errorf("tokenize: tokenizer %s has no end-of-text token to end documents with", cfg.Encoder.Name())
 	}
 	tok := TokenizerInfo{Name: cfg.Encoder.Name(), RanksHash: cfg.Encoder.RanksHash(), VocabSize: cfg.Encoder.VocabSize(), EOT: eot}
+	if b, ok := cfg.Encoder.(interface{ BOS() (uint32, bool) }); ok {
+		if id, ok := b.BOS(); ok {
+			tok.BOS = &id
+		}
+	}
 	if tok.VocabSize <= 0 || uint64(eot) >= uint64(tok.VocabSize) {
 		return nil, fmt.Errorf("tokenize: tokenizer %s: end-of-text id %d outside its vocabulary of %d", tok.Name, eot, tok.VocabSize)
 	}
@@ -227,7 +232,11 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		if buf == nil {
 			buf = new([]uint32)
 		}
-		toks := cfg.Encoder.AppendEncodeOrdinary((*buf)[:0], d.Text)
+		toks := (*buf)[:0]
+		if tok.BOS != nil {
+			toks = append(toks, *tok.BOS)
+		}
+		toks = cfg.Encoder.AppendEncodeOrdinary(toks, d.Text)
 		*buf = append(toks, eot)
 		return result{doc: d, toks: *buf, buf: buf}
 	}

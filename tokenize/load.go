@@ -145,14 +145,12 @@ func Load(path string) (*Tokenizer, error) {
 	case len(trimmed) > 0 && trimmed[0] == '{':
 		// A tokenizer.json has a "model" object; a GPT-2 encoder.json maps
 		// token strings (one of which is "model") to numbers.
-		var probe struct {
-			Model json.RawMessage `json:"model"`
+		top, err := topLevel(data)
+		if err != nil {
+			return nil, fmt.Errorf("tokenize: %s: %w", path, err)
 		}
-		if err := json.Unmarshal(data, &probe); err != nil {
-			return nil, jsonError(path, err)
-		}
-		if m := bytes.TrimLeft(probe.Model, " \t\r\n"); len(m) > 0 && m[0] == '{' {
-			return loadHF(path, data)
+		if m := top["model"]; len(m) > 0 && m[0] == '{' {
+			return loadHF(path, data, top)
 		}
 		bpe := filepath.Join(filepath.Dir(path), "vocab.bpe")
 		if strings.HasSuffix(base, "_encoder.json") {
@@ -160,6 +158,11 @@ func Load(path string) (*Tokenizer, error) {
 		}
 		return loadGPT2(path, bpe)
 	default:
+		if looksLikeSentencePiece(data) {
+			return nil, fmt.Errorf("tokenize: %s: this is a SentencePiece model (protobuf), which smelt does not read yet: "+
+				"give the model's Hugging Face tokenizer.json instead (the transformers library writes one with "+
+				"AutoTokenizer.from_pretrained(...).save_pretrained(dir))", path)
+		}
 		tokens, err := parseTiktoken(data, path)
 		if err != nil {
 			return nil, err
@@ -171,6 +174,22 @@ func Load(path string) (*Tokenizer, error) {
 		}
 		return New(spec)
 	}
+}
+
+// looksLikeSentencePiece reports a SentencePiece ModelProto: it starts with
+// field 1 (pieces, length-delimited: tag 0x0a), whose first piece is a
+// message starting with field 1 (the piece string, tag 0x0a) — bytes no
+// tiktoken file (base64 text) starts with.
+func looksLikeSentencePiece(data []byte) bool {
+	if len(data) < 4 || data[0] != 0x0a {
+		return false
+	}
+	// Skip the varint length of the first piece.
+	i := 1
+	for i < len(data) && i < 6 && data[i]&0x80 != 0 {
+		i++
+	}
+	return i+1 < len(data) && data[i+1] == 0x0a
 }
 
 // parseTiktoken parses "base64 rank" lines into tokens indexed by rank.
@@ -422,125 +441,6 @@ func parseMergePair(a, b string) ([2]string, error) {
 		return [2]string{}, err
 	}
 	return [2]string{string(x), string(y)}, nil
-}
-
-type hfFile struct {
-	AddedTokens []struct {
-		ID      uint32 `json:"id"`
-		Content string `json:"content"`
-		Special bool   `json:"special"`
-	} `json:"added_tokens"`
-	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
-	Model        struct {
-		Type   string            `json:"type"`
-		Vocab  map[string]uint32 `json:"vocab"`
-		Merges []json.RawMessage `json:"merges"`
-	} `json:"model"`
-}
-
-type hfPre struct {
-	Type          string  `json:"type"`
-	UseRegex      *bool   `json:"use_regex"`
-	Pretokenizers []hfPre `json:"pretokenizers"`
-	Pattern       struct {
-		Regex  string `json:"Regex"`
-		String string `json:"String"`
-	} `json:"pattern"`
-}
-
-// hfPattern maps a Hugging Face pre_tokenizer to one of the known patterns.
-func hfPattern(raw json.RawMessage) (Pattern, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, errors.New("no pre_tokenizer: only byte-level BPE with a GPT-2, cl100k or o200k split is supported")
-	}
-	var p hfPre
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return 0, err
-	}
-	var find func(p hfPre) (Pattern, bool, error)
-	find = func(p hfPre) (Pattern, bool, error) {
-		switch p.Type {
-		case "ByteLevel":
-			if p.UseRegex == nil || *p.UseRegex {
-				return PatternGPT2, true, nil
-			}
-			return 0, false, nil
-		case "Split":
-			for _, cand := range []Pattern{PatternGPT2, PatternCL100K, PatternO200K} {
-				if p.Pattern.Regex == cand.Regexp() {
-					return cand, true, nil
-				}
-			}
-			return 0, false, fmt.Errorf("split pattern %q is not one of the supported GPT-2, cl100k, o200k patterns", p.Pattern.Regex)
-		case "Sequence":
-			for _, q := range p.Pretokenizers {
-				if pat, ok, err := find(q); ok || err != nil {
-					return pat, ok, err
-				}
-			}
-			return 0, false, nil
-		}
-		return 0, false, fmt.Errorf("pre_tokenizer type %q is not supported", p.Type)
-	}
-	pat, ok, err := find(p)
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return 0, errors.New("pre_tokenizer has no regex split")
-	}
-	return pat, nil
-}
-
-func loadHF(path string, data []byte) (*Tokenizer, error) {
-	var f hfFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, jsonError(path, err)
-	}
-	if f.Model.Type != "" && f.Model.Type != "BPE" {
-		return nil, fmt.Errorf("tokenize: %s: model type %q: only BPE is supported", path, f.Model.Type)
-	}
-	pat, err := hfPattern(f.PreTokenizer)
-	if err != nil {
-		return nil, fmt.Errorf("tokenize: %s: %w", path, err)
-	}
-	specials := map[string]uint32{}
-	for _, a := range f.AddedTokens {
-		if a.Special {
-			specials[a.Content] = a.ID
-		}
-	}
-	vocab := make(map[string]uint32, len(f.Model.Vocab))
-	for k, id := range f.Model.Vocab {
-		if sid, ok := specials[k]; ok && sid == id {
-			continue
-		}
-		b, err := ParseByteLevel(k)
-		if err != nil {
-			return nil, fmt.Errorf("tokenize: %s: vocab entry %q: %w (only byte-level BPE is supported)", path, k, err)
-		}
-		vocab[string(b)] = id
-	}
-	merges := make([][2]string, 0, len(f.Model.Merges))
-	for i, raw := range f.Model.Merges {
-		var m [2]string
-		var s string
-		var pair []string
-		switch {
-		case json.Unmarshal(raw, &s) == nil:
-			m, err = parseMergeLine(s)
-		case json.Unmarshal(raw, &pair) == nil && len(pair) == 2:
-			m, err = parseMergePair(pair[0], pair[1])
-		default:
-			err = fmt.Errorf("merge %s is neither \"a b\" nor [\"a\", \"b\"]", raw)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("tokenize: %s: merge %d: %w", path, i, err)
-		}
-		merges = append(merges, m)
-	}
-	name := strings.TrimSuffix(filepath.Base(path), ".json")
-	return buildFromMerges(name, pat, vocab, merges, specials)
 }
 
 // jsonError names the file and, when encoding/json knows it, the byte offset.

@@ -114,7 +114,7 @@ func TestLoadErrors(t *testing.T) {
 		write("bad.tiktoken", "IQ== 0\nnot-base64!! 1\n"):           "byte offset 7",
 		write("short.tiktoken", "IQ== 0\n"):                         "byte 0x00 is not a token",
 		write("norank.tiktoken", "IQ==\n"):                          "byte offset 0",
-		write("tokenizer.json", `{"model": {"type": "WordPiece"}}`): "only BPE",
+		write("tokenizer.json", `{"model": {"type": "WordPiece"}}`): `model type "WordPiece" is not supported`,
 		write("broken.json: byte offset 10", `{"model": `):          "broken.json",
 	}
 	for p, want := range cases {

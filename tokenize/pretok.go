@@ -268,7 +268,15 @@ func gpt2Next(ct *[0x10000]uint8, s string, p int) int {
 	return scanSpace(ct, s, p, false)
 }
 
-func cl100kNext(ct *[0x10000]uint8, s string, p int) int {
+func cl100kNext(ct *[0x10000]uint8, s string, p int) int { return cl100kLike(ct, s, p, 3) }
+
+// qwenRegexp is Qwen 2/3's split: cl100k's with single digits.
+const qwenRegexp = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+func qwenNext(ct *[0x10000]uint8, s string, p int) int { return cl100kLike(ct, s, p, 1) }
+
+// cl100kLike is cl100k's scanner with \p{N}{1,digits}.
+func cl100kLike(ct *[0x10000]uint8, s string, p int, digits int) int {
 	b := s[p]
 	if b == '\'' {
 		if e := contraction(s, p, true); e > p {
@@ -286,7 +294,7 @@ func cl100kNext(ct *[0x10000]uint8, s string, p int) int {
 	}
 	if f0&fN != 0 {
 		i, w := p+w0, 0
-		for n := 1; n < 3 && i < len(s); n++ {
+		for n := 1; n < digits && i < len(s); n++ {
 			var f uint8
 			if f, w = classAt(ct, s, i); f&fN == 0 {
 				break

@@ -32,6 +32,12 @@ func (t *Tokenizer) EncodeStream(r io.Reader, allowed, disallowed []string, chun
 		}
 		cut := len(buf)
 		if !eof {
+			if t.pipe != nil && !t.pipe.streamSafe {
+				// A normalizer or the model sees whole segments (Llama 2's
+				// Prepend, Gemma's whole-text BPE): there is no safe cut.
+				carry = buf
+				continue
+			}
 			if cut = safeCut(buf); cut == 0 {
 				carry = buf
 				continue

@@ -38,6 +38,13 @@ type Tokenizer struct {
 	spByID   map[uint32]string
 	specList []string // specials, longest first, for matching
 	maxID    uint32
+
+	pipe   *pipeline         // the tokenizer.json path; nil: the plain byte-level scan
+	added  map[uint32]string // non-special added tokens by id
+	hash   string            // RanksHash when set (a tokenizer.json's file hash)
+	bounds hfBoundaries      // the bos/eos names the tokenizer's files give
+	eos    *boundary         // the end-of-text token chosen with WithEOS
+	bos    *boundary         // the beginning-of-text token chosen with WithBOS
 }
 
 // Spec describes a vocabulary to build a Tokenizer from.
@@ -108,15 +115,25 @@ func New(spec Spec) (*Tokenizer, error) {
 			}
 		}
 	}
-	for s, id := range spec.Specials {
+	if err := t.setSpecials(spec.Specials); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// setSpecials records the special tokens (and sorts them for matching).
+func (t *Tokenizer) setSpecials(specials map[string]uint32) error {
+	t.specials = make(map[string]uint32, len(specials))
+	t.spByID = make(map[uint32]string, len(specials))
+	for s, id := range specials {
 		if s == "" {
-			return nil, fmt.Errorf("tokenize: %s: empty special token", spec.Name)
+			return fmt.Errorf("tokenize: %s: empty special token", t.name)
 		}
 		if _, clash := t.decodeOrdinary(id); clash {
-			return nil, fmt.Errorf("tokenize: %s: special token %q id %d is also an ordinary token", spec.Name, s, id)
+			return fmt.Errorf("tokenize: %s: special token %q id %d is also an ordinary token", t.name, s, id)
 		}
 		if other, dup := t.spByID[id]; dup {
-			return nil, fmt.Errorf("tokenize: %s: special tokens %q and %q share id %d", spec.Name, s, other, id)
+			return fmt.Errorf("tokenize: %s: special tokens %q and %q share id %d", t.name, s, other, id)
 		}
 		t.specials[s] = id
 		t.spByID[id] = s
@@ -130,7 +147,7 @@ func New(spec Spec) (*Tokenizer, error) {
 		}
 		return a < b
 	})
-	return t, nil
+	return nil
 }
 
 // Name returns the encoding's name (a built-in name or the file's base name).
@@ -141,12 +158,6 @@ func (t *Tokenizer) Pattern() Pattern { return t.pattern }
 
 // VocabSize returns max id + 1 over ordinary and special tokens.
 func (t *Tokenizer) VocabSize() int { return int(t.maxID) + 1 }
-
-// EOT returns the id of <|endoftext|> when the vocabulary has it.
-func (t *Tokenizer) EOT() (uint32, bool) {
-	id, ok := t.specials[EndOfText]
-	return id, ok
-}
 
 // Specials returns the special tokens and their ids.
 func (t *Tokenizer) Specials() map[string]uint32 {
@@ -171,10 +182,22 @@ func (t *Tokenizer) TokenBytes(id uint32) ([]byte, bool) {
 	if s, ok := t.spByID[id]; ok {
 		return []byte(s), true
 	}
+	if s, ok := t.added[id]; ok {
+		return []byte(s), true
+	}
 	return nil, false
 }
 
 func (t *Tokenizer) decodeOrdinary(id uint32) (string, bool) {
+	if t.pipe != nil && t.pipe.bpe != nil {
+		if int64(id) >= int64(len(t.pipe.bpe.idToTok)) || t.pipe.bpe.idToTok[id] == "" {
+			return "", false
+		}
+		if _, sp := t.spByID[id]; sp {
+			return "", false
+		}
+		return t.pipe.decode.token(t.pipe.bpe.idToTok[id]), true
+	}
 	r := id
 	if t.idToRank != nil {
 		var ok bool
@@ -190,6 +213,9 @@ func (t *Tokenizer) decodeOrdinary(id uint32) (string, bool) {
 // Two tokenizers with the same hash encode identically (given the pattern,
 // which is hashed too).
 func (t *Tokenizer) RanksHash() string {
+	if t.hash != "" {
+		return t.hash
+	}
 	h := sha256.New()
 	var buf [12]byte
 	h.Write([]byte("smelt-bpe-v1\x00" + t.pattern.String() + "\x00"))
@@ -234,6 +260,9 @@ func (t *Tokenizer) EncodeOrdinary(text string) []uint32 {
 // extended slice. It allocates nothing beyond dst's growth (pieces longer than
 // 64 bytes that are not single tokens use a heap allocation).
 func (t *Tokenizer) AppendEncodeOrdinary(dst []uint32, text string) []uint32 {
+	if t.pipe != nil {
+		return t.appendPipeline(dst, text)
+	}
 	ct := classTable()
 	split := t.split
 	for p := 0; p < len(text); {
@@ -399,6 +428,10 @@ func (t *Tokenizer) AppendDecode(dst []byte, ids []uint32) ([]byte, error) {
 			continue
 		}
 		if s, ok := t.spByID[id]; ok {
+			dst = append(dst, s...)
+			continue
+		}
+		if s, ok := t.added[id]; ok {
 			dst = append(dst, s...)
 			continue
 		}

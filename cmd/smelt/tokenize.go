@@ -12,6 +12,7 @@ import (
 func newTokenizeCmd() *cobra.Command {
 	var (
 		out, tokName, source string
+		eos, bos             string
 		workers              int
 		shardMB              float64
 	)
@@ -20,7 +21,9 @@ func newTokenizeCmd() *cobra.Command {
 		Short: "Encode document shards into token shards (Arrow IPC, ZSTD) with a tokens manifest",
 		Long: `tokenize reads finished document-shard directories, encodes every
 document's text with the tokenizer on --workers goroutines, appends the
-end-of-text token and writes size-bounded token shards to --out: Arrow IPC
+end-of-text token (--eos; by default the tokenizer's own, from its
+tokenizer_config.json or post-processor for a tokenizer.json), after a
+beginning-of-text token when the tokenizer adds one (--bos), and writes size-bounded token shards to --out: Arrow IPC
 files with ZSTD compression and columns id, source, tokens (list<uint16>
 when the vocabulary has at most 65536 ids, else list<uint32>) and n_tokens.
 Output is the same, byte for byte, whatever the worker count.
@@ -31,7 +34,8 @@ rows, tokens, bytes and sha256. Documents with empty text are dropped
 (tokenize/empty). A killed run resumes when started again with the same
 arguments.`,
 		Example: `  smelt tokenize shards/cc-dedup --out tokens/cc --tokenizer gpt2
-  smelt tokenize shards/wiki --out tokens/wiki --tokenizer gpt2 --source wikipedia`,
+  smelt tokenize shards/wiki --out tokens/wiki --tokenizer gpt2 --source wikipedia
+  smelt tokenize shards/cc --out tokens/llama3 --tokenizer llama3/tokenizer.json --eos '<|end_of_text|>'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -49,8 +53,11 @@ arguments.`,
 				return err
 			}
 			out = remote.Dir
-			tok, err := tokenize.GetOrLoad(tokName)
+			tok, err := tokenize.GetOrLoadWith(tokName, eos, bos)
 			if err != nil {
+				return err
+			}
+			if err := tok.CheckEOT(); err != nil {
 				return err
 			}
 			in, err := shards.OpenDocDirs(args...)
@@ -87,6 +94,8 @@ arguments.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "", "output token-shard directory (required)")
 	cmd.Flags().StringVar(&tokName, "tokenizer", "", "tokenizer: built-in name (gpt2, ...) or a tokenizer file (required)")
+	cmd.Flags().StringVar(&eos, "eos", "", "end-of-text token that ends every document (default: the tokenizer's own, e.g. <|endoftext|> or tokenizer_config.json's eos_token)")
+	cmd.Flags().StringVar(&bos, "bos", "", "beginning-of-text token that starts every document (default: the one the tokenizer's post-processor adds, if any; \"none\" for none)")
 	cmd.Flags().StringVar(&source, "source", "", "replace every document's source name (for mixing)")
 	cmd.Flags().IntVar(&workers, "workers", 0, "encoding goroutines (0 = all cores); output does not depend on it")
 	cmd.Flags().Float64Var(&shardMB, "shard-mb", 64, "uncompressed shard size in MiB (fractions allowed)")

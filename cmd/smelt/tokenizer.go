@@ -222,6 +222,9 @@ func newTokenizerInfoCmd() *cobra.Command {
 			if eot, ok := tok.EOT(); ok {
 				info.EOT = &eot
 			}
+			if tok.IsPipeline() {
+				info.Pattern, info.Regexp = "tokenizer.json", "(its normalizer, pre_tokenizer and added tokens)"
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -231,9 +234,14 @@ func newTokenizerInfoCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "name        %s\nvocab size  %d\n", info.Name, info.VocabSize)
 			if info.EOT != nil {
-				fmt.Fprintf(out, "eot         %d\n", *info.EOT)
+				_, from := tok.DefaultEOS()
+				fmt.Fprintf(out, "eot         %d %s (from %s)\n", *info.EOT, tok.EOSName(), from)
 			} else {
-				fmt.Fprintf(out, "eot         (none)\n")
+				fmt.Fprintf(out, "eot         (none: smelt tokenize needs --eos)\n")
+			}
+			if n, from := tok.DefaultBOS(); n != "" {
+				id, _ := tok.BOS()
+				fmt.Fprintf(out, "bos         %d %s (from %s; smelt tokenize adds it, --bos none does not)\n", id, n, from)
 			}
 			fmt.Fprintf(out, "pattern     %s  %s\n", info.Pattern, info.Regexp)
 			for _, s := range specials {

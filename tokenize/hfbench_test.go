@@ -1,0 +1,92 @@
+package tokenize
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func procCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkVsHF compares smelt with Hugging Face tokenizers 0.23.2 (Node
+// binding, one Rayon thread) on each model's tokenizer.json in the same run,
+// on the same real documents encoded one at a time: CPU seconds to load the
+// file (process CPU, GC included) and to encode (smelt: its thread's CPU;
+// HF: the node process's CPU). Run it with
+//
+//	go test ./tokenize/ -run '^$' -bench BenchmarkVsHF -benchtime 1x
+func BenchmarkVsHF(b *testing.B) {
+	node := hfNode(b)
+	docs := realDocs(b, 1500)
+	total := 0
+	for _, d := range docs {
+		total += len(d)
+	}
+	dir := b.TempDir()
+	textsPath := filepath.Join(dir, "texts.json")
+	data, err := json.Marshal(docs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(textsPath, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, m := range hfModels {
+		b.Run(m, func(b *testing.B) {
+			runtime.GC()
+			c0 := procCPU()
+			tok, err := Load(hfPath(m))
+			if err != nil {
+				b.Fatal(err)
+			}
+			loadCPU := procCPU() - c0
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			buf := make([]uint32, 0, 1<<16)
+			for _, d := range docs { // warm up, as the reference does
+				buf = tok.AppendEncodeOrdinary(buf[:0], d)
+			}
+			var ours time.Duration
+			rounds := 0
+			for b.Loop() {
+				c := threadCPU()
+				for _, d := range docs {
+					buf = tok.AppendEncodeOrdinary(buf[:0], d)
+				}
+				ours += threadCPU() - c
+				rounds++
+			}
+			cmd := exec.Command(node, filepath.Join(hfDir, "ref.js"), "bench", hfPath(m), textsPath, "1")
+			cmd.Env = append(os.Environ(), "RAYON_NUM_THREADS=1", "TOKENIZERS_PARALLELISM=false")
+			out, err := cmd.Output()
+			if err != nil {
+				b.Fatalf("reference: %v", err)
+			}
+			var ref struct {
+				Load   float64 `json:"load_cpu_s"`
+				Encode float64 `json:"encode_cpu_s"`
+			}
+			if err := json.Unmarshal(out, &ref); err != nil {
+				b.Fatalf("reference printed %q: %v", out, err)
+			}
+			mb := float64(total) / 1e6
+			oursPer := ours.Seconds() / float64(rounds)
+			b.ReportMetric(mb/oursPer, "smelt-MB/cpu-s")
+			b.ReportMetric(mb/ref.Encode, "hf-MB/cpu-s")
+			b.ReportMetric(ref.Encode/oursPer, "x-encode")
+			b.ReportMetric(loadCPU.Seconds(), "smelt-load-cpu-s")
+			b.ReportMetric(ref.Load, "hf-load-cpu-s")
+		})
+	}
+}
