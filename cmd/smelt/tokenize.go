@@ -85,10 +85,10 @@ arguments.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "output token-shard directory (required)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "output token-shard directory (required)")
 	cmd.Flags().StringVar(&tokName, "tokenizer", "", "tokenizer: built-in name (gpt2, ...) or a tokenizer file (required)")
 	cmd.Flags().StringVar(&source, "source", "", "replace every document's source name (for mixing)")
-	cmd.Flags().IntVar(&workers, "workers", 0, "encoding goroutines (0 = all cores); output does not depend on it")
-	cmd.Flags().Float64Var(&shardMB, "shard-mb", 64, "uncompressed shard size in MiB (fractions allowed)")
+	cmd.Flags().IntVarP(&workers, "workers", "j", 0, "encoding goroutines (0 = all cores); output does not depend on it")
+	cmd.Flags().Float64Var(&shardMB, "shard-mb", 64, shardMBUsage)
 	return cmd
 }

@@ -255,7 +255,7 @@ trainer without shards.`,
 	f.StringVar(&data, "data", "", "mix YAML file, token-shard directory, synthetic:VOCAB or text:FILE (with --resume: default the run's)")
 	f.StringVar(&tokFlag, "tokenizer", "", "the shards' tokenizer (built-in name or file) to embed in the checkpoint (default: the shards' tokenizer name, when built in or a readable file)")
 	f.StringVar(&config, "config", "small", "model: tiny, small, gpt2-124m or a YAML file (layers, heads, width, context)")
-	f.StringVar(&out, "out", "", "run directory for checkpoint.bin, log.csv and loss.png")
+	f.StringVarP(&out, "out", "o", "", "run directory for checkpoint.bin, log.csv and loss.png")
 	f.StringVar(&resume, "resume", "", "continue the run in this directory (or checkpoint file)")
 	f.IntVar(&o.Steps, "steps", o.Steps, "total optimizer steps (with --resume: a new total; past the old one, the cosine is stretched to it unless --decay-steps was set)")
 	f.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "sequences per micro-batch")
@@ -272,7 +272,7 @@ trainer without shards.`,
 	f.Float64Var(&valFraction, "val-fraction", 0.01, "fraction of the data held out for validation (shard data): whole documents, or chunks of them when a source has too few")
 	f.IntVar(&o.CheckpointEvery, "checkpoint-every", o.CheckpointEvery, "write a checkpoint every N steps (0: only at the end)")
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the initial weights and the loader's shuffle")
-	f.IntVar(&threads, "threads", 0, "threads for the math (0: all cores)")
+	f.IntVarP(&threads, "threads", "j", 0, "threads for the math (0: all cores); -j as on every verb")
 	return cmd
 }
 
