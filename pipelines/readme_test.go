@@ -1,0 +1,88 @@
+package pipelines
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// readmeRecipe returns the README's "first recipe" block.
+func readmeRecipe(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := bytes.Cut(data, []byte("<!-- first-recipe"))
+	if !ok {
+		t.Fatal("README.md has no <!-- first-recipe --> block")
+	}
+	block, _, ok := bytes.Cut(rest, []byte("<!-- /first-recipe -->"))
+	if !ok {
+		t.Fatal("README.md's first-recipe block is not closed")
+	}
+	_, y, ok := bytes.Cut(block, []byte("```yaml\n"))
+	if !ok {
+		t.Fatal("first-recipe block has no ```yaml fence")
+	}
+	y, _, _ = bytes.Cut(y, []byte("```"))
+	return string(y)
+}
+
+// TestReadmeFirstRecipe parses and runs the README's first recipe, as a
+// newcomer would, on generated JSONL in crawl/: it must fit in about ten
+// lines, run every step, and give token shards and a JSONL export.
+func TestReadmeFirstRecipe(t *testing.T) {
+	y := readmeRecipe(t)
+	if n := strings.Count(strings.TrimSpace(y), "\n") + 1; n > 12 {
+		t.Errorf("the first recipe has %d lines; the README promises about ten", n)
+	}
+	dir := t.TempDir()
+	writeCorpus(t, dir, 2, 40)
+	path := filepath.Join(dir, "first.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := LoadRecipe(path)
+	if err != nil {
+		t.Fatalf("the README's first recipe does not parse: %v", err)
+	}
+	if w := r.Warnings(); len(w) != 0 {
+		t.Errorf("the README's first recipe draws warnings: %q", w)
+	}
+	run, err := Open(filepath.Join(dir, "runs", "first"), r, OpenOptions{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.RunLocal(context.Background(), LocalOptions{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(run.Dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	t.Logf("run directory: %v", names)
+	m, err := shards.ReadManifest(filepath.Join(run.Dir, "tokenize"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Totals.Tokens == 0 {
+		t.Error("tokenize holds no tokens")
+	}
+	st, err := shards.ReadStats(filepath.Join(run.Dir, "filter-web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.In.Docs != 80 || st.Out.Docs == 0 || st.Out.Docs == st.In.Docs {
+		t.Errorf("filter-web: %d in, %d out; want 80 in and some (not all) kept", st.In.Docs, st.Out.Docs)
+	}
+	if parts, _ := filepath.Glob(filepath.Join(run.Dir, "export-jsonl", "part-*.jsonl.zst")); len(parts) == 0 {
+		t.Error("export-jsonl wrote no part-*.jsonl.zst")
+	}
+}
