@@ -53,7 +53,7 @@ type Report struct {
 	// top drop reasons, tokens and passes per source, exports (nil when
 	// the directory holds no counts).
 	Headline *Headline
-	Funnel    []FunnelRow
+	Funnel   []FunnelRow
 	// FunnelChart shows documents in and kept per step.
 	FunnelChart *HBarChart
 	// Sources lists each source's kept documents and bytes after every step.
@@ -68,7 +68,7 @@ type Report struct {
 	Quality       []QualityChart
 	// Langs is one chart of the kept documents' languages, one series per
 	// step that counted languages.
-	Langs *LangTable
+	Langs     *LangTable
 	Dedup     []DedupSection
 	Tokens    *HBarChart
 	TokenRows []TokenRow
@@ -126,8 +126,8 @@ type QualityChart struct {
 	ByPolicy bool
 	// RuleDropped counts the scored documents the rules dropped, left out
 	// of the chart when ByPolicy.
-	RuleDropped   int64
-	Mean, Std     float64
+	RuleDropped int64
+	Mean, Std   float64
 	// KeepByPolicy counts the documents dropped by the quality keep policy.
 	Pareto, Threshold shards.Count
 	// Policy is the keep policy drawn over the histogram ("" if unknown).
