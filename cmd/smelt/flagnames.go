@@ -1,6 +1,10 @@
 package main
 
-import "github.com/smelt-dev/smelt/shards"
+import (
+	"strconv"
+
+	"github.com/smelt-dev/smelt/shards"
+)
 
 // shardMBUsage is the one description of --shard-mb: every verb that has it
 // takes the same float64 size in MiB (fractions allowed), checked before
@@ -16,4 +20,14 @@ func mustShardBytes(mb float64) int64 {
 		panic("--shard-mb was not checked: " + err.Error())
 	}
 	return n
+}
+
+// tokensPerSecond formats a rate for the done lines, "-" when no time was
+// measured. On a resumed run the tokens include the ones an earlier run
+// wrote, so the rate is of the whole output over this run's time.
+func tokensPerSecond(tokens int64, secs float64) string {
+	if secs <= 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(float64(tokens)/secs, 'f', 0, 64)
 }

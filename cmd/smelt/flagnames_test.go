@@ -1,7 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+
+	"github.com/smelt-dev/smelt/shards"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -47,5 +53,27 @@ func TestFlagNamesConsistent(t *testing.T) {
 	walk(newRootCmd())
 	if checked < 50 {
 		t.Fatalf("checked only %d flags", checked)
+	}
+}
+
+// TestTokenizeReportsTokensPerSecond: smelt tokenize ends with its rate in
+// tokens per second, beside MB/s.
+func TestTokenizeReportsTokensPerSecond(t *testing.T) {
+	dir := t.TempDir()
+	var docs []*shards.Document
+	for i := 0; i < 20; i++ {
+		docs = append(docs, &shards.Document{ID: fmt.Sprintf("d%02d", i), Source: "web", Text: strings.Repeat("The quick brown fox. ", 5+i)})
+	}
+	writeDocs(t, filepath.Join(dir, "docs"), docs)
+	out, err := runSmelt(t, "tokenize", filepath.Join(dir, "docs"), "-o", filepath.Join(dir, "tok"), "-t", "gpt2", "-j", "1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	m, err := shards.ReadManifest(filepath.Join(dir, "tok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("20 documents, %d tokens in", m.Totals.Tokens); !strings.Contains(out, want) || !regexp.MustCompile(`; \d+ tokens/s, [0-9.]+ MB/s`).MatchString(out) {
+		t.Errorf("tokenize printed %q, want %q and a tokens/s rate", out, want)
 	}
 }

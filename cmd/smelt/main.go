@@ -23,10 +23,12 @@ func main() {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	got := make(chan os.Signal, 1)
+	root := newRootCmd()
+	hint := interruptHint(root, os.Args[1:])
 	go func() {
 		s := <-sig
 		got <- s
-		fmt.Fprintf(os.Stderr, "smelt: %v: stopping (again to stop at once); run the same command again to resume\n", s)
+		fmt.Fprintf(os.Stderr, "smelt: %v: stopping (again to stop at once); %s\n", s, hint)
 		cancel()
 		select {
 		case s = <-sig:
@@ -35,7 +37,7 @@ func main() {
 		}
 		os.Exit(signalExit(s))
 	}()
-	err := newRootCmd().ExecuteContext(ctx)
+	err := root.ExecuteContext(ctx)
 	select {
 	case s := <-got:
 		// Interrupted: the status says so whatever the verb returned.
