@@ -86,3 +86,37 @@ func TestReadmeFirstRecipe(t *testing.T) {
 		t.Error("export-jsonl wrote no part-*.jsonl.zst")
 	}
 }
+
+// TestMixNamesSources: the run's mix.yaml points at token directories named
+// after their sources, not at task numbers.
+func TestMixNamesSources(t *testing.T) {
+	dir := t.TempDir()
+	path := setupRun(t, dir, false)
+	r, err := LoadRecipe(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := Open(filepath.Join(dir, "run"), r, OpenOptions{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.RunLocal(context.Background(), LocalOptions{Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(run.Dir, MixFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"name: crawl\n      path: tokenize/tasks/crawl\n", "name: books\n      path: tokenize/tasks/books\n"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("mix.yaml lacks %q:\n%s", want, data)
+		}
+	}
+	m, err := shards.LoadMix(filepath.Join(run.Dir, MixFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Sources) != 2 || m.Sources[0].Tokens() == 0 || m.Sources[1].Tokens() == 0 {
+		t.Errorf("mix.yaml does not load to two sources with tokens")
+	}
+}
