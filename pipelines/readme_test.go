@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smelt-dev/smelt/report"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -84,6 +85,21 @@ func TestReadmeFirstRecipe(t *testing.T) {
 	}
 	if parts, _ := filepath.Glob(filepath.Join(run.Dir, "export-jsonl", "part-*.jsonl.zst")); len(parts) == 0 {
 		t.Error("export-jsonl wrote no part-*.jsonl.zst")
+	}
+	// smelt report's headline lists the export with its path, and the
+	// final documents are those the export holds.
+	rr, err := report.Load(run.Dir, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := report.Build(context.Background(), rr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := rep.Headline
+	if h == nil || len(h.Exports) != 1 || h.Exports[0].Path != filepath.Join(run.Dir, "export-jsonl") || h.Exports[0].Format != "jsonl" ||
+		len(h.Exports[0].Files) == 0 || h.Exports[0].Docs != h.Final.Docs || h.Final.Docs != m.Totals.Rows {
+		t.Errorf("report headline: %+v", h)
 	}
 }
 
