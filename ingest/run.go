@@ -563,11 +563,10 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			// atomically; what came after it is redone on resume, so that
 			// shard boundaries stay where an uninterrupted run puts them.
 			cp, _ := shards.LoadCheckpoint(out)
-			done := int64(0)
-			if cp != nil {
-				done = cp.Consumed
+			if cp == nil || cp.Consumed == 0 {
+				return nil, fmt.Errorf("ingest interrupted (%w) before its first checkpoint: %s holds nothing yet; the same command starts again from the beginning", ctx.Err(), out)
 			}
-			return nil, fmt.Errorf("ingest interrupted (%w): %s keeps the %d records up to its last checkpoint; run the same command again to resume", ctx.Err(), out, done)
+			return nil, fmt.Errorf("ingest interrupted (%w): %s keeps the %d records up to its last checkpoint; run the same command again to resume", ctx.Err(), out, cp.Consumed)
 		}
 		return nil, err
 	}

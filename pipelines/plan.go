@@ -264,7 +264,9 @@ func NewPlan(r *Recipe) (*Plan, error) {
 	ts := &Step{Name: "tokenize", Kind: KindTokenize, Merge: true, Needs: []string{tk.Name}}
 	for i, src := range mixed {
 		ts.Needs = appendUnique(ts.Needs, finalStep[src.Name])
-		t := &Task{Rank: i, Source: src.Name, Out: taskDir(ts.Name, i)}
+		// Named after the source (not the rank), so that mix.yaml, which
+		// points at these directories, names its sources in its paths.
+		t := &Task{Rank: i, Source: src.Name, Out: filepath.Join(ts.Name, "tasks", src.Name)}
 		for _, u := range final[src.Name] {
 			t.Inputs = append(t.Inputs, u.Out)
 		}

@@ -62,6 +62,7 @@ func Open(dir string, r *Recipe, opt OpenOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	logWarnings(r)
 	// Work from the recipe as tasks will read it back from recipe.yaml
 	// (a YAML round trip turns, for example, absent lists into empty ones,
 	// which fingerprints would tell apart).

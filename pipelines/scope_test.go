@@ -140,10 +140,10 @@ func TestDedupScope(t *testing.T) {
 	if n := len(src.Plan.Step("dedup-cluster").Tasks); n != 2 {
 		t.Fatalf("scope source: %d dedup groups", n)
 	}
-	if got := tokenIDs(t, filepath.Join(src.Dir, "tokenize", "tasks", "00000"), "a"); !slices.Equal(got, aIDs) {
+	if got := tokenIDs(t, filepath.Join(src.Dir, "tokenize", "tasks", "a"), "a"); !slices.Equal(got, aIDs) {
 		t.Errorf("scope source, a: %v", got)
 	}
-	if got := tokenIDs(t, filepath.Join(src.Dir, "tokenize", "tasks", "00001"), "b"); !slices.Equal(got, bIDs) {
+	if got := tokenIDs(t, filepath.Join(src.Dir, "tokenize", "tasks", "b"), "b"); !slices.Equal(got, bIDs) {
 		t.Errorf("scope source, b: %v", got)
 	}
 	st, err := shards.ReadStats(filepath.Join(src.Dir, "dedup"))
@@ -158,10 +158,10 @@ func TestDedupScope(t *testing.T) {
 	if n := len(glob.Plan.Step("dedup-cluster").Tasks); n != 1 {
 		t.Fatalf("scope global: %d dedup groups", n)
 	}
-	if got := tokenIDs(t, filepath.Join(glob.Dir, "tokenize", "tasks", "00000"), "a"); !slices.Equal(got, aIDs) {
+	if got := tokenIDs(t, filepath.Join(glob.Dir, "tokenize", "tasks", "a"), "a"); !slices.Equal(got, aIDs) {
 		t.Errorf("scope global, a: %v", got)
 	}
-	if got := tokenIDs(t, filepath.Join(glob.Dir, "tokenize", "tasks", "00001"), "b"); !slices.Equal(got, bIDs[:8]) {
+	if got := tokenIDs(t, filepath.Join(glob.Dir, "tokenize", "tasks", "b"), "b"); !slices.Equal(got, bIDs[:8]) {
 		t.Errorf("scope global, b: %v", got)
 	}
 	st, err = shards.ReadStats(filepath.Join(glob.Dir, "dedup"))
@@ -218,7 +218,7 @@ func TestDedupScope(t *testing.T) {
 	if ents, _ := os.ReadDir(store); len(ents) != 1 {
 		t.Errorf("store directory holds %d entries, want only %s", len(ents), GlobalStoreName)
 	}
-	if got := tokenIDs(t, filepath.Join(first.Dir, "tokenize", "tasks", "00001"), "b"); !slices.Equal(got, bIDs[:8]) {
+	if got := tokenIDs(t, filepath.Join(first.Dir, "tokenize", "tasks", "b"), "b"); !slices.Equal(got, bIDs[:8]) {
 		t.Errorf("scope global with a store, b: %v", got)
 	}
 	dir2 := filepath.Join(dir, "next")

@@ -53,6 +53,17 @@ type HBar struct {
 // NewHBarChart lays out rows of values (one value per series). format
 // prints a value beside its bar.
 func NewHBarChart(id string, series []string, labels []string, values [][]float64, format func(float64) string) *HBarChart {
+	return newHBarChart(id, series, labels, values, format, false)
+}
+
+// NewHBarChartLog is NewHBarChart with bar lengths on a log scale
+// (log(1+v)), for counts that span orders of magnitude: every non-zero
+// value stays a readable bar, and the printed value gives the number.
+func NewHBarChartLog(id string, series []string, labels []string, values [][]float64, format func(float64) string) *HBarChart {
+	return newHBarChart(id, series, labels, values, format, true)
+}
+
+func newHBarChart(id string, series []string, labels []string, values [][]float64, format func(float64) string, logScale bool) *HBarChart {
 	const width, barH, gap, valueW = 900, 14, 8, 110
 	// The label column fits the longest label (11px text is about 6.5px a
 	// character), within [120, 380].
@@ -80,6 +91,9 @@ func NewHBarChart(id string, series []string, labels []string, values [][]float6
 		row := HBarRow{Label: l, Y: y, LabelX: float64(labelW - 6), TextY: y + barH - 4}
 		for j, v := range values[i] {
 			w := plotW * v / maxV
+			if logScale {
+				w = plotW * math.Log1p(max(v, 0)) / math.Log1p(maxV)
+			}
 			if v > 0 && w < 1 {
 				w = 1
 			}

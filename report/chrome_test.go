@@ -73,7 +73,7 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 		// Every chart is an SVG with marks in it.
-		for _, id := range []string{"funnel", "drops", "quality-filter", "langs-ingest-gen", "clusters-dedup", "tokens", "loss-train"} {
+		for _, id := range []string{"funnel", "drops", "quality-filter", "langs", "clusters-dedup", "tokens", "loss-train"} {
 			var n int
 			b.eval(`document.querySelectorAll("svg#chart-`+id+` rect, svg#chart-`+id+` polyline, svg#chart-`+id+` circle").length`, &n)
 			if n == 0 {

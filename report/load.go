@@ -102,19 +102,31 @@ type Recipe struct {
 		Keep string `yaml:"keep"`
 	} `yaml:"classifier"`
 	Train *struct {
-		Steps     int64 `yaml:"steps"`
-		BatchSize int64 `yaml:"batch_size"`
-		SeqLen    int64 `yaml:"seq_len"`
+		Config    string `yaml:"config"`
+		Steps     int64  `yaml:"steps"`
+		BatchSize int64  `yaml:"batch_size"`
+		SeqLen    int64  `yaml:"seq_len"`
 	} `yaml:"train"`
 }
 
-// Budget is the number of tokens the recipe's training run draws (0 when
-// it does not train).
+// Budget is the number of tokens the recipe's training run draws, as the
+// loader draws them and smelt demo prints them: steps x batch_size x
+// (seq_len + 1), each sample being seq_len + 1 tokens, with seq_len 0
+// meaning the model preset's context. It is 0 when the run does not train
+// or its sequence length is not known (a model file's context).
 func (r *Recipe) Budget() int64 {
 	if r == nil || r.Train == nil {
 		return 0
 	}
-	return r.Train.Steps * r.Train.BatchSize * r.Train.SeqLen
+	seq := r.Train.SeqLen
+	if seq == 0 {
+		c, ok := trainer.Presets[r.Train.Config]
+		if !ok {
+			return 0
+		}
+		seq = int64(c.Context)
+	}
+	return r.Train.Steps * r.Train.BatchSize * (seq + 1)
 }
 
 // MixPlan is the mixture's epochs table.
@@ -339,7 +351,7 @@ func LoadStep(dir string) (*Step, error) {
 func (run *Run) loadPlan(opt Options) error {
 	budget, budgetFrom := opt.Budget, "--tokens"
 	if budget <= 0 {
-		budget, budgetFrom = run.Recipe.Budget(), "recipe: train steps x batch_size x seq_len"
+		budget, budgetFrom = run.Recipe.Budget(), "the training run: steps x batch_size x (seq_len+1) tokens, as the loader draws them"
 	}
 	mixFile := opt.MixFile
 	if mixFile == "" {
@@ -381,9 +393,9 @@ func (run *Run) loadPlan(opt Options) error {
 		for _, s := range mix.Sources {
 			budget += s.Tokens()
 		}
-		budgetFrom = "every token once: no training budget known (give --tokens)"
+		budgetFrom = "no training run: as many tokens as the sources hold, drawn by weight (give --tokens for another budget)"
 		if run.Recipe != nil && run.Recipe.Train != nil {
-			budgetFrom = "every token once: the recipe's train budget is not known (seq_len 0 is the model's context; give --tokens)"
+			budgetFrom = "the training run's budget is not known (its model file sets the context): as many tokens as the sources hold, drawn by weight (give --tokens)"
 		}
 	}
 	run.Plan = &MixPlan{From: from, Budget: budget, BudgetFrom: budgetFrom, Rows: mix.Plan(budget)}

@@ -75,7 +75,7 @@ func TestRealCrawl(t *testing.T) {
 			t.Errorf("%s %s: example %q is not dropped for it", step.Name, reason, id)
 		}
 	}
-	one(t, doc, byID("chart-langs-ingest-cc"), "language chart")
+	one(t, doc, byID("chart-langs"), "language chart")
 
 	srv := httptest.NewServer(NewServer(ctx, run))
 	defer srv.Close()

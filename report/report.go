@@ -49,7 +49,11 @@ type Report struct {
 	Title     string
 	Generated string
 	Run       *Run
-	Funnel    []FunnelRow
+	// Headline is the first screen: raw to final, yield, duplicates, the
+	// top drop reasons, tokens and passes per source, exports (nil when
+	// the directory holds no counts).
+	Headline *Headline
+	Funnel   []FunnelRow
 	// FunnelChart shows documents in and kept per step.
 	FunnelChart *HBarChart
 	// Sources lists each source's kept documents and bytes after every step.
@@ -58,9 +62,13 @@ type Report struct {
 	Drops       []DropRow
 	// ZeroDrops lists, per step, the declared reasons that dropped nothing.
 	ZeroDrops []ZeroDrops
-	DropChart *HBarChart
-	Quality   []QualityChart
-	Langs     []LangTable
+	// ZeroDropCount is the number of reasons in ZeroDrops.
+	ZeroDropCount int
+	DropChart     *HBarChart
+	Quality       []QualityChart
+	// Langs is one chart of the kept documents' languages, one series per
+	// step that counted languages.
+	Langs     *LangTable
 	Dedup     []DedupSection
 	Tokens    *HBarChart
 	TokenRows []TokenRow
@@ -114,7 +122,14 @@ type QualityChart struct {
 	Step          string
 	Chart         *HistChart
 	Kept, Dropped int64
-	Mean, Std     float64
+	// ByPolicy says Dropped counts only the documents the keep policy
+	// dropped (read from the dropped side output); otherwise it counts the
+	// documents every rule dropped.
+	ByPolicy bool
+	// RuleDropped counts the scored documents the rules dropped, left out
+	// of the chart when ByPolicy.
+	RuleDropped int64
+	Mean, Std   float64
 	// KeepByPolicy counts the documents dropped by the quality keep policy.
 	Pareto, Threshold shards.Count
 	// Policy is the keep policy drawn over the histogram ("" if unknown).
@@ -124,16 +139,21 @@ type QualityChart struct {
 	Half string
 }
 
-// LangTable is a step's language counts.
+// LangTable is the languages of the documents each step kept.
 type LangTable struct {
-	Step  string
+	Steps []string
 	Chart *HBarChart
+	// Total is the documents of the first step.
 	Total int64
 }
 
 // DedupSection is a dedup step's clusters.
 type DedupSection struct {
-	Step       string
+	Step string
+	// In and Dups are the documents deduplicated and those dropped as
+	// duplicates (from stats.json).
+	In, Dups   int64
+	HasStats   bool
 	SizeChart  *HistChart
 	Similarity *HistChart
 	Clusters   *Step
@@ -176,6 +196,8 @@ const (
 	// maxExampleScan bounds the dropped documents read per step to find
 	// an example of every reason.
 	maxExampleScan = 200_000
+	// topDrops is the number of drop reasons the drops chart shows.
+	topDrops = 12
 )
 
 // Build gathers the report's data. It reads the dropped side outputs for
@@ -221,10 +243,13 @@ func Build(ctx context.Context, run *Run) (*Report, error) {
 	if err := r.buildDrops(ctx); err != nil {
 		return nil, err
 	}
-	r.buildQuality()
+	if err := r.buildQuality(ctx); err != nil {
+		return nil, err
+	}
 	r.buildLangs()
 	r.buildDedup()
 	r.buildTokens()
+	r.buildHeadline()
 	r.buildTraining()
 	r.buildAblation()
 	r.buildDecontam()
@@ -306,15 +331,33 @@ func (r *Report) buildDrops(ctx context.Context) error {
 				continue
 			}
 			r.Drops = append(r.Drops, DropRow{Step: st.Name, Reason: k, Count: c, Share: funcs["pct"].(func(a, b int64) string)(c.Docs, st.Stats.In.Docs), Example: examples[k], Stored: st.Dropped != nil})
-			labels = append(labels, st.Name+": "+k)
-			vals = append(vals, []float64{float64(c.Docs)})
 		}
 		if len(zero) > 0 {
 			r.ZeroDrops = append(r.ZeroDrops, ZeroDrops{Step: st.Name, Reasons: zero})
+			r.ZeroDropCount += len(zero)
 		}
 	}
+	// The chart: the topDrops largest reasons of all steps, on a log
+	// scale, so that a rule dropping 5 documents beside one dropping 700
+	// is still a bar one can read; the rest summed in one row.
+	top := append([]DropRow(nil), r.Drops...)
+	sort.SliceStable(top, func(i, j int) bool { return top[i].Count.Docs > top[j].Count.Docs })
+	var rest, restN int64
+	for i, d := range top {
+		if i >= topDrops {
+			rest += d.Count.Docs
+			restN++
+			continue
+		}
+		labels = append(labels, d.Step+": "+d.Reason)
+		vals = append(vals, []float64{float64(d.Count.Docs)})
+	}
+	if rest > 0 {
+		labels = append(labels, fmt.Sprintf("%d other reasons", restN))
+		vals = append(vals, []float64{float64(rest)})
+	}
 	if len(labels) > 0 {
-		r.DropChart = NewHBarChart("drops", []string{"documents dropped"}, labels, vals, func(v float64) string { return fmtNum(v) })
+		r.DropChart = NewHBarChartLog("drops", []string{"documents dropped (log scale)"}, labels, vals, func(v float64) string { return fmtNum(v) })
 	}
 	return nil
 }
@@ -342,7 +385,7 @@ func findExamples(ctx context.Context, st *Step, want map[string]bool) (map[stri
 	return out, nil
 }
 
-func (r *Report) buildQuality() {
+func (r *Report) buildQuality(ctx context.Context) error {
 	for _, st := range r.Run.Steps {
 		if st.Stats == nil {
 			continue
@@ -362,6 +405,18 @@ func (r *Report) buildQuality() {
 			continue
 		}
 		q := QualityChart{Step: st.Name, Pareto: st.Stats.Dropped[reasonPareto], Threshold: st.Stats.Dropped[reasonThreshold]}
+		// Kept versus dropped by the keep policy only: the documents the
+		// rules dropped (the language rule, most of them, on a
+		// multilingual crawl) say nothing about the classifier.
+		dropName := "dropped (any rule)"
+		if pd, n, ok := policyDropped(ctx, st, k); ok {
+			for i := range d.Counts {
+				q.RuleDropped += d.Counts[i]
+			}
+			q.RuleDropped -= n
+			d = pd
+			q.ByPolicy, dropName = true, "dropped by the keep policy"
+		}
 		rate := make([]float64, len(k.Counts))
 		for i := range k.Counts {
 			q.Kept += k.Counts[i]
@@ -379,7 +434,7 @@ func (r *Report) buildQuality() {
 		if m := st.Stats.Metrics[filter.StatQuality]; m != nil {
 			q.Mean, q.Std = m.Mean, m.Std()
 		}
-		q.Chart = NewHistChart("quality-"+st.Name, k.Lo, k.Hi, []string{"kept", "dropped (any rule)"}, [][]int64{k.Counts, d.Counts}, rate, "share kept")
+		q.Chart = NewHistChart("quality-"+st.Name, k.Lo, k.Hi, []string{"kept", dropName}, [][]int64{k.Counts, d.Counts}, rate, "share kept")
 		if keep, err := filter.ParseKeep(r.Run.Keep); err == nil && r.Run.Keep != "" {
 			// The policy's keep probability at each bin's centre score.
 			exp := make([]float64, len(k.Counts))
@@ -392,6 +447,37 @@ func (r *Report) buildQuality() {
 		}
 		r.Quality = append(r.Quality, q)
 	}
+	return ctx.Err()
+}
+
+// policyDropped bins the quality scores of the documents st's keep policy
+// dropped (read from its dropped side output, at most maxExampleScan
+// documents) into like's bins; ok is false when the side output is not
+// there or was not read whole.
+func policyDropped(ctx context.Context, st *Step, like *shards.Histogram) (h *shards.Histogram, n int64, ok bool) {
+	if st.Dropped == nil || st.Dropped.Totals.Rows > maxExampleScan || len(like.Counts) == 0 {
+		return nil, 0, false
+	}
+	h = &shards.Histogram{Lo: like.Lo, Hi: like.Hi, Counts: make([]int64, len(like.Counts))}
+	set := newDocSet(st.Name, "dropped", filepath.Join(st.Dir, shards.DroppedDir), st.Dropped)
+	const page = 1024
+	w := (like.Hi - like.Lo) / float64(len(like.Counts))
+	for lo := int64(0); lo < set.Rows(); lo += page {
+		docs, err := set.Read(ctx, lo, lo+page)
+		if err != nil {
+			return nil, 0, false
+		}
+		for _, d := range docs {
+			if d.Drop == nil || !d.HasQuality || d.Drop.Reason != reasonPareto && d.Drop.Reason != reasonThreshold {
+				continue
+			}
+			i := int((d.Quality - like.Lo) / w)
+			i = max(0, min(len(h.Counts)-1, i))
+			h.Counts[i]++
+			n++
+		}
+	}
+	return h, n, true
 }
 
 // keepProbability is the chance that the keep policy keeps a document of
@@ -409,46 +495,83 @@ func keepProbability(k filter.Keep, s float64) float64 {
 	return 0
 }
 
+// buildLangs draws one chart of the kept documents' languages with one
+// series per step that counted them (ingest, then what each filter kept):
+// the languages are the first step's topLangs most frequent, the rest in
+// one row.
 func (r *Report) buildLangs() {
+	var steps []*Step
 	for _, st := range r.Run.Steps {
-		if st.Stats == nil || len(st.Stats.Langs) == 0 {
-			continue
+		if st.Stats != nil && len(st.Stats.Langs) > 0 {
+			steps = append(steps, st)
 		}
-		keys := shards.SortedKeys(st.Stats.Langs)
-		sort.SliceStable(keys, func(i, j int) bool { return st.Stats.Langs[keys[i]] > st.Stats.Langs[keys[j]] })
-		var total int64
-		for _, k := range keys {
-			total += st.Stats.Langs[k]
-		}
-		const top = 15
-		var labels []string
-		var vals [][]float64
-		var rest int64
-		for i, k := range keys {
-			if i >= top {
-				rest += st.Stats.Langs[k]
-				continue
-			}
-			if k == "" {
-				k = "(none)"
-			}
-			labels = append(labels, k)
-			vals = append(vals, []float64{float64(st.Stats.Langs[keys[i]])})
-		}
-		if rest > 0 {
-			labels = append(labels, fmt.Sprintf("%d others", len(keys)-top))
-			vals = append(vals, []float64{float64(rest)})
-		}
-		r.Langs = append(r.Langs, LangTable{Step: st.Name, Total: total,
-			Chart: NewHBarChart("langs-"+st.Name, []string{"kept documents"}, labels, vals, func(v float64) string {
-				return fmt.Sprintf("%s (%.1f%%)", fmtNum(v), 100*v/float64(max(total, 1)))
-			})})
 	}
+	if len(steps) == 0 {
+		return
+	}
+	// Order by the documents over all steps' counts, so a language the
+	// first step barely has but a later one keeps still shows.
+	all := map[string]int64{}
+	for _, st := range steps {
+		for k, v := range st.Stats.Langs {
+			all[k] += v
+		}
+	}
+	keys := shards.SortedKeys(all)
+	sort.SliceStable(keys, func(i, j int) bool { return all[keys[i]] > all[keys[j]] })
+	const topLangs = 10
+	shown := keys[:min(topLangs, len(keys))]
+	lt := &LangTable{}
+	for _, k := range shards.SortedKeys(steps[0].Stats.Langs) {
+		lt.Total += steps[0].Stats.Langs[k]
+	}
+	var labels []string
+	vals := make([][]float64, 0, len(shown)+1)
+	for _, k := range shown {
+		label := k
+		if k == "" {
+			label = "(none)"
+		}
+		labels = append(labels, label)
+		row := make([]float64, len(steps))
+		for j, st := range steps {
+			row[j] = float64(st.Stats.Langs[k])
+		}
+		vals = append(vals, row)
+	}
+	if len(keys) > len(shown) {
+		labels = append(labels, fmt.Sprintf("%d others", len(keys)-len(shown)))
+		row := make([]float64, len(steps))
+		for j, st := range steps {
+			for _, k := range keys[len(shown):] {
+				row[j] += float64(st.Stats.Langs[k])
+			}
+		}
+		vals = append(vals, row)
+	}
+	for _, st := range steps {
+		lt.Steps = append(lt.Steps, st.Name)
+	}
+	lt.Chart = NewHBarChart("langs", lt.Steps, labels, vals, func(v float64) string {
+		if v == 0 {
+			return ""
+		}
+		return fmtNum(v)
+	})
+	r.Langs = lt
 }
 
 func (r *Report) buildDedup() {
 	for _, st := range r.Run.Steps {
 		var sec DedupSection
+		if st.Stats != nil && st.Stage() == "dedup" {
+			sec.HasStats, sec.In = true, st.Stats.In.Docs
+			for k, c := range st.Stats.Dropped {
+				if strings.HasPrefix(k, "dedup") {
+					sec.Dups += c.Docs
+				}
+			}
+		}
 		if st.Stats != nil {
 			if h := st.Stats.Histograms[histClusterSize]; h != nil {
 				sec.SizeChart = NewHistChart("clusters-"+st.Name, h.Lo, h.Hi, []string{"clusters"}, [][]int64{h.Counts}, nil, "")
@@ -460,7 +583,7 @@ func (r *Report) buildDedup() {
 		if st.Clusters != nil {
 			sec.Clusters = st
 		}
-		if sec.SizeChart != nil || sec.Clusters != nil {
+		if sec.SizeChart != nil || sec.Clusters != nil || sec.HasStats {
 			sec.Step = st.Name
 			r.Dedup = append(r.Dedup, sec)
 		}

@@ -94,7 +94,7 @@ Use the index in a recipe or filter config:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&out, "out", "", "index file to write")
+	f.StringVarP(&out, "out", "o", "", "index file to write")
 	f.IntVar(&n, "n", filter.DefaultNGram, "n-gram length in words")
 	f.StringVar(&fields, "fields", "text", "comma-separated JSONL fields / Parquet columns holding the record's text")
 	f.StringVar(&idField, "id-field", "id", "JSONL field / Parquet column holding the record id")

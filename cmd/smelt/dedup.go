@@ -21,7 +21,7 @@ func newDedupCmd() *cobra.Command {
 		work, verify        string
 		threshold           float64
 		seed                uint64
-		shardMB             int64
+		shardMB             float64
 	)
 	def := dedup.DefaultOptions()
 	cmd := &cobra.Command{
@@ -98,7 +98,7 @@ groups and a boilerplate group, for benchmarks (an input directory named
 				BucketTasks: buckets,
 				BufferBytes: bufferMB << 20,
 				Work:        work,
-				TargetBytes: shardMB << 20,
+				TargetBytes: mustShardBytes(shardMB),
 				Options:     opt,
 				StorePath:   store,
 				Progress: func(pass string, docs, bytes, totalDocs, totalBytes int64) {
@@ -156,7 +156,7 @@ groups and a boilerplate group, for benchmarks (an input directory named
 	f.StringVar(&scope, "scope", def.Scope, "dedup scope: global|source")
 	f.StringVar(&store, "store", "", "persistent Badger store of kept documents for incremental dedup across runs")
 	f.IntVarP(&workers, "workers", "j", 0, "parallel workers (0 = all cores); output is the same for any value")
-	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	f.Float64Var(&shardMB, "shard-mb", 64, shardMBUsage)
 	f.IntVar(&buckets, "bucket-tasks", 4, "bucket partitions of the key space; output is the same for any value")
 	f.Int64Var(&bufferMB, "buffer-mb", 64, "records each sketch task holds in memory before writing a sorted run (MiB)")
 	f.StringVar(&work, "work", "", "directory for the steps' intermediate files (default OUT/"+dedup.WorkDirName+", removed at the end)")

@@ -36,10 +36,10 @@ func newDemoCmd() *cobra.Command {
 		Long: `demo runs the bundled demo recipe (smelt explain demo prints it) end to end
 on real data with no arguments: the ~950 real web pages that ship inside
 the go-trafilatura Go module (its extraction comparison set, fetched
-through the Go module proxy like any dependency) are the crawl; four
-public-domain books shipped as test data in other modules smelt is built
-from (Tom Sawyer in klauspost/compress, Sherlock Holmes in pierrec/lz4,
-Newton's Opticks in andybalholm/brotli, Candide in golang.org/x/text) are
+through the Go module proxy like any dependency) are the crawl; three
+public-domain English books shipped as test data in other modules smelt is
+built from (Tom Sawyer in klauspost/compress, Sherlock Holmes in
+pierrec/lz4, Newton's Opticks in andybalholm/brotli) are
 the reference text, the quality classifier's positives. Then: filter
 (language, Gopher, C4, FineWeb rules and GPT-3's Pareto keep policy),
 dedup, a trained byte-level BPE, token shards, a short CPU training run,

@@ -5,7 +5,6 @@ import (
 
 	"github.com/smelt-dev/smelt/pipelines"
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 )
 
 func newExplainCmd() *cobra.Command {
@@ -13,7 +12,8 @@ func newExplainCmd() *cobra.Command {
 		Use:   "explain [STAGE|RECIPE]",
 		Short: "List the stages a recipe can use, print a stage's recipe defaults, or a bundled recipe",
 		Long: `explain with no argument lists the stages of a recipe (steps of smelt run).
-explain STAGE prints the defaults of the stage's recipe section as YAML;
+explain STAGE prints every key of the stage's recipe section with its
+default, as YAML (unset optional sections as null, with what that means);
 explain demo, gpt3 or fineweb prints that bundled recipe.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,7 +39,7 @@ explain demo, gpt3 or fineweb prints that bundled recipe.`,
 				_, err := fmt.Fprintln(w, "# (no settings of its own)")
 				return err
 			}
-			y, err := yaml.Marshal(st.Defaults())
+			y, err := marshalAllKeys(st.Defaults())
 			if err != nil {
 				return err
 			}

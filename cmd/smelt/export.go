@@ -111,7 +111,7 @@ the same arguments; the output is the same bytes either way.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&out, "out", "", "output directory (required; new or empty, or an unfinished export of the same job)")
+	fl.StringVarP(&out, "out", "o", "", "output directory (required; new or empty, or an unfinished export of the same job)")
 	fl.StringVar(&format, "format", "", "megatron, nanogpt, llmc, parquet or jsonl (required)")
 	fl.Float64Var(&valFraction, "val-fraction", export.DefaultValFraction, "nanogpt, llmc: fraction of documents in val.bin (smelt's held-out split); megatron --mix-tokens: left out of the mix")
 	fl.StringVar(&compression, "compression", "", "jsonl: zstd (default) or gzip; parquet: zstd (default), snappy or none")

@@ -17,7 +17,7 @@ func newFilterCmd() *cobra.Command {
 		langMin                                                                       float64
 		seed                                                                          uint64
 		workers                                                                       int
-		shardMB                                                                       int64
+		shardMB                                                                       float64
 		printConfig                                                                   bool
 	)
 	cmd := &cobra.Command{
@@ -141,7 +141,7 @@ scores >= X. Output is the same for any --workers; a killed run resumes.`,
 					total += m.Totals.DataBytes
 				}
 			}
-			targetBytes, err := shards.ShardBytes(float64(shardMB)) // also checked for every verb in checkShardMB
+			targetBytes, err := shards.ShardBytes(shardMB) // also checked for every verb in checkShardMB
 			if err != nil {
 				return fmt.Errorf("--shard-mb: %w", err)
 			}
@@ -174,7 +174,7 @@ scores >= X. Output is the same for any --workers; a killed run resumes.`,
 	f.StringVar(&keep, "keep", "pareto:9", "classifier keep policy: pareto:ALPHA or threshold:X")
 	f.Uint64Var(&seed, "seed", 0, "seed mixed into the per-document Pareto draw")
 	f.IntVarP(&workers, "workers", "j", 0, "parallel workers (0 = all cores); output is the same for any value")
-	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	f.Float64Var(&shardMB, "shard-mb", 64, shardMBUsage)
 	return cmd
 }
 

@@ -176,6 +176,6 @@ instead and need no tokenizer at all.`,
 	f.Float64Var(&opt.Temperature, "temperature", 0.8, "sampling temperature (0: greedy)")
 	f.IntVar(&opt.TopK, "top-k", 40, "sample among the K most likely tokens (0: all)")
 	f.Uint64Var(&opt.Seed, "seed", 1, "sampler seed")
-	f.IntVar(&threads, "threads", 0, "threads for the math (0: all cores)")
+	f.IntVarP(&threads, "threads", "j", 0, "threads for the math (0: all cores)")
 	return cmd
 }

@@ -16,7 +16,7 @@ func newIngestCmd() *cobra.Command {
 		out, source, format, textField, idField, langID string
 		workers                                         int
 		strict                                          bool
-		shardMB                                         int64
+		shardMB                                         float64
 		maxHTMLKB                                       int64
 		extractTimeout, idleTimeout                     time.Duration
 		allowRedirects                                  bool
@@ -96,7 +96,7 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 				Source:      source,
 				Format:      fmtName,
 				Workers:     workers,
-				TargetBytes: shardMB << 20,
+				TargetBytes: mustShardBytes(shardMB),
 				Strict:      strict,
 				Skipped:     skipped,
 				Reader: ingest.ReaderOptions{TextField: textField, IDField: idField,
@@ -124,7 +124,7 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 	f.BoolVar(&strict, "strict", false, "fail on the first broken record instead of counting it")
 	f.StringVar(&textField, "text-field", "", "JSONL/Parquet: name of the text field (default \"text\")")
 	f.StringVar(&idField, "id-field", "", "JSONL/Parquet: name of the id field (default \"id\")")
-	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	f.Float64Var(&shardMB, "shard-mb", 64, shardMBUsage)
 	f.Int64Var(&maxHTMLKB, "max-html-kb", ingest.DefaultMaxHTMLBytes>>10, "largest HTML page handed to extraction, in KiB; larger pages are dropped as html/too_large")
 	f.DurationVar(&extractTimeout, "extract-timeout", ingest.DefaultExtractTimeout, "time budget of one page's extraction; slower pages are dropped as extract/timeout (negative: none)")
 	f.DurationVar(&idleTimeout, "idle-timeout", store.IdleTimeout, "URLs: drop a connection that sends nothing for this long and resume with a range request (bounded retries; 0: wait forever)")

@@ -29,11 +29,12 @@ func main() {
 	if d, err := time.ParseDuration(os.Getenv("SMELT_STOP_GRACE")); err == nil && d > 0 {
 		grace = d
 	}
+	root := newRootCmd()
+	hint := interruptHint(root, os.Args[1:])
 	go func() {
 		s := <-sig
 		got <- s
-		hint := "run the same command again to resume"
-		if rc := resumeCommand.Load(); rc != nil { // set by train, which refuses to rerun into a run directory
+		if rc := resumeCommand.Load(); rc != nil { // set by train: the exact command that resumes this run
 			hint = "resume with: " + *rc
 		}
 		fmt.Fprintf(os.Stderr, "smelt: %v: stopping (again to stop at once); %s\n", s, hint)
@@ -45,7 +46,7 @@ func main() {
 		}
 		os.Exit(signalExit(s))
 	}()
-	err := newRootCmd().ExecuteContext(ctx)
+	err := root.ExecuteContext(ctx)
 	select {
 	case s := <-got:
 		// Interrupted: the status says so whatever the verb returned.

@@ -27,7 +27,7 @@ in a run directory (--run-dir, default runs/NAME): recipe.yaml (resolved)
 and run.json (smelt version) are recorded, and each step gets an ordinary
 stage directory (manifest.json, stats.json, dropped/) that smelt stats
 reads: ingest-SOURCE, filter-SOURCE, classifier, dedup, tokenizer,
-tokenize (one token-shard directory per source under tokenize/tasks, and
+tokenize (one token-shard directory per source, tokenize/tasks/SOURCE, and
 mix.yaml) and train.
 
 Every step is cut into tasks (ingest and filter over groups of input

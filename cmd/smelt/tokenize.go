@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/smelt-dev/smelt/shards"
 	"github.com/smelt-dev/smelt/tokenize"
@@ -67,6 +68,7 @@ arguments.`,
 			total := in.TotalDataBytes()
 			in.Close()
 			p := newProgress(cmd.ErrOrStderr(), "tokenize", total)
+			start := time.Now()
 			st, err := shards.Tokenize(cmd.Context(), shards.TokenizeConfig{
 				Inputs:      args,
 				Out:         out,
@@ -87,17 +89,21 @@ arguments.`,
 			if err != nil {
 				return err
 			}
+			secs := time.Since(start).Seconds()
 			slog.Info("tokenize done", "out", out, "docs", st.Out.Docs, "tokens", m.Totals.Tokens,
-				"shards", len(m.Shards), "empty_dropped", st.Dropped[shards.DropEmpty].Docs)
-			return nil
+				"shards", len(m.Shards), "empty_dropped", st.Dropped[shards.DropEmpty].Docs,
+				"seconds", fmt.Sprintf("%.1f", secs), "tokens_per_s", tokensPerSecond(m.Totals.Tokens, secs))
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "tokenize: %d documents, %d tokens in %d shards; %s tokens/s, %.1f MB/s of text (%.1f s)\n",
+				st.Out.Docs, m.Totals.Tokens, len(m.Shards), tokensPerSecond(m.Totals.Tokens, secs), float64(st.In.Bytes)/1e6/max(secs, 1e-9), secs)
+			return err
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "output token-shard directory (required)")
-	cmd.Flags().StringVar(&tokName, "tokenizer", "", "tokenizer: built-in name (gpt2, ...) or a tokenizer file (required)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "output token-shard directory (required)")
+	cmd.Flags().StringVarP(&tokName, "tokenizer", "t", "", "tokenizer: built-in name (gpt2, ...) or a tokenizer file (required)")
 	cmd.Flags().StringVar(&eos, "eos", "", "end-of-text token that ends every document (default: the tokenizer's own, e.g. <|endoftext|> or tokenizer_config.json's eos_token)")
 	cmd.Flags().StringVar(&bos, "bos", "", "beginning-of-text token that starts every document (default: the one the tokenizer's post-processor adds, if any; \"none\" for none)")
 	cmd.Flags().StringVar(&source, "source", "", "replace every document's source name (for mixing)")
-	cmd.Flags().IntVar(&workers, "workers", 0, "encoding goroutines (0 = all cores); output does not depend on it")
-	cmd.Flags().Float64Var(&shardMB, "shard-mb", 64, "uncompressed shard size in MiB (fractions allowed)")
+	cmd.Flags().IntVarP(&workers, "workers", "j", 0, "encoding goroutines (0 = all cores); output does not depend on it")
+	cmd.Flags().Float64Var(&shardMB, "shard-mb", 64, shardMBUsage)
 	return cmd
 }

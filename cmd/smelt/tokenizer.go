@@ -341,7 +341,7 @@ atomically and loads back with --tokenizer FILE.`,
 	cmd.Flags().StringArrayVar(&specials, "special", nil, "special token (repeatable), e.g. '<|endoftext|>'")
 	cmd.Flags().StringVarP(&out, "out", "o", "tokenizer.json", "output tokenizer.json")
 	cmd.Flags().StringVar(&pattern, "pattern", "gpt2", "pre-tokenisation pattern: gpt2, cl100k or o200k")
-	cmd.Flags().IntVar(&workers, "workers", 0, "pre-tokenisation workers (default: all cores); the result does not depend on it")
+	cmd.Flags().IntVarP(&workers, "workers", "j", 0, "pre-tokenisation workers (default: all cores); the result does not depend on it")
 	_ = cmd.MarkFlagRequired("vocab")
 	return cmd
 }

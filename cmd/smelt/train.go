@@ -278,7 +278,7 @@ trainer without shards.`,
 	f.StringVar(&data, "data", "", "mix YAML file, token-shard directory, synthetic:VOCAB or text:FILE (with --resume: default the run's)")
 	f.StringVar(&tokFlag, "tokenizer", "", "the shards' tokenizer (built-in name or file) to embed in the checkpoint (default: the shards' tokenizer name, when built in or a readable file)")
 	f.StringVar(&config, "config", "small", "model: tiny, small, gpt2-124m or a YAML file (layers, heads, width, context)")
-	f.StringVar(&out, "out", "", "run directory for checkpoint.bin, log.csv and loss.png")
+	f.StringVarP(&out, "out", "o", "", "run directory for checkpoint.bin, log.csv and loss.png")
 	f.StringVar(&resume, "resume", "", "continue the run in this directory (or checkpoint file)")
 	f.IntVar(&o.Steps, "steps", o.Steps, "total optimizer steps (with --resume: a new total; past the old one, the cosine is stretched to it unless --decay-steps was set)")
 	f.IntVar(&o.BatchSize, "batch-size", o.BatchSize, "sequences per micro-batch")
@@ -300,7 +300,7 @@ trainer without shards.`,
 	f.IntVar(&o.EvalStride, "eval-stride", 0, "stride of the windows validation and --eval score long documents in (0: half the context)")
 	f.Int64Var(&o.ValTokens, "val-tokens", 0, "held-out tokens validation scores per source (0: --val-batches x --batch-size x --seq-len)")
 	f.Uint64Var(&o.Seed, "seed", o.Seed, "seed of the initial weights and the loader's shuffle")
-	f.IntVar(&threads, "threads", 0, "threads for the math (0: all cores)")
+	f.IntVarP(&threads, "threads", "j", 0, "threads for the math (0: all cores); -j as on every verb")
 	return cmd
 }
 
