@@ -16,7 +16,7 @@ import (
 const (
 	pairsFile    = "pairs.bin"    // text pairs, 16 bytes each: two little-endian refs
 	urlPairsFile = "urlpairs.bin" // URL pairs, the same format
-	bucketDone = "bucket.json"
+	bucketDone   = "bucket.json"
 )
 
 // bucketInfo is bucketDone's content, written last.

@@ -67,14 +67,14 @@ func putMeta(b []byte, m *docMeta, idOff uint64) {
 type sketchInfo struct {
 	Fingerprint string `json:"fingerprint"`
 	// Input is the input directory the task read (for the store's list).
-	Input       string `json:"input,omitempty"`
-	Rows        int64  `json:"rows"`
-	DataBytes   int64  `json:"data_bytes"`
-	Runs        int    `json:"runs"`
-	Parts       int    `json:"parts"`
-	Perms       int    `json:"perms"`
-	Records     int64  `json:"records"`
-	Signatures  int64  `json:"signatures"`
+	Input      string `json:"input,omitempty"`
+	Rows       int64  `json:"rows"`
+	DataBytes  int64  `json:"data_bytes"`
+	Runs       int    `json:"runs"`
+	Parts      int    `json:"parts"`
+	Perms      int    `json:"perms"`
+	Records    int64  `json:"records"`
+	Signatures int64  `json:"signatures"`
 }
 
 // SketchConfig is one sketch task: the documents of one input directory.
