@@ -194,6 +194,15 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 
 	var snap *Snapshot
 	var res *Result
+	if cfg.StorePath != "" {
+		// Store maintenance leaves the files of this run's snapshot alone
+		// while it holds this.
+		release, err := UseStore(cfg.StorePath)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer release()
+	}
 	for attempt := 0; ; attempt++ {
 		if cfg.StorePath != "" {
 			if snap, err = ReadSnapshot(ctx, cfg.StorePath, opt, run); err != nil {

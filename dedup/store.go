@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +48,8 @@ import (
 // Catalogue keys:
 //
 //	"m"          settings the signatures depend on (JSON)
+//	"g"          the last generation given (8 bytes): never given again,
+//	             also after its segment was removed
 //	"s" gen(8)   segment record (JSON), gen counting from 1
 const (
 	catalogDir = "catalog"
@@ -344,6 +348,9 @@ func ReadSnapshot(ctx context.Context, path string, opt Options, run string) (*S
 			if s.Run == run {
 				own = s.Gen
 			}
+			if slices.Contains(s.Runs, run) {
+				return fmt.Errorf("dedup store %s: this run committed already, and its segment was compacted into segment %d with others: its decision cannot be made again; remove that segment (smelt dedup store rm) or deduplicate into a new output against it", path, s.Gen)
+			}
 		}
 		for _, s := range segs {
 			if s.Gen < own {
@@ -404,18 +411,16 @@ func ReadStoreStats(ctx context.Context, path string) (StoreStats, error) {
 // ErrStoreChanged when another run committed after snap was taken.
 func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []string, dropped func(Ref) bool) (*Segment, error) {
 	path, run := snap.Path, snap.Run
-	name := "r" + run[:min(len(run), 24)]
+	// A new directory for every attempt: a directory no record names (a
+	// killed attempt's, a removed segment's) is never reused, and store
+	// rm or compact removes it when no run uses the store.
+	name := fmt.Sprintf("r%s-%s", run[:min(len(run), 24)], strconv.FormatInt(time.Now().UnixNano(), 36))
 	final := filepath.Join(path, segDirName, name)
 	// Already committed? (A rerun of a run that finished its commit.)
 	if seg, err := findSegment(ctx, path, opt, run); err != nil || seg != nil {
 		return seg, err
 	}
 	tmp := final + ".tmp"
-	for _, d := range []string{tmp, final} {
-		if err := os.RemoveAll(d); err != nil {
-			return nil, fmt.Errorf("dedup store %s: %w", path, err)
-		}
-	}
 	seg := &Segment{Run: run, Dir: filepath.Join(segDirName, name), Merged: true}
 	var runs [][]string // by partition, every task's sorted runs
 	for t, dir := range sketches {
@@ -507,19 +512,28 @@ func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []
 				return err
 			}
 		}
-		others, nextTask := 0, 0
+		nextTask := 0
+		seg.Gen, err = lastGen(txn)
+		if err != nil {
+			return err
+		}
+		var others []uint64
 		for _, s := range segs {
 			if s.Run == run {
 				*seg = s // committed meanwhile by another attempt
 				return nil
 			}
-			others++
+			others = append(others, s.Gen)
 			seg.Gen = max(seg.Gen, s.Gen)
 			nextTask = max(nextTask, s.TaskBase+len(s.Rows))
 		}
-		if others != len(snap.Segments) {
-			return fmt.Errorf("dedup store %s: %w (generation %d, this run read %d other segments, it now holds %d): deciding again",
-				path, ErrStoreChanged, seg.Gen, len(snap.Segments), others)
+		read := make([]uint64, len(snap.Segments))
+		for i, s := range snap.Segments {
+			read[i] = s.Gen
+		}
+		if !slices.Equal(others, read) {
+			return fmt.Errorf("dedup store %s: %w (this run read segments %v, it now holds %v): deciding again",
+				path, ErrStoreChanged, read, others)
 		}
 		if nextTask+len(seg.Rows) > MaxTasks {
 			return fmt.Errorf("dedup store %s: full (%d tasks, at most %d)", path, nextTask+len(seg.Rows), MaxTasks)
@@ -527,11 +541,7 @@ func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []
 		seg.Gen++
 		seg.TaskBase = nextTask
 		seg.Created = time.Now().UTC().Truncate(time.Second)
-		b, err := json.Marshal(seg)
-		if err != nil {
-			return err
-		}
-		return txn.Set(segKey(seg.Gen), b)
+		return putSegment(txn, seg)
 	})
 	if err != nil {
 		if errors.Is(err, ErrStoreChanged) {

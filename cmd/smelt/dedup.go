@@ -161,7 +161,7 @@ groups and a boilerplate group, for benchmarks (an input directory named
 	f.Int64Var(&bufferMB, "buffer-mb", 64, "records each sketch task holds in memory before writing a sorted run (MiB)")
 	f.StringVar(&work, "work", "", "directory for the steps' intermediate files (default OUT/"+dedup.WorkDirName+", removed at the end)")
 	f.StringVar(&verify, "verify", "", "survivor: drop a near duplicate only when it is similar enough to the survivor itself")
-	cmd.AddCommand(newDedupSynthCmd())
+	cmd.AddCommand(newDedupSynthCmd(), newDedupStoreCmd())
 	return cmd
 }
 
