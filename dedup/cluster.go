@@ -24,7 +24,7 @@ const (
 	clusterDone = "cluster.json"
 )
 
-func decisionFile(task int) string { return fmt.Sprintf("dec-%05d.json", task) }
+func decisionFile(task int) string { return fmt.Sprintf("dec-%05d.jsonl", task) }
 
 // clusterInfo is clusterDone's content, written last.
 type clusterInfo struct {
@@ -188,7 +188,8 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 
 	ds := newDocSet(opt.Perms, cfg.Sketches, cfg.Snapshot)
 	defer ds.close()
-	perTask := make([]taskDecisions, len(cfg.Sketches))
+	dw := newDecisionWriters(cfg.Dir, len(cfg.Sketches))
+	defer dw.abort()
 	cd := &clusterDecider{opt: opt, ds: ds, scratch: make([]byte, 8*opt.Perms), sig: make([]uint64, opt.Perms)}
 	nclusters := 0
 	for lo := 0; lo < len(order); {
@@ -251,9 +252,9 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 			} else if dec.Similarity != "" {
 				res.Summary.VerifyKept++
 			}
-			td := &perTask[r.Task()]
-			td.Rows = append(td.Rows, r.Row())
-			td.Decisions = append(td.Decisions, dec)
+			if err := dw.write(r.Task(), r.Row(), &dec); err != nil {
+				return nil, err
+			}
 			if top == 0 {
 				res.Decisions[pos] = dec
 			} else {
@@ -279,17 +280,8 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 			c.decs = nil
 		}
 	}
-	for t := range perTask {
-		if perTask[t].Rows == nil {
-			perTask[t] = taskDecisions{Rows: []int64{}, Decisions: []Decision{}}
-		}
-		b, err := json.Marshal(perTask[t])
-		if err != nil {
-			return nil, err
-		}
-		if err := shards.WriteFileAtomic(filepath.Join(cfg.Dir, decisionFile(t)), b); err != nil {
-			return nil, err
-		}
+	if err := dw.commit(); err != nil {
+		return nil, err
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
@@ -348,19 +340,145 @@ func readResult(dir string) (*Result, error) {
 
 // readTaskDecisions reads the decisions of one sketch task, by row.
 func readTaskDecisions(dir string, task int) (map[int64]Decision, error) {
-	b, err := os.ReadFile(filepath.Join(dir, decisionFile(task)))
+	path := filepath.Join(dir, decisionFile(task))
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("dedup: %w", err)
 	}
-	var td taskDecisions
-	if err := json.Unmarshal(b, &td); err != nil || len(td.Rows) != len(td.Decisions) {
-		return nil, fmt.Errorf("dedup: %s: corrupt decision file (%v)", filepath.Join(dir, decisionFile(task)), err)
+	defer f.Close()
+	out := map[int64]Decision{}
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 256<<10))
+	for n := 0; ; n++ {
+		var l decisionLine
+		if err := dec.Decode(&l); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, fmt.Errorf("dedup: %s: decision %d: %w", path, n, err)
+		}
+		// The reasons are the package's constants: one string each.
+		switch l.Reason {
+		case ReasonExact:
+			l.Reason = ReasonExact
+		case ReasonURL:
+			l.Reason = ReasonURL
+		case ReasonMinHash:
+			l.Reason = ReasonMinHash
+		}
+		out[l.Row] = l.Decision
 	}
-	out := make(map[int64]Decision, len(td.Rows))
-	for i, r := range td.Rows {
-		out[r] = td.Decisions[i]
+}
+
+// decisionLine is one line of a decision file.
+type decisionLine struct {
+	Row int64 `json:"row"`
+	Decision
+}
+
+// decisionWriters write the decision files of a cluster task, one JSON
+// line a decision, keeping at most maxDocFiles open (a file closed to open
+// another is appended to later).
+type decisionWriters struct {
+	dir   string
+	tasks int
+	open  map[int]*decisionFileWriter
+	tick  uint64
+	made  []bool
+}
+
+type decisionFileWriter struct {
+	f    *os.File
+	w    *bufio.Writer
+	used uint64
+}
+
+func newDecisionWriters(dir string, tasks int) *decisionWriters {
+	return &decisionWriters{dir: dir, tasks: tasks, open: map[int]*decisionFileWriter{}, made: make([]bool, tasks)}
+}
+
+func (d *decisionWriters) tmp(task int) string {
+	return filepath.Join(d.dir, decisionFile(task)+".tmp")
+}
+
+func (d *decisionWriters) closeOne(task int) error {
+	w := d.open[task]
+	delete(d.open, task)
+	if err := w.w.Flush(); err != nil {
+		w.f.Close()
+		return err
 	}
-	return out, nil
+	return w.f.Close()
+}
+
+func (d *decisionWriters) write(task int, row int64, dec *Decision) error {
+	d.tick++
+	w, ok := d.open[task]
+	if !ok {
+		if len(d.open) >= maxDocFiles {
+			old, oldest := -1, ^uint64(0)
+			for t, ow := range d.open {
+				if ow.used < oldest {
+					old, oldest = t, ow.used
+				}
+			}
+			if err := d.closeOne(old); err != nil {
+				return err
+			}
+		}
+		f, err := os.OpenFile(d.tmp(task), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+		w = &decisionFileWriter{f: f, w: bufio.NewWriterSize(f, 32<<10)}
+		d.open[task] = w
+		d.made[task] = true
+	}
+	w.used = d.tick
+	b, err := json.Marshal(decisionLine{Row: row, Decision: *dec})
+	if err != nil {
+		return err
+	}
+	if _, err := w.w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("dedup: %s: %w", d.tmp(task), err)
+	}
+	return nil
+}
+
+// commit closes every file, creates the empty ones and renames them into
+// place.
+func (d *decisionWriters) commit() error {
+	for t := range d.open {
+		if err := d.closeOne(t); err != nil {
+			return err
+		}
+	}
+	for t := 0; t < d.tasks; t++ {
+		if !d.made[t] {
+			if err := os.WriteFile(d.tmp(t), nil, 0o644); err != nil {
+				return fmt.Errorf("dedup: %w", err)
+			}
+		}
+		f, err := os.OpenFile(d.tmp(t), os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+		if err := os.Rename(d.tmp(t), filepath.Join(d.dir, decisionFile(t))); err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+	}
+	return syncDir(d.dir)
+}
+
+func (d *decisionWriters) abort() {
+	for _, w := range d.open {
+		w.f.Close()
+	}
+	d.open = map[int]*decisionFileWriter{}
 }
 
 // readPairs streams a pairs file.
