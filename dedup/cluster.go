@@ -53,12 +53,6 @@ type ClusterConfig struct {
 	TopClusters int
 }
 
-// taskDecisions is a decision file: the decisions of one sketch task's
-// documents that are in a cluster, by row.
-type taskDecisions struct {
-	Rows      []int64    `json:"rows"`
-	Decisions []Decision `json:"decisions"`
-}
 
 // ClusterTask runs the cluster task: union-find over the bucket tasks' pairs
 // (memory grows with the documents that have a duplicate, not with the
