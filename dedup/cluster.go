@@ -53,7 +53,6 @@ type ClusterConfig struct {
 	TopClusters int
 }
 
-
 // ClusterTask runs the cluster task: union-find over the bucket tasks' pairs
 // (memory grows with the documents that have a duplicate, not with the
 // input), one survivor per cluster (a document kept before, in the store;
