@@ -40,7 +40,11 @@ func trueJaccard(h *Hasher, a, b string) float64 {
 // words replaced so that the true similarity falls between 0.55 and 1.
 // The table is docs/dedup.md's; the test checks the two ends of the curve.
 func TestAccuracyByJaccardBand(t *testing.T) {
-	arts, _ := loadMcCormick(t, 2500)
+	nArts := 2500
+	if raceEnabled {
+		nArts = 1000
+	}
+	arts, _ := loadMcCormick(t, nArts)
 	opt := DefaultOptions()
 	h, err := NewHasher(opt.Perms, opt.NGram, opt.Seed)
 	if err != nil {

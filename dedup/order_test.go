@@ -58,7 +58,7 @@ func droppedIDs(t *testing.T, docs []*shards.Document, opt Options, inputs, part
 // the all-pairs LSH components of the in-memory reference.
 func TestChainsIndependentOfOrder(t *testing.T) {
 	chains := 1000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		chains = 200
 	}
 	docs := chainDocs(5, chains, 2)
