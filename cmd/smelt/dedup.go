@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -22,6 +24,7 @@ func newDedupCmd() *cobra.Command {
 		threshold           float64
 		seed                uint64
 		shardMB             int64
+		memLimitMB          int64
 	)
 	def := dedup.DefaultOptions()
 	cmd := &cobra.Command{
@@ -86,6 +89,11 @@ groups and a boilerplate group, for benchmarks (an input directory named
 				return err
 			}
 			out = remote.Dir
+			if _, set := os.LookupEnv("GOMEMLIMIT"); !set && memLimitMB > 0 {
+				// A soft limit on the heap: the Go runtime otherwise lets
+				// it grow to twice the live data before collecting.
+				debug.SetMemoryLimit(memLimitMB << 20)
+			}
 			opt := def
 			if exact || minhash || url {
 				opt.Exact, opt.MinHash, opt.URL = exact, minhash, url
@@ -166,6 +174,7 @@ groups and a boilerplate group, for benchmarks (an input directory named
 	f.IntVar(&buckets, "bucket-tasks", 4, "bucket partitions of the key space; output is the same for any value")
 	f.Int64Var(&bufferMB, "buffer-mb", 64, "records each sketch task holds in memory before writing a sorted run (MiB)")
 	f.StringVar(&work, "work", "", "directory for the steps' intermediate files (default OUT/"+dedup.WorkDirName+", removed at the end)")
+	f.Int64Var(&memLimitMB, "mem-limit-mb", 200, "soft limit of the Go heap in MiB (as GOMEMLIMIT, which overrides it; 0 = none)")
 	f.StringVar(&verify, "verify", "", "survivor: drop a near duplicate only when it is similar enough to the survivor itself")
 	cmd.AddCommand(newDedupSynthCmd(), newDedupStoreCmd())
 	return cmd
