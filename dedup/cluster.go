@@ -24,7 +24,7 @@ const (
 	clusterDone = "cluster.json"
 )
 
-func decisionFile(task int) string { return fmt.Sprintf("dec-%05d.json", task) }
+func decisionFile(task int) string { return fmt.Sprintf("dec-%05d.jsonl", task) }
 
 // clusterInfo is clusterDone's content, written last.
 type clusterInfo struct {
@@ -51,13 +51,6 @@ type ClusterConfig struct {
 	// task's memory holds the decisions once, in the per-task files.
 	Full        bool
 	TopClusters int
-}
-
-// taskDecisions is a decision file: the decisions of one sketch task's
-// documents that are in a cluster, by row.
-type taskDecisions struct {
-	Rows      []int64    `json:"rows"`
-	Decisions []Decision `json:"decisions"`
 }
 
 // ClusterTask runs the cluster task: union-find over the bucket tasks' pairs
@@ -122,14 +115,19 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 	res.Summary.Documents = offsets[len(cfg.Sketches)]
 	res.Summary.StoreDocuments = cfg.Snapshot.Docs()
 
-	// Union-find over the pairs' documents only.
+	// Union-find over the pairs' documents only: the text graph (exact
+	// and verified MinHash pairs), the URL graph, and their union, which
+	// makes the reported clusters.
 	var uf unionFind
+	var ufText, ufURL parents
 	node := map[Ref]int{}
 	nodeOf := func(r Ref) int {
 		if n, ok := node[r]; ok {
 			return n
 		}
 		n := uf.add(r)
+		ufText = append(ufText, int32(n))
+		ufURL = append(ufURL, int32(n))
 		node[r] = n
 		return n
 	}
@@ -143,15 +141,23 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 		res.Summary.VerifiedPairs += bi.VerifiedPairs
 		res.Summary.LargestBucket = max(res.Summary.LargestBucket, bi.MaxGroup)
 		if err := readPairs(ctx, filepath.Join(b, pairsFile), func(a, c Ref) {
-			uf.union(nodeOf(a), nodeOf(c))
+			na, nc := nodeOf(a), nodeOf(c)
+			uf.union(na, nc)
+			ufText.union(na, nc)
+		}); err != nil {
+			return nil, err
+		}
+		if err := readPairs(ctx, filepath.Join(b, urlPairsFile), func(a, c Ref) {
+			na, nc := nodeOf(a), nodeOf(c)
+			uf.union(na, nc)
+			ufURL.union(na, nc)
 		}); err != nil {
 			return nil, err
 		}
 	}
-	// Members by cluster: (the cluster's first reference, the member)
-	// sorted, so that each cluster is a run in reference order and the
-	// clusters come in the order of their first member; 16 bytes a
-	// document, no map.
+	// Nodes by cluster: sorted by (the cluster's first reference, the
+	// member's), so that each cluster is a run in reference order and the
+	// clusters come in the order of their first member.
 	node = nil
 	first := make([]Ref, len(uf.parent))
 	for i := range first {
@@ -161,123 +167,87 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 		r := uf.find(i)
 		first[r] = min(first[r], uf.ref[i])
 	}
-	members := make([][2]Ref, len(uf.parent))
-	for i := range uf.parent {
-		members[i] = [2]Ref{first[uf.find(i)], uf.ref[i]}
+	order := make([]int32, len(uf.parent))
+	for i := range order {
+		order[i] = int32(i)
 	}
-	first = nil
-	uf = unionFind{}
-	slices.SortFunc(members, func(a, b [2]Ref) int {
-		if c := cmp.Compare(a[0], b[0]); c != 0 {
+	firstOf := func(i int32) Ref { return first[uf.find(int(i))] }
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := cmp.Compare(firstOf(a), firstOf(b)); c != 0 {
 			return c
 		}
-		return cmp.Compare(a[1], b[1])
+		return cmp.Compare(uf.ref[a], uf.ref[b])
 	})
-	var clusters [][]Ref // views into one array
-	flat := make([]Ref, len(members))
-	for i := 0; i < len(members); {
-		j := i
-		for j < len(members) && members[j][0] == members[i][0] {
-			flat[j] = members[j][1]
-			j++
-		}
-		if !members[i][0].Stored() { // a cluster of stored documents only decides nothing
-			clusters = append(clusters, flat[i:j:j])
-		}
-		i = j
-	}
-	members = nil
 
 	ds := newDocSet(opt.Perms, cfg.Sketches, cfg.Snapshot)
 	defer ds.close()
-	perTask := make([]taskDecisions, len(cfg.Sketches))
-	scratch := make([]byte, 8*opt.Perms)
-	survSig, sig := make([]uint64, opt.Perms), make([]uint64, opt.Perms)
+	dw := newDecisionWriters(cfg.Dir, len(cfg.Sketches))
+	defer dw.abort()
+	cd := &clusterDecider{opt: opt, ds: ds, scratch: make([]byte, 8*opt.Perms), sig: make([]uint64, opt.Perms)}
 	nclusters := 0
-	for ci, m := range clusters {
+	for lo := 0; lo < len(order); {
+		hi := lo
+		f0 := firstOf(order[lo])
+		for hi < len(order) && firstOf(order[hi]) == f0 {
+			hi++
+		}
+		idx := order[lo:hi]
+		lo = hi
+		if f0.Stored() { // a cluster of stored documents only decides nothing
+			continue
+		}
+		ci := nclusters
 		nclusters++
 		if ci%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		metas := make([]*docMeta, len(m))
-		for i, r := range m {
-			if metas[i], err = ds.meta(r); err != nil {
-				return nil, err
-			}
+		m := make([]Ref, len(idx))
+		textRoot := make([]int32, len(idx))
+		urlRoot := make([]int32, len(idx))
+		for i, n := range idx {
+			m[i] = uf.ref[n]
+			textRoot[i] = ufText.find(n)
+			urlRoot[i] = ufURL.find(n)
 		}
-		s := survivor(m, metas)
-		sm := metas[s]
-		cl := Cluster{Survivor: sm.ID, Stored: m[s].Stored(), Size: len(m)}
-		hasSurvSig := false
-		if opt.MinHash && sm.HasSig {
-			if hasSurvSig, err = ds.sig(m[s], survSig, scratch); err != nil {
-				return nil, err
-			}
+		decs, keep, err := cd.decide(m, textRoot, urlRoot)
+		if err != nil {
+			return nil, err
 		}
-		first := true
+		sm := cd.metas[keep]
+		cl := Cluster{Survivor: sm.ID, Stored: m[keep].Stored(), Size: len(m)}
+		firstMember := true
 		for i, r := range m {
 			if r.Stored() {
 				continue
 			}
 			pos := offsets[r.Task()] + r.Row()
 			cl.Members = append(cl.Members, pos)
-			dec := Decision{Cluster: ci, First: first}
-			if first {
+			dec := decs[i]
+			dec.Cluster, dec.First = ci, firstMember
+			if firstMember {
 				dec.Size = len(m)
 			}
-			first = false
-			if i != s {
-				mm := metas[i]
-				dec.DupOf = sm.ID
-				switch {
-				case opt.Exact && mm.Exact == sm.Exact:
-					dec.Reason, dec.Value = ReasonExact, "1"
-				case opt.URL && mm.URL != 0 && mm.URL == sm.URL:
-					dec.Reason, dec.Value = ReasonURL, "1"
-				case !opt.MinHash:
-					// Joined only through exact or URL edges with another
-					// member: name the edge kind.
-					dec.Reason, dec.Value = ReasonURL, "1"
-					if !opt.URL {
-						dec.Reason = ReasonExact
-					}
-				default:
-					dec.Reason = ReasonMinHash
-					j := math.NaN()
-					if mm.HasSig && hasSurvSig {
-						if _, err := ds.sig(r, sig, scratch); err != nil {
-							return nil, err
-						}
-						j = Jaccard(sig, survSig)
-						dec.Value = strconv.FormatFloat(j, 'f', 4, 64)
-					}
-					if opt.Verify == VerifySurvivor && !(j >= opt.Threshold) {
-						// Too far from the survivor (a chain): kept.
-						dec.Reason, dec.DupOf = "", ""
-						dec.Similarity = dec.Value
-						dec.Value = ""
-						res.Summary.VerifyKept++
+			firstMember = false
+			if dec.Reason != "" {
+				res.Summary.Dropped++
+				if cd.dupOfStored[i] {
+					switch dec.Reason {
+					case ReasonExact:
+						res.Summary.StoreExact++
+					case ReasonURL:
+						res.Summary.StoreURL++
+					default:
+						res.Summary.StoreMinHash++
 					}
 				}
-				if dec.Reason != "" {
-					res.Summary.Dropped++
-					if cl.Stored {
-						switch dec.Reason {
-						case ReasonExact:
-							res.Summary.StoreExact++
-						case ReasonURL:
-							res.Summary.StoreURL++
-						default:
-							res.Summary.StoreMinHash++
-						}
-					}
-				}
+			} else if dec.Similarity != "" {
+				res.Summary.VerifyKept++
 			}
-			td := &perTask[r.Task()]
-			td.Rows = append(td.Rows, r.Row())
-			td.Decisions = append(td.Decisions, dec)
+			if err := dw.write(r.Task(), r.Row(), &dec); err != nil {
+				return nil, err
+			}
 			if top == 0 {
 				res.Decisions[pos] = dec
 			} else {
@@ -303,17 +273,8 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 			c.decs = nil
 		}
 	}
-	for t := range perTask {
-		if perTask[t].Rows == nil {
-			perTask[t] = taskDecisions{Rows: []int64{}, Decisions: []Decision{}}
-		}
-		b, err := json.Marshal(perTask[t])
-		if err != nil {
-			return nil, err
-		}
-		if err := shards.WriteFileAtomic(filepath.Join(cfg.Dir, decisionFile(t)), b); err != nil {
-			return nil, err
-		}
+	if err := dw.commit(); err != nil {
+		return nil, err
 	}
 	b, err := json.Marshal(res)
 	if err != nil {
@@ -372,19 +333,145 @@ func readResult(dir string) (*Result, error) {
 
 // readTaskDecisions reads the decisions of one sketch task, by row.
 func readTaskDecisions(dir string, task int) (map[int64]Decision, error) {
-	b, err := os.ReadFile(filepath.Join(dir, decisionFile(task)))
+	path := filepath.Join(dir, decisionFile(task))
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("dedup: %w", err)
 	}
-	var td taskDecisions
-	if err := json.Unmarshal(b, &td); err != nil || len(td.Rows) != len(td.Decisions) {
-		return nil, fmt.Errorf("dedup: %s: corrupt decision file (%v)", filepath.Join(dir, decisionFile(task)), err)
+	defer f.Close()
+	out := map[int64]Decision{}
+	dec := json.NewDecoder(bufio.NewReaderSize(f, 256<<10))
+	for n := 0; ; n++ {
+		var l decisionLine
+		if err := dec.Decode(&l); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, fmt.Errorf("dedup: %s: decision %d: %w", path, n, err)
+		}
+		// The reasons are the package's constants: one string each.
+		switch l.Reason {
+		case ReasonExact:
+			l.Reason = ReasonExact
+		case ReasonURL:
+			l.Reason = ReasonURL
+		case ReasonMinHash:
+			l.Reason = ReasonMinHash
+		}
+		out[l.Row] = l.Decision
 	}
-	out := make(map[int64]Decision, len(td.Rows))
-	for i, r := range td.Rows {
-		out[r] = td.Decisions[i]
+}
+
+// decisionLine is one line of a decision file.
+type decisionLine struct {
+	Row int64 `json:"row"`
+	Decision
+}
+
+// decisionWriters write the decision files of a cluster task, one JSON
+// line a decision, keeping at most maxDocFiles open (a file closed to open
+// another is appended to later).
+type decisionWriters struct {
+	dir   string
+	tasks int
+	open  map[int]*decisionFileWriter
+	tick  uint64
+	made  []bool
+}
+
+type decisionFileWriter struct {
+	f    *os.File
+	w    *bufio.Writer
+	used uint64
+}
+
+func newDecisionWriters(dir string, tasks int) *decisionWriters {
+	return &decisionWriters{dir: dir, tasks: tasks, open: map[int]*decisionFileWriter{}, made: make([]bool, tasks)}
+}
+
+func (d *decisionWriters) tmp(task int) string {
+	return filepath.Join(d.dir, decisionFile(task)+".tmp")
+}
+
+func (d *decisionWriters) closeOne(task int) error {
+	w := d.open[task]
+	delete(d.open, task)
+	if err := w.w.Flush(); err != nil {
+		w.f.Close()
+		return err
 	}
-	return out, nil
+	return w.f.Close()
+}
+
+func (d *decisionWriters) write(task int, row int64, dec *Decision) error {
+	d.tick++
+	w, ok := d.open[task]
+	if !ok {
+		if len(d.open) >= maxDocFiles {
+			old, oldest := -1, ^uint64(0)
+			for t, ow := range d.open {
+				if ow.used < oldest {
+					old, oldest = t, ow.used
+				}
+			}
+			if err := d.closeOne(old); err != nil {
+				return err
+			}
+		}
+		f, err := os.OpenFile(d.tmp(task), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+		w = &decisionFileWriter{f: f, w: bufio.NewWriterSize(f, 32<<10)}
+		d.open[task] = w
+		d.made[task] = true
+	}
+	w.used = d.tick
+	b, err := json.Marshal(decisionLine{Row: row, Decision: *dec})
+	if err != nil {
+		return err
+	}
+	if _, err := w.w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("dedup: %s: %w", d.tmp(task), err)
+	}
+	return nil
+}
+
+// commit closes every file, creates the empty ones and renames them into
+// place.
+func (d *decisionWriters) commit() error {
+	for t := range d.open {
+		if err := d.closeOne(t); err != nil {
+			return err
+		}
+	}
+	for t := 0; t < d.tasks; t++ {
+		if !d.made[t] {
+			if err := os.WriteFile(d.tmp(t), nil, 0o644); err != nil {
+				return fmt.Errorf("dedup: %w", err)
+			}
+		}
+		f, err := os.OpenFile(d.tmp(t), os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+		if err := os.Rename(d.tmp(t), filepath.Join(d.dir, decisionFile(t))); err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+	}
+	return syncDir(d.dir)
+}
+
+func (d *decisionWriters) abort() {
+	for _, w := range d.open {
+		w.f.Close()
+	}
+	d.open = map[int]*decisionFileWriter{}
 }
 
 // readPairs streams a pairs file.
@@ -412,35 +499,11 @@ func readPairs(ctx context.Context, path string, f func(a, b Ref)) error {
 	}
 }
 
-// survivor picks the member to keep (an index into m): one kept before
-// (in the store), else the highest quality (scored beats unscored), then
-// the smallest id, then the smaller reference (m is in reference order).
+// survivor picks the member to keep (an index into m): see prefer.
 func survivor(m []Ref, metas []*docMeta) int {
 	best := 0
 	for i := 1; i < len(m); i++ {
-		bi, bb := m[i].Stored(), m[best].Stored()
-		if bi != bb {
-			if bi {
-				best = i
-			}
-			continue
-		}
-		if !bi {
-			qi, qb := metas[i].Quality, metas[best].Quality
-			if math.IsNaN(qi) != math.IsNaN(qb) {
-				if !math.IsNaN(qi) {
-					best = i
-				}
-				continue
-			}
-			if !math.IsNaN(qi) && qi != qb {
-				if qi > qb {
-					best = i
-				}
-				continue
-			}
-		}
-		if metas[i].ID < metas[best].ID {
+		if prefer(m[i], m[best], metas[i], metas[best]) < 0 {
 			best = i
 		}
 	}
@@ -481,4 +544,259 @@ func (u *unionFind) union(a, b int) {
 	}
 	u.parent[b] = a
 	u.size[a] += u.size[b]
+}
+
+// parents is a disjoint-set forest over node numbers (path halving).
+type parents []int32
+
+func (p parents) find(i int32) int32 {
+	for p[i] != i {
+		p[i] = p[p[i]]
+		i = p[i]
+	}
+	return i
+}
+
+func (p parents) union(a, b int) {
+	ra, rb := p.find(int32(a)), p.find(int32(b))
+	if ra != rb {
+		p[max(ra, rb)] = min(ra, rb)
+	}
+}
+
+// clusterDecider decides the members of one cluster (a component of the
+// union of the text and URL graphs).
+type clusterDecider struct {
+	opt     Options
+	ds      *docSet
+	scratch []byte
+	sig     []uint64
+	// Per member of the cluster being decided.
+	metas       []*docMeta
+	dupOfStored []bool
+	keptSigs    [][]uint64
+}
+
+// decide returns the decision of every member of m (in reference order;
+// textRoot and urlRoot name each member's text cluster and URL group) and
+// the index of the cluster's reported survivor. URL dedup comes first: of
+// the documents sharing a URL the preferred one (see prefer) is kept and
+// the others are dropped as dedup:url with value 1. Then each text cluster
+// (a component of the exact and MinHash pairs) keeps its preferred member
+// that URL dedup did not drop; a URL-dropped member still joins its text
+// cluster (its text was read), but neither survives nor is decided by it.
+// By default every other member of a text cluster is dropped as a
+// duplicate of its survivor (dedup:exact with value 1 when their exact
+// hashes agree, else dedup:minhash with their estimated similarity). With
+// Verify, members are taken in order of preference and each is dropped
+// only when its exact hash equals, or its estimated similarity reaches the
+// threshold to, a member already kept (the one it is most similar to, in
+// dup_of, with that similarity), else kept: no two kept members of a
+// cluster are similar, and no member is dropped for a document it is not
+// similar to.
+func (cd *clusterDecider) decide(m []Ref, textRoot, urlRoot []int32) ([]Decision, int, error) {
+	n := len(m)
+	cd.metas = make([]*docMeta, n)
+	cd.dupOfStored = make([]bool, n)
+	for i, r := range m {
+		var err error
+		if cd.metas[i], err = cd.ds.meta(r); err != nil {
+			return nil, 0, err
+		}
+	}
+	decs := make([]Decision, n)
+	better := func(i, j int) int { return prefer(m[i], m[j], cd.metas[i], cd.metas[j]) }
+	groups := func(root []int32) [][]int {
+		byRoot := map[int32][]int{}
+		var roots []int32
+		for i, r := range root {
+			if _, ok := byRoot[r]; !ok {
+				roots = append(roots, r)
+			}
+			byRoot[r] = append(byRoot[r], i)
+		}
+		out := make([][]int, 0, len(roots))
+		for _, r := range roots {
+			if g := byRoot[r]; len(g) > 1 {
+				out = append(out, g)
+			}
+		}
+		return out
+	}
+	urlDropped := make([]bool, n)
+	if cd.opt.URL {
+		for _, g := range groups(urlRoot) {
+			slices.SortFunc(g, better)
+			s := g[0]
+			for _, i := range g[1:] {
+				if m[i].Stored() {
+					continue
+				}
+				urlDropped[i] = true
+				decs[i] = Decision{Reason: ReasonURL, Value: "1", DupOf: cd.metas[s].ID}
+				cd.dupOfStored[i] = m[s].Stored()
+			}
+		}
+	}
+	for _, g := range groups(textRoot) {
+		cand := make([]int, 0, len(g))
+		for _, i := range g {
+			if !urlDropped[i] {
+				cand = append(cand, i)
+			}
+		}
+		if len(cand) < 2 {
+			continue
+		}
+		slices.SortFunc(cand, better)
+		var err error
+		if cd.opt.Verify == VerifySurvivor {
+			err = cd.verify(m, cand, decs)
+		} else {
+			err = cd.toSurvivor(m, cand, decs)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	keep := -1
+	for i := range m {
+		if (m[i].Stored() || decs[i].Reason == "") && (keep < 0 || better(i, keep) < 0) {
+			keep = i
+		}
+	}
+	if keep < 0 {
+		keep = 0
+	}
+	return decs, keep, nil
+}
+
+// toSurvivor drops every member of cand but the first (the survivor) as
+// its duplicate.
+func (cd *clusterDecider) toSurvivor(m []Ref, cand []int, decs []Decision) error {
+	s := cand[0]
+	sm := cd.metas[s]
+	var survSig []uint64
+	if cd.opt.MinHash && sm.HasSig {
+		survSig = make([]uint64, cd.opt.Perms)
+		if _, err := cd.ds.sig(m[s], survSig, cd.scratch); err != nil {
+			return err
+		}
+	}
+	for _, i := range cand[1:] {
+		if m[i].Stored() {
+			continue
+		}
+		mm := cd.metas[i]
+		dec := Decision{DupOf: sm.ID}
+		cd.dupOfStored[i] = m[s].Stored()
+		switch {
+		case !cd.opt.MinHash || (cd.opt.Exact && mm.Exact == sm.Exact):
+			dec.Reason, dec.Value = ReasonExact, "1"
+		default:
+			dec.Reason = ReasonMinHash
+			if mm.HasSig && survSig != nil {
+				if _, err := cd.ds.sig(m[i], cd.sig, cd.scratch); err != nil {
+					return err
+				}
+				dec.Value = formatSim(Jaccard(cd.sig, survSig))
+			}
+		}
+		decs[i] = dec
+	}
+	return nil
+}
+
+// verify decides cand (in order of preference) against the members kept
+// so far: see decide.
+func (cd *clusterDecider) verify(m []Ref, cand []int, decs []Decision) error {
+	var kept []int
+	cd.keptSigs = cd.keptSigs[:0]
+	for _, i := range cand {
+		mm := cd.metas[i]
+		var sig []uint64
+		if cd.opt.MinHash && mm.HasSig {
+			sig = make([]uint64, cd.opt.Perms)
+			if _, err := cd.ds.sig(m[i], sig, cd.scratch); err != nil {
+				return err
+			}
+		}
+		if m[i].Stored() {
+			kept = append(kept, i)
+			cd.keptSigs = append(cd.keptSigs, sig)
+			continue
+		}
+		best, bestJ := -1, -1.0
+		for k, j := range kept {
+			if cd.opt.Exact && cd.metas[j].Exact == mm.Exact {
+				best, bestJ = k, 2 // identical text: beats any similarity
+				break
+			}
+			if sig != nil && cd.keptSigs[k] != nil {
+				if s := Jaccard(sig, cd.keptSigs[k]); s > bestJ {
+					best, bestJ = k, s
+				}
+			}
+		}
+		switch {
+		case best >= 0 && bestJ == 2:
+			j := kept[best]
+			decs[i] = Decision{Reason: ReasonExact, Value: "1", DupOf: cd.metas[j].ID}
+			cd.dupOfStored[i] = m[j].Stored()
+		case best >= 0 && bestJ >= cd.opt.Threshold:
+			j := kept[best]
+			decs[i] = Decision{Reason: ReasonMinHash, Value: formatSim(bestJ), DupOf: cd.metas[j].ID}
+			cd.dupOfStored[i] = m[j].Stored()
+		default:
+			if len(kept) > 0 && sig != nil && cd.keptSigs[0] != nil {
+				decs[i].Similarity = formatSim(Jaccard(sig, cd.keptSigs[0]))
+			} else if len(kept) > 0 {
+				decs[i].Similarity = "0.0000"
+			}
+			kept = append(kept, i)
+			cd.keptSigs = append(cd.keptSigs, sig)
+		}
+	}
+	return nil
+}
+
+func formatSim(j float64) string { return strconv.FormatFloat(j, 'f', 4, 64) }
+
+// prefer orders two members of a cluster by which to keep (negative: a):
+// one kept before (in the store); else the higher quality (scored beats
+// unscored); then the smaller id; then the smaller exact hash; then the
+// smaller reference. Only the last depends on input order, for documents
+// with the same id and text.
+func prefer(ra, rb Ref, a, b *docMeta) int {
+	if sa, sb := ra.Stored(), rb.Stored(); sa != sb {
+		if sa {
+			return -1
+		}
+		return 1
+	}
+	if !ra.Stored() {
+		qa, qb := a.Quality, b.Quality
+		if math.IsNaN(qa) != math.IsNaN(qb) {
+			if !math.IsNaN(qa) {
+				return -1
+			}
+			return 1
+		}
+		if !math.IsNaN(qa) && qa != qb {
+			if qa > qb {
+				return -1
+			}
+			return 1
+		}
+	}
+	if c := cmp.Compare(a.ID, b.ID); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Exact[0], b.Exact[0]); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Exact[1], b.Exact[1]); c != 0 {
+		return c
+	}
+	return cmp.Compare(ra, rb)
 }

@@ -11,17 +11,19 @@ import (
 
 // docSet reads documents' signatures and metadata by reference, from the
 // sketch task directories of this run and of the store's segments, with
-// positioned reads (safe for concurrent use).
+// positioned reads (safe for concurrent use), keeping at most maxDocFiles
+// files open.
 type docSet struct {
 	perms  int
 	dirs   []string // this run's sketch task directories, by task
 	stored func(task int) (string, error)
 	mu     sync.Mutex
-	files  map[string]*os.File
+	files  map[string]*openFile
+	tick   uint64
 }
 
 func newDocSet(perms int, dirs []string, snap *Snapshot) *docSet {
-	ds := &docSet{perms: perms, dirs: dirs, files: map[string]*os.File{}}
+	ds := &docSet{perms: perms, dirs: dirs, files: map[string]*openFile{}}
 	if snap != nil {
 		ds.stored = snap.taskDir
 	}
@@ -41,34 +43,57 @@ func (ds *docSet) dir(r Ref) (string, error) {
 	return ds.dirs[r.Task()], nil
 }
 
-func (ds *docSet) file(r Ref, name string) (*os.File, error) {
+// maxDocFiles is the most files a docSet keeps open; the least recently
+// used is closed to open another.
+const maxDocFiles = 32
+
+// readAt reads len(b) bytes at off of file name of r's task directory.
+func (ds *docSet) readAt(r Ref, name string, b []byte, off int64) error {
 	dir, err := ds.dir(r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p := filepath.Join(dir, name)
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	if f, ok := ds.files[p]; ok {
-		return f, nil
+	ds.tick++
+	f, ok := ds.files[p]
+	if !ok {
+		if len(ds.files) >= maxDocFiles {
+			var old string
+			oldest := ^uint64(0)
+			for k, of := range ds.files {
+				if of.used < oldest {
+					old, oldest = k, of.used
+				}
+			}
+			ds.files[old].f.Close()
+			delete(ds.files, old)
+		}
+		fh, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("dedup: %w", err)
+		}
+		f = &openFile{f: fh}
+		ds.files[p] = f
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("dedup: %w", err)
+	f.used = ds.tick
+	if _, err := f.f.ReadAt(b, off); err != nil {
+		return fmt.Errorf("dedup: %s at byte %d: %w", p, off, err)
 	}
-	ds.files[p] = f
-	return f, nil
+	return nil
+}
+
+type openFile struct {
+	f    *os.File
+	used uint64
 }
 
 // sig reads r's signature into dst (len perms); false when it has none.
 func (ds *docSet) sig(r Ref, dst []uint64, scratch []byte) (bool, error) {
-	f, err := ds.file(r, sigFile)
-	if err != nil {
-		return false, err
-	}
 	n := 8 * ds.perms
-	if _, err := f.ReadAt(scratch[:n], r.Row()*int64(n)); err != nil {
-		return false, fmt.Errorf("dedup: %s row %d: %w", f.Name(), r.Row(), err)
+	if err := ds.readAt(r, sigFile, scratch[:n], r.Row()*int64(n)); err != nil {
+		return false, err
 	}
 	any := false
 	for j := range dst {
@@ -80,13 +105,9 @@ func (ds *docSet) sig(r Ref, dst []uint64, scratch []byte) (bool, error) {
 
 // meta reads r's metadata and id.
 func (ds *docSet) meta(r Ref) (*docMeta, error) {
-	f, err := ds.file(r, metaFile)
-	if err != nil {
-		return nil, err
-	}
 	var b [metaSize]byte
-	if _, err := f.ReadAt(b[:], r.Row()*metaSize); err != nil {
-		return nil, fmt.Errorf("dedup: %s row %d: %w", f.Name(), r.Row(), err)
+	if err := ds.readAt(r, metaFile, b[:], r.Row()*metaSize); err != nil {
+		return nil, err
 	}
 	m := &docMeta{}
 	m.Exact[0] = binary.LittleEndian.Uint64(b[0:])
@@ -100,14 +121,13 @@ func (ds *docSet) meta(r Ref) (*docMeta, error) {
 	m.HasSig = flags&metaHasSig != 0
 	idLen := binary.LittleEndian.Uint32(b[36:])
 	idOff := binary.LittleEndian.Uint64(b[40:])
+	if idLen > 1<<20 {
+		return nil, fmt.Errorf("dedup: %v: id of %d bytes in %s", r, idLen, metaFile)
+	}
 	if idLen > 0 {
-		fi, err := ds.file(r, idsFile)
-		if err != nil {
-			return nil, err
-		}
 		id := make([]byte, idLen)
-		if _, err := fi.ReadAt(id, int64(idOff)); err != nil {
-			return nil, fmt.Errorf("dedup: %s at %d: %w", fi.Name(), idOff, err)
+		if err := ds.readAt(r, idsFile, id, int64(idOff)); err != nil {
+			return nil, err
 		}
 		m.ID = string(id)
 	}
@@ -118,7 +138,7 @@ func (ds *docSet) close() {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
 	for _, f := range ds.files {
-		f.Close()
+		f.f.Close()
 	}
-	ds.files = map[string]*os.File{}
+	ds.files = map[string]*openFile{}
 }

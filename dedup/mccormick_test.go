@@ -95,7 +95,7 @@ func stagedDedup(t testing.TB, docs []*shards.Document, opt Options, inputs, par
 		ins = append(ins, in)
 	}
 	_, res, err := Run(context.Background(), Config{Inputs: ins, Out: filepath.Join(dir, "out"), Options: opt,
-		BucketTasks: parts, Workers: 2, StorePath: store})
+		BucketTasks: parts, Workers: 2, StorePath: store, FullResult: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,11 +76,26 @@ const recordSize = 2 + 8 + 8 + 8
 
 // mk is the record key's 64-bit mix: it decides the bucket partition and
 // the sort order, so that every partition is a contiguous range of mk.
+//
+// A band record's k2 is not part of its key: it is the digest of the
+// document's whole signature, so that the documents of one LSH bucket come
+// sorted by their signatures' content (the same order whatever the input
+// order) and identical signatures next to each other.
 func (r *record) mk() uint64 {
-	return fmix64(r.k1^fmix64(r.k2^uint64(r.tag)*0x9e3779b97f4a7c15)) ^ uint64(r.tag)<<48
+	return fmix64(r.k1^fmix64(r.keyK2()^uint64(r.tag)*0x9e3779b97f4a7c15)) ^ uint64(r.tag)<<48
 }
 
-func (r *record) sameKey(o *record) bool { return r.tag == o.tag && r.k1 == o.k1 && r.k2 == o.k2 }
+// keyK2 is the part of k2 that belongs to the key (none for a band record).
+func (r *record) keyK2() uint64 {
+	if r.tag>>8 == kindBand {
+		return 0
+	}
+	return r.k2
+}
+
+func (r *record) sameKey(o *record) bool {
+	return r.tag == o.tag && r.k1 == o.k1 && r.keyK2() == o.keyK2()
+}
 
 func compareRecords(a, b *record) int {
 	if c := cmp.Compare(a.mk(), b.mk()); c != 0 {

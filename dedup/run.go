@@ -28,6 +28,11 @@ const (
 	// WorkDirName is the directory, inside the output, of the steps'
 	// intermediate files while a run is not finished.
 	WorkDirName = ".dedup-work"
+	// DecisionsDir, inside the output, holds the decisions of the
+	// documents in a cluster, one file per input directory
+	// (dec-NNNNN.json: {"rows": [...], "decisions": [...]}, rows counted
+	// from 0 in the input's order).
+	DecisionsDir = "dedup_decisions"
 )
 
 // Config describes one dedup run over document-shard directories.
@@ -59,6 +64,11 @@ type Config struct {
 	// TopClusters is how many of the largest clusters ClustersName lists
 	// (0 = 20), with up to MaxMembers members each (0 = 10).
 	TopClusters, MaxMembers int
+	// FullResult makes the returned Result hold every cluster and every
+	// decision (memory then grows with the clustered documents); by
+	// default it holds the summary and the TopClusters largest clusters,
+	// and the decisions are in Out/DecisionsDir, one file per input.
+	FullResult bool
 	// Progress, if set, is called with documents and bytes done out of the
 	// totals, for each of the passes ("sketch", "route").
 	Progress func(pass string, docs, bytes, totalDocs, totalBytes int64)
@@ -194,6 +204,15 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 
 	var snap *Snapshot
 	var res *Result
+	if cfg.StorePath != "" {
+		// Store maintenance leaves the files of this run's snapshot alone
+		// while it holds this.
+		release, err := UseStore(cfg.StorePath)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer release()
+	}
 	for attempt := 0; ; attempt++ {
 		if cfg.StorePath != "" {
 			if snap, err = ReadSnapshot(ctx, cfg.StorePath, opt, run); err != nil {
@@ -206,7 +225,8 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 		if err := hook("bucketed"); err != nil {
 			return nil, nil, err
 		}
-		if res, err = ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Snapshot: snap, Dir: clusterDir, Options: opt, Full: true}); err != nil {
+		if res, err = ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Snapshot: snap, Dir: clusterDir, Options: opt,
+			Full: cfg.FullResult, TopClusters: cfg.TopClusters}); err != nil {
 			return nil, nil, err
 		}
 		if err := hook("clustered"); err != nil {
@@ -254,6 +274,15 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 	b, err := json.Marshal(decisionsFile{Run: run, Options: opt, Store: store, Result: res})
 	if err != nil {
 		return nil, nil, err
+	}
+	decDir := filepath.Join(cfg.Out, DecisionsDir)
+	if err := os.MkdirAll(decDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("dedup: %w", err)
+	}
+	for t := range cfg.Inputs {
+		if err := copyFileAtomic(filepath.Join(clusterDir, decisionFile(t)), filepath.Join(decDir, decisionFile(t))); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := shards.WriteFileAtomic(decPath, b); err != nil {
 		return nil, nil, err
@@ -540,9 +569,35 @@ func WriteClusterReport(ctx context.Context, inputs []string, res *Result, dir s
 }
 
 func copyFileAtomic(src, dst string) error {
-	b, err := os.ReadFile(src)
+	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("dedup: %w", err)
 	}
-	return shards.WriteFileAtomic(dst, b)
+	defer in.Close()
+	f, err := shards.CreateAtomic(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, in); err != nil {
+		f.Abort()
+		return fmt.Errorf("dedup: %s: %w", dst, err)
+	}
+	return f.Commit()
+}
+
+// ReadDecisions reads the decisions of a finished output (Run's out):
+// for each input directory, by row, every document in a cluster, kept or
+// dropped.
+func ReadDecisions(out string) ([]map[int64]Decision, error) {
+	var decs []map[int64]Decision
+	for t := 0; ; t++ {
+		td, err := readTaskDecisions(filepath.Join(out, DecisionsDir), t)
+		if errors.Is(err, os.ErrNotExist) {
+			return decs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		decs = append(decs, td)
+	}
 }

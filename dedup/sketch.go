@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"github.com/smelt-dev/smelt/shards"
+	"github.com/zeebo/xxh3"
 )
 
 // Files of a sketch task's directory. sig.bin and meta.bin hold fixed-size
@@ -65,13 +66,15 @@ func putMeta(b []byte, m *docMeta, idOff uint64) {
 // right fingerprint means the task's files are complete.
 type sketchInfo struct {
 	Fingerprint string `json:"fingerprint"`
-	Rows        int64  `json:"rows"`
-	DataBytes   int64  `json:"data_bytes"`
-	Runs        int    `json:"runs"`
-	Parts       int    `json:"parts"`
-	Perms       int    `json:"perms"`
-	Records     int64  `json:"records"`
-	Signatures  int64  `json:"signatures"`
+	// Input is the input directory the task read (for the store's list).
+	Input      string `json:"input,omitempty"`
+	Rows       int64  `json:"rows"`
+	DataBytes  int64  `json:"data_bytes"`
+	Runs       int    `json:"runs"`
+	Parts      int    `json:"parts"`
+	Perms      int    `json:"perms"`
+	Records    int64  `json:"records"`
+	Signatures int64  `json:"signatures"`
 }
 
 // SketchConfig is one sketch task: the documents of one input directory.
@@ -155,6 +158,9 @@ func SketchTask(ctx context.Context, cfg SketchConfig) (*sketchInfo, error) {
 	maxRecs := max(int(limit/int64(sortedRecordMem)), 1024)
 	buf := make([]sortedRecord, 0, min(maxRecs, 1<<16))
 	info := &sketchInfo{Fingerprint: fp, Parts: cfg.Parts, Perms: opt.Perms}
+	if abs, err := filepath.Abs(cfg.Input); err == nil {
+		info.Input = abs
+	}
 	spill := func() error {
 		if len(buf) == 0 {
 			return nil
@@ -213,8 +219,11 @@ func SketchTask(ctx context.Context, cfg SketchConfig) (*sketchInfo, error) {
 		if it.k.Sig != nil {
 			info.Signatures++
 		}
-		for b, key := range it.k.Bands {
-			add(record{tag: kindBand<<8 | uint16(b), k1: key, ref: ref})
+		if len(it.k.Bands) > 0 {
+			digest := sigDigest(it.k.Sig)
+			for b, key := range it.k.Bands {
+				add(record{tag: kindBand<<8 | uint16(b), k1: key, k2: digest, ref: ref})
+			}
 		}
 		row++
 		if cfg.Progress != nil && row%1024 == 0 {
@@ -253,6 +262,18 @@ func SketchTask(ctx context.Context, cfg SketchConfig) (*sketchInfo, error) {
 		cfg.Progress(row, totalBytes, totalDocs, totalBytes)
 	}
 	return info, nil
+}
+
+// sigDigest is the 64-bit digest of a whole signature (never 0): the
+// order of the documents within an LSH bucket, and equal for identical
+// signatures.
+func sigDigest(sig []uint64) uint64 {
+	var buf [8 * 1024]byte
+	b := buf[:8*len(sig)]
+	for i, v := range sig {
+		binary.LittleEndian.PutUint64(b[8*i:], v)
+	}
+	return xxh3.Hash(b) | 1
 }
 
 func readSketchInfo(dir string) (*sketchInfo, error) {

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +48,8 @@ import (
 // Catalogue keys:
 //
 //	"m"          settings the signatures depend on (JSON)
+//	"g"          the last generation given (8 bytes): never given again,
+//	             also after its segment was removed
 //	"s" gen(8)   segment record (JSON), gen counting from 1
 const (
 	catalogDir = "catalog"
@@ -76,6 +80,14 @@ type Segment struct {
 	Kept int64   `json:"kept"`
 	// Parts is the number of bucket partitions the records are cut into.
 	Parts int `json:"parts"`
+	// Merged says the records of all the segment's tasks are in one file
+	// per partition (parts/part-NNNN.rec), not one per task and partition.
+	Merged bool `json:"merged,omitempty"`
+	// Inputs are the input directories of the run's tasks, as given.
+	Inputs []string `json:"inputs,omitempty"`
+	// Runs are the runs a compacted segment holds (Run is then
+	// "compacted").
+	Runs []string `json:"runs,omitempty"`
 	// Created is when the segment was committed.
 	Created time.Time `json:"created"`
 }
@@ -119,6 +131,41 @@ func (s *Snapshot) Docs() int64 {
 }
 
 func (s *Snapshot) segDir(seg Segment) string { return filepath.Join(s.Path, seg.Dir) }
+
+// partFile is the record file of partition q of a segment's task t (or of
+// the whole segment, when it is merged).
+func partFile(segDir string, seg *Segment, t, q int) string {
+	if seg.Merged {
+		return filepath.Join(segDir, "parts", fmt.Sprintf("part-%04d.rec", q))
+	}
+	return filepath.Join(segDir, taskName(t), fmt.Sprintf("part-%04d.rec", q))
+}
+
+// partSources lists the record files of the snapshot's segments that
+// hold keys of partition part of parts.
+func (s *Snapshot) partSources(part, parts int) []recordSource {
+	var srcs []recordSource
+	for i := range s.Segments {
+		seg := &s.Segments[i]
+		first, last := overlapping(part, parts, seg.Parts)
+		base := seg.TaskBase
+		mapRef := func(r Ref) Ref { return refStored | MakeRef(base+r.Task(), r.Row()) }
+		tasks := len(seg.Rows)
+		if seg.Merged {
+			tasks = 1
+		}
+		for t := 0; t < tasks; t++ {
+			for q := first; q <= last; q++ {
+				src := recordSource{path: partFile(s.segDir(*seg), seg, t, q), mapRef: mapRef}
+				if seg.Parts != parts {
+					src.part, src.parts = part, parts
+				}
+				srcs = append(srcs, src)
+			}
+		}
+	}
+	return srcs
+}
 
 // taskDir is the directory of a global store task.
 func (s *Snapshot) taskDir(task int) (string, error) {
@@ -301,6 +348,9 @@ func ReadSnapshot(ctx context.Context, path string, opt Options, run string) (*S
 			if s.Run == run {
 				own = s.Gen
 			}
+			if slices.Contains(s.Runs, run) {
+				return fmt.Errorf("dedup store %s: this run committed already, and its segment was compacted into segment %d with others: its decision cannot be made again; remove that segment (smelt dedup store rm) or deduplicate into a new output against it", path, s.Gen)
+			}
 		}
 		for _, s := range segs {
 			if s.Gen < own {
@@ -361,24 +411,35 @@ func ReadStoreStats(ctx context.Context, path string) (StoreStats, error) {
 // ErrStoreChanged when another run committed after snap was taken.
 func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []string, dropped func(Ref) bool) (*Segment, error) {
 	path, run := snap.Path, snap.Run
-	name := "r" + run[:min(len(run), 24)]
+	// A new directory for every attempt: a directory no record names (a
+	// killed attempt's, a removed segment's) is never reused, and store
+	// rm or compact removes it when no run uses the store.
+	name := fmt.Sprintf("r%s-%s", run[:min(len(run), 24)], strconv.FormatInt(time.Now().UnixNano(), 36))
 	final := filepath.Join(path, segDirName, name)
 	// Already committed? (A rerun of a run that finished its commit.)
 	if seg, err := findSegment(ctx, path, opt, run); err != nil || seg != nil {
 		return seg, err
 	}
 	tmp := final + ".tmp"
-	for _, d := range []string{tmp, final} {
-		if err := os.RemoveAll(d); err != nil {
-			return nil, fmt.Errorf("dedup store %s: %w", path, err)
-		}
-	}
-	seg := &Segment{Run: run, Dir: filepath.Join(segDirName, name)}
+	seg := &Segment{Run: run, Dir: filepath.Join(segDirName, name), Merged: true}
+	var runs [][]string // by partition, every task's sorted runs
 	for t, dir := range sketches {
 		info, err := readSketchInfo(dir)
 		if err != nil {
 			return nil, err
 		}
+		if runs == nil {
+			runs = make([][]string, info.Parts)
+		}
+		if info.Parts != len(runs) {
+			return nil, fmt.Errorf("dedup: sketch task %d was cut into %d partitions, task 0 into %d", t, info.Parts, len(runs))
+		}
+		for q := range runs {
+			for r := 0; r < info.Runs; r++ {
+				runs[q] = append(runs[q], filepath.Join(dir, runFile(r, q)))
+			}
+		}
+		seg.Inputs = append(seg.Inputs, info.Input)
 		seg.Parts = info.Parts
 		seg.Rows = append(seg.Rows, info.Rows)
 		td := filepath.Join(tmp, taskName(t))
@@ -390,36 +451,6 @@ func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []
 				return nil, fmt.Errorf("dedup store %s: %w", path, err)
 			}
 		}
-		for q := 0; q < info.Parts; q++ {
-			var readers []*recordReader
-			for r := 0; r < info.Runs; r++ {
-				rr, err := openRecords(filepath.Join(dir, runFile(r, q)), 64<<10)
-				if err != nil {
-					for _, x := range readers {
-						x.close()
-					}
-					return nil, err
-				}
-				readers = append(readers, rr)
-			}
-			w, err := createRecords(filepath.Join(td, fmt.Sprintf("part-%04d.rec", q)))
-			if err != nil {
-				return nil, err
-			}
-			err = mergeRecords(readers, func(r *record, _ bool) error {
-				if dropped(r.ref) {
-					return nil
-				}
-				return w.write(r)
-			})
-			if err != nil {
-				w.abort()
-				return nil, err
-			}
-			if err := w.commit(); err != nil {
-				return nil, err
-			}
-		}
 		var k int64
 		for row := int64(0); row < info.Rows; row++ {
 			if !dropped(MakeRef(t, row)) {
@@ -427,6 +458,24 @@ func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []
 			}
 		}
 		seg.Kept += k
+	}
+	// One record file per partition for the whole segment, so that a
+	// later bucket task opens one file per segment, not one per task.
+	if err := os.MkdirAll(filepath.Join(tmp, "parts"), 0o755); err != nil {
+		return nil, fmt.Errorf("dedup store %s: %w", path, err)
+	}
+	for q, files := range runs {
+		srcs := make([]recordSource, len(files))
+		for i, f := range files {
+			srcs[i] = recordSource{path: f}
+		}
+		err := writeMerged(ctx, srcs, partFile(tmp, seg, 0, q), filepath.Join(tmp, "merge"), func(r *record) bool { return !dropped(r.ref) })
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(tmp, "merge")); err != nil {
+		return nil, fmt.Errorf("dedup store %s: %w", path, err)
 	}
 	if err := syncTree(tmp); err != nil {
 		return nil, fmt.Errorf("dedup store %s: %w", path, err)
@@ -463,19 +512,28 @@ func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []
 				return err
 			}
 		}
-		others, nextTask := 0, 0
+		nextTask := 0
+		seg.Gen, err = lastGen(txn)
+		if err != nil {
+			return err
+		}
+		var others []uint64
 		for _, s := range segs {
 			if s.Run == run {
 				*seg = s // committed meanwhile by another attempt
 				return nil
 			}
-			others++
+			others = append(others, s.Gen)
 			seg.Gen = max(seg.Gen, s.Gen)
 			nextTask = max(nextTask, s.TaskBase+len(s.Rows))
 		}
-		if others != len(snap.Segments) {
-			return fmt.Errorf("dedup store %s: %w (generation %d, this run read %d other segments, it now holds %d): deciding again",
-				path, ErrStoreChanged, seg.Gen, len(snap.Segments), others)
+		read := make([]uint64, len(snap.Segments))
+		for i, s := range snap.Segments {
+			read[i] = s.Gen
+		}
+		if !slices.Equal(others, read) {
+			return fmt.Errorf("dedup store %s: %w (this run read segments %v, it now holds %v): deciding again",
+				path, ErrStoreChanged, read, others)
 		}
 		if nextTask+len(seg.Rows) > MaxTasks {
 			return fmt.Errorf("dedup store %s: full (%d tasks, at most %d)", path, nextTask+len(seg.Rows), MaxTasks)
@@ -483,11 +541,7 @@ func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []
 		seg.Gen++
 		seg.TaskBase = nextTask
 		seg.Created = time.Now().UTC().Truncate(time.Second)
-		b, err := json.Marshal(seg)
-		if err != nil {
-			return err
-		}
-		return txn.Set(segKey(seg.Gen), b)
+		return putSegment(txn, seg)
 	})
 	if err != nil {
 		if errors.Is(err, ErrStoreChanged) {
@@ -502,6 +556,31 @@ func commitSegment(ctx context.Context, snap *Snapshot, opt Options, sketches []
 		return nil, err
 	}
 	return seg, nil
+}
+
+// writeMerged merges srcs into one sorted record file at path, keeping
+// the records keep accepts (tmp holds intermediate merges).
+func writeMerged(ctx context.Context, srcs []recordSource, path, tmp string, keep func(*record) bool) error {
+	rs, err := openSources(ctx, srcs, tmp)
+	if err != nil {
+		return err
+	}
+	w, err := createRecords(path)
+	if err != nil {
+		closeReaders(rs)
+		return err
+	}
+	err = mergeRecords(rs, func(r *record, _ bool) error {
+		if !keep(r) {
+			return nil
+		}
+		return w.write(r)
+	})
+	if err != nil {
+		w.abort()
+		return err
+	}
+	return w.commit()
 }
 
 // findSegment returns the segment run committed, or nil.

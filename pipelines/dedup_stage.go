@@ -219,10 +219,18 @@ func (tc *TaskContext) groupOuts(step string) []string {
 	return out
 }
 
-func (tc *TaskContext) snapshot(opt dedup.Options) (*dedup.Snapshot, error) {
+// snapshot returns the task's store snapshot (nil without a store) and
+// the release of its user lock.
+func (tc *TaskContext) snapshot(opt dedup.Options) (*dedup.Snapshot, func(), error) {
 	store := tc.Run.Recipe.Dedup.StorePath(tc.Task.Group)
 	if store == "" {
-		return nil, nil
+		return nil, func() {}, nil
+	}
+	// Store maintenance (smelt dedup store rm|compact) leaves the files
+	// alone while this task runs.
+	release, err := dedup.UseStore(store)
+	if err != nil {
+		return nil, nil, err
 	}
 	run := tc.Task.Run
 	if run == "" { // a bucket task: the group's cluster task knows
@@ -230,7 +238,12 @@ func (tc *TaskContext) snapshot(opt dedup.Options) (*dedup.Snapshot, error) {
 			run = c[0].Run
 		}
 	}
-	return dedup.SnapshotAt(tc.Ctx, store, opt, run, tc.Task.Snapshot)
+	snap, err := dedup.SnapshotAt(tc.Ctx, store, opt, run, tc.Task.Snapshot)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return snap, release, nil
 }
 
 func workersOf(tc *TaskContext) int {
@@ -253,10 +266,11 @@ func runDedupSketch(tc *TaskContext) (*shards.Stats, error) {
 
 func runDedupBucket(tc *TaskContext) (*shards.Stats, error) {
 	opt := tc.Run.Recipe.Dedup.RunOptions()
-	snap, err := tc.snapshot(opt)
+	snap, release, err := tc.snapshot(opt)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	_, err = dedup.BucketTask(tc.Ctx, dedup.BucketConfig{Sketches: tc.groupOuts("dedup-sketch"), Snapshot: snap,
 		Part: tc.Task.Part, Parts: tc.Task.Parts, Dir: tc.path(tc.Task.Out), Options: opt})
 	return nil, err
@@ -264,10 +278,11 @@ func runDedupBucket(tc *TaskContext) (*shards.Stats, error) {
 
 func runDedupCluster(tc *TaskContext) (*shards.Stats, error) {
 	opt := tc.Run.Recipe.Dedup.RunOptions()
-	snap, err := tc.snapshot(opt)
+	snap, release, err := tc.snapshot(opt)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	sketches := tc.groupOuts("dedup-sketch")
 	dir := tc.path(tc.Task.Out)
 	res, err := dedup.ClusterTask(tc.Ctx, dedup.ClusterConfig{Sketches: sketches, Buckets: tc.groupOuts("dedup-bucket"),

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -22,6 +24,7 @@ func newDedupCmd() *cobra.Command {
 		threshold           float64
 		seed                uint64
 		shardMB             float64
+		memLimitMB          int64
 	)
 	def := dedup.DefaultOptions()
 	cmd := &cobra.Command{
@@ -49,9 +52,12 @@ they are). Near: MinHash signatures over word n-grams, LSH bands, every
 candidate pair verified by its
 estimated Jaccard similarity against --threshold, clusters by union-find,
 one survivor per cluster (kept by an earlier run, then highest quality,
-then smallest id). --verify survivor drops a near duplicate only when its
-similarity to the survivor itself reaches --threshold, so that a chain of
-near copies cannot drop a document far from the one kept.
+then smallest id). --verify survivor takes a cluster's members in that
+order and drops one only when it is an exact copy of, or at least
+--threshold similar to, a member already kept: no two kept members are
+similar, and a chain of near copies cannot drop a document far from every
+kept one. --url drops documents whose URL a kept document has (dedup:url);
+a URL match never joins texts.
 
 Without --exact, --minhash or --url both exact and MinHash dedup run.
 --bands/--rows default to 14 x 8; with only --threshold given they are
@@ -63,7 +69,10 @@ immutable segment per run, catalogued in a Badger database, so that the next
 crawl is deduplicated against all of them; any number of runs read it while
 one commits, and a run that decided before another committed decides again.
 A killed run resumes when started again with the same arguments.
-dedup_clusters.json in --out lists the largest clusters.
+dedup_clusters.json in --out lists the largest clusters, and
+dedup_decisions/ the decision of every document in a cluster (one JSON
+lines file per input). smelt dedup store ls|rm|compact|add maintains a
+store.
 
 smelt dedup synth writes a synthetic corpus with known near-duplicate
 groups and a boilerplate group, for benchmarks (an input directory named
@@ -80,6 +89,11 @@ groups and a boilerplate group, for benchmarks (an input directory named
 				return err
 			}
 			out = remote.Dir
+			if _, set := os.LookupEnv("GOMEMLIMIT"); !set && memLimitMB > 0 {
+				// A soft limit on the heap: the Go runtime otherwise lets
+				// it grow to twice the live data before collecting.
+				debug.SetMemoryLimit(memLimitMB << 20)
+			}
 			opt := def
 			if exact || minhash || url {
 				opt.Exact, opt.MinHash, opt.URL = exact, minhash, url
@@ -160,8 +174,9 @@ groups and a boilerplate group, for benchmarks (an input directory named
 	f.IntVar(&buckets, "bucket-tasks", 4, "bucket partitions of the key space; output is the same for any value")
 	f.Int64Var(&bufferMB, "buffer-mb", 64, "records each sketch task holds in memory before writing a sorted run (MiB)")
 	f.StringVar(&work, "work", "", "directory for the steps' intermediate files (default OUT/"+dedup.WorkDirName+", removed at the end)")
+	f.Int64Var(&memLimitMB, "mem-limit-mb", 200, "soft limit of the Go heap in MiB (as GOMEMLIMIT, which overrides it; 0 = none)")
 	f.StringVar(&verify, "verify", "", "survivor: drop a near duplicate only when it is similar enough to the survivor itself")
-	cmd.AddCommand(newDedupSynthCmd())
+	cmd.AddCommand(newDedupSynthCmd(), newDedupStoreCmd())
 	return cmd
 }
 
