@@ -38,6 +38,8 @@ type Config struct {
 	// index from `smelt decontam index`).
 	Decontam *Decontam `yaml:"decontam"`
 	PII      *PII      `yaml:"pii"`
+	// OptOut (issue 28) is off unless listed in Rules.
+	OptOut *OptOut `yaml:"optout"`
 }
 
 // DefaultConfig returns the published defaults for every rule.
@@ -52,6 +54,7 @@ func DefaultConfig() *Config {
 		FineWeb:          DefaultFineWebQuality(),
 		Decontam:         DefaultDecontam(),
 		PII:              DefaultPII(),
+		OptOut:           &OptOut{},
 	}
 }
 
@@ -77,7 +80,7 @@ func (c *Config) validate() error {
 		}
 		seen[r] = true
 		switch r {
-		case RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb:
+		case RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb, RuleOptOut:
 		case RuleDecontam:
 			if c.Decontam == nil {
 				return fmt.Errorf("filter config: rule %q has no settings", r)
@@ -94,7 +97,7 @@ func (c *Config) validate() error {
 			}
 		default:
 			return fmt.Errorf("filter config: unknown rule %q (known: %s)", r,
-				strings.Join([]string{RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb, RuleDecontam, RulePII}, ", "))
+				strings.Join([]string{RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb, RuleDecontam, RulePII, RuleOptOut}, ", "))
 		}
 	}
 	if c.FineWeb != nil && c.FineWeb.ShortLineLen < 0 {
@@ -131,6 +134,13 @@ func (c *Config) Pipeline() (Pipeline, error) {
 			rule = c.Decontam
 		case RulePII:
 			rule = c.PII
+		case RuleOptOut:
+			if c.OptOut != nil {
+				if err := c.OptOut.Load(); err != nil {
+					return Pipeline{}, fmt.Errorf("filter config: %w", err)
+				}
+			}
+			rule = ruleOrNil(c.OptOut)
 		}
 		if rule == nil {
 			return Pipeline{}, fmt.Errorf("filter config: rule %q has no settings", r)
@@ -143,6 +153,7 @@ func (c *Config) Pipeline() (Pipeline, error) {
 // ResolvePaths makes the rules' relative file paths (the decontam index)
 // relative to dir, as a recipe's inputs are.
 func (c *Config) ResolvePaths(dir string) {
+	c.OptOut.resolvePaths(dir)
 	if c.Decontam != nil && c.Decontam.Index != "" && !filepath.IsAbs(c.Decontam.Index) {
 		c.Decontam.Index = filepath.Join(dir, c.Decontam.Index)
 	}
