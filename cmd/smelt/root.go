@@ -67,6 +67,7 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newInspectCmd(),
 		newDecontamCmd(),
 		newExportCmd(),
+		newLineageCmd(), newTakedownCmd(), // issue 28
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root
