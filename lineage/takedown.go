@@ -20,6 +20,11 @@ import (
 	"github.com/smelt-dev/smelt/shards"
 )
 
+// testHook, when set (by tests), is called at points where a kill leaves
+// the most half-done state: between the renames of a directory swap, and
+// after a shard is replaced but before its manifest is.
+var testHook func(point string)
+
 // TakedownFile is the audit record of a run's takedowns, in the run
 // directory: every takedown ever applied, oldest first.
 const TakedownFile = "takedown.json"
@@ -630,6 +635,9 @@ func rewriteDocDir(dir string, p *docPlan) error {
 		if err := os.Rename(filepath.Join(tmp, info.Name), path); err != nil {
 			return err
 		}
+		if testHook != nil {
+			testHook("shard " + path)
+		}
 		out = append(out, info)
 	}
 	if p.Stats != nil {
@@ -762,6 +770,9 @@ func recoverSwap(dir, old, staging string) error {
 func swapDir(dir, old, staging string) error {
 	if err := os.Rename(dir, old); err != nil {
 		return err
+	}
+	if testHook != nil {
+		testHook("swap " + dir)
 	}
 	if err := os.Rename(staging, dir); err != nil {
 		return err
