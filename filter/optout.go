@@ -3,6 +3,8 @@ package filter
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -21,6 +23,9 @@ const RuleOptOut = "optout"
 const (
 	OptOutListed = "optout/listed"
 	OptOutRobots = "optout/robots"
+	// OptOutTakedown is a document a takedown removed from an earlier
+	// run (by id or URL; the value says which).
+	OptOutTakedown = "optout/takedown"
 )
 
 // DefaultOptOutAgents are the AI-training crawlers whose robots.txt groups
@@ -59,11 +64,17 @@ type OptOut struct {
 	// to the defaults.
 	Agents []string `yaml:"agents"`
 	Agent  string   `yaml:"agent"`
+	// Takedowns are takedown lists (smelt takedown's takedown-list.jsonl,
+	// in the dedup store): their documents are dropped by id and by exact
+	// URL, so a later run keeps them out.
+	Takedowns []string `yaml:"takedowns"`
 
 	loaded  bool
 	domains map[string]string     // host -> entry: the host and its subdomains
 	paths   map[string][]pathRule // exact host -> path prefixes
 	robots  map[string]*robotsRules
+	takenID map[string]bool
+	takenU  map[string]bool
 }
 
 type pathRule struct{ prefix, entry string }
@@ -72,7 +83,7 @@ type pathRule struct{ prefix, entry string }
 func (o *OptOut) Name() string { return RuleOptOut }
 
 // Reasons implements Rule.
-func (o *OptOut) Reasons() []string { return []string{OptOutListed, OptOutRobots} }
+func (o *OptOut) Reasons() []string { return []string{OptOutListed, OptOutRobots, OptOutTakedown} }
 
 // Load reads the lists and robots.txt files. The rule loads itself on
 // first use otherwise, so a bad file is reported by Config.Pipeline.
@@ -117,6 +128,12 @@ func (o *OptOut) Load() error {
 			return fmt.Errorf("optout: robots.txt of %s: %w", h, err)
 		}
 		o.robots[normHost(h)] = ParseRobots(data, agents)
+	}
+	o.takenID, o.takenU = map[string]bool{}, map[string]bool{}
+	for _, path := range o.Takedowns {
+		if err := o.loadTakedowns(path); err != nil {
+			return err
+		}
 	}
 	for h := range o.paths {
 		ps := o.paths[h]
@@ -171,15 +188,49 @@ func splitEntry(e string) (host, path string, err error) {
 
 func normHost(h string) string { return strings.TrimSuffix(strings.ToLower(h), ".") }
 
+// loadTakedowns reads a takedown list: JSON lines with "id" and "url". A
+// missing list is empty (no takedown yet).
+func (o *OptOut) loadTakedowns(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("optout: %w", err)
+	}
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var e struct{ ID, URL string }
+		if err := json.Unmarshal(line, &e); err != nil {
+			return fmt.Errorf("optout: %s: line %d: %w", path, i+1, err)
+		}
+		if e.ID != "" {
+			o.takenID[e.ID] = true
+		}
+		if e.URL != "" {
+			o.takenU[e.URL] = true
+		}
+	}
+	return nil
+}
+
 // Check implements Rule.
 func (o *OptOut) Check(d *shards.Document) (string, string) {
-	if d.URL == "" {
-		return "", ""
-	}
 	if !o.loaded {
 		// Config.Pipeline loads the rule; a rule built by hand and never
 		// loaded has no entries.
 		return "", ""
+	}
+	if o.takenID[d.ID] {
+		return OptOutTakedown, "id " + d.ID
+	}
+	if d.URL == "" {
+		return "", ""
+	}
+	if o.takenU[d.URL] {
+		return OptOutTakedown, "url " + d.URL
 	}
 	u, err := url.Parse(d.URL)
 	if err != nil || u.Host == "" {
@@ -362,6 +413,11 @@ func (o *OptOut) resolvePaths(dir string) {
 	for i, p := range o.Lists {
 		if !filepath.IsAbs(p) {
 			o.Lists[i] = filepath.Join(dir, p)
+		}
+	}
+	for i, p := range o.Takedowns {
+		if !filepath.IsAbs(p) {
+			o.Takedowns[i] = filepath.Join(dir, p)
 		}
 	}
 	for h, p := range o.Robots {

@@ -252,3 +252,57 @@ func killResume(t *testing.T, steps []string) {
 		sameFiles(t, "killed at "+kill, want, got)
 	}
 }
+
+// TestLaterRunKeepsTakenDownOut: a later run whose optout rule reads the
+// store's takedown list drops the taken-down documents at the filter,
+// with the reason and the matching id, and keeps the rest.
+func TestLaterRunKeepsTakenDownOut(t *testing.T) {
+	dir, run := freshRun(t)
+	req := pickRequest(t, run)
+	rec, err := Takedown(context.Background(), run, req, TakedownOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.List != filepath.Join(dir, "store", TakedownListFile) {
+		t.Fatalf("takedown list %s, want the dedup store's", rec.List)
+	}
+	later := strings.Replace(testRecipe, "rules: [gopher_quality]", "rules: [optout, gopher_quality]\n      optout:\n        takedowns: [store/"+TakedownListFile+"]", 1)
+	if later == testRecipe {
+		t.Fatal("recipe not changed")
+	}
+	if err := os.Rename(run, filepath.Join(dir, "run-1")); err != nil {
+		t.Fatal(err)
+	}
+	run2 := runPipeline(t, dir, later)
+	ix, err := Open(context.Background(), run2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	taken := setOf(rec.Matched)
+	var passed int
+	for _, l := range allDocs(t, ix) {
+		f := eventOf(l, "filter-crawl")
+		if f == nil {
+			t.Fatalf("%s: no filter event", l.ID)
+		}
+		if taken[l.ID] {
+			if f.Kept || f.Reason != "optout/takedown" || f.Value != "id "+l.ID {
+				t.Errorf("taken-down %s in the later run: %+v", l.ID, f)
+			}
+			delete(taken, l.ID)
+			continue
+		}
+		if f.Kept || f.Reason != "optout/takedown" {
+			passed++
+		}
+	}
+	// Every taken-down document came back in the crawl and was dropped
+	// (those dropped upstream of the filter are not in its input).
+	for id := range taken {
+		t.Errorf("taken-down %s not seen by the later run's filter", id)
+	}
+	if passed == 0 {
+		t.Fatal("the later run's optout dropped everything")
+	}
+}
