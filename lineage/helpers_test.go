@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/smelt-dev/smelt/pipelines"
+	"github.com/smelt-dev/smelt/shards"
 )
 
 var words = strings.Fields(`the of and to in a is that for it as was with be by on not he this are or his from at which but have an they you were her she there one all we their has been if more when will would who so no out up into do than its only other new some could time these two may then first any now my such like our over man me even most made after also did many before must through back years where much your way well down should because each just those people how too little state good very make world still own see men work long get here between both life being under never day same another know river morning garden letter window mountain evening children harbour quiet lantern meadow journey careful bright silver autumn winter gentle patient orchard village ancient promise`)
@@ -169,6 +170,15 @@ func freshRun(t *testing.T) (dir, run string) {
 }
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "hold-lock" {
+		// Hold the run's lock until killed, printing a line once held.
+		if _, err := shards.LockDir(filepath.Join(os.Args[2], pipelines.StateDir), "lock"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("held")
+		select {}
+	}
 	if len(os.Args) > 2 && os.Args[1] == "takedown-child" {
 		os.Exit(childTakedown(os.Args[2:]))
 	}

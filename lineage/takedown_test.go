@@ -3,6 +3,7 @@ package lineage
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,4 +306,34 @@ func TestLaterRunKeepsTakenDownOut(t *testing.T) {
 	if passed == 0 {
 		t.Fatal("the later run's optout dropped everything")
 	}
+}
+
+// TestTakedownRefusedWhileLocked: another process holding the run's lock
+// (a smelt run, another takedown) makes a takedown fail at once, changing
+// nothing.
+func TestTakedownRefusedWhileLocked(t *testing.T) {
+	_, run := freshRun(t)
+	req := pickRequest(t, run)
+	before := treeFiles(t, run, ".")
+	cmd := exec.Command(os.Args[0], "hold-lock", run)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	line := make([]byte, 5)
+	if _, err := io.ReadFull(out, line); err != nil || string(line) != "held\n" {
+		t.Fatalf("lock holder: %q %v", line, err)
+	}
+	_, err = Takedown(context.Background(), run, req, TakedownOptions{})
+	if err == nil || !strings.Contains(err.Error(), "another smelt process") {
+		t.Fatalf("takedown under another process's lock: %v", err)
+	}
+	sameFiles(t, "refused takedown", before, treeFiles(t, run, "."))
 }
