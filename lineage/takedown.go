@@ -494,7 +494,12 @@ func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, 
 	if err := phase("list", func() error { return appendList(run, j) }); err != nil {
 		return err
 	}
-	return phase("record", func() error { return record(run, j, jpath) })
+	// The record removes the journal: it is the last phase, idempotent
+	// on its own (it appends the record once).
+	if opt.AfterPhase != nil {
+		opt.AfterPhase("record")
+	}
+	return record(run, j, jpath)
 }
 
 // record appends the takedown to takedown.json (once: a resumed takedown

@@ -248,6 +248,13 @@ func killResume(t *testing.T, steps []string) {
 		if err := child("0"); err != nil {
 			t.Fatalf("resume after kill at %s: %v", kill, err)
 		}
+		if _, err := os.Stat(filepath.Join(run, pipelines.StateDir, journalName)); err == nil {
+			t.Fatalf("killed at %s: the journal outlived the takedown", kill)
+		}
+		recs, err := ReadTakedowns(run)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("killed at %s: %d takedown records, %v", kill, len(recs), err)
+		}
 		got := treeFiles(t, run, ".")
 		delete(got, TakedownFile)
 		sameFiles(t, "killed at "+kill, want, got)
