@@ -23,7 +23,7 @@
 // dedup cluster) from every document shard, dropped side output, token
 // shard and export of a run, writes the change to RUN_DIR/takedown.json and
 // appends the ids and URLs to a takedown list in the dedup store (or the run
-// directory), which the opt-out filter rule and a later takedown read. Its
+// directory), which the opt-out filter rule of a later run reads. Its
 // steps are idempotent and driven by a journal in RUN_DIR/.smelt, so a
 // takedown killed at any point and started again ends with the same bytes.
 // Token shards are rewritten from their own tokens (nothing is encoded
