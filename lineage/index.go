@@ -523,12 +523,6 @@ func forEachDoc(dir string, m *shards.Manifest, fn func(shard string, row int64,
 	return nil
 }
 
-// exportOf is an export step's provenance and where its inputs are.
-type exportOf struct {
-	step string
-	prov *export.Provenance
-}
-
 func readExport(run *pipelines.Run, step string) (*export.Provenance, error) {
 	data, err := os.ReadFile(filepath.Join(run.Dir, step, export.SidecarName))
 	if err != nil {
@@ -743,11 +737,11 @@ func (ix *Index) ids(q Query, limit int) ([]string, error) {
 	seen := map[string]bool{}
 	var ids []string
 	err := ix.db.View(func(txn *badger.Txn) error {
-		opt := badger.DefaultIteratorOptions
-		opt.PrefetchValues = false
-		it := txn.NewIterator(opt)
-		defer it.Close()
 		for _, p := range prefixes {
+			// Keys only, and the prefix lets Badger skip tables by
+			// their bloom filters: a query is a few seeks.
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+			defer it.Close()
 			for it.Seek(p); it.ValidForPrefix(p); it.Next() {
 				k := it.Item().Key()
 				id := string(k[bytes.LastIndexByte(k, 0)+1:])
@@ -770,9 +764,11 @@ func (ix *Index) ids(q Query, limit int) ([]string, error) {
 func (ix *Index) lineage(id string) (*Lineage, error) {
 	l := &Lineage{ID: id}
 	err := ix.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.DefaultIteratorOptions)
-		defer it.Close()
 		p := key(pDoc, id, "")
+		// No prefetching: it allocates for a hundred values where a
+		// document has a dozen events.
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
 		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
 			var e Event
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
@@ -781,8 +777,10 @@ func (ix *Index) lineage(id string) (*Lineage, error) {
 			l.Events = append(l.Events, e)
 		}
 		p = key(pCluster, id, "")
-		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-			k := it.Item().Key()
+		ci := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer ci.Close()
+		for ci.Seek(p); ci.ValidForPrefix(p); ci.Next() {
+			k := ci.Item().Key()
 			l.Cluster = append(l.Cluster, string(k[len(p):]))
 		}
 		return nil

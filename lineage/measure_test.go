@@ -3,6 +3,7 @@ package lineage
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -78,17 +79,70 @@ func TestMeasureTakedown(t *testing.T) {
 	t.Logf("lineage query by URL (index open): median %v, max %v", lat[len(lat)/2], lat[len(lat)-1])
 	ix.Close()
 
+	counts := []int{urls}
+	if v := os.Getenv("SMELT_LINEAGE_BENCH_URLS"); strings.Contains(v, ",") {
+		counts = nil
+		for _, f := range strings.Split(v, ",") {
+			c, _ := strconv.Atoi(f)
+			counts = append(counts, min(c, len(kept)))
+		}
+	}
+	// Each takedown on a copy of the run, then the rerun on the run.
+	for _, c := range counts {
+		scratch := filepath.Join(dir, fmt.Sprintf("takedown-%d", c))
+		os.RemoveAll(scratch)
+		if err := copyTree(run, scratch); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		rec, err := Takedown(ctx, scratch, Request{URLs: kept[:c]}, TakedownOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("takedown of %d URLs (%d documents, %d files changed): %v", c, len(rec.Matched), len(rec.Files), time.Since(start).Round(time.Millisecond))
+		os.RemoveAll(scratch)
+	}
 	start = time.Now()
-	rec, err := Takedown(ctx, run, Request{URLs: kept[:urls]}, TakedownOptions{})
+	rerunFromTokenize(t, run)
+	t.Logf("rerun of tokenize and the exports (all %d documents): %v", len(kept), time.Since(start).Round(time.Millisecond))
+	_ = filepath.Join
+}
+
+// TestProfileTakedown takes down SMELT_LINEAGE_PROFILE_URLS kept URLs
+// (default 200) of the existing run SMELT_LINEAGE_PROFILE_RUN (unset:
+// skipped), logging each phase's time; run it with -cpuprofile.
+func TestProfileTakedown(t *testing.T) {
+	run := os.Getenv("SMELT_LINEAGE_PROFILE_RUN")
+	if run == "" {
+		t.Skip("set SMELT_LINEAGE_PROFILE_RUN")
+	}
+	n, _ := strconv.Atoi(os.Getenv("SMELT_LINEAGE_PROFILE_URLS"))
+	if n <= 0 {
+		n = 200
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx := context.Background()
+	start := time.Now()
+	ix, err := Open(ctx, run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	td := time.Since(start)
-	t.Logf("takedown of %d URLs (%d documents, %d files changed): %v", urls, len(rec.Matched), len(rec.Files), td.Round(time.Millisecond))
-
+	t.Logf("index open: %v", time.Since(start))
+	ls, err := ix.Lookup(Query{Domain: "example"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	var urls []string
+	for i := len(ls) - 1; i >= 0 && len(urls) < n; i -= 7 {
+		if ls[i].Status == "kept (tokenized)" {
+			urls = append(urls, ls[i].URL)
+		}
+	}
 	start = time.Now()
-	rerunFromTokenize(t, run)
-	rr := time.Since(start)
-	t.Logf("rerun of tokenize and the exports: %v; takedown/rerun = %.2f", rr.Round(time.Millisecond), td.Seconds()/rr.Seconds())
-	_ = filepath.Join
+	rec, err := Takedown(ctx, run, Request{URLs: urls}, TakedownOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("takedown of %d URLs (%d documents, %d files): %v", len(urls), len(rec.Matched), len(rec.Files), time.Since(start))
 }

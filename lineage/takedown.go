@@ -458,9 +458,11 @@ func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		start := time.Now()
 		if err := fn(); err != nil {
 			return fmt.Errorf("takedown %s: %w", name, err)
 		}
+		slog.Debug("takedown phase done", "phase", name, "seconds", time.Since(start).Seconds())
 		j.Done[name] = true
 		if err := saveJournal(jpath, j); err != nil {
 			return err
