@@ -38,8 +38,9 @@ type Config struct {
 	// index from `smelt decontam index`).
 	Decontam *Decontam `yaml:"decontam"`
 	PII      *PII      `yaml:"pii"`
-	// OptOut (issue 28) is off unless listed in Rules.
-	OptOut *OptOut `yaml:"optout"`
+	// OptOut (issue 28) is off unless listed in Rules; nil (and so absent
+	// from fingerprints and the recipe's YAML) unless configured.
+	OptOut *OptOut `yaml:"optout,omitempty" json:",omitempty"`
 }
 
 // DefaultConfig returns the published defaults for every rule.
@@ -54,7 +55,6 @@ func DefaultConfig() *Config {
 		FineWeb:          DefaultFineWebQuality(),
 		Decontam:         DefaultDecontam(),
 		PII:              DefaultPII(),
-		OptOut:           &OptOut{},
 	}
 }
 
@@ -135,12 +135,14 @@ func (c *Config) Pipeline() (Pipeline, error) {
 		case RulePII:
 			rule = c.PII
 		case RuleOptOut:
-			if c.OptOut != nil {
-				if err := c.OptOut.Load(); err != nil {
-					return Pipeline{}, fmt.Errorf("filter config: %w", err)
-				}
+			o := c.OptOut
+			if o == nil {
+				o = &OptOut{}
 			}
-			rule = ruleOrNil(c.OptOut)
+			if err := o.Load(); err != nil {
+				return Pipeline{}, fmt.Errorf("filter config: %w", err)
+			}
+			rule = o
 		}
 		if rule == nil {
 			return Pipeline{}, fmt.Errorf("filter config: rule %q has no settings", r)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/smelt-dev/smelt/shards"
 )
@@ -69,6 +70,7 @@ type OptOut struct {
 	// URL, so a later run keeps them out.
 	Takedowns []string `yaml:"takedowns"`
 
+	mu      sync.Mutex // Load may be called by several tasks at once
 	loaded  bool
 	domains map[string]string     // host -> entry: the host and its subdomains
 	paths   map[string][]pathRule // exact host -> path prefixes
@@ -88,6 +90,8 @@ func (o *OptOut) Reasons() []string { return []string{OptOutListed, OptOutRobots
 // Load reads the lists and robots.txt files. The rule loads itself on
 // first use otherwise, so a bad file is reported by Config.Pipeline.
 func (o *OptOut) Load() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.loaded {
 		return nil
 	}
