@@ -371,6 +371,9 @@ func (b *builder) filterRules(s *pipelines.Step) []string {
 // docDir indexes a document task directory and its dropped side output.
 func (b *builder) docDir(s *pipelines.Step, rel string) error {
 	dir := filepath.Join(b.run.Dir, rel)
+	if !finished(dir) {
+		return nil // a task of an unfinished run: nothing of it to show yet
+	}
 	m, err := shards.ReadManifest(dir)
 	if err != nil {
 		return err
@@ -497,6 +500,12 @@ func recordKey(meta string) string {
 	return m.Key
 }
 
+// finished reports whether dir holds a finished shard directory.
+func finished(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, shards.ManifestName))
+	return err == nil
+}
+
 // forEachDoc calls fn for every document of a document-shard directory,
 // with its shard and row.
 func forEachDoc(dir string, m *shards.Manifest, fn func(shard string, row int64, d *shards.Document)) error {
@@ -597,6 +606,9 @@ func (b *builder) tokens(ctx context.Context, s *pipelines.Step) error {
 	pqFile := 0
 	for _, t := range s.Tasks {
 		dir := filepath.Join(b.run.Dir, t.Out)
+		if !finished(dir) {
+			continue
+		}
 		m, err := shards.ReadManifest(dir)
 		if err != nil {
 			return err

@@ -168,6 +168,9 @@ func Takedown(ctx context.Context, runDir string, req Request, opt TakedownOptio
 		return nil, err
 	}
 	defer unlock()
+	if !run.Done() {
+		return nil, fmt.Errorf("%s: the run is not finished (smelt status shows what is left): finish it first, then take documents down", run.Dir)
+	}
 	jpath := filepath.Join(run.Dir, pipelines.StateDir, journalName)
 	var j *journal
 	if data, err := os.ReadFile(jpath); err == nil {
