@@ -45,6 +45,9 @@ type Config struct {
 	// ablation arm then selects from those columns (drop_signals,
 	// min_quality) without computing anything again.
 	Annotate bool `yaml:"annotate,omitempty"`
+	// OptOut (issue 28) is off unless listed in Rules; nil (and so absent
+	// from fingerprints and the recipe's YAML) unless configured.
+	OptOut *OptOut `yaml:"optout,omitempty" json:",omitempty"`
 }
 
 // DefaultConfig returns the published defaults for every rule.
@@ -84,7 +87,7 @@ func (c *Config) validate() error {
 		}
 		seen[r] = true
 		switch r {
-		case RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb:
+		case RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb, RuleOptOut:
 		case RuleDecontam:
 			if c.Decontam == nil {
 				return fmt.Errorf("filter config: rule %q has no settings", r)
@@ -101,7 +104,7 @@ func (c *Config) validate() error {
 			}
 		default:
 			return fmt.Errorf("filter config: unknown rule %q (known: %s)", r,
-				strings.Join([]string{RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb, RuleDecontam, RulePII}, ", "))
+				strings.Join([]string{RuleURL, RuleLanguage, RuleGopherRepetition, RuleGopherQuality, RuleC4, RuleFineWeb, RuleDecontam, RulePII, RuleOptOut}, ", "))
 		}
 	}
 	if c.FineWeb != nil && c.FineWeb.ShortLineLen < 0 {
@@ -138,6 +141,15 @@ func (c *Config) Pipeline() (Pipeline, error) {
 			rule = c.Decontam
 		case RulePII:
 			rule = c.PII
+		case RuleOptOut:
+			o := c.OptOut
+			if o == nil {
+				o = &OptOut{}
+			}
+			if err := o.Load(); err != nil {
+				return Pipeline{}, fmt.Errorf("filter config: %w", err)
+			}
+			rule = o
 		}
 		if rule == nil {
 			return Pipeline{}, fmt.Errorf("filter config: rule %q has no settings", r)
@@ -150,6 +162,7 @@ func (c *Config) Pipeline() (Pipeline, error) {
 // ResolvePaths makes the rules' relative file paths (the decontam index)
 // relative to dir, as a recipe's inputs are.
 func (c *Config) ResolvePaths(dir string) {
+	c.OptOut.resolvePaths(dir)
 	if c.Decontam != nil && c.Decontam.Index != "" && !filepath.IsAbs(c.Decontam.Index) {
 		c.Decontam.Index = filepath.Join(dir, c.Decontam.Index)
 	}

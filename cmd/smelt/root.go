@@ -68,6 +68,7 @@ deterministic whatever the worker count, and resumes after being killed.`,
 		newDecontamCmd(),
 		newExportCmd(),
 		newSplitCmd(), newMixSearchCmd(),
+		newLineageCmd(), newTakedownCmd(), // issue 28
 		// Stage verbs: one constructor per verb, each in its own file.
 	)
 	return root

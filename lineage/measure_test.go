@@ -1,0 +1,148 @@
+package lineage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMeasureTakedown measures, on a generated run of
+// SMELT_LINEAGE_BENCH_DOCS documents (unset: skipped), a takedown of
+// SMELT_LINEAGE_BENCH_URLS URLs (default 1% of the documents) against
+// rerunning the tokenize and export steps, and the lineage query time.
+// SMELT_LINEAGE_BENCH_DIR keeps the run there for `smelt lineage`.
+//
+//	SMELT_LINEAGE_BENCH_DOCS=30000 go test -run TestMeasureTakedown -v -timeout 1h ./lineage/
+func TestMeasureTakedown(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SMELT_LINEAGE_BENCH_DOCS"))
+	if n <= 0 {
+		t.Skip("set SMELT_LINEAGE_BENCH_DOCS to measure")
+	}
+	urls, _ := strconv.Atoi(os.Getenv("SMELT_LINEAGE_BENCH_URLS"))
+	if urls <= 0 {
+		urls = n / 100
+	}
+	dir := os.Getenv("SMELT_LINEAGE_BENCH_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ctx := context.Background()
+	files := (n + 4999) / 5000
+	start := time.Now()
+	writeCrawl(t, dir, files, n/files, 5)
+	recipe := strings.Replace(testRecipe, "tasks: 2", fmt.Sprintf("tasks: %d", files), 1)
+	// GPT-2's tokenizer: training one would dominate the run's time.
+	recipe = strings.Replace(recipe, "  train:\n    vocab_size: 300\n", "  name: gpt2\n", 1)
+	run := runPipeline(t, dir, recipe)
+	t.Logf("run of %d documents built in %v", n, time.Since(start).Round(time.Second))
+
+	start = time.Now()
+	ix, err := Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("index built in %v", time.Since(start).Round(time.Millisecond))
+	ls, err := ix.Lookup(Query{Domain: "example"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, l := range ls {
+		if l.Status == "kept (tokenized)" {
+			kept = append(kept, l.URL)
+		}
+	}
+	t.Logf("%d documents indexed, %d kept", len(ls), len(kept))
+	sort.Strings(kept)
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(kept), func(i, j int) { kept[i], kept[j] = kept[j], kept[i] })
+	if urls > len(kept) {
+		urls = len(kept)
+	}
+	var lat []time.Duration
+	for _, u := range kept[:20] {
+		s := time.Now()
+		if got, err := ix.Lookup(Query{URL: u}, 0); err != nil || len(got) == 0 {
+			t.Fatalf("lookup %s: %v %v", u, got, err)
+		}
+		lat = append(lat, time.Since(s))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("lineage query by URL (index open): median %v, max %v", lat[len(lat)/2], lat[len(lat)-1])
+	ix.Close()
+
+	counts := []int{urls}
+	if v := os.Getenv("SMELT_LINEAGE_BENCH_URLS"); strings.Contains(v, ",") {
+		counts = nil
+		for _, f := range strings.Split(v, ",") {
+			c, _ := strconv.Atoi(f)
+			counts = append(counts, min(c, len(kept)))
+		}
+	}
+	// Each takedown on a copy of the run, then the rerun on the run.
+	for _, c := range counts {
+		scratch := filepath.Join(dir, fmt.Sprintf("takedown-%d", c))
+		os.RemoveAll(scratch)
+		if err := copyTree(run, scratch); err != nil {
+			t.Fatal(err)
+		}
+		start = time.Now()
+		rec, err := Takedown(ctx, scratch, Request{URLs: kept[:c]}, TakedownOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("takedown of %d URLs (%d documents, %d files changed): %v", c, len(rec.Matched), len(rec.Files), time.Since(start).Round(time.Millisecond))
+		os.RemoveAll(scratch)
+	}
+	start = time.Now()
+	rerunFromTokenize(t, run)
+	t.Logf("rerun of tokenize and the exports (all %d documents): %v", len(kept), time.Since(start).Round(time.Millisecond))
+	_ = filepath.Join
+}
+
+// TestProfileTakedown takes down SMELT_LINEAGE_PROFILE_URLS kept URLs
+// (default 200) of the existing run SMELT_LINEAGE_PROFILE_RUN (unset:
+// skipped), logging each phase's time; run it with -cpuprofile.
+func TestProfileTakedown(t *testing.T) {
+	run := os.Getenv("SMELT_LINEAGE_PROFILE_RUN")
+	if run == "" {
+		t.Skip("set SMELT_LINEAGE_PROFILE_RUN")
+	}
+	n, _ := strconv.Atoi(os.Getenv("SMELT_LINEAGE_PROFILE_URLS"))
+	if n <= 0 {
+		n = 200
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx := context.Background()
+	start := time.Now()
+	ix, err := Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("index open: %v", time.Since(start))
+	ls, err := ix.Lookup(Query{Domain: "example"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	var urls []string
+	for i := len(ls) - 1; i >= 0 && len(urls) < n; i -= 7 {
+		if ls[i].Status == "kept (tokenized)" {
+			urls = append(urls, ls[i].URL)
+		}
+	}
+	start = time.Now()
+	rec, err := Takedown(ctx, run, Request{URLs: urls}, TakedownOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("takedown of %d URLs (%d documents, %d files): %v", len(urls), len(rec.Matched), len(rec.Files), time.Since(start))
+}

@@ -1,0 +1,935 @@
+package lineage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/smelt-dev/smelt/export"
+	"github.com/smelt-dev/smelt/pipelines"
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// testHook, when set (by tests), is called at points where a kill leaves
+// the most half-done state: between the renames of a directory swap, and
+// after a shard is replaced but before its manifest is.
+var testHook func(point string)
+
+// TakedownFile is the audit record of a run's takedowns, in the run
+// directory: every takedown ever applied, oldest first.
+const TakedownFile = "takedown.json"
+
+// TakedownListFile is the list of taken-down documents (one JSON object a
+// line: id, url, sha256 of the text) that a takedown appends to, in the
+// dedup store's directory when the recipe has one, else in the run
+// directory. The opt-out rule reads its URLs (filter optout lists).
+const TakedownListFile = "takedown-list.jsonl"
+
+// DropTakedown is the reason stats count a taken-down document under.
+const DropTakedown = "takedown"
+
+// journalName is the unfinished takedown's journal, in the state directory.
+const journalName = "takedown-journal.json"
+
+// Request is what to take down.
+type Request struct {
+	IDs     []string `json:"ids,omitempty"`
+	URLs    []string `json:"urls,omitempty"`
+	Domains []string `json:"domains,omitempty"`
+	// WithDuplicates also takes down the members of the matched
+	// documents' dedup clusters.
+	WithDuplicates bool `json:"with_duplicates,omitempty"`
+}
+
+// String sums a request up for messages.
+func (r Request) String() string {
+	var parts []string
+	if len(r.IDs) > 0 {
+		parts = append(parts, fmt.Sprintf("%d ids", len(r.IDs)))
+	}
+	if len(r.URLs) > 0 {
+		parts = append(parts, fmt.Sprintf("%d urls", len(r.URLs)))
+	}
+	if len(r.Domains) > 0 {
+		parts = append(parts, fmt.Sprintf("%d domains", len(r.Domains)))
+	}
+	if r.WithDuplicates {
+		parts = append(parts, "with duplicates")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// FileChange is one file a takedown changed: its sha256 and size before and
+// after ("" and 0 after: removed).
+type FileChange struct {
+	Path      string `json:"path"`
+	OldSHA256 string `json:"old_sha256"`
+	NewSHA256 string `json:"new_sha256"`
+	OldBytes  int64  `json:"old_bytes"`
+	NewBytes  int64  `json:"new_bytes"`
+}
+
+// TakenDoc is one taken-down document and its path before the takedown.
+type TakenDoc struct {
+	ID     string  `json:"id"`
+	URL    string  `json:"url,omitempty"`
+	Events []Event `json:"events"`
+}
+
+// Record is one takedown in takedown.json.
+type Record struct {
+	Time    string   `json:"time"`
+	Request Request  `json:"request"`
+	Matched []string `json:"matched"`
+	// Documents are the matched documents with their paths.
+	Documents []TakenDoc `json:"documents"`
+	// Files are every file the takedown changed, with old and new sha256.
+	Files []FileChange `json:"files"`
+	// List is the takedown list the documents were appended to.
+	List string `json:"list,omitempty"`
+}
+
+type takedownsFile struct {
+	Takedowns []Record `json:"takedowns"`
+}
+
+// ReadTakedowns reads a run's takedown.json (none: nil).
+func ReadTakedowns(runDir string) ([]Record, error) {
+	data, err := os.ReadFile(filepath.Join(runDir, TakedownFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f takedownsFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(runDir, TakedownFile), err)
+	}
+	return f.Takedowns, nil
+}
+
+// docPlan is what a takedown does to one document directory.
+type docPlan struct {
+	// Remove are the ids to remove; Shards the shards that hold them.
+	Remove []string `json:"remove"`
+	Shards []string `json:"shards"`
+	// Stats is the directory's new stats.json (kept documents only), and
+	// Sources its manifest's new per-source totals.
+	Stats   *shards.Stats            `json:"stats,omitempty"`
+	Sources map[string]shards.Totals `json:"sources,omitempty"`
+}
+
+// journal is an unfinished takedown: the whole plan, decided before any
+// file changes, and the phases done.
+type journal struct {
+	Record   Record              `json:"record"`
+	Docs     map[string]*docPlan `json:"docs"`
+	Tokenize []int               `json:"tokenize"`
+	Exports  []string            `json:"exports"`
+	Merges   []string            `json:"merges"`
+	// Old holds every affected directory's files' sha256 and size before.
+	Old  map[string]FileChange `json:"old"`
+	Done map[string]bool       `json:"done"`
+}
+
+// TakedownOptions tune a takedown.
+type TakedownOptions struct {
+	// AfterPhase, if set, is called after each phase is recorded done
+	// (tests kill the process there).
+	AfterPhase func(phase string)
+}
+
+// Takedown removes the documents req matches from every output of the run
+// in runDir and returns the audit record it appended to takedown.json. A
+// takedown journal left by a killed takedown is finished first; it must be
+// the same request.
+func Takedown(ctx context.Context, runDir string, req Request, opt TakedownOptions) (*Record, error) {
+	run, err := pipelines.OpenExisting(runDir, nil)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := shards.LockDir(filepath.Join(run.Dir, pipelines.StateDir), "lock")
+	if err != nil {
+		var le *shards.LockedError
+		if errors.As(err, &le) {
+			return nil, fmt.Errorf("another smelt process is working in %s (%s): wait for it to end", run.Dir, le.Holder)
+		}
+		return nil, err
+	}
+	defer unlock()
+	if !run.Done() {
+		return nil, fmt.Errorf("%s: the run is not finished (smelt status shows what is left): finish it first, then take documents down", run.Dir)
+	}
+	jpath := filepath.Join(run.Dir, pipelines.StateDir, journalName)
+	var j *journal
+	if data, err := os.ReadFile(jpath); err == nil {
+		j = &journal{}
+		if err := json.Unmarshal(data, j); err != nil {
+			return nil, fmt.Errorf("%s: %w", jpath, err)
+		}
+		a, _ := json.Marshal(j.Record.Request)
+		b, _ := json.Marshal(req)
+		if string(a) != string(b) {
+			return nil, fmt.Errorf("%s holds an unfinished takedown (%s): run that request again to finish it first", jpath, j.Record.Request)
+		}
+		slog.Info("resuming takedown", "run", run.Dir, "done_phases", len(j.Done))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	} else {
+		if j, err = plan(ctx, run, req); err != nil {
+			return nil, err
+		}
+		if len(j.Record.Matched) == 0 {
+			return &j.Record, nil
+		}
+		if err := saveJournal(jpath, j); err != nil {
+			return nil, err
+		}
+	}
+	if err := execute(ctx, run, j, jpath, opt); err != nil {
+		return nil, err
+	}
+	return &j.Record, nil
+}
+
+func saveJournal(path string, j *journal) error {
+	data, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return shards.WriteFileAtomic(path, data)
+}
+
+// plan finds the documents and decides every change, touching nothing.
+func plan(ctx context.Context, run *pipelines.Run, req Request) (*journal, error) {
+	ix, err := Open(ctx, run.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer ix.Close()
+	matched := map[string]bool{}
+	add := func(q Query) error {
+		ids, err := ix.ids(q, 0)
+		for _, id := range ids {
+			matched[id] = true
+		}
+		return err
+	}
+	for _, id := range req.IDs {
+		matched[id] = true
+	}
+	for _, u := range req.URLs {
+		if err := add(Query{URL: u}); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range req.Domains {
+		if err := add(Query{Domain: d}); err != nil {
+			return nil, err
+		}
+	}
+	j := &journal{Record: Record{Time: time.Now().UTC().Format(time.RFC3339), Request: req},
+		Docs: map[string]*docPlan{}, Old: map[string]FileChange{}, Done: map[string]bool{}}
+	var lins []*Lineage
+	seen := map[string]bool{}
+	ids := sortedKeys(matched)
+	for i := 0; i < len(ids); i++ {
+		id := ids[i]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		l, err := ix.lineage(id)
+		if err != nil {
+			return nil, err
+		}
+		if l == nil || strings.HasPrefix(l.Status, "taken down") {
+			continue // unknown, or already taken down
+		}
+		lins = append(lins, l)
+		if req.WithDuplicates {
+			more := append([]string(nil), l.Cluster...)
+			for _, e := range l.Events {
+				if e.DupOf != "" {
+					more = append(more, e.DupOf)
+					if s, err := ix.lineage(e.DupOf); err == nil && s != nil {
+						more = append(more, s.Cluster...)
+					}
+				}
+			}
+			for _, m := range more {
+				if !seen[m] {
+					ids = append(ids, m)
+				}
+			}
+		}
+	}
+	sort.Slice(lins, func(a, b int) bool { return lins[a].ID < lins[b].ID })
+	tokRanks := map[int]bool{}
+	exports := map[string]bool{}
+	merges := map[string]bool{}
+	stepOf := map[string]*pipelines.Step{}
+	for _, s := range run.Plan.Steps {
+		for _, t := range s.Tasks {
+			stepOf[t.Out] = s
+		}
+	}
+	for _, l := range lins {
+		j.Record.Matched = append(j.Record.Matched, l.ID)
+		j.Record.Documents = append(j.Record.Documents, TakenDoc{ID: l.ID, URL: l.URL, Events: l.Events})
+		for _, e := range l.Events {
+			switch e.Kind {
+			case pipelines.KindIngest, pipelines.KindFilter, pipelines.KindDedup:
+				p := j.Docs[e.Dir]
+				if p == nil {
+					p = &docPlan{}
+					j.Docs[e.Dir] = p
+				}
+				p.Remove = append(p.Remove, l.ID)
+				if !contains(p.Shards, e.Shard) {
+					p.Shards = append(p.Shards, e.Shard)
+				}
+				task := strings.TrimSuffix(e.Dir, "/"+shards.DroppedDir)
+				if s := stepOf[task]; s != nil && s.Merge {
+					merges[s.Name] = true
+				}
+			case pipelines.KindTokenize:
+				s := stepOf[e.Dir]
+				for _, t := range s.Tasks {
+					if t.Out == e.Dir {
+						tokRanks[t.Rank] = true
+					}
+				}
+				merges[s.Name] = true
+			case pipelines.KindExport:
+				exports[e.Step] = true
+			}
+		}
+	}
+	for r := range tokRanks {
+		j.Tokenize = append(j.Tokenize, r)
+	}
+	sort.Ints(j.Tokenize)
+	j.Exports = sortedKeys(exports)
+	// Merges in plan order (upstream first).
+	for _, s := range run.Plan.Steps {
+		if merges[s.Name] {
+			j.Merges = append(j.Merges, s.Name)
+		}
+	}
+	// The new stats and source totals of every document directory.
+	for dir, p := range j.Docs {
+		sort.Strings(p.Remove)
+		sort.Strings(p.Shards)
+		if err := planStats(run, dir, p); err != nil {
+			return nil, err
+		}
+	}
+	// The files before.
+	for _, d := range affectedDirs(run, j) {
+		if err := hashDir(run.Dir, d, j.Old); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// affectedDirs are the directories (relative to the run) whose files a
+// takedown may change.
+func affectedDirs(run *pipelines.Run, j *journal) []string {
+	set := map[string]bool{}
+	for d := range j.Docs {
+		set[d] = true
+	}
+	ts := run.Plan.Step("tokenize")
+	for _, r := range j.Tokenize {
+		set[ts.Tasks[r].Out] = true
+	}
+	for _, e := range j.Exports {
+		set[e] = true
+	}
+	for _, m := range j.Merges {
+		set[m] = true
+		set[filepath.Join(m, shards.DroppedDir)] = true
+	}
+	return sortedKeys(set)
+}
+
+// hashDir records the sha256 and size of every regular file directly in
+// run/dir.
+func hashDir(runDir, dir string, into map[string]FileChange) error {
+	ents, err := os.ReadDir(filepath.Join(runDir, dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		rel := filepath.Join(dir, e.Name())
+		sum, n, err := shards.FileSHA256(filepath.Join(runDir, rel))
+		if err != nil {
+			return err
+		}
+		into[rel] = FileChange{Path: rel, OldSHA256: sum, OldBytes: n, NewSHA256: sum, NewBytes: n}
+	}
+	return nil
+}
+
+// planStats reads the removed documents of a directory and computes its
+// new stats (kept documents: they count as dropped by "takedown") and
+// manifest source totals.
+func planStats(run *pipelines.Run, rel string, p *docPlan) error {
+	dir := filepath.Join(run.Dir, rel)
+	m, err := shards.ReadManifest(dir)
+	if err != nil {
+		return err
+	}
+	remove := setOf(p.Remove)
+	sources := map[string]shards.Totals{}
+	for k, v := range m.Sources {
+		sources[k] = v
+	}
+	dropped := filepath.Base(rel) == shards.DroppedDir
+	var st *shards.Stats
+	if !dropped {
+		if st, err = shards.ReadStats(dir); err != nil {
+			return err
+		}
+	}
+	var sub []shards.ShardInfo
+	for _, s := range m.Shards {
+		if contains(p.Shards, s.Name) {
+			sub = append(sub, s)
+		}
+	}
+	err = forEachDoc(dir, &shards.Manifest{Shards: sub}, func(_ string, _ int64, d *shards.Document) {
+		if !remove[d.ID] {
+			return
+		}
+		n := shards.DocBytes(d)
+		if t, ok := sources[d.Source]; ok {
+			t.Rows--
+			t.DataBytes -= n
+			sources[d.Source] = t
+		}
+		if st != nil {
+			st.Out.Docs--
+			st.Out.Bytes -= n
+			st.Drop(DropTakedown, n)
+			if c, ok := st.Sources[d.Source]; ok {
+				c.Docs--
+				c.Bytes -= n
+				st.Sources[d.Source] = c
+			}
+			if st.Langs != nil {
+				st.Langs[d.Lang]--
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if m.Sources != nil {
+		p.Sources = sources
+	}
+	p.Stats = st
+	return nil
+}
+
+// execute runs the journal's phases not done yet, then records the
+// takedown.
+func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, opt TakedownOptions) error {
+	phase := func(name string, fn func() error) error {
+		if j.Done[name] {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := fn(); err != nil {
+			return fmt.Errorf("takedown %s: %w", name, err)
+		}
+		slog.Debug("takedown phase done", "phase", name, "seconds", time.Since(start).Seconds())
+		j.Done[name] = true
+		if err := saveJournal(jpath, j); err != nil {
+			return err
+		}
+		if opt.AfterPhase != nil {
+			opt.AfterPhase(name)
+		}
+		return nil
+	}
+	for _, dir := range sortedKeys(j.Docs) {
+		p := j.Docs[dir]
+		if err := phase("docs "+dir, func() error { return rewriteDocDir(filepath.Join(run.Dir, dir), p) }); err != nil {
+			return err
+		}
+	}
+	for _, r := range j.Tokenize {
+		if err := phase("tokenize "+strconv.Itoa(r), func() error { return retokenize(ctx, run, r, setOf(j.Record.Matched)) }); err != nil {
+			return err
+		}
+	}
+	for _, m := range j.Merges {
+		if err := phase("merge "+m, func() error { return run.Remerge(m) }); err != nil {
+			return err
+		}
+	}
+	for _, e := range j.Exports {
+		if err := phase("export "+e, func() error { return reexport(ctx, run, e) }); err != nil {
+			return err
+		}
+	}
+	if err := phase("list", func() error { return appendList(run, j) }); err != nil {
+		return err
+	}
+	// The record removes the journal: it is the last phase, idempotent
+	// on its own (it appends the record once).
+	if opt.AfterPhase != nil {
+		opt.AfterPhase("record")
+	}
+	return record(run, j, jpath)
+}
+
+// record appends the takedown to takedown.json (once: a resumed takedown
+// whose record is already there leaves it) and removes the journal.
+func record(run *pipelines.Run, j *journal, jpath string) error {
+	now := map[string]FileChange{}
+	for _, d := range affectedDirs(run, j) {
+		if err := hashDir(run.Dir, d, now); err != nil {
+			return err
+		}
+	}
+	var files []FileChange
+	for _, k := range sortedKeys(union(j.Old, now)) {
+		o, had := j.Old[k]
+		n, has := now[k]
+		fc := FileChange{Path: k, OldSHA256: o.OldSHA256, OldBytes: o.OldBytes}
+		if has {
+			fc.NewSHA256, fc.NewBytes = n.OldSHA256, n.OldBytes
+		}
+		if had && has && fc.OldSHA256 == fc.NewSHA256 {
+			continue
+		}
+		files = append(files, fc)
+	}
+	j.Record.Files = files
+	recs, err := ReadTakedowns(run.Dir)
+	if err != nil {
+		return err
+	}
+	if n := len(recs); n == 0 || recs[n-1].Time != j.Record.Time || strings.Join(recs[n-1].Matched, "\n") != strings.Join(j.Record.Matched, "\n") {
+		recs = append(recs, j.Record)
+	}
+	data, err := json.MarshalIndent(takedownsFile{Takedowns: recs}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := shards.WriteFileAtomic(filepath.Join(run.Dir, TakedownFile), append(data, '\n')); err != nil {
+		return err
+	}
+	if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+var shardNameRE = regexp.MustCompile(`^(.+)-(\d+)\.arrow$`)
+
+// rewriteDocDir removes p.Remove from the shards p.Shards of a document
+// directory (each shard rewritten aside and renamed over the old one),
+// then writes its stats and manifest. Running it again gives the same
+// files: a shard already without the documents is only measured.
+func rewriteDocDir(dir string, p *docPlan) error {
+	m, err := shards.ReadManifest(dir)
+	if err != nil {
+		return err
+	}
+	remove := setOf(p.Remove)
+	dropped := filepath.Base(dir) == shards.DroppedDir
+	tmp := filepath.Join(dir, ".takedown")
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	var out []shards.ShardInfo
+	for _, si := range m.Shards {
+		if !contains(p.Shards, si.Name) {
+			out = append(out, si)
+			continue
+		}
+		path := filepath.Join(dir, si.Name)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			continue // emptied and removed by an earlier attempt
+		}
+		sm := shardNameRE.FindStringSubmatch(si.Name)
+		if sm == nil {
+			return fmt.Errorf("%s: shard name %q is not PREFIX-N.arrow", dir, si.Name)
+		}
+		idx, _ := strconv.Atoi(sm[2])
+		w := shards.NewDocWriter(tmp, shards.DocWriterOptions{Prefix: sm[1], FirstIndex: idx, Dropped: dropped, TargetBytes: 1 << 50, Manual: true})
+		r, err := shards.OpenDocShard(path)
+		if err != nil {
+			return err
+		}
+		hit := false
+		var rows int64
+		for {
+			d, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				r.Close()
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			if remove[d.ID] {
+				hit = true
+				continue
+			}
+			rows++
+			if err := w.Write(d); err != nil {
+				r.Close()
+				return err
+			}
+		}
+		r.Close()
+		if err := w.Close(); err != nil {
+			return err
+		}
+		var info shards.ShardInfo
+		if ws := w.Shards(); len(ws) == 1 {
+			info = ws[0]
+		}
+		if !hit {
+			// Rewritten by an earlier attempt: the file is the new one.
+			sum, n, err := shards.FileSHA256(path)
+			if err != nil {
+				return err
+			}
+			if info.Rows != rows || info.Name != si.Name {
+				return fmt.Errorf("%s: internal error: rewritten shard does not match", path)
+			}
+			info.SHA256, info.Bytes = sum, n
+			out = append(out, info)
+			continue
+		}
+		if rows == 0 {
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+			continue
+		}
+		if info.Name != si.Name {
+			return fmt.Errorf("%s: internal error: rewrote %q as %q", dir, si.Name, info.Name)
+		}
+		if err := os.Rename(filepath.Join(tmp, info.Name), path); err != nil {
+			return err
+		}
+		if testHook != nil {
+			testHook("shard " + path)
+		}
+		out = append(out, info)
+	}
+	if p.Stats != nil {
+		if err := shards.WriteStats(dir, p.Stats); err != nil {
+			return err
+		}
+	}
+	m.Shards = out
+	m.Totals = shards.SumShards(out)
+	if p.Sources != nil {
+		m.Sources = p.Sources
+	}
+	return shards.WriteManifest(dir, m)
+}
+
+// replayEncoder is a tokenizer that encodes nothing: it hands out the
+// tokens the run's token shards already hold for each document, in order,
+// skipping the removed documents. The tokenize stage calls it once per
+// non-empty document in input order (one worker), exactly the documents
+// whose rows the old shards hold, so what it writes is what encoding the
+// reduced input would write.
+type replayEncoder struct {
+	info   shards.TokenizerInfo
+	dir    string
+	m      *shards.Manifest
+	skip   map[string]bool
+	shard  int
+	cur    *shards.TokenShard
+	row    int
+	err    error
+	served int64
+}
+
+func (e *replayEncoder) Name() string        { return e.info.Name }
+func (e *replayEncoder) VocabSize() int      { return e.info.VocabSize }
+func (e *replayEncoder) EOT() (uint32, bool) { return e.info.EOT, true }
+func (e *replayEncoder) RanksHash() string   { return e.info.RanksHash }
+
+// next moves to the next row to serve, false at the end.
+func (e *replayEncoder) next() bool {
+	for e.err == nil {
+		if e.cur != nil && e.row < e.cur.Rows() {
+			if e.skip[e.cur.ID(e.row)] {
+				e.row++
+				continue
+			}
+			return true
+		}
+		if e.shard >= len(e.m.Shards) {
+			return false
+		}
+		si := e.m.Shards[e.shard]
+		e.shard++
+		e.cur, e.err = shards.ReadTokenShard(filepath.Join(e.dir, si.Name), &si, e.info.VocabSize)
+		e.row = 0
+	}
+	return false
+}
+
+func (e *replayEncoder) AppendEncodeOrdinary(dst []uint32, _ string) []uint32 {
+	if !e.next() {
+		if e.err == nil {
+			e.err = fmt.Errorf("%s: more documents to tokenize than token rows", e.dir)
+		}
+		return dst
+	}
+	n := e.cur.Len(e.row)
+	dst = e.cur.AppendTokens(dst, e.row, 0, n-1) // the stage appends the end-of-text id
+	e.row++
+	e.served++
+	return dst
+}
+
+// retokenize rewrites a tokenize task's output from its own tokens, less
+// the removed documents, into a directory beside it, then swaps the two.
+func retokenize(ctx context.Context, run *pipelines.Run, rank int, remove map[string]bool) error {
+	cfg, err := run.TokenizeConfig(rank)
+	if err != nil {
+		return err
+	}
+	out := cfg.Out
+	old, staging := out+".takedown-old", out+".takedown-new"
+	if err := recoverSwap(out, old, staging); err != nil {
+		return err
+	}
+	m, err := shards.ReadManifest(out)
+	if err != nil {
+		return err
+	}
+	if m.Tokenizer == nil {
+		return fmt.Errorf("%s: token manifest without a tokenizer", out)
+	}
+	enc := &replayEncoder{info: *m.Tokenizer, dir: out, m: m, skip: remove}
+	cfg.Encoder, cfg.Out, cfg.Workers = enc, staging, 1
+	if _, err := shards.Tokenize(ctx, cfg); err != nil {
+		return err
+	}
+	if enc.err != nil {
+		return enc.err
+	}
+	if enc.next() {
+		return fmt.Errorf("%s: token row %s has no document left to match: the documents and token shards disagree", out, enc.cur.ID(enc.row))
+	}
+	if enc.err != nil {
+		return enc.err
+	}
+	return swapDir(out, old, staging)
+}
+
+// recoverSwap finishes or undoes a swap of dir that a kill interrupted,
+// and clears a staging directory left by a killed attempt.
+func recoverSwap(dir, old, staging string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(staging, shards.ManifestName)); err == nil {
+			if err := os.Rename(staging, dir); err != nil {
+				return err
+			}
+		} else if err := os.Rename(old, dir); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(old); err != nil {
+		return err
+	}
+	return os.RemoveAll(staging)
+}
+
+// swapDir replaces dir by staging: dir -> old, staging -> dir, old removed.
+// recoverSwap completes it after a kill at any point.
+func swapDir(dir, old, staging string) error {
+	if err := os.Rename(dir, old); err != nil {
+		return err
+	}
+	if testHook != nil {
+		testHook("swap " + dir)
+	}
+	if err := os.Rename(staging, dir); err != nil {
+		return err
+	}
+	return os.RemoveAll(old)
+}
+
+// reexport runs an export again, with the options and inputs its
+// export.json records, into a directory beside it, then swaps the two.
+func reexport(ctx context.Context, run *pipelines.Run, step string) error {
+	out := filepath.Join(run.Dir, step)
+	old, staging := out+".takedown-old", out+".takedown-new"
+	if _, err := os.Stat(out); errors.Is(err, os.ErrNotExist) {
+		// Swapped half-way: the staging export is complete only with
+		// its export.json.
+		if _, err := os.Stat(filepath.Join(staging, export.SidecarName)); err == nil {
+			if err := os.Rename(staging, out); err != nil {
+				return err
+			}
+		} else if err := os.Rename(old, out); err != nil {
+			return err
+		}
+	}
+	if err := os.RemoveAll(old); err != nil {
+		return err
+	}
+	p, err := readExport(run, step)
+	if err != nil {
+		return err
+	}
+	var ins []*export.Input
+	for _, in := range p.Inputs {
+		i, err := export.OpenInput(in.Name, resolveDir(run, in.Dir), in.Weight)
+		if err != nil {
+			return err
+		}
+		ins = append(ins, i)
+	}
+	// A killed attempt's staging export resumes from its checkpoint.
+	if _, err := export.Run(ctx, ins, staging, p.Options); err != nil {
+		return err
+	}
+	return swapDir(out, old, staging)
+}
+
+// ListEntry is one line of the takedown list.
+type ListEntry struct {
+	ID   string `json:"id"`
+	URL  string `json:"url,omitempty"`
+	Time string `json:"time"`
+}
+
+// ListPath is where a run's takedowns are listed: in the dedup store of the
+// recipe, else in the run directory.
+func ListPath(run *pipelines.Run) string {
+	if d := run.Recipe.Dedup; d != nil && d.Store != "" {
+		return filepath.Join(d.Store, TakedownListFile)
+	}
+	return filepath.Join(run.Dir, TakedownListFile)
+}
+
+// appendList adds the taken-down documents to the takedown list, once.
+func appendList(run *pipelines.Run, j *journal) error {
+	path := ListPath(run)
+	have, err := ReadList(path)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, e := range have {
+		seen[e.ID] = true
+	}
+	var buf []byte
+	for _, d := range j.Record.Documents {
+		if seen[d.ID] {
+			continue
+		}
+		line, _ := json.Marshal(ListEntry{ID: d.ID, URL: d.URL, Time: j.Record.Time})
+		buf = append(append(buf, line...), '\n')
+	}
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	j.Record.List = path
+	return shards.WriteFileAtomic(path, append(old, buf...))
+}
+
+// ReadList reads a takedown list (none: nil).
+func ReadList(path string) ([]ListEntry, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []ListEntry
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var e ListEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			return nil, fmt.Errorf("%s: line %d: %w", path, i+1, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func setOf(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func union(a, b map[string]FileChange) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
