@@ -144,6 +144,6 @@ smelt eval --held-out gives the run's last validation loss.`,
 	f.BoolVar(&asJSON, "json", false, "print the rows as JSON")
 	f.BoolVar(&held, "held-out", false, "also score the data the run validated on (its held-out split), as set \"val\"")
 	f.IntVar(&stride, "stride", 0, "tokens between the windows of a long document (0: half the model's context)")
-	f.IntVar(&thr, "threads", 0, "windows scored at once (0: all cores); the result does not depend on it")
+	f.IntVarP(&thr, "threads", "j", 0, "windows scored at once (0: all cores); the result does not depend on it")
 	return cmd
 }

@@ -85,8 +85,8 @@ proxies, the fit and the validation).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&out, "out", "", "output directory")
-	f.StringVar(&tok, "tokenizer", "", "tokenizer: a built-in name or a tokenizer file")
+	f.StringVarP(&out, "out", "o", "", "output directory")
+	f.StringVarP(&tok, "tokenizer", "t", "", "tokenizer: a built-in name or a tokenizer file")
 	f.StringVar(&model, "model", "tiny", "proxy model: a preset or a model YAML file")
 	f.StringArrayVar(&evals, "eval", nil, "held-out set NAME=DATA (document directories, text or JSONL files, comma-separated); repeatable")
 	f.IntVar(&steps, "steps", 300, "training steps per proxy")

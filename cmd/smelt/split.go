@@ -13,7 +13,7 @@ func newSplitCmd() *cobra.Command {
 		seed         uint64
 		out, heldOut string
 		workers      int
-		shardMB      int64
+		shardMB      float64
 	)
 	cmd := &cobra.Command{
 		Use:   "split DIR... --fraction F --out TRAIN --held-out HELD",
@@ -36,7 +36,7 @@ tokenized.`,
 				return fmt.Errorf("split: --out and --held-out are required")
 			}
 			tr, held, err := ablate.Split(cmd.Context(), ablate.SplitOptions{Inputs: args, Fraction: fraction, Seed: seed,
-				Out: out, HeldOut: heldOut, Workers: workers, TargetBytes: shardMB << 20})
+				Out: out, HeldOut: heldOut, Workers: workers, TargetBytes: mustShardBytes(shardMB)})
 			if err != nil {
 				return err
 			}
@@ -48,9 +48,9 @@ tokenized.`,
 	f := cmd.Flags()
 	f.Float64Var(&fraction, "fraction", 0.1, "fraction of documents held out, in (0, 1)")
 	f.Uint64Var(&seed, "seed", 1, "seed of the hash that picks the held-out documents")
-	f.StringVar(&out, "out", "", "output directory for the training side")
+	f.StringVarP(&out, "out", "o", "", "output directory for the training side")
 	f.StringVar(&heldOut, "held-out", "", "output directory for the held-out side")
-	f.IntVar(&workers, "workers", 0, "worker goroutines (0 = all cores); the output does not depend on it")
-	f.Int64Var(&shardMB, "shard-mb", 64, "target uncompressed shard size in MiB")
+	f.IntVarP(&workers, "workers", "j", 0, "worker goroutines (0 = all cores); the output does not depend on it")
+	f.Float64Var(&shardMB, "shard-mb", 64, shardMBUsage)
 	return cmd
 }
