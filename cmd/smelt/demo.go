@@ -88,7 +88,11 @@ redoes only what it changes.`,
 			if err := printDemoReport(w, run); err != nil {
 				return err
 			}
-			return printDemoAblation(w, run)
+			if err := printDemoAblation(w, run); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "\n== next\nsmelt report %s -o report.html   one HTML page: what went in, what came out, why\nsmelt inspect %s                  browse every kept and dropped document on 127.0.0.1:8080\nsmelt explain demo                      the recipe this ran; write your own from it\n", out, out)
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "demo-run", "run directory")
