@@ -53,8 +53,8 @@ Use the index in a recipe or filter config:
 			if out == "" {
 				return fmt.Errorf("decontam index: --out is required")
 			}
-			if n < 1 {
-				return fmt.Errorf("decontam index: --n %d: want >= 1", n)
+			if n < filter.MinNGram || n > filter.MaxNGram {
+				return fmt.Errorf("decontam index: --n %d: want %d..%d", n, filter.MinNGram, filter.MaxNGram)
 			}
 			b := &filter.IndexBuilder{N: n, TmpDir: tmp}
 			defer b.Close()
