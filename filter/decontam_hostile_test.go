@@ -74,12 +74,12 @@ func TestNormWordsEvasions(t *testing.T) {
 		{"don't", "dont"},
 		{"Don’t", "dont"}, // typographic apostrophe
 		{"e-mail", "email"},
-		{"e–mail", "email"}, // en dash
+		{"e–mail", "email"},    // en dash
 		{"cafe\u0301", "café"}, // NFD accent
 		{"CAFÉ", "café"},
-		{"ﬁnal", "final"},            // ligature
-		{"Ｆｉｎａｌ", "final"},          // fullwidth
-		{"ｆｉｎａｌ１２３", "final123"},    // fullwidth digits
+		{"ﬁnal", "final"},                      // ligature
+		{"Ｆｉｎａｌ", "final"},                     // fullwidth
+		{"ｆｉｎａｌ１２３", "final123"},               // fullwidth digits
 		{"con\u00adtaminated", "contaminated"}, // soft hyphen
 		{"con\u200btaminated", "contaminated"}, // zero-width space
 		{"con\u200ctaminated", "contaminated"}, // zero-width non-joiner

@@ -32,6 +32,7 @@ import (
 //     clitic (" 's", " 're", " 've", " 'll", " 'd", " 'm", " 't" followed
 //     by a character that is not an ASCII letter): "well @-@ known" is
 //     "wellknown" as "well-known" is, "dog 's" is "dogs" as "dog's" is.
+//
 // wordSpan is one normalised word: its byte range in the original text and
 // the hash of its lower-cased characters.
 type wordSpan struct {
