@@ -187,6 +187,7 @@ func isBookChunk(srcs []qsource, text string) bool {
 // every loss, word bigrams and character n-grams, and checks that they
 // load here and predict as the reference does.
 func TestReferenceTrainedModels(t *testing.T) {
+	testutil.Thorough(t) // a minute or more on a busy machine: a measurement, run by .ci/run
 	r := ref(t)
 	srcs := qualitySources(t, false)
 	var lines, test []string
