@@ -30,9 +30,8 @@ import (
 //	names    the eval sets (name, records, n-grams, records too short) and
 //	         every record's set and id
 //
-// All integers are little endian. The file is memory-mapped by OpenIndex,
-// so a filter task shares the page cache with every other task on the
-// machine and its resident memory grows only with the pages it touches.
+// All integers are little endian. OpenIndex reads the file into memory and
+// verifies it (see OpenIndex for why it is no longer memory-mapped).
 // A lookup reads one bucket pair and a few adjacent hashes: two cache
 // misses at most. A sorted array was chosen over Badger because the index
 // is written once and read-only afterwards, and a Badger Get costs

@@ -31,8 +31,8 @@ func newDecontamIndexCmd() *cobra.Command {
 		Use:   "index EVAL... --out INDEX",
 		Short: "Index the normalised n-grams of evaluation sets (files or directories)",
 		Long: `index reads evaluation sets and writes an index of their hashed n-grams
-(13 by default, as GPT-3), sorted and memory-mapped by the filter, that
-records which eval set and record each n-gram came from.
+(13 by default, as GPT-3; 4 to 64), sorted and verified when the filter
+opens it, that records which eval set and record each n-gram came from.
 
 Each EVAL is a file or a directory (read recursively, in name order), named
 after its base name or given as NAME=PATH. JSONL (.jsonl, .json, .ndjson)
