@@ -257,3 +257,40 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// Mutations of the quantized lid.176.ftz (when the reference install has
+// it): no read allocates more than twice what the intact model needs.
+func TestLoadMutationsLID176(t *testing.T) {
+	r := ref(t)
+	good := readFile(t, r.lidPath())
+	var err error
+	base := allocated(func() { _, err = fasttext.Read(bytes.NewReader(good)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 15
+	if raceEnabled {
+		n = 4
+	}
+	rng := rand.New(rand.NewPCG(26, 176))
+	for i := range n {
+		bad := bytes.Clone(good)
+		for range 1 + rng.IntN(4) {
+			// Most of the file is codes, where any byte is valid: aim half
+			// of the mutations at the header, dictionary and quantizers.
+			p := rng.IntN(len(bad))
+			if rng.IntN(2) == 0 {
+				p = rng.IntN(min(len(bad), 4096))
+			}
+			bad[p] = byte(rng.Uint32())
+		}
+		var m *fasttext.Model
+		a := allocated(func() { m, err = fasttext.Read(bytes.NewReader(bad)) })
+		if a > 2*base+1<<20 {
+			t.Fatalf("mutation %d: read allocated %d bytes, the intact model %d", i, a, base)
+		}
+		if err == nil {
+			checkPredict(t, m)
+		}
+	}
+}
