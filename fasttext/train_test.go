@@ -97,6 +97,10 @@ func label(pos bool) string {
 // Go, saves the model, and checks that the reference fastText loads it and
 // predicts the same labels and probabilities on held-out chunks.
 func TestTrainedModelMatchesReference(t *testing.T) {
+	if raceEnabled {
+		// Training under the race detector took minutes on a busy machine.
+		testutil.Thorough(t)
+	}
 	r := ref(t)
 	srcs := qualitySources(t, false)
 	var train []fasttext.Example
