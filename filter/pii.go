@@ -298,26 +298,33 @@ func findEmails(text string, ms []piiMatch) []piiMatch {
 
 // obfuscatedAt are the spellings of "@" in addresses written to evade
 // harvesters; " at " counts only with a " dot " in the domain.
-var obfuscatedAt = []string{"(at)", "[at]", "{at}", " (at) ", " [at] ", " {at} ", " at "}
+var obfuscatedAt = []string{"(at)", "[at]", "{at}", "(AT)", "[AT]", " at "}
 
 // findObfuscatedEmails finds name(at)example.org, name [at] example [dot]
 // org and name at example dot org.
 func findObfuscatedEmails(text string, ms []piiMatch) []piiMatch {
-	lower := strings.ToLower(text)
 	for _, mark := range obfuscatedAt {
 		from := 0
 		for {
-			k := strings.Index(lower[from:], mark)
+			k := strings.Index(text[from:], mark)
 			if k < 0 {
 				break
 			}
 			at := from + k
 			from = at + len(mark)
+			// A space may stand either side of a bracketed "(at)".
+			if mark[0] != ' ' && from < len(text) && text[from] == ' ' {
+				from++
+			}
 			l := at
+			if mark[0] != ' ' && l > 0 && text[l-1] == ' ' {
+				l--
+			}
+			end := l
 			for l > 0 && isLocalByte(text[l-1]) {
 				l--
 			}
-			if l == at || (l > 0 && isAlnum(text[l-1])) {
+			if l == end || (l > 0 && isAlnum(text[l-1])) {
 				continue
 			}
 			// Domain: labels joined by ".", "(dot)", "[dot]" or " dot ".
@@ -333,8 +340,8 @@ func findObfuscatedEmails(text string, ms []piiMatch) []piiMatch {
 				}
 				labels++
 				matched := false
-				for _, dot := range []string{".", "(dot)", "[dot]", " (dot) ", " [dot] ", " dot "} {
-					if strings.HasPrefix(lower[r:], dot) && r+len(dot) < len(text) && isAlnum(text[r+len(dot)]) {
+				for _, dot := range []string{".", "(dot)", "[dot]", " (dot) ", " [dot] ", " dot ", "(DOT)", "[DOT]"} {
+					if strings.HasPrefix(text[r:], dot) && r+len(dot) < len(text) && isAlnum(text[r+len(dot)]) {
 						spelled = spelled || dot != "."
 						r += len(dot)
 						matched = true
