@@ -343,6 +343,9 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 			if m.Tokenizer == nil {
 				return nil, fmt.Errorf("export: %s: token manifest without a tokenizer", in.Dir)
 			}
+			if err := checkTokenizer(in.Dir, m.Tokenizer); err != nil {
+				return nil, err
+			}
 			if prov.Tokenizer == nil {
 				tok := *m.Tokenizer
 				prov.Tokenizer = &tok
@@ -410,6 +413,8 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 			return nil, err
 		}
 		cp = &checkpoint{Fingerprint: fp}
+	} else if err := removeStrays(out, cp); err != nil {
+		return nil, err
 	}
 	if err := removePartials(out, cp.Partials); err != nil {
 		return nil, err

@@ -174,11 +174,8 @@ func batchOf(rec arrow.Record, ci [3]int, path string, bi, vocab int, fn func(*t
 	}
 	b := &tokenBatch{ids: ids, srcs: srcs, offs: lists.Offsets()}
 	lo, hi := int(b.offs[0]), int(b.offs[len(b.offs)-1])
-	// Ids are not checked one by one against the vocabulary here: the
-	// token writer refuses ids outside it, and the shard's sha256 matched
-	// its manifest's. The scan cost 1 ns a token, a tenth of the export.
-	// Only the width must fit: 32-bit ids in a 16-bit vocabulary's
-	// format are refused.
+	// 32-bit ids in a 16-bit vocabulary's format are refused here, ids
+	// outside the vocabulary by checkIDs below.
 	switch v := lists.ListValues().(type) {
 	case *array.Uint16:
 		b.u16 = v.Uint16Values()
@@ -200,6 +197,9 @@ func batchOf(rec arrow.Record, ci [3]int, path string, bi, vocab int, fn func(*t
 		if b.offs[i+1] < b.offs[i] {
 			return fmt.Errorf("export: token shard %s: record batch %d row %d: negative list length", path, bi, i)
 		}
+	}
+	if err := checkIDs(b, vocab, path, bi); err != nil {
+		return err
 	}
 	return fn(b)
 }

@@ -1,6 +1,7 @@
 package fasttext_test
 
 import (
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -35,6 +36,7 @@ func head(s string, n int) string {
 // TestLID176Accuracy measures lid.176 against <html lang> next to
 // whatlanggo (ingest's default), with documents per second on one core.
 func TestLID176Accuracy(t *testing.T) {
+	testutil.Thorough(t) // a minute or more on a busy machine: a measurement, run by .ci/run
 	if quick() {
 		t.Skip("a measurement on all 866 labelled pages: run without -short and -race")
 	}

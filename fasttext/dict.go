@@ -107,8 +107,11 @@ func readDictionary(r *reader, a *Args) (*Dictionary, error) {
 	if size < 0 || nwords < 0 || nlabels < 0 || int64(size) != int64(nwords)+int64(nlabels) || size > 1<<28 {
 		return nil, fmt.Errorf("dictionary sizes %d = %d words + %d labels do not add up (byte offset %d)", size, nwords, nlabels, r.off-28)
 	}
-	if d.pruneSize > int64(a.Bucket) {
+	if d.pruneSize > int64(a.Bucket) || d.pruneSize < -1 {
 		return nil, fmt.Errorf("dictionary keeps %d pruned buckets of %d (byte offset %d)", d.pruneSize, a.Bucket, r.off-8)
+	}
+	if !r.fits(int64(size), minDictEntryOn, "dictionary size") {
+		return nil, r.err
 	}
 	d.words = make([]entry, size)
 	for i := range d.words {
@@ -128,7 +131,14 @@ func readDictionary(r *reader, a *Args) (*Dictionary, error) {
 	}
 	d.setArgs(a)
 	if d.pruneSize > 0 {
-		if d.bucket <= 1<<25 {
+		if !r.fits(d.pruneSize, 8, "prune index") {
+			return nil, r.err
+		}
+		// The dense index costs 4 bytes a bucket: it is used only when the
+		// file's prune entries (8 bytes each) are not far fewer than the
+		// buckets, so a tiny file cannot ask for it (lid.176 keeps one
+		// bucket in 47).
+		if d.bucket <= 1<<25 && int64(d.bucket) <= 64*d.pruneSize+1<<16 {
 			d.pruneDense = make([]int32, d.bucket)
 			d.pruneBits = make([]uint64, (d.bucket+63)/64)
 			for i := range d.pruneDense {

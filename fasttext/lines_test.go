@@ -67,7 +67,7 @@ func TestLoadErrors(t *testing.T) {
 		{"text", []byte("hello world, not a model"), "not a fastText model"},
 		{"truncated args", data[:20], "args at byte offset"},
 		{"truncated dictionary", data[:5000], "byte offset"},
-		{"truncated matrix", data[:len(data)-100], "unexpected EOF"},
+		{"truncated matrix", data[:len(data)-100], "bytes left"},
 		{"trailing bytes", append(slices.Clone(data), 0), "trailing bytes"},
 		{"bad version", append([]byte{data[0], data[1], data[2], data[3], 99, 0, 0, 0}, data[8:]...), "version 99"},
 	} {

@@ -102,10 +102,10 @@ func readQuantMatrix(r *reader, what string) (*quantMatrix, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if q.m < 0 || q.n <= 0 || q.n > 1<<16 || q.m > maxMatrixFloats {
-		return nil, fmt.Errorf("%s: implausible quantized size %dx%d before byte offset %d", what, q.m, q.n, r.off)
+	if q.m < 0 || q.n <= 0 || q.n > 1<<16 || q.m > maxMatrixFloats || codesize < 0 {
+		return nil, fmt.Errorf("%s: implausible quantized size %dx%d (%d codes) before byte offset %d", what, q.m, q.n, codesize, r.off)
 	}
-	q.codes = r.raw(int64(uint32(codesize)), what)
+	q.codes = r.raw(int64(codesize), what)
 	var err error
 	if q.pq, err = readPQ(r, what); err != nil {
 		return nil, err

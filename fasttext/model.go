@@ -123,8 +123,29 @@ func Load(path string) (*Model, error) {
 type reader struct {
 	r   *bufio.Reader
 	off int64
-	err error
-	buf [8]byte
+	// size is the input's length in bytes, or -1 when it is not known
+	// (then arrays are read in chunks and grow only as data arrives).
+	size int64
+	err  error
+	buf  [8]byte
+}
+
+// fits checks, before anything is allocated for them, that n items of
+// unit bytes each can still be in the input: a size field of a crafted
+// file may ask for gigabytes that the file does not hold.
+func (r *reader) fits(n, unit int64, what string) bool {
+	if r.err != nil {
+		return false
+	}
+	if n < 0 {
+		r.fail(what, fmt.Errorf("negative size %d", n))
+		return false
+	}
+	if r.size >= 0 && n > (r.size-r.off)/unit {
+		r.fail(what, fmt.Errorf("%d items of %d bytes asked for, the file has %d bytes left", n, unit, r.size-r.off))
+		return false
+	}
+	return true
 }
 
 func (r *reader) fail(what string, err error) {
@@ -203,13 +224,23 @@ func (r *reader) cstring(what string) string {
 	return s[:len(s)-1]
 }
 
-// floats reads n float32 values.
+// maxWeight bounds the magnitude of a weight: real models stay within a
+// few hundred, and with |w| <= 1e6 no dot product of dim <= 2^16 terms (a
+// quantized row's norm included) can overflow float32 into Inf or NaN.
+const maxWeight = 1e6
+
+// floats reads n float32 values, refusing NaN, Inf and weights beyond
+// maxWeight (they would turn every probability into NaN or index the
+// sigmoid table out of range).
 func (r *reader) floats(n int64, what string) []float32 {
-	if r.err != nil {
+	if !r.fits(n, 4, what) {
 		return nil
 	}
-	out := make([]float32, n)
 	const chunk = 1 << 14
+	var out []float32
+	if r.size >= 0 {
+		out = make([]float32, 0, n)
+	}
 	buf := make([]byte, 4*chunk)
 	for i := int64(0); i < n; i += chunk {
 		k := min(chunk, n-i)
@@ -219,7 +250,13 @@ func (r *reader) floats(n int64, what string) []float32 {
 			return nil
 		}
 		for j := range k {
-			out[i+j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+			v := math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
+			if !(v >= -maxWeight && v <= maxWeight) { // NaN fails both
+				r.off += 4 * j
+				r.fail(what, fmt.Errorf("weight %v (NaN, Inf or beyond ±%g)", v, maxWeight))
+				return nil
+			}
+			out = append(out, v)
 		}
 		r.off += 4 * k
 	}
@@ -227,15 +264,30 @@ func (r *reader) floats(n int64, what string) []float32 {
 }
 
 func (r *reader) raw(n int64, what string) []byte {
-	if r.err != nil {
+	if !r.fits(n, 1, what) {
 		return nil
 	}
-	out := make([]byte, n)
-	if _, err := io.ReadFull(r.r, out); err != nil {
-		r.fail(what, err)
-		return nil
+	if r.size >= 0 {
+		out := make([]byte, n)
+		if _, err := io.ReadFull(r.r, out); err != nil {
+			r.fail(what, err)
+			return nil
+		}
+		r.off += n
+		return out
 	}
-	r.off += n
+	// Unknown length: grow with the data actually read.
+	var out []byte
+	for int64(len(out)) < n {
+		k := min(1<<16, n-int64(len(out)))
+		b := make([]byte, k)
+		if _, err := io.ReadFull(r.r, b); err != nil {
+			r.fail(what, err)
+			return nil
+		}
+		out = append(out, b...)
+		r.off += k
+	}
 	return out
 }
 
@@ -243,9 +295,41 @@ func (r *reader) raw(n int64, what string) []byte {
 // corrupt size field gives an error, not an attempt to allocate exabytes.
 const maxMatrixFloats = 1 << 32
 
-// Read decodes a fastText model from r.
+// inputSize returns how many bytes are left in in, or -1 when that is not
+// known (a pipe or network stream).
+func inputSize(in io.Reader) int64 {
+	switch v := in.(type) {
+	case interface{ Len() int }: // bytes.Reader, strings.Reader, bytes.Buffer
+		return int64(v.Len())
+	case *os.File:
+		fi, err := v.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			return -1
+		}
+		pos, err := v.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return -1
+		}
+		return fi.Size() - pos
+	}
+	return -1
+}
+
+// Limits on header fields that decide work per word (see Read).
+const (
+	maxCharNgram   = 32  // minn and maxn (fastText's defaults: 2..5 supervised, 3..6 otherwise)
+	maxWordNgrams  = 100 // wordNgrams (fastText's default 1; published models use up to 5)
+	minDictEntryOn = 10  // bytes of the smallest dictionary entry: NUL, count, type
+)
+
+// Read decodes a fastText model from in. Every size read from the input is
+// checked, before anything is allocated for it, against the bytes the input
+// still holds (when in is a file, bytes.Reader or strings.Reader; other
+// readers' arrays grow only with the data that arrives) and a sane bound;
+// weights must be finite and within ±1e6. A crafted or corrupt file gives
+// an error naming the field and its byte offset.
 func Read(in io.Reader) (*Model, error) {
-	r := &reader{r: bufio.NewReaderSize(in, 1<<16)}
+	r := &reader{r: bufio.NewReaderSize(in, 1<<16), size: inputSize(in)}
 	magic := r.i32("magic")
 	if r.err == nil && magic != fileMagic {
 		return nil, fmt.Errorf("not a fastText model (magic %#x at byte offset 0)", uint32(magic))
@@ -268,7 +352,8 @@ func Read(in io.Reader) (*Model, error) {
 		// n-grams whatever maxn says.
 		a.Maxn = 0
 	}
-	if a.Dim <= 0 || a.Dim > 1<<16 || a.Bucket < 0 || a.Minn < 0 || a.Maxn < 0 || a.WordNgrams < 0 {
+	if a.Dim <= 0 || a.Dim > 1<<16 || a.Bucket < 0 || a.Minn < 0 || a.Maxn < 0 || a.WordNgrams < 0 ||
+		a.Minn > maxCharNgram || a.Maxn > maxCharNgram || a.WordNgrams > maxWordNgrams {
 		return nil, fmt.Errorf("implausible args (dim %d, bucket %d, minn %d, maxn %d, wordNgrams %d) at byte offset 8",
 			a.Dim, a.Bucket, a.Minn, a.Maxn, a.WordNgrams)
 	}
@@ -331,7 +416,7 @@ func readMatrix(r *reader, quant bool, what string) (matrix, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if rows < 0 || cols < 0 || (cols > 0 && rows > maxMatrixFloats/cols) {
+	if rows < 0 || cols < 0 || cols > 1<<16 || (cols > 0 && rows > maxMatrixFloats/cols) {
 		return nil, fmt.Errorf("%s: implausible size %dx%d at byte offset %d", what, rows, cols, r.off-16)
 	}
 	data := r.floats(rows*cols, what)

@@ -78,7 +78,7 @@ var sigmoidTable = func() []float32 {
 }()
 
 func tableSigmoid(x float32) float32 {
-	if x < -maxSigmoid {
+	if !(x >= -maxSigmoid) { // NaN too: Read refuses weights that make one, but never index with it
 		return 0
 	}
 	if x > maxSigmoid {

@@ -97,6 +97,10 @@ func label(pos bool) string {
 // Go, saves the model, and checks that the reference fastText loads it and
 // predicts the same labels and probabilities on held-out chunks.
 func TestTrainedModelMatchesReference(t *testing.T) {
+	if raceEnabled {
+		// Training under the race detector took minutes on a busy machine.
+		testutil.Thorough(t)
+	}
 	r := ref(t)
 	srcs := qualitySources(t, false)
 	var train []fasttext.Example
@@ -187,6 +191,7 @@ func isBookChunk(srcs []qsource, text string) bool {
 // every loss, word bigrams and character n-grams, and checks that they
 // load here and predict as the reference does.
 func TestReferenceTrainedModels(t *testing.T) {
+	testutil.Thorough(t) // a minute or more on a busy machine: a measurement, run by .ci/run
 	r := ref(t)
 	srcs := qualitySources(t, false)
 	var lines, test []string

@@ -30,16 +30,18 @@ import (
 //	names    the eval sets (name, records, n-grams, records too short) and
 //	         every record's set and id
 //
-// All integers are little endian. The file is memory-mapped by OpenIndex,
-// so a filter task shares the page cache with every other task on the
-// machine and its resident memory grows only with the pages it touches.
+// All integers are little endian. OpenIndex reads the file into memory and
+// verifies it (see OpenIndex for why it is no longer memory-mapped).
 // A lookup reads one bucket pair and a few adjacent hashes: two cache
 // misses at most. A sorted array was chosen over Badger because the index
 // is written once and read-only afterwards, and a Badger Get costs
 // microseconds where this costs ~100 ns (see BenchmarkDecontamDrop).
 
 const (
-	indexMagic      = "SMLTDCX1"
+	// indexMagic names the format: version 2 normalises words as GPT-3
+	// and lm-eval-harness do (NFKC, punctuation removed, see normWords);
+	// a version-1 index is refused with a message to rebuild it.
+	indexMagic      = "SMLTDCX2"
 	indexHeaderSize = 128
 	// DefaultNGram is GPT-3's n-gram length.
 	DefaultNGram = 13
@@ -315,6 +317,9 @@ func (b *IndexBuilder) Write(path string) ([]IndexSet, error) {
 	if len(b.sets) == 0 {
 		return nil, fmt.Errorf("decontam: no eval sets")
 	}
+	if b.n() < MinNGram || b.n() > MaxNGram {
+		return nil, fmt.Errorf("decontam: n-gram length %d: want %d..%d", b.n(), MinNGram, MaxNGram)
+	}
 	if b.total >= 1<<32 {
 		return nil, fmt.Errorf("decontam: %d n-grams: at most 2^32-1 per index", b.total)
 	}
@@ -555,20 +560,71 @@ func (x *Index) buildFilter() {
 	}
 }
 
-// OpenIndex memory-maps an index written by IndexBuilder.Write.
+// Bounds on an index's n: below 4 words nearly every document would share
+// an n-gram with an eval set, and beyond 64 none would (GPT-3 and
+// lm-eval-harness use 13, Llama 2 / PaLM style reports 8 to 15).
+const (
+	MinNGram = 4
+	MaxNGram = 64
+)
+
+// OpenIndex reads and verifies an index written by IndexBuilder.Write: the
+// header's sizes and offsets against the file's length (before anything is
+// allocated for them), the SHA-256 of everything after the header, the
+// bucket table, the hashes' order and every record id. Any fault gives an
+// error naming the file and the byte offset.
+//
+// The index is read into memory rather than memory-mapped: a mapped file
+// truncated while a filter runs kills the process with SIGBUS, which no
+// bounds check can prevent, and verifying the hash reads every byte at
+// open anyway. It costs the index's size in resident memory per process
+// (12 bytes an n-gram), shared by all of the process's workers.
 func OpenIndex(path string) (*Index, error) {
-	data, unmap, err := mapFile(path)
+	data, err := readIndexFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("decontam index: %w", err)
+		return nil, err
 	}
 	x, err := parseIndex(path, data)
 	if err != nil {
-		unmap()
 		return nil, err
 	}
-	x.unmap = unmap
+	x.unmap = func() error { return nil }
 	x.buildFilter()
 	return x, nil
+}
+
+// readIndexFile reads path after checking that its header's file size is
+// the file's length, so a crafted size never decides an allocation.
+func readIndexFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("decontam index: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("decontam index: %w", err)
+	}
+	var hdr [indexHeaderSize]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:8]) != indexMagic {
+		if err == nil && string(hdr[:6]) == indexMagic[:6] {
+			return nil, fmt.Errorf("decontam index %s: byte 0: format %q, this smelt reads %q (the word normalisation changed): rebuild it with smelt decontam index",
+				path, hdr[:8], indexMagic)
+		}
+		return nil, fmt.Errorf("decontam index %s: byte 0: not a smelt decontamination index (bad magic)", path)
+	}
+	if size := binary.LittleEndian.Uint64(hdr[64:]); size != uint64(fi.Size()) {
+		return nil, fmt.Errorf("decontam index %s: byte 64: header says %d bytes, file has %d (truncated?)", path, size, fi.Size())
+	}
+	if fi.Size() != int64(int(fi.Size())) {
+		return nil, fmt.Errorf("decontam index %s: %d bytes is too large", path, fi.Size())
+	}
+	data := make([]byte, fi.Size())
+	copy(data, hdr[:])
+	if _, err := io.ReadFull(f, data[indexHeaderSize:]); err != nil {
+		return nil, fmt.Errorf("decontam index %s: byte %d: %w", path, indexHeaderSize, err)
+	}
+	return data, nil
 }
 
 func parseIndex(path string, data []byte) (*Index, error) {
@@ -579,7 +635,8 @@ func parseIndex(path string, data []byte) (*Index, error) {
 		return nil, bad(0, "not a smelt decontamination index (bad magic)")
 	}
 	le := binary.LittleEndian
-	x := &Index{path: path, data: data, N: int(le.Uint32(data[8:])), bits: uint(le.Uint32(data[12:]))}
+	n := le.Uint32(data[8:])
+	x := &Index{path: path, data: data, bits: uint(le.Uint32(data[12:]))}
 	entries := le.Uint64(data[16:])
 	nsets, nrecs := le.Uint32(data[24:]), le.Uint32(data[28:])
 	hashesOff, recsOff, bucketsOff, namesOff, size := le.Uint64(data[32:]), le.Uint64(data[40:]),
@@ -588,17 +645,29 @@ func parseIndex(path string, data []byte) (*Index, error) {
 	if size != uint64(len(data)) {
 		return nil, bad(64, "header says %d bytes, file has %d (truncated?)", size, len(data))
 	}
-	if x.N <= 0 || x.bits < 1 || x.bits > 28 || entries >= 1<<32 ||
+	if n < MinNGram || n > MaxNGram {
+		return nil, bad(8, "n-gram length %d: want %d..%d", n, MinNGram, MaxNGram)
+	}
+	x.N = int(n)
+	if entries >= 1<<32 || x.bits != bucketBits(int64(entries)) ||
 		hashesOff != indexHeaderSize || recsOff != hashesOff+8*entries ||
 		bucketsOff != recsOff+4*entries || namesOff != bucketsOff+4*(1<<x.bits+1) || namesOff > size {
-		return nil, bad(8, "inconsistent header")
+		return nil, bad(12, "inconsistent header (bucket bits %d, %d entries, offsets %d %d %d %d, %d bytes)",
+			x.bits, entries, hashesOff, recsOff, bucketsOff, namesOff, size)
+	}
+	// Each set takes at least 28 bytes of the names section, each record 8.
+	if nsets == 0 || uint64(nsets)*28+uint64(nrecs)*8 > size-namesOff {
+		return nil, bad(24, "%d sets and %d records do not fit in the %d-byte names section", nsets, nrecs, size-namesOff)
+	}
+	if sum := sha256.Sum256(data[indexHeaderSize:]); hex.EncodeToString(sum[:]) != x.ID {
+		return nil, bad(72, "SHA-256 of the content is %x, the header says %s (corrupt or edited)", sum, x.ID)
 	}
 	x.entries = int(entries)
 	x.hashes = data[hashesOff:recsOff]
 	x.recs = data[recsOff:bucketsOff]
 	x.buckets = data[bucketsOff:namesOff]
-	if le.Uint32(x.buckets[len(x.buckets)-4:]) != uint32(entries) {
-		return nil, bad(int64(namesOff-4), "bucket table does not end at the entry count")
+	if err := x.verifyTables(bucketsOff, recsOff, nrecs); err != nil {
+		return nil, bad(err.off, "%s", err.msg)
 	}
 	p := namesOff
 	u32 := func() (uint32, error) {
@@ -614,13 +683,14 @@ func parseIndex(path string, data []byte) (*Index, error) {
 		if err != nil {
 			return "", err
 		}
-		if p+uint64(n) > size {
+		if uint64(n) > size-p {
 			return "", bad(int64(p), "name of %d bytes runs past the end", n)
 		}
 		s := string(data[p : p+uint64(n)])
 		p += uint64(n)
 		return s, nil
 	}
+	var records int64
 	for range nsets {
 		name, err := str()
 		if err != nil {
@@ -629,9 +699,17 @@ func parseIndex(path string, data []byte) (*Index, error) {
 		if p+24 > size {
 			return nil, bad(int64(p), "set counts cut short")
 		}
-		x.Sets = append(x.Sets, IndexSet{Name: name, Records: int64(le.Uint64(data[p:])),
-			Short: int64(le.Uint64(data[p+8:])), NGrams: int64(le.Uint64(data[p+16:]))})
+		set := IndexSet{Name: name, Records: int64(le.Uint64(data[p:])),
+			Short: int64(le.Uint64(data[p+8:])), NGrams: int64(le.Uint64(data[p+16:]))}
+		if set.Records < 0 || set.Short < 0 || set.Short > set.Records || set.NGrams < 0 {
+			return nil, bad(int64(p), "set %q: counts %d records, %d short, %d n-grams", name, set.Records, set.Short, set.NGrams)
+		}
+		records += set.Records
+		x.Sets = append(x.Sets, set)
 		p += 24
+	}
+	if records != int64(nrecs) {
+		return nil, bad(28, "the sets count %d records, the header %d", records, nrecs)
 	}
 	x.recSet = make([]uint32, 0, nrecs)
 	x.recID = make([]string, 0, nrecs)
@@ -656,14 +734,56 @@ func parseIndex(path string, data []byte) (*Index, error) {
 	return x, nil
 }
 
+type tableError struct {
+	off int64
+	msg string
+}
+
+// verifyTables checks what lookups rely on: the bucket table starts at 0,
+// never decreases and ends at the entry count; the hashes ascend and each
+// lies in its bucket; every record id is below nrecs.
+func (x *Index) verifyTables(bucketsOff, recsOff uint64, nrecs uint32) *tableError {
+	le := binary.LittleEndian
+	nb := len(x.buckets)/4 - 1
+	prev := uint32(0)
+	for b := 0; b <= nb; b++ {
+		v := le.Uint32(x.buckets[4*b:])
+		if (b == 0 && v != 0) || v < prev || v > uint32(x.entries) || (b == nb && v != uint32(x.entries)) {
+			return &tableError{int64(bucketsOff) + 4*int64(b), fmt.Sprintf("bucket table entry %d is %d (previous %d, %d entries)", b, v, prev, x.entries)}
+		}
+		for i := prev; i < v; i++ {
+			if h := le.Uint64(x.hashes[8*i:]); h>>(64-x.bits) != uint64(b-1) {
+				return &tableError{indexHeaderSize + 8*int64(i), fmt.Sprintf("hash %016x in bucket %d", h, b-1)}
+			}
+		}
+		prev = v
+	}
+	var last uint64
+	for i := 0; i < x.entries; i++ {
+		h := le.Uint64(x.hashes[8*i:])
+		if i > 0 && h < last {
+			return &tableError{indexHeaderSize + 8*int64(i), "hashes out of order"}
+		}
+		last = h
+		if r := le.Uint32(x.recs[4*i:]); r >= nrecs {
+			return &tableError{int64(recsOff) + 4*int64(i), fmt.Sprintf("record %d, index has %d", r, nrecs)}
+		}
+	}
+	return nil
+}
+
 // Entries is the number of (n-gram, record) pairs in the index.
 func (x *Index) Entries() int { return x.entries }
 
 // Records is the number of eval records in the index.
 func (x *Index) Records() int { return len(x.recID) }
 
-// Record returns a record's eval set and id.
+// Record returns a record's eval set and id, or two empty strings for a
+// record the index does not have.
 func (x *Index) Record(rec int) (set, id string) {
+	if rec < 0 || rec >= len(x.recID) {
+		return "", ""
+	}
 	return x.Sets[x.recSet[rec]].Name, x.recID[rec]
 }
 

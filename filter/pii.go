@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/smelt-dev/smelt/shards"
@@ -166,7 +167,7 @@ func (p *PII) Find(text string) []piiMatch {
 			continue
 		}
 		c := text[i]
-		if !(c >= '0' && c <= '9') && c != '+' && c != '(' && !(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'f') && c != ':' {
+		if !(c >= '0' && c <= '9') && c != '+' && c != '(' && !isLetterByte(c) && c != ':' {
 			continue
 		}
 		if i > 0 && !leftBoundary(text, i) {
@@ -206,7 +207,7 @@ func leftBoundary(text string, i int) bool {
 
 func (p *PII) matchAt(text string, i int, on map[string]bool) (int, string) {
 	c := text[i]
-	if on[PIIIBAN] && c >= 'A' && c <= 'Z' {
+	if on[PIIIBAN] && isLetterByte(c) {
 		if e := matchIBAN(text, i); e > 0 {
 			return e, PIIIBAN
 		}
@@ -235,6 +236,8 @@ func (p *PII) matchAt(text string, i int, on map[string]bool) (int, string) {
 	}
 	return 0, ""
 }
+
+func isLetterByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func isAlnum(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
@@ -277,6 +280,96 @@ var notTLD = map[string]bool{"png": true, "jpg": true, "jpeg": true, "gif": true
 	"ico": true, "bmp": true, "css": true, "js": true, "ts": true, "py": true, "go": true, "rs": true, "md": true, "txt": true}
 
 func findEmails(text string, ms []piiMatch) []piiMatch {
+	n := len(ms)
+	ms = findPlainEmails(text, ms)
+	ms = findObfuscatedEmails(text, ms)
+	slices.SortFunc(ms[n:], func(a, b piiMatch) int { return a.start - b.start })
+	// Drop overlaps (an obfuscated form never overlaps a plain one, but be
+	// sure: Find relies on ordered, disjoint e-mail spans).
+	out := ms[:n]
+	for _, m := range ms[n:] {
+		if len(out) > n && m.start < out[len(out)-1].end {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// obfuscatedAt are the spellings of "@" in addresses written to evade
+// harvesters; " at " counts only with a " dot " in the domain.
+var obfuscatedAt = []string{"(at)", "[at]", "{at}", "(AT)", "[AT]", " at "}
+
+// findObfuscatedEmails finds name(at)example.org, name [at] example [dot]
+// org and name at example dot org.
+func findObfuscatedEmails(text string, ms []piiMatch) []piiMatch {
+	for _, mark := range obfuscatedAt {
+		from := 0
+		for {
+			k := strings.Index(text[from:], mark)
+			if k < 0 {
+				break
+			}
+			at := from + k
+			from = at + len(mark)
+			// A space may stand either side of a bracketed "(at)".
+			if mark[0] != ' ' && from < len(text) && text[from] == ' ' {
+				from++
+			}
+			l := at
+			if mark[0] != ' ' && l > 0 && text[l-1] == ' ' {
+				l--
+			}
+			end := l
+			for l > 0 && isLocalByte(text[l-1]) {
+				l--
+			}
+			if l == end || (l > 0 && isAlnum(text[l-1])) {
+				continue
+			}
+			// Domain: labels joined by ".", "(dot)", "[dot]" or " dot ".
+			r, labels, spelled := from, 0, false
+			for {
+				s := r
+				for r < len(text) && (isAlnum(text[r]) || text[r] == '-') {
+					r++
+				}
+				if r == s {
+					r = s
+					break
+				}
+				labels++
+				matched := false
+				for _, dot := range []string{".", "(dot)", "[dot]", " (dot) ", " [dot] ", " dot ", "(DOT)", "[DOT]"} {
+					if strings.HasPrefix(text[r:], dot) && r+len(dot) < len(text) && isAlnum(text[r+len(dot)]) {
+						spelled = spelled || dot != "."
+						r += len(dot)
+						matched = true
+						break
+					}
+				}
+				if !matched {
+					break
+				}
+			}
+			if labels < 2 || mark == " at " && !spelled || !rightBoundary(text, r) {
+				continue
+			}
+			// The top-level domain: 2-24 letters.
+			t := r
+			for t > 0 && isLetterByte(text[t-1]) {
+				t--
+			}
+			if r-t < 2 || r-t > 24 || t > 0 && isDigit(text[t-1]) || spelled && !spelledTLDs[strings.ToLower(text[t:r])] {
+				continue
+			}
+			ms = append(ms, piiMatch{l, r, PIIEmail})
+		}
+	}
+	return ms
+}
+
+func findPlainEmails(text string, ms []piiMatch) []piiMatch {
 	from := 0
 	for {
 		k := strings.IndexByte(text[from:], '@')
@@ -286,8 +379,17 @@ func findEmails(text string, ms []piiMatch) []piiMatch {
 		at := from + k
 		from = at + 1
 		l := at
-		for l > 0 && isLocalByte(text[l-1]) {
-			l--
+		for l > 0 {
+			if isLocalByte(text[l-1]) {
+				l--
+				continue
+			}
+			// Non-ASCII local parts (jörg.müller@): letters and marks.
+			if r, n := utf8.DecodeLastRuneInString(text[:l]); r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsMark(r)) {
+				l -= n
+				continue
+			}
+			break
 		}
 		for l < at && (text[l] == '.' || text[l] == '-' || text[l] == '+' || text[l] == '\'') {
 			l++
@@ -295,20 +397,40 @@ func findEmails(text string, ms []piiMatch) []piiMatch {
 		if l == at || text[at-1] == '.' || strings.Contains(text[l:at], "..") {
 			continue
 		}
-		if l > 0 && (text[l-1] >= utf8.RuneSelf || text[l-1] == '@' || text[l-1] == '/') {
+		if l > 0 && (text[l-1] == '@' || text[l-1] == '/') {
 			// Part of a non-ASCII word, a longer token, or a URL's
 			// authority (ftp://user@host).
 			continue
 		}
 		r := at + 1
-		for r < len(text) && (isAlnum(text[r]) || text[r] == '-' || text[r] == '.') {
-			r++
+		for r < len(text) {
+			if isAlnum(text[r]) || text[r] == '-' || text[r] == '.' {
+				r++
+				continue
+			}
+			// Internationalised domains (münchen.de, пример.рф).
+			if c, n := utf8.DecodeRuneInString(text[r:]); c >= utf8.RuneSelf && (unicode.IsLetter(c) || unicode.IsMark(c)) {
+				r += n
+				continue
+			}
+			break
 		}
 		for r > at+1 && (text[r-1] == '.' || text[r-1] == '-') {
 			r--
 		}
-		if r < len(text) && (text[r] == '_' || text[r] == '@' || text[r] >= utf8.RuneSelf) {
+		if r < len(text) && (text[r] == '_' || text[r] == '@') {
 			continue
+		}
+		// "NYCHA@citylimits.orgThis": a lower-case top-level domain run
+		// into a capitalised word ends where the capital starts.
+		if d := strings.LastIndexByte(text[at+1:r], '.'); d >= 0 {
+			t0 := at + 1 + d + 1
+			for k := t0 + 2; k < r; k++ {
+				if text[k] >= 'A' && text[k] <= 'Z' && text[k-1] >= 'a' && text[k-1] <= 'z' {
+					r = k
+					break
+				}
+			}
 		}
 		dom := text[at+1 : r]
 		labels := strings.Split(dom, ".")
@@ -326,8 +448,8 @@ func findEmails(text string, ms []piiMatch) []piiMatch {
 		if !ok || len(tld) < 2 || len(tld) > 24 || notTLD[strings.ToLower(tld)] {
 			continue
 		}
-		for j := 0; j < len(tld); j++ {
-			if !(tld[j] >= 'a' && tld[j] <= 'z' || tld[j] >= 'A' && tld[j] <= 'Z') {
+		for _, c := range tld {
+			if !unicode.IsLetter(c) {
 				ok = false
 				break
 			}
@@ -378,10 +500,18 @@ func (p *PII) publicOK(a netip.Addr) bool {
 	}
 	if a.Is4() {
 		b := a.As4()
+		// Documentation ranges (RFC 5737: 192.0.2/24, 198.51.100/24,
+		// 203.0.113/24) name no one: kept, like private addresses.
+		if b[0] == 192 && b[1] == 0 && b[2] == 2 || b[0] == 198 && b[1] == 51 && b[2] == 100 || b[0] == 203 && b[1] == 0 && b[2] == 113 {
+			return false
+		}
 		// 0/8, 100.64/10 (carrier NAT), 240/4 (reserved, masks, broadcast).
 		return b[0] != 0 && !(b[0] == 100 && b[1]&0xc0 == 64) && b[0] < 240
 	}
 	b := a.As16()
+	if b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8 {
+		return false // 2001:db8::/32, the IPv6 documentation prefix (RFC 3849)
+	}
 	return b[0]&0xe0 == 0x20 // global unicast 2000::/3
 }
 
@@ -428,16 +558,25 @@ func (p *PII) matchIPv4(text string, i int) int {
 			return 0
 		}
 	}
-	if small {
-		near := false
-		for _, w := range prevWords(text, i, 6) {
-			for _, iw := range ipWords {
-				if strings.HasPrefix(w, iw) && (len(iw) >= 3 || w == iw) {
-					near = true
-				}
+	near := false
+	for _, w := range prevWords(text, i, 6) {
+		for _, iw := range ipWords {
+			if strings.HasPrefix(w, iw) && (len(iw) >= 3 || w == iw) {
+				near = true
 			}
 		}
-		if !near {
+	}
+	if small && !near {
+		return 0
+	}
+	// "Python 3.11.7.1", "Firefox 115.0.2.1": a dotted quad right after a
+	// capitalised name is a version unless an address word is near.
+	if !near && i >= 3 && text[i-1] == ' ' && isAlnum(text[i-2]) {
+		k := i - 2
+		for k > 0 && isAlnum(text[k-1]) {
+			k--
+		}
+		if text[k] >= 'A' && text[k] <= 'Z' && !notProduct[strings.ToLower(text[k:i-1])] {
 			return 0
 		}
 	}
@@ -586,10 +725,10 @@ var ibanLen = map[string]int{"AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "
 	"SE": 24, "SI": 19, "SK": 24, "SM": 27, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20}
 
 func matchIBAN(text string, i int) int {
-	if i+4 > len(text) || !(text[i+1] >= 'A' && text[i+1] <= 'Z') || !isDigit(text[i+2]) || !isDigit(text[i+3]) {
+	if i+4 > len(text) || !isLetterByte(text[i+1]) || !isDigit(text[i+2]) || !isDigit(text[i+3]) {
 		return 0
 	}
-	want := ibanLen[text[i:i+2]]
+	want := ibanLen[strings.ToUpper(text[i:i+2])]
 	if want == 0 {
 		return 0
 	}
@@ -598,6 +737,9 @@ func matchIBAN(text string, i int) int {
 	spaced := false
 	for e < len(text) && n < want {
 		c := text[e]
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A' // lower-case IBANs are IBANs too
+		}
 		if isDigit(c) || c >= 'A' && c <= 'Z' {
 			buf[n] = c
 			n++
@@ -648,6 +790,13 @@ func matchPhone(text string, i int) int {
 		if e >= len(text) || !isDigit(text[e]) || text[e] == '0' {
 			return 0
 		}
+	} else if e+3 < len(text) && text[e] == '0' && text[e+1] == '0' && isDigit(text[e+2]) && text[e+2] != '0' {
+		// "0049 30 ...": the international prefix dialled as 00.
+		plus = true
+		e += 2
+	} else if e+2 < len(text) && text[e] == '0' && text[e+1] == '0' && (text[e+2] == ' ' || text[e+2] == '-') && e+3 < len(text) && isDigit(text[e+3]) && text[e+3] != '0' {
+		plus = true
+		e += 3
 	}
 	var groups [12]int
 	var seps [12]byte
@@ -708,6 +857,12 @@ func matchPhone(text string, i int) int {
 				e++
 				continue
 			}
+			// A spaced separator: "069 / 920 77 00", "+49 - (40) - 300".
+			if c == ' ' && e+3 < len(text) && (text[e+1] == '/' || text[e+1] == '-') && text[e+2] == ' ' && (isDigit(text[e+3]) || text[e+3] == '(') {
+				seps[ng-1] = text[e+1]
+				e += 3
+				continue
+			}
 			if paren && e < len(text) && isDigit(text[e]) {
 				seps[ng-1] = ')'
 				continue
@@ -719,12 +874,24 @@ func matchPhone(text string, i int) int {
 	if ng == 0 || !rightBoundary(text, e) {
 		return 0
 	}
-	if pw := prevWords(text, i, 2); slices.Contains(pw, "isbn") || slices.Contains(pw, "issn") {
+	pw := prevWords(text, i, 2)
+	if slices.Contains(pw, "isbn") || slices.Contains(pw, "issn") {
 		return 0
 	}
 	sepSet := map[byte]bool{}
 	for k := 0; k < ng-1; k++ {
 		sepSet[seps[k]] = true
+	}
+	// After a label (Tel, Fax, Phone, ...) any 7 to 15 digits in groups are
+	// a number, as are the extension after an en dash ("...-0 – 1000").
+	for _, w := range pw {
+		if phoneWords[w] && digits >= 7 {
+			return phoneExtension(text, e)
+		}
+	}
+	// Indian mobile numbers: 98765 43210.
+	if !plus && ng == 2 && groups[0] == 5 && groups[1] == 5 && firstDigit >= '6' && seps[0] == ' ' {
+		return e
 	}
 	if plus {
 		if digits < 8 || trunk && digits < 9 {
@@ -765,6 +932,43 @@ func matchPhone(text string, i int) int {
 		return e
 	}
 	return 0
+}
+
+// notProduct are capitalised words that start a sentence rather than name
+// software before its version ("Both 82.165.177.154 and ...").
+var notProduct = map[string]bool{"both": true, "and": true, "the": true, "or": true, "from": true, "to": true,
+	"at": true, "use": true, "see": true, "try": true, "via": true, "on": true, "in": true, "by": true, "with": true,
+	"for": true, "of": true, "is": true, "was": true, "between": true, "contact": true, "visit": true, "block": true,
+	"ban": true, "allow": true, "deny": true, "blocked": true, "banned": true, "user": true, "client": true, "source": true}
+
+// spelledTLDs are the top-level domains accepted in "name at example dot
+// com", whose words alone ("at noon dot on") would match ordinary prose.
+var spelledTLDs = map[string]bool{"com": true, "org": true, "net": true, "edu": true, "gov": true, "info": true,
+	"io": true, "de": true, "uk": true, "fr": true, "it": true, "es": true, "nl": true, "ch": true, "at": true,
+	"be": true, "eu": true, "ca": true, "au": true, "jp": true, "ru": true, "cn": true, "in": true, "br": true,
+	"se": true, "no": true, "dk": true, "fi": true, "pl": true, "cz": true, "us": true, "me": true, "co": true}
+
+// phoneWords label a phone number (lower-cased, as prevWords gives them).
+var phoneWords = map[string]bool{"tel": true, "tél": true, "tele": true, "telefon": true, "telephone": true, "phone": true,
+	"fax": true, "telefax": true, "mobile": true, "mobil": true, "mob": true, "cell": true, "handy": true, "call": true,
+	"ph": true, "fon": true, "hotline": true, "whatsapp": true}
+
+// phoneExtension extends a number ending at e over an extension written
+// after an en dash or " - " ("<PHONE>–1000" was left half-redacted).
+func phoneExtension(text string, e int) int {
+	for _, sep := range []string{"–", " – ", "-", " - "} {
+		if strings.HasPrefix(text[e:], sep) {
+			j := e + len(sep)
+			k := j
+			for k < len(text) && isDigit(text[k]) && k-j < 6 {
+				k++
+			}
+			if k > j && rightBoundary(text, k) {
+				return k
+			}
+		}
+	}
+	return e
 }
 
 // areaDigits returns the first digit of the NANP area code and of the

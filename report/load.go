@@ -65,6 +65,52 @@ type Step struct {
 	Clusters *dedup.ClusterReport
 	// TrainLog holds the trainer's log.csv rows, if present.
 	TrainLog []trainer.Record
+	// TokensUnverified says why a token directory's counts could not be
+	// verified against its shards ("" when they were: see verifyTokens).
+	TokensUnverified string
+}
+
+// verifyTokenBytes bounds the token shards the report decodes to recount
+// their tokens; beyond it, only the files' sizes are checked.
+const verifyTokenBytes = 1 << 30
+
+// verifyTokens checks a token manifest against its shards, so that a
+// hand-edited manifest is flagged rather than reported as truth. (The
+// manifest's totals were checked against its shard entries when it was
+// read.) Every shard file must have the size its entry says; when the
+// shards hold at most verifyTokenBytes, each is also read whole, its
+// sha256 compared and its rows and tokens counted. It returns "" when the
+// counts hold, else why not.
+func verifyTokens(dir string, m *shards.Manifest) string {
+	var total int64
+	for _, s := range m.Shards {
+		total += s.Bytes
+	}
+	vocab := 0
+	if m.Tokenizer != nil {
+		vocab = m.Tokenizer.VocabSize
+	}
+	for i := range m.Shards {
+		s := &m.Shards[i]
+		p := filepath.Join(dir, s.Name)
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err.Error()
+		}
+		if fi.Size() != s.Bytes {
+			return fmt.Sprintf("%s is %d bytes, the manifest says %d", p, fi.Size(), s.Bytes)
+		}
+		if total <= verifyTokenBytes {
+			ts, err := shards.ReadTokenShard(p, s, vocab)
+			if err != nil {
+				return err.Error()
+			}
+			if int64(ts.Rows()) != s.Rows || ts.Tokens() != s.Tokens {
+				return fmt.Sprintf("%s holds %d documents and %d tokens, the manifest says %d and %d", p, ts.Rows(), ts.Tokens(), s.Rows, s.Tokens)
+			}
+		}
+	}
+	return ""
 }
 
 // Kind is the manifest's kind, or "train" for a training directory.
@@ -313,6 +359,9 @@ func LoadStep(dir string) (*Step, error) {
 			return nil, err
 		}
 		st.Manifest = m
+		if m.Kind == shards.KindTokens {
+			st.TokensUnverified = verifyTokens(dir, m)
+		}
 	}
 	if s, err := shards.ReadStats(dir); err == nil {
 		st.Stats = s

@@ -598,6 +598,11 @@ func (r *Report) buildTokens() {
 			continue
 		}
 		m := st.Manifest
+		if st.TokensUnverified != "" {
+			// A manifest its shards contradict is not shown as truth.
+			r.TokenRows = append(r.TokenRows, TokenRow{Step: st.Name, Source: "manifest NOT VERIFIED: " + st.TokensUnverified})
+			continue
+		}
 		if len(m.Sources) == 0 {
 			r.TokenRows = append(r.TokenRows, TokenRow{Step: st.Name, Source: "(all)", Rows: m.Totals.Rows, Tokens: m.Totals.Tokens, DataBytes: m.Totals.DataBytes})
 			labels = append(labels, st.Name)

@@ -124,6 +124,9 @@ func ReadManifest(dir string) (*Manifest, error) {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	if err := m.checkBounds(path); err != nil {
+		return nil, err
+	}
 	return &m, nil
 }
 

@@ -287,7 +287,9 @@ func decodeTokenShard(path string, data []byte, vocab int, limit, rows, tokens i
 	default:
 		return nil, fmt.Errorf("token shard %s: tokens are %s, want uint16 or uint32", path, lt.Elem())
 	}
-	if rows > 0 && tokens > 0 && rows < 1<<31 && tokens < 1<<40 {
+	// Preallocate from the manifest's counts only where the file could hold
+	// them (a hand-edited count must not decide an allocation; issue 26).
+	if rows > 0 && tokens > 0 && rows <= int64(len(data)) && tokens <= 64*int64(len(data)) {
 		ts.ids = make([]string, 0, rows)
 		ts.src = make([]string, 0, rows)
 		ts.offs = make([]int64, 0, rows+1)

@@ -31,8 +31,8 @@ func newDecontamIndexCmd() *cobra.Command {
 		Use:   "index EVAL... --out INDEX",
 		Short: "Index the normalised n-grams of evaluation sets (files or directories)",
 		Long: `index reads evaluation sets and writes an index of their hashed n-grams
-(13 by default, as GPT-3), sorted and memory-mapped by the filter, that
-records which eval set and record each n-gram came from.
+(13 by default, as GPT-3; 4 to 64), sorted and verified when the filter
+opens it, that records which eval set and record each n-gram came from.
 
 Each EVAL is a file or a directory (read recursively, in name order), named
 after its base name or given as NAME=PATH. JSONL (.jsonl, .json, .ndjson)
@@ -53,8 +53,8 @@ Use the index in a recipe or filter config:
 			if out == "" {
 				return fmt.Errorf("decontam index: --out is required")
 			}
-			if n < 1 {
-				return fmt.Errorf("decontam index: --n %d: want >= 1", n)
+			if n < filter.MinNGram || n > filter.MaxNGram {
+				return fmt.Errorf("decontam index: --n %d: want %d..%d", n, filter.MinNGram, filter.MaxNGram)
 			}
 			b := &filter.IndexBuilder{N: n, TmpDir: tmp}
 			defer b.Close()
