@@ -183,6 +183,17 @@ type TrainSection struct {
 	LastVal    float64
 	BestVal    float64
 	TokensPerS float64
+	// Evals are the external eval sets (train --eval, a recipe's eval:)
+	// with their last scores, in name order.
+	Evals []TrainEval
+}
+
+// TrainEval is one eval set's last score in a training run.
+type TrainEval struct {
+	Name        string
+	Step        int
+	Loss        float64
+	BitsPerByte float64
 }
 
 // Names of the statistics the report draws, as the stages write them.
@@ -642,7 +653,33 @@ func (r *Report) buildTraining() {
 			tps += rec.TokensPerS
 		}
 		t.TokensPerS = tps / float64(n)
-		t.Chart = NewLineChart("loss-"+st.Name, []string{"training loss", "validation loss"}, [][]float64{xs, xs}, [][]float64{loss, val}, []bool{false, true})
+		names, xss, yss, dots := []string{"training loss", "validation loss"}, [][]float64{xs, xs}, [][]float64{loss, val}, []bool{false, true}
+		// One line per eval set (log.csv's eval/NAME columns), as loss.png
+		// draws them; bits per byte go in the table below the chart.
+		evalNames := map[string]bool{}
+		for _, rec := range st.TrainLog {
+			for k := range rec.Evals {
+				if name, ok := strings.CutPrefix(k, "eval/"); ok && !strings.HasSuffix(name, "/bpb") {
+					evalNames[name] = true
+				}
+			}
+		}
+		for _, name := range shards.SortedKeys(evalNames) {
+			ys := make([]float64, n)
+			e := TrainEval{Name: name, Loss: math.NaN(), BitsPerByte: math.NaN()}
+			for i, rec := range st.TrainLog {
+				ys[i] = math.NaN()
+				if v, ok := rec.Evals["eval/"+name]; ok && !math.IsNaN(v) {
+					ys[i], e.Step, e.Loss = v, rec.Step, v
+					if b, ok := rec.Evals["eval/"+name+"/bpb"]; ok {
+						e.BitsPerByte = b
+					}
+				}
+			}
+			names, xss, yss, dots = append(names, "eval "+name), append(xss, xs), append(yss, ys), append(dots, true)
+			t.Evals = append(t.Evals, e)
+		}
+		t.Chart = NewLineChart("loss-"+st.Name, names, xss, yss, dots)
 		r.Training = append(r.Training, t)
 	}
 }
