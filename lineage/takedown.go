@@ -190,11 +190,19 @@ func Takedown(ctx context.Context, runDir string, req Request, opt TakedownOptio
 		if string(a) != string(b) {
 			return nil, fmt.Errorf("%s holds an unfinished takedown (%s): run that request again to finish it first", jpath, j.Record.Request)
 		}
+		if err := loadProgress(jpath, j); err != nil {
+			return nil, err
+		}
 		slog.Info("resuming takedown", "run", run.Dir, "done_phases", len(j.Done))
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	} else {
 		if j, err = plan(ctx, run, req); err != nil {
+			return nil, err
+		}
+		// A progress file outlives its journal when a kill came between
+		// their removals: it is not this takedown's.
+		if err := os.Remove(progressPath(jpath)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
 		if len(j.Record.Matched) == 0 {
@@ -216,6 +224,55 @@ func saveJournal(path string, j *journal) error {
 		return err
 	}
 	return shards.WriteFileAtomic(path, data)
+}
+
+// progress is what the phases add to a journal: the phases done and what
+// the record learns while they run. It is saved apart from the journal
+// after each phase: the journal holds every matched document's path
+// (megabytes for 10,000 documents), which writing again after each of
+// some thirty phases cost more than several phases.
+type progress struct {
+	Done  map[string]bool `json:"done"`
+	List  string          `json:"list,omitempty"`
+	Store []StoreAdd      `json:"store,omitempty"`
+}
+
+func progressPath(jpath string) string { return strings.TrimSuffix(jpath, ".json") + "-progress.json" }
+
+func saveProgress(jpath string, j *journal) error {
+	data, err := json.Marshal(progress{Done: j.Done, List: j.Record.List, Store: j.Record.Store})
+	if err != nil {
+		return err
+	}
+	return shards.WriteFileAtomic(progressPath(jpath), data)
+}
+
+// loadProgress applies a saved progress to the journal (none: nothing).
+func loadProgress(jpath string, j *journal) error {
+	data, err := os.ReadFile(progressPath(jpath))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var p progress
+	if err := json.Unmarshal(data, &p); err != nil {
+		return fmt.Errorf("%s: %w", progressPath(jpath), err)
+	}
+	if j.Done == nil {
+		j.Done = map[string]bool{}
+	}
+	for k, v := range p.Done {
+		j.Done[k] = v
+	}
+	if p.List != "" {
+		j.Record.List = p.List
+	}
+	if p.Store != nil {
+		j.Record.Store = p.Store
+	}
+	return nil
 }
 
 // plan finds the documents and decides every change, touching nothing.
@@ -335,13 +392,17 @@ func plan(ctx context.Context, run *pipelines.Run, req Request) (*journal, error
 			j.Merges = append(j.Merges, s.Name)
 		}
 	}
-	// The new stats and source totals of every document directory.
+	// The new stats and source totals of every document directory (each
+	// reads its own shards: in parallel).
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, runtime.GOMAXPROCS(0)))
 	for dir, p := range j.Docs {
 		sort.Strings(p.Remove)
 		sort.Strings(p.Shards)
-		if err := planStats(run, dir, p); err != nil {
-			return nil, err
-		}
+		g.Go(func() error { return planStats(run, dir, p) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	// The files before.
 	for _, d := range affectedDirs(run, j) {
@@ -377,8 +438,9 @@ func affectedDirs(run *pipelines.Run, j *journal) []string {
 // run/dir. A file whose sha256 the directory's manifest.json (shards) or
 // export.json (files) records, with the size it has now, takes that sum
 // instead of being read: the writers record the sha256 of what they wrote,
-// and reading every affected file twice (before and after) was about a
-// tenth of a takedown's time.
+// and reading every affected file before and after is I/O a takedown need
+// not do. Files without a recorded sum (manifests, stats, llm.c's files,
+// whose export.json records the sha256 of the tokens only) are read.
 func hashDir(runDir, dir string, into map[string]FileChange) error {
 	ents, err := os.ReadDir(filepath.Join(runDir, dir))
 	if errors.Is(err, os.ErrNotExist) {
@@ -491,7 +553,7 @@ func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, 
 		slog.Debug("takedown phase done", "phase", name, "seconds", time.Since(start).Seconds())
 		mu.Lock()
 		j.Done[name] = true
-		err := saveJournal(jpath, j)
+		err := saveProgress(jpath, j)
 		mu.Unlock()
 		if err != nil {
 			return err
@@ -593,6 +655,9 @@ func record(run *pipelines.Run, j *journal, jpath string) error {
 		return err
 	}
 	if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(progressPath(jpath)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil

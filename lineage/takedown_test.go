@@ -458,6 +458,9 @@ func TestLaterRunWithoutOptoutDropsByStore(t *testing.T) {
 			if d.Kept || !strings.HasPrefix(d.Reason, "dedup:") || !taken[d.DupOf] {
 				t.Errorf("%s (taken down as %s) in the later run: %+v", l.ID, orig, d)
 			}
+			if !strings.Contains(l.Status, d.DupOf+" was taken down") {
+				t.Errorf("%s: lineage status %q does not say why", l.ID, l.Status)
+			}
 			if isCopy {
 				copiesDropped++
 			}
