@@ -95,6 +95,27 @@ type Lineage struct {
 type Index struct {
 	run *pipelines.Run
 	db  *badger.DB
+	// taken are the ids in the dedup store's takedown list (read once).
+	takenOnce sync.Once
+	taken     map[string]bool
+}
+
+// takenDown reports whether id is in the takedown list of the run's dedup
+// store: a document an earlier run's takedown removed.
+func (ix *Index) takenDown(id string) bool {
+	ix.takenOnce.Do(func() {
+		ix.taken = map[string]bool{}
+		if d := ix.run.Recipe.Dedup; d != nil && d.Store != "" {
+			es, err := ReadList(filepath.Join(d.Store, TakedownListFile))
+			if err != nil {
+				slog.Warn("lineage: takedown list unreadable", "err", err)
+			}
+			for _, e := range es {
+				ix.taken[e.ID] = true
+			}
+		}
+	})
+	return ix.taken[id]
 }
 
 // Keys: "d" ID 0 NNN -> Event (NNN orders the events); "u" URL 0 ID;
@@ -801,6 +822,13 @@ func (ix *Index) lineage(id string) (*Lineage, error) {
 		return nil, err
 	}
 	l.Status = status(l.Events)
+	for _, e := range l.Events {
+		if e.Kind == pipelines.KindDedup && !e.Kept && e.DupOf != "" && ix.takenDown(e.DupOf) {
+			// A later run's copy of a taken-down document, dropped by
+			// dedup against the store the takedown added it to.
+			l.Status += ": " + e.DupOf + " was taken down (" + TakedownListFile + " of the dedup store)"
+		}
+	}
 	for _, e := range l.Events {
 		if e.URL != "" {
 			l.URL = e.URL

@@ -133,12 +133,17 @@ func TestProfileTakedown(t *testing.T) {
 		t.Fatal(err)
 	}
 	ix.Close()
+	// The URLs TestMeasureTakedown takes down: kept documents at random.
 	var urls []string
-	for i := len(ls) - 1; i >= 0 && len(urls) < n; i -= 7 {
-		if ls[i].Status == "kept (tokenized)" {
-			urls = append(urls, ls[i].URL)
+	for _, l := range ls {
+		if l.Status == "kept (tokenized)" {
+			urls = append(urls, l.URL)
 		}
 	}
+	sort.Strings(urls)
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
+	urls = urls[:min(n, len(urls))]
 	start = time.Now()
 	rec, err := Takedown(ctx, run, Request{URLs: urls}, TakedownOptions{})
 	if err != nil {

@@ -10,10 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/smelt-dev/smelt/export"
 	"github.com/smelt-dev/smelt/pipelines"
@@ -97,6 +101,9 @@ type Record struct {
 	Files []FileChange `json:"files"`
 	// List is the takedown list the documents were appended to.
 	List string `json:"list,omitempty"`
+	// Store are the dedup store segments that hold the documents' text
+	// signatures, so that a later run with the store drops their copies.
+	Store []StoreAdd `json:"store,omitempty"`
 }
 
 type takedownsFile struct {
@@ -183,11 +190,19 @@ func Takedown(ctx context.Context, runDir string, req Request, opt TakedownOptio
 		if string(a) != string(b) {
 			return nil, fmt.Errorf("%s holds an unfinished takedown (%s): run that request again to finish it first", jpath, j.Record.Request)
 		}
+		if err := loadProgress(jpath, j); err != nil {
+			return nil, err
+		}
 		slog.Info("resuming takedown", "run", run.Dir, "done_phases", len(j.Done))
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	} else {
 		if j, err = plan(ctx, run, req); err != nil {
+			return nil, err
+		}
+		// A progress file outlives its journal when a kill came between
+		// their removals: it is not this takedown's.
+		if err := os.Remove(progressPath(jpath)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
 		if len(j.Record.Matched) == 0 {
@@ -209,6 +224,55 @@ func saveJournal(path string, j *journal) error {
 		return err
 	}
 	return shards.WriteFileAtomic(path, data)
+}
+
+// progress is what the phases add to a journal: the phases done and what
+// the record learns while they run. It is saved apart from the journal
+// after each phase: the journal holds every matched document's path
+// (megabytes for 10,000 documents), which writing again after each of
+// some thirty phases cost more than several phases.
+type progress struct {
+	Done  map[string]bool `json:"done"`
+	List  string          `json:"list,omitempty"`
+	Store []StoreAdd      `json:"store,omitempty"`
+}
+
+func progressPath(jpath string) string { return strings.TrimSuffix(jpath, ".json") + "-progress.json" }
+
+func saveProgress(jpath string, j *journal) error {
+	data, err := json.Marshal(progress{Done: j.Done, List: j.Record.List, Store: j.Record.Store})
+	if err != nil {
+		return err
+	}
+	return shards.WriteFileAtomic(progressPath(jpath), data)
+}
+
+// loadProgress applies a saved progress to the journal (none: nothing).
+func loadProgress(jpath string, j *journal) error {
+	data, err := os.ReadFile(progressPath(jpath))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var p progress
+	if err := json.Unmarshal(data, &p); err != nil {
+		return fmt.Errorf("%s: %w", progressPath(jpath), err)
+	}
+	if j.Done == nil {
+		j.Done = map[string]bool{}
+	}
+	for k, v := range p.Done {
+		j.Done[k] = v
+	}
+	if p.List != "" {
+		j.Record.List = p.List
+	}
+	if p.Store != nil {
+		j.Record.Store = p.Store
+	}
+	return nil
 }
 
 // plan finds the documents and decides every change, touching nothing.
@@ -328,13 +392,17 @@ func plan(ctx context.Context, run *pipelines.Run, req Request) (*journal, error
 			j.Merges = append(j.Merges, s.Name)
 		}
 	}
-	// The new stats and source totals of every document directory.
+	// The new stats and source totals of every document directory (each
+	// reads its own shards: in parallel).
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, runtime.GOMAXPROCS(0)))
 	for dir, p := range j.Docs {
 		sort.Strings(p.Remove)
 		sort.Strings(p.Shards)
-		if err := planStats(run, dir, p); err != nil {
-			return nil, err
-		}
+		g.Go(func() error { return planStats(run, dir, p) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	// The files before.
 	for _, d := range affectedDirs(run, j) {
@@ -367,7 +435,12 @@ func affectedDirs(run *pipelines.Run, j *journal) []string {
 }
 
 // hashDir records the sha256 and size of every regular file directly in
-// run/dir.
+// run/dir. A file whose sha256 the directory's manifest.json (shards) or
+// export.json (files) records, with the size it has now, takes that sum
+// instead of being read: the writers record the sha256 of what they wrote,
+// and reading every affected file before and after is I/O a takedown need
+// not do. Files without a recorded sum (manifests, stats, llm.c's files,
+// whose export.json records the sha256 of the tokens only) are read.
 func hashDir(runDir, dir string, into map[string]FileChange) error {
 	ents, err := os.ReadDir(filepath.Join(runDir, dir))
 	if errors.Is(err, os.ErrNotExist) {
@@ -376,11 +449,19 @@ func hashDir(runDir, dir string, into map[string]FileChange) error {
 	if err != nil {
 		return err
 	}
+	known := recordedSums(filepath.Join(runDir, dir))
 	for _, e := range ents {
 		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		rel := filepath.Join(dir, e.Name())
+		if k, ok := known[e.Name()]; ok {
+			if fi, err := e.Info(); err == nil && fi.Size() == k.OldBytes {
+				k.Path = rel
+				into[rel] = k
+				continue
+			}
+		}
 		sum, n, err := shards.FileSHA256(filepath.Join(runDir, rel))
 		if err != nil {
 			return err
@@ -454,8 +535,12 @@ func planStats(run *pipelines.Run, rel string, p *docPlan) error {
 // execute runs the journal's phases not done yet, then records the
 // takedown.
 func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, opt TakedownOptions) error {
+	var mu sync.Mutex // guards j while phases run in parallel
 	phase := func(name string, fn func() error) error {
-		if j.Done[name] {
+		mu.Lock()
+		done := j.Done[name]
+		mu.Unlock()
+		if done {
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -466,8 +551,11 @@ func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, 
 			return fmt.Errorf("takedown %s: %w", name, err)
 		}
 		slog.Debug("takedown phase done", "phase", name, "seconds", time.Since(start).Seconds())
+		mu.Lock()
 		j.Done[name] = true
-		if err := saveJournal(jpath, j); err != nil {
+		err := saveProgress(jpath, j)
+		mu.Unlock()
+		if err != nil {
 			return err
 		}
 		if opt.AfterPhase != nil {
@@ -475,11 +563,29 @@ func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, 
 		}
 		return nil
 	}
-	for _, dir := range sortedKeys(j.Docs) {
-		p := j.Docs[dir]
-		if err := phase("docs "+dir, func() error { return rewriteDocDir(filepath.Join(run.Dir, dir), p) }); err != nil {
-			return err
+	// parallel runs independent phases (each writes only its own files)
+	// on up to GOMAXPROCS goroutines; the first error cancels the rest.
+	parallel := func(names []string, fn func(ctx context.Context, name string) error) error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(max(1, runtime.GOMAXPROCS(0)))
+		for _, name := range names {
+			g.Go(func() error { return phase(name, func() error { return fn(gctx, name) }) })
 		}
+		return g.Wait()
+	}
+	// The store first: the document shards still hold the text.
+	if err := phase("store", func() error { return addToStores(ctx, run, j) }); err != nil {
+		return err
+	}
+	var docPhases []string
+	for _, dir := range sortedKeys(j.Docs) {
+		docPhases = append(docPhases, "docs "+dir)
+	}
+	if err := parallel(docPhases, func(_ context.Context, name string) error {
+		dir := strings.TrimPrefix(name, "docs ")
+		return rewriteDocDir(filepath.Join(run.Dir, dir), j.Docs[dir])
+	}); err != nil {
+		return err
 	}
 	for _, r := range j.Tokenize {
 		if err := phase("tokenize "+strconv.Itoa(r), func() error { return retokenize(ctx, run, r, setOf(j.Record.Matched)) }); err != nil {
@@ -491,10 +597,14 @@ func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, 
 			return err
 		}
 	}
+	var exportPhases []string
 	for _, e := range j.Exports {
-		if err := phase("export "+e, func() error { return reexport(ctx, run, e) }); err != nil {
-			return err
-		}
+		exportPhases = append(exportPhases, "export "+e)
+	}
+	if err := parallel(exportPhases, func(ctx context.Context, name string) error {
+		return reexport(ctx, run, strings.TrimPrefix(name, "export "))
+	}); err != nil {
+		return err
 	}
 	if err := phase("list", func() error { return appendList(run, j) }); err != nil {
 		return err
@@ -545,6 +655,9 @@ func record(run *pipelines.Run, j *journal, jpath string) error {
 		return err
 	}
 	if err := os.Remove(jpath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(progressPath(jpath)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
@@ -930,6 +1043,31 @@ func union(a, b map[string]FileChange) map[string]bool {
 	}
 	for k := range b {
 		out[k] = true
+	}
+	return out
+}
+
+// recordedSums returns the sha256 and size the manifest.json and
+// export.json of dir record for its files (none readable: empty).
+func recordedSums(dir string) map[string]FileChange {
+	out := map[string]FileChange{}
+	add := func(name, sum string, n int64) {
+		if sum != "" && !strings.ContainsRune(name, '/') {
+			out[name] = FileChange{OldSHA256: sum, OldBytes: n, NewSHA256: sum, NewBytes: n}
+		}
+	}
+	if m, err := shards.ReadManifest(dir); err == nil {
+		for _, si := range m.Shards {
+			add(si.Name, si.SHA256, si.Bytes)
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, export.SidecarName)); err == nil {
+		var p export.Provenance
+		if json.Unmarshal(data, &p) == nil {
+			for _, f := range p.Files {
+				add(f.Name, f.SHA256, f.Bytes)
+			}
+		}
 	}
 	return out
 }

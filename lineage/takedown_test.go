@@ -1,7 +1,9 @@
 package lineage
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -9,9 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/smelt-dev/smelt/dedup"
 	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/pipelines"
 	"github.com/smelt-dev/smelt/shards"
@@ -174,7 +178,10 @@ func childTakedown(args []string) int {
 	if err != nil {
 		kill = -1
 	}
+	var mu sync.Mutex // phases run in parallel
 	count := func(point string) {
+		mu.Lock()
+		defer mu.Unlock()
 		if n++; n == kill || kill < 0 && strings.Contains(point, args[2]) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
@@ -344,4 +351,129 @@ func TestTakedownRefusedWhileLocked(t *testing.T) {
 		t.Fatalf("takedown under another process's lock: %v", err)
 	}
 	sameFiles(t, "refused takedown", before, treeFiles(t, run, "."))
+}
+
+// TestLaterRunWithoutOptoutDropsByStore: a takedown adds the removed
+// documents' text to the recipe's dedup store, so a later run with the
+// same store and no optout rule drops them, and copies of their text at
+// other URLs, as duplicates of the taken-down documents, even after the
+// first run's own segment is removed from the store; the run start warns
+// that the takedown list is not read.
+func TestLaterRunWithoutOptoutDropsByStore(t *testing.T) {
+	dir, run := freshRun(t)
+	req := pickRequest(t, run)
+	rec, err := Takedown(context.Background(), run, req, TakedownOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := filepath.Join(dir, "store", "crawl")
+	if len(rec.Store) != 1 || rec.Store[0].Store != store || rec.Store[0].Documents == 0 {
+		t.Fatalf("takedown.json store: %+v", rec.Store)
+	}
+	// Keep only the takedown's segment: the first run's kept documents no
+	// longer deduplicate anything.
+	segs, err := dedup.ListSegments(context.Background(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rm []uint64
+	for _, s := range segs {
+		if s.Gen != rec.Store[0].Segment {
+			rm = append(rm, s.Gen)
+		}
+	}
+	if len(rm) == 0 || len(rm) == len(segs) {
+		t.Fatalf("segments %+v, takedown's %d", segs, rec.Store[0].Segment)
+	}
+	if _, err := dedup.RemoveSegments(context.Background(), store, rm); err != nil {
+		t.Fatal(err)
+	}
+	// Copies of the taken-down documents' text at new URLs.
+	taken := map[string]bool{}
+	reached := map[string]bool{} // taken down after reaching dedup
+	keys := map[string]bool{}
+	for _, d := range rec.Documents {
+		taken[d.ID] = true
+		for _, e := range d.Events {
+			if e.Kind == pipelines.KindDedup {
+				reached[d.ID] = true
+			}
+			if e.RecordKey != "" && e.Kind == pipelines.KindIngest {
+				keys[e.RecordKey] = true
+			}
+		}
+	}
+	var copies bytes.Buffer
+	files, _ := filepath.Glob(filepath.Join(dir, "crawl", "*.jsonl"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			var rec map[string]string
+			if json.Unmarshal([]byte(line), &rec) != nil || !keys[rec["id"]] {
+				continue
+			}
+			rec["id"] = "copy-" + rec["id"]
+			rec["url"] = "https://mirror.example/" + rec["id"]
+			b, _ := json.Marshal(rec)
+			copies.Write(append(b, '\n'))
+		}
+	}
+	if copies.Len() == 0 {
+		t.Fatal("no copies written")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "crawl", "part-99.jsonl"), copies.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(run, filepath.Join(dir, "run-1")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pipelines.ParseRecipe([]byte(testRecipe), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := TakedownListWarning(r); !strings.Contains(w, TakedownListFile) || !strings.Contains(w, "crawl") {
+		t.Errorf("warning %q", w)
+	}
+	run2 := runPipeline(t, dir, testRecipe)
+	ix, err := Open(context.Background(), run2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	var kept, copiesDropped int
+	for _, l := range allDocs(t, ix) {
+		d := eventOf(l, "dedup")
+		if d == nil {
+			continue // dropped by the filter
+		}
+		orig := strings.TrimPrefix(l.ID, "crawl/copy-")
+		isCopy := orig != l.ID
+		if isCopy {
+			orig = "crawl/" + orig
+		}
+		if reached[orig] {
+			if d.Kept || !strings.HasPrefix(d.Reason, "dedup:") || !taken[d.DupOf] {
+				t.Errorf("%s (taken down as %s) in the later run: %+v", l.ID, orig, d)
+			}
+			if !strings.Contains(l.Status, d.DupOf+" was taken down") {
+				t.Errorf("%s: lineage status %q does not say why", l.ID, l.Status)
+			}
+			if isCopy {
+				copiesDropped++
+			}
+			continue
+		}
+		if d.Kept {
+			kept++
+		}
+	}
+	if copiesDropped == 0 {
+		t.Fatal("no copy at another URL reached dedup")
+	}
+	if kept == 0 {
+		t.Fatal("the later run kept nothing: the store dropped more than the takedown")
+	}
 }

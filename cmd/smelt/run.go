@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/smelt-dev/smelt/lineage"
 	"github.com/smelt-dev/smelt/pipelines"
 	"github.com/spf13/cobra"
 )
@@ -75,6 +77,9 @@ shows every task.`,
 			r, err := pipelines.LoadRecipe(args[0])
 			if err != nil {
 				return err
+			}
+			if w := lineage.TakedownListWarning(r); w != "" {
+				slog.Warn(w) // issue 28: a takedown list the recipe does not read
 			}
 			if runDir == "" {
 				runDir = filepath.Join("runs", r.Name)

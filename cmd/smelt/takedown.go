@@ -32,7 +32,11 @@ exporting the reduced documents. Manifests and stats are updated; the
 audit record (request, matched ids, every changed file with old and new
 sha256, time) is appended to RUN_DIR/takedown.json, and the documents to
 the takedown list (takedown-list.jsonl in the recipe's dedup store, else
-in RUN_DIR). A takedown killed at any point finishes when run again with
+in RUN_DIR). With a dedup store, the removed documents' text is also added
+to it as a segment, so a later run with the store drops their copies at
+any URL as duplicates of a taken-down document; a later run's optout rule
+with "takedowns: [STORE/takedown-list.jsonl]" drops them by id and URL
+(smelt run warns when the recipe does not). A takedown killed at any point finishes when run again with
 the same request; one holds the run's lock.`,
 		Example: `  smelt takedown runs/cc --urls removal-requests.txt
   smelt takedown runs/cc --domains publishers.txt --with-duplicates`,
@@ -66,6 +70,9 @@ the same request; one holds the run's lock.`,
 				len(rec.Matched), len(rec.Files), lineage.TakedownFile)
 			if len(rec.Matched) == 0 {
 				return nil
+			}
+			for _, st := range rec.Store {
+				fmt.Fprintf(cmd.OutOrStdout(), "dedup store %s: segment %d holds the text of %d of them\n", st.Store, st.Segment, st.Documents)
 			}
 			sum, _ := json.Marshal(rec.Matched)
 			if len(sum) < 2000 {

@@ -1,0 +1,178 @@
+package lineage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/smelt-dev/smelt/dedup"
+	"github.com/smelt-dev/smelt/filter"
+	"github.com/smelt-dev/smelt/pipelines"
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// StoreAdd is one dedup store segment a takedown added: the removed
+// documents' text signatures (exact hash, MinHash, URL, by the store's
+// settings), so that a later run with the store drops their copies.
+type StoreAdd struct {
+	Store     string `json:"store"`
+	Segment   uint64 `json:"segment"`
+	Documents int64  `json:"documents"`
+}
+
+// storeDir is where a takedown writes the removed documents it adds to a
+// store (one document directory per store), in the state directory.
+const storeDir = "takedown-store"
+
+// addToStores records the removed documents that reached the dedup step in
+// the recipe's dedup store: their text as dedup saw it (the dedup step's
+// output or its dropped/ side output), one segment per store (per source,
+// or the global store). A document dropped before dedup (by ingest or the
+// filter) never reached the store and is not added. It runs before the
+// document shards are rewritten (they hold the text); run again after a
+// kill it writes the same directories and AddToStore adds nothing twice.
+func addToStores(ctx context.Context, run *pipelines.Run, j *journal) error {
+	d := run.Recipe.Dedup
+	if d == nil || d.Store == "" {
+		return nil
+	}
+	// The dedup event of each removed document: which shard holds it.
+	want := map[string]map[string]bool{} // dir/shard -> ids
+	for _, td := range j.Record.Documents {
+		for _, e := range td.Events {
+			if e.Kind != pipelines.KindDedup {
+				continue
+			}
+			k := filepath.Join(e.Dir, e.Shard)
+			if want[k] == nil {
+				want[k] = map[string]bool{}
+			}
+			want[k][td.ID] = true
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	groups := map[string][]*shards.Document{} // store path -> documents
+	for _, k := range sortedKeys(want) {
+		dir, shard := filepath.Split(k)
+		m := &shards.Manifest{Shards: []shards.ShardInfo{{Name: shard}}}
+		err := forEachDoc(filepath.Join(run.Dir, dir), m, func(_ string, _ int64, doc *shards.Document) {
+			if !want[k][doc.ID] {
+				return
+			}
+			group := doc.Source
+			if d.Global() {
+				group = ""
+			}
+			c := *doc
+			c.Drop = nil
+			groups[d.StorePath(group)] = append(groups[d.StorePath(group)], &c)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	base := filepath.Join(run.Dir, pipelines.StateDir, storeDir)
+	if err := os.RemoveAll(base); err != nil {
+		return err
+	}
+	defer os.RemoveAll(base)
+	j.Record.Store = nil
+	for i, store := range sortedKeys(groups) {
+		docs := groups[store]
+		sort.Slice(docs, func(a, b int) bool { return docs[a].ID < docs[b].ID })
+		in := filepath.Join(base, fmt.Sprintf("%03d", i))
+		if err := writeDocDir(in, docs); err != nil {
+			return err
+		}
+		seg, err := dedup.AddToStore(ctx, store, []string{in}, d.RunOptions(), filepath.Join(base, "work"))
+		if err != nil {
+			return fmt.Errorf("adding the taken-down documents to the dedup store: %w", err)
+		}
+		j.Record.Store = append(j.Record.Store, StoreAdd{Store: store, Segment: seg.Gen, Documents: int64(len(docs))})
+	}
+	return nil
+}
+
+// writeDocDir writes docs as one finished document directory: one shard
+// and its manifest. The same documents give the same bytes.
+func writeDocDir(dir string, docs []*shards.Document) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	w := shards.NewDocWriter(dir, shards.DocWriterOptions{Prefix: "part", TargetBytes: 1 << 50, Manual: true})
+	h := sha256.New()
+	for _, doc := range docs {
+		if err := w.Write(doc); err != nil {
+			return err
+		}
+		h.Write([]byte(doc.ID))
+		h.Write([]byte{0})
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	out := w.Shards()
+	m := &shards.Manifest{FormatVersion: 1, Kind: "documents", Stage: "takedown",
+		Fingerprint: "takedown-" + hex.EncodeToString(h.Sum(nil)), Shards: out, Totals: shards.SumShards(out)}
+	return shards.WriteManifest(dir, m)
+}
+
+// TakedownListWarning returns a line to show when a run starts whose
+// recipe has a dedup store that holds a takedown list but whose sources'
+// filters do not read it with the optout rule ("" otherwise). Such a run
+// still keeps the taken-down text out, by deduplicating against the store
+// (the takedown added it there), but not a taken-down URL whose text
+// changed since.
+func TakedownListWarning(r *pipelines.Recipe) string {
+	if r == nil || r.Dedup == nil || r.Dedup.Store == "" {
+		return ""
+	}
+	list := filepath.Join(r.Dedup.Store, TakedownListFile)
+	entries, err := ReadList(list)
+	if err != nil || len(entries) == 0 {
+		return ""
+	}
+	var missing []string
+	for _, s := range r.Sources {
+		if !readsList(s, list) {
+			missing = append(missing, s.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the dedup store lists %d taken-down documents in %s, and source(s) %s do not read it (filter rule optout, optout.takedowns): their copies are still dropped by dedup against the store (by text), but a taken-down URL whose text changed would come back; add the list to the sources' optout rule",
+		len(entries), list, strings.Join(missing, ", "))
+}
+
+// readsList reports whether a mixed source's filter runs the optout rule
+// with the takedown list at path (a reference source is never filtered).
+func readsList(s *pipelines.Source, path string) bool {
+	if s.Reference {
+		return true
+	}
+	f := s.Filter
+	if f == nil || f.OptOut == nil {
+		return false
+	}
+	on := false
+	for _, r := range f.Rules {
+		on = on || r == filter.RuleOptOut
+	}
+	if !on {
+		return false
+	}
+	for _, p := range f.OptOut.Takedowns {
+		if filepath.Clean(p) == filepath.Clean(path) {
+			return true
+		}
+	}
+	return false
+}
