@@ -867,14 +867,29 @@ func matchPhone(text string, i int) int {
 				seps[ng-1] = ')'
 				continue
 			}
+			// "+7(499)999-03-03": an area code in parentheses right
+			// after the country code.
+			if c == '(' && plus && ng == 1 {
+				seps[0] = '('
+				continue
+			}
 		}
 		break
 	}
 	e = good
-	if ng == 0 || !rightBoundary(text, e) {
+	if ng == 0 {
 		return 0
 	}
 	pw := prevWords(text, i, 2)
+	labelled := false
+	for _, w := range pw {
+		labelled = labelled || phoneWords[w]
+	}
+	// Extracted text often glues the next line's word to a labelled number
+	// ("Tel.: +49 4964 95816-120Fax: ...", "Fax. 030/226 343 55Mehr").
+	if !rightBoundary(text, e) && !(labelled && digits >= 7 && gluedWord(text, e)) {
+		return 0
+	}
 	if slices.Contains(pw, "isbn") || slices.Contains(pw, "issn") {
 		return 0
 	}
@@ -884,10 +899,8 @@ func matchPhone(text string, i int) int {
 	}
 	// After a label (Tel, Fax, Phone, ...) any 7 to 15 digits in groups are
 	// a number, as are the extension after an en dash ("...-0 – 1000").
-	for _, w := range pw {
-		if phoneWords[w] && digits >= 7 {
-			return phoneExtension(text, e)
-		}
+	if labelled && digits >= 7 {
+		return phoneExtension(text, e)
 	}
 	// Indian mobile numbers: 98765 43210.
 	if !plus && ng == 2 && groups[0] == 5 && groups[1] == 5 && firstDigit >= '6' && seps[0] == ' ' {
@@ -953,17 +966,25 @@ var phoneWords = map[string]bool{"tel": true, "tél": true, "tele": true, "telef
 	"fax": true, "telefax": true, "mobile": true, "mobil": true, "mob": true, "cell": true, "handy": true, "call": true,
 	"ph": true, "fon": true, "hotline": true, "whatsapp": true}
 
+// gluedWord reports whether a capitalised word starts right at e, as when
+// extraction joins two lines without a space.
+func gluedWord(text string, e int) bool {
+	return e+1 < len(text) && text[e] >= 'A' && text[e] <= 'Z' && text[e+1] >= 'a' && text[e+1] <= 'z'
+}
+
 // phoneExtension extends a number ending at e over an extension written
-// after an en dash or " - " ("<PHONE>–1000" was left half-redacted).
+// after an en dash, a dash with a space on either side or "Ext."
+// ("<PHONE>–1000" was left half-redacted; "030 / 2325 786 -122" and
+// "+966 (1) 8011111 Ext. 51002" are real crawl lines).
 func phoneExtension(text string, e int) int {
-	for _, sep := range []string{"–", " – ", "-", " - "} {
+	for _, sep := range []string{"–", " – ", "-", " - ", " -", "- ", " Ext. ", " Ext ", " ext. ", " ext "} {
 		if strings.HasPrefix(text[e:], sep) {
 			j := e + len(sep)
 			k := j
 			for k < len(text) && isDigit(text[k]) && k-j < 6 {
 				k++
 			}
-			if k > j && rightBoundary(text, k) {
+			if k > j && (rightBoundary(text, k) || gluedWord(text, k)) {
 				return k
 			}
 		}

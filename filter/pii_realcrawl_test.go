@@ -179,13 +179,14 @@ func readRealCrawl(t *testing.T) []labelled {
 	return out
 }
 
-// realCrawlRecorded are the scores first measured on the set, before any
-// detector change prompted by it; TestPIIRealCrawl fails when a score
-// drops more than realCrawlMargin below them.
+// realCrawlRecorded are the scores recorded on the set; TestPIIRealCrawl
+// fails when a score drops more than realCrawlMargin below them. They were
+// first measured before any detector change prompted by the set (phone
+// 0.909 / 0.833 then; docs/decontam-pii.md keeps those figures).
 var realCrawlRecorded = map[string][2]float64{ // kind: {precision, recall}
 	PIIEmail: {0.976, 0.988},
 	PIIIP:    {1.000, 0.667},
-	PIIPhone: {0.909, 0.833},
+	PIIPhone: {1.000, 1.000},
 	PIIIBAN:  {1.000, 0.667},
 }
 
@@ -228,10 +229,7 @@ func TestPIIRealCrawlCandidates(t *testing.T) {
 		t.Skip("set SMELT_PII_CANDIDATES=1 to print candidate lines")
 	}
 	cache := map[string][]string{}
-	var srcs []string
-	for _, s := range strings.Fields(os.Getenv("SMELT_PII_SOURCES")) {
-		srcs = append(srcs, s)
-	}
+	srcs := strings.Fields(os.Getenv("SMELT_PII_SOURCES"))
 	rng := rand.New(rand.NewPCG(26, 4))
 	var cands, rest []string
 	for _, src := range srcs {
