@@ -148,6 +148,13 @@ func (p *PII) Annotate(d *shards.Document) Annotation {
 
 // Find returns the PII spans of text in order, without overlaps.
 func (p *PII) Find(text string) []piiMatch {
+	if folded, offs, ok := foldFullwidth(text); ok {
+		ms := p.Find(folded)
+		for k := range ms {
+			ms[k].start, ms[k].end = offs[ms[k].start], offs[ms[k].end]
+		}
+		return ms
+	}
 	on := map[string]bool{}
 	for _, k := range p.Kinds {
 		on[k] = true
@@ -1014,4 +1021,63 @@ func areaDigits(text string, i, k int) [2]byte {
 		}
 	}
 	return out
+}
+
+// foldFullwidth returns text with the fullwidth digits and the fullwidth
+// + - ( ) (U+FF10-FF19, U+FF0B, U+FF0D, U+FF08, U+FF09) written as ASCII,
+// so that "＋８１ ３ １２３４ ５６７８" is found, and for each byte of the
+// result the offset in text it came from, plus len(text) at the end. ok is
+// false, and nothing is allocated, when text has none of them.
+func foldFullwidth(text string) (string, []int, bool) {
+	first := -1
+	for i := 0; ; {
+		j := strings.Index(text[i:], "\xef\xbc")
+		if j < 0 || i+j+2 >= len(text) {
+			break
+		}
+		if _, ok := fullwidthASCII(text[i+j+2]); ok {
+			first = i + j
+			break
+		}
+		i += j + 2
+	}
+	if first < 0 {
+		return "", nil, false
+	}
+	var b strings.Builder
+	b.Grow(len(text))
+	offs := make([]int, 0, len(text)+1)
+	for i := 0; i < len(text); {
+		if i+2 < len(text) && text[i] == 0xef && text[i+1] == 0xbc {
+			if c, ok := fullwidthASCII(text[i+2]); ok {
+				b.WriteByte(c)
+				offs = append(offs, i)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(text[i])
+		offs = append(offs, i)
+		i++
+	}
+	offs = append(offs, len(text))
+	return b.String(), offs, true
+}
+
+// fullwidthASCII maps the last byte of a folded fullwidth form (after
+// EF BC) to its ASCII character.
+func fullwidthASCII(c byte) (byte, bool) {
+	switch {
+	case c >= 0x90 && c <= 0x99:
+		return '0' + c - 0x90, true
+	case c == 0x8b:
+		return '+', true
+	case c == 0x8d:
+		return '-', true
+	case c == 0x88:
+		return '(', true
+	case c == 0x89:
+		return ')', true
+	}
+	return 0, false
 }
