@@ -148,6 +148,13 @@ func (p *PII) Annotate(d *shards.Document) Annotation {
 
 // Find returns the PII spans of text in order, without overlaps.
 func (p *PII) Find(text string) []piiMatch {
+	if folded, offs, ok := foldFullwidth(text); ok {
+		ms := p.Find(folded)
+		for k := range ms {
+			ms[k].start, ms[k].end = offs[ms[k].start], offs[ms[k].end]
+		}
+		return ms
+	}
 	on := map[string]bool{}
 	for _, k := range p.Kinds {
 		on[k] = true
@@ -867,14 +874,29 @@ func matchPhone(text string, i int) int {
 				seps[ng-1] = ')'
 				continue
 			}
+			// "+7(499)999-03-03": an area code in parentheses right
+			// after the country code.
+			if c == '(' && plus && ng == 1 {
+				seps[0] = '('
+				continue
+			}
 		}
 		break
 	}
 	e = good
-	if ng == 0 || !rightBoundary(text, e) {
+	if ng == 0 {
 		return 0
 	}
 	pw := prevWords(text, i, 2)
+	labelled := false
+	for _, w := range pw {
+		labelled = labelled || phoneWords[w]
+	}
+	// Extracted text often glues the next line's word to a labelled number
+	// ("Tel.: +49 4964 95816-120Fax: ...", "Fax. 030/226 343 55Mehr").
+	if !rightBoundary(text, e) && !(labelled && digits >= 7 && gluedWord(text, e)) {
+		return 0
+	}
 	if slices.Contains(pw, "isbn") || slices.Contains(pw, "issn") {
 		return 0
 	}
@@ -884,10 +906,8 @@ func matchPhone(text string, i int) int {
 	}
 	// After a label (Tel, Fax, Phone, ...) any 7 to 15 digits in groups are
 	// a number, as are the extension after an en dash ("...-0 – 1000").
-	for _, w := range pw {
-		if phoneWords[w] && digits >= 7 {
-			return phoneExtension(text, e)
-		}
+	if labelled && digits >= 7 {
+		return phoneExtension(text, e)
 	}
 	// Indian mobile numbers: 98765 43210.
 	if !plus && ng == 2 && groups[0] == 5 && groups[1] == 5 && firstDigit >= '6' && seps[0] == ' ' {
@@ -953,17 +973,25 @@ var phoneWords = map[string]bool{"tel": true, "tél": true, "tele": true, "telef
 	"fax": true, "telefax": true, "mobile": true, "mobil": true, "mob": true, "cell": true, "handy": true, "call": true,
 	"ph": true, "fon": true, "hotline": true, "whatsapp": true}
 
+// gluedWord reports whether a capitalised word starts right at e, as when
+// extraction joins two lines without a space.
+func gluedWord(text string, e int) bool {
+	return e+1 < len(text) && text[e] >= 'A' && text[e] <= 'Z' && text[e+1] >= 'a' && text[e+1] <= 'z'
+}
+
 // phoneExtension extends a number ending at e over an extension written
-// after an en dash or " - " ("<PHONE>–1000" was left half-redacted).
+// after an en dash, a dash with a space on either side or "Ext."
+// ("<PHONE>–1000" was left half-redacted; "030 / 2325 786 -122" and
+// "+966 (1) 8011111 Ext. 51002" are real crawl lines).
 func phoneExtension(text string, e int) int {
-	for _, sep := range []string{"–", " – ", "-", " - "} {
+	for _, sep := range []string{"–", " – ", "-", " - ", " -", "- ", " Ext. ", " Ext ", " ext. ", " ext "} {
 		if strings.HasPrefix(text[e:], sep) {
 			j := e + len(sep)
 			k := j
 			for k < len(text) && isDigit(text[k]) && k-j < 6 {
 				k++
 			}
-			if k > j && rightBoundary(text, k) {
+			if k > j && (rightBoundary(text, k) || gluedWord(text, k)) {
 				return k
 			}
 		}
@@ -993,4 +1021,63 @@ func areaDigits(text string, i, k int) [2]byte {
 		}
 	}
 	return out
+}
+
+// foldFullwidth returns text with the fullwidth digits and the fullwidth
+// + - ( ) (U+FF10-FF19, U+FF0B, U+FF0D, U+FF08, U+FF09) written as ASCII,
+// so that "＋８１ ３ １２３４ ５６７８" is found, and for each byte of the
+// result the offset in text it came from, plus len(text) at the end. ok is
+// false, and nothing is allocated, when text has none of them.
+func foldFullwidth(text string) (string, []int, bool) {
+	first := -1
+	for i := 0; ; {
+		j := strings.Index(text[i:], "\xef\xbc")
+		if j < 0 || i+j+2 >= len(text) {
+			break
+		}
+		if _, ok := fullwidthASCII(text[i+j+2]); ok {
+			first = i + j
+			break
+		}
+		i += j + 2
+	}
+	if first < 0 {
+		return "", nil, false
+	}
+	var b strings.Builder
+	b.Grow(len(text))
+	offs := make([]int, 0, len(text)+1)
+	for i := 0; i < len(text); {
+		if i+2 < len(text) && text[i] == 0xef && text[i+1] == 0xbc {
+			if c, ok := fullwidthASCII(text[i+2]); ok {
+				b.WriteByte(c)
+				offs = append(offs, i)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(text[i])
+		offs = append(offs, i)
+		i++
+	}
+	offs = append(offs, len(text))
+	return b.String(), offs, true
+}
+
+// fullwidthASCII maps the last byte of a folded fullwidth form (after
+// EF BC) to its ASCII character.
+func fullwidthASCII(c byte) (byte, bool) {
+	switch {
+	case c >= 0x90 && c <= 0x99:
+		return '0' + c - 0x90, true
+	case c == 0x8b:
+		return '+', true
+	case c == 0x8d:
+		return '-', true
+	case c == 0x88:
+		return '(', true
+	case c == 0x89:
+		return ')', true
+	}
+	return 0, false
 }
