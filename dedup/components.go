@@ -57,7 +57,7 @@ type CCConfig struct {
 	// Pairs are the pair files (round 1 reads them; 16 bytes a pair).
 	Pairs []string
 	// Dir is the step's directory: the task writes Dir/rNNN/PPPPP.
-	Dir               string
+	Dir                string
 	Round, Part, Parts int
 }
 
