@@ -122,7 +122,7 @@ func ComponentsTask(ctx context.Context, cfg CCConfig) (*ccDone, error) {
 		}
 		for q := 0; q < cfg.Parts; q++ {
 			path := filepath.Join(ccTaskDir(cfg.Dir, cfg.Round-1, q), ccEdgeFile(cfg.Part))
-			if err := readPairs(ctx, path, func(a, b Ref) { edges = append(edges, ccEdge{a, b}) }); err != nil {
+			if err := readPairs(ctx, path, func(a, b Ref) { edges = appendEdge(edges, ccEdge{a, b}) }); err != nil {
 				return nil, err
 			}
 		}
@@ -133,23 +133,17 @@ func ComponentsTask(ctx context.Context, cfg CCConfig) (*ccDone, error) {
 					return
 				}
 				if ccPart(a, cfg.Parts) == cfg.Part {
-					edges = append(edges, ccEdge{a, b})
+					edges = appendEdge(edges, ccEdge{a, b})
 				}
 				if ccPart(b, cfg.Parts) == cfg.Part {
-					edges = append(edges, ccEdge{b, a})
+					edges = appendEdge(edges, ccEdge{b, a})
 				}
 			}); err != nil {
 				return nil, err
 			}
 		}
 	}
-	slices.SortFunc(edges, func(x, y ccEdge) int {
-		if x.u != y.u {
-			return cmpRef(x.u, y.u)
-		}
-		return cmpRef(x.v, y.v)
-	})
-	edges = slices.Compact(edges)
+	edges = sortEdges(edges)
 	done.EdgesIn = int64(len(edges))
 	done.InputStars = true
 
@@ -249,6 +243,32 @@ func cmpRef(a, b Ref) int {
 }
 
 type ccEdge struct{ u, v Ref }
+
+// sortEdges sorts edges and removes repeats.
+func sortEdges(edges []ccEdge) []ccEdge {
+	slices.SortFunc(edges, func(x, y ccEdge) int {
+		if x.u != y.u {
+			return cmpRef(x.u, y.u)
+		}
+		return cmpRef(x.v, y.v)
+	})
+	return slices.Compact(edges)
+}
+
+// appendEdge appends e; when edges is full it first removes repeats (a
+// pair is written once for every band that found it: on the 300,000
+// document synthetic corpus, 1.9M directed pairs hold 395k distinct), and
+// grows only when that frees less than a quarter, so that a task holds
+// about its distinct edges.
+func appendEdge(edges []ccEdge, e ccEdge) []ccEdge {
+	if len(edges) == cap(edges) && len(edges) >= 1<<12 {
+		edges = sortEdges(edges)
+		if len(edges) >= cap(edges)*3/4 {
+			edges = slices.Grow(edges, cap(edges))
+		}
+	}
+	return append(edges, e)
+}
 
 func writeCCDone(dir string, d *ccDone) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {

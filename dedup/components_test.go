@@ -271,3 +271,22 @@ func TestComponentsTaskProcess(t *testing.T) {
 	}
 	fmt.Printf("cc round %d part %d/%d: in %d out %d stars %v final %d\n", round, part, parts, d.EdgesIn, d.EdgesOut, d.InputStars, d.Final)
 }
+
+// TestClusterTaskProcess runs the single cluster task over a run's work
+// directory named by SMELT_CLUSTER_TASK ("WORK OUT"; default options), so
+// that a parent can measure its RSS with /usr/bin/time; it skips
+// otherwise.
+func TestClusterTaskProcess(t *testing.T) {
+	spec := os.Getenv("SMELT_CLUSTER_TASK")
+	if spec == "" {
+		t.Skip("SMELT_CLUSTER_TASK not set (a helper for measuring the cluster task)")
+	}
+	f := strings.Fields(spec)
+	sketches, _ := filepath.Glob(filepath.Join(f[0], "sketch", "*"))
+	buckets, _ := filepath.Glob(filepath.Join(f[0], "bucket", "*"))
+	res, err := ClusterTask(context.Background(), ClusterConfig{Sketches: sketches, Buckets: buckets, Dir: f[1], Options: DefaultOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("cluster: %d clusters, %d dropped\n", res.Summary.Clusters, res.Summary.Dropped)
+}
