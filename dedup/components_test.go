@@ -17,11 +17,27 @@ import (
 // labelBytes runs the components step with parts tasks and returns every
 // (node, label) record, sorted by node, 16 bytes each, and the rounds.
 func labelBytes(t testing.TB, pairs []string, parts int) ([]byte, int) {
+	b, final, _ := labelBytesMax(t, pairs, parts)
+	return b, final
+}
+
+// labelBytesMax is labelBytes and the most edges any task held.
+func labelBytesMax(t testing.TB, pairs []string, parts int) ([]byte, int, int64) {
 	t.Helper()
 	ctx, dir := context.Background(), t.TempDir()
 	final, err := Components(ctx, pairs, dir, parts, 2, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var most int64
+	for r := 1; r <= final; r++ {
+		for p := 0; p < parts; p++ {
+			d, err := readCCDone(ccTaskDir(dir, r, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			most = max(most, d.EdgesIn)
+		}
 	}
 	var all []ccEdge
 	for p := 0; p < parts; p++ {
@@ -44,7 +60,7 @@ func labelBytes(t testing.TB, pairs []string, parts int) ([]byte, int) {
 		binary.LittleEndian.PutUint64(b[8:], uint64(e.v))
 		buf.Write(b[:])
 	}
-	return buf.Bytes(), final
+	return buf.Bytes(), final, most
 }
 
 // ufLabels is the reference: union-find over the same pair files, each
@@ -201,16 +217,23 @@ func TestComponentsEqualClusterTask(t *testing.T) {
 		offsets[i+1] = offsets[i] + info.Rows
 	}
 	pairs := ComponentPairFiles(buckets)
-	one, _ := labelBytes(t, pairs, 1)
+	one, _, most1 := labelBytesMax(t, pairs, 1)
 	if !bytes.Equal(one, ufLabels(t, pairs)) {
 		t.Fatal("components differ from union-find over the same pairs")
 	}
+	prev := most1
 	for _, parts := range []int{2, 5} {
-		got, rounds := labelBytes(t, pairs, parts)
+		got, rounds, most := labelBytesMax(t, pairs, parts)
 		if !bytes.Equal(got, one) {
 			t.Fatalf("%d tasks: labels differ from 1 task's", parts)
 		}
-		t.Logf("%d tasks: %d rounds", parts, rounds)
+		// A task holds its partition's edges: the most any task holds
+		// falls with the tasks (within 1.5x of an even share).
+		if most >= prev || most > most1*3/2/int64(parts) {
+			t.Fatalf("%d tasks: a task held %d edges (1 task: %d)", parts, most, most1)
+		}
+		prev = most
+		t.Logf("%d tasks: %d rounds, at most %d edges a task (1 task: %d)", parts, rounds, most, most1)
 	}
 	// Components as sets of input positions, against the cluster task's.
 	pos := func(r Ref) int64 { return offsets[r.Task()] + r.Row() }
