@@ -379,3 +379,87 @@ func ComponentPairFiles(buckets []string) []string {
 	}
 	return out
 }
+
+// CCJoinConfig is one task of the join after the components: partition
+// Part's pairs sent to the partition of their component's label, so that
+// a decision task per partition receives every pair of its components and
+// no other.
+type CCJoinConfig struct {
+	// Buckets are the bucket task directories (their text and URL pairs).
+	Buckets []string
+	// Dir is the components step's directory and Final its final round.
+	Dir                string
+	Final, Part, Parts int
+	// Out receives text-QQQQQ.bin and url-QQQQQ.bin for every partition Q.
+	Out string
+}
+
+// ComponentsJoinTask runs one join task. Its memory is its partition's
+// labels (16 bytes a labelled document).
+func ComponentsJoinTask(ctx context.Context, cfg CCJoinConfig) error {
+	var labels []ccEdge
+	if err := ComponentLabels(ctx, cfg.Dir, cfg.Final, cfg.Part, cfg.Parts, func(n, l Ref) { labels = append(labels, ccEdge{n, l}) }); err != nil {
+		return err
+	}
+	label := func(r Ref) Ref {
+		i, ok := slices.BinarySearchFunc(labels, r, func(e ccEdge, r Ref) int { return cmpRef(e.u, r) })
+		if ok {
+			return labels[i].v
+		}
+		return r
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return fmt.Errorf("dedup: %w", err)
+	}
+	for _, kind := range []struct{ file, prefix string }{{pairsFile, "text"}, {urlPairsFile, "url"}} {
+		ws := make([]*pairWriter, cfg.Parts)
+		abort := func() {
+			for _, w := range ws {
+				if w != nil {
+					w.abort()
+				}
+			}
+		}
+		for q := range ws {
+			w, err := newPairWriter(filepath.Join(cfg.Out, fmt.Sprintf("%s-%05d.bin", kind.prefix, q)))
+			if err != nil {
+				abort()
+				return err
+			}
+			ws[q] = w
+		}
+		var werr error
+		for _, b := range cfg.Buckets {
+			if err := readPairs(ctx, filepath.Join(b, kind.file), func(a, c Ref) {
+				if werr == nil && ccPart(a, cfg.Parts) == cfg.Part {
+					werr = ws[ccPart(label(a), cfg.Parts)].write(a, c)
+				}
+			}); err != nil {
+				abort()
+				return err
+			}
+			if werr != nil {
+				abort()
+				return werr
+			}
+		}
+		for q, w := range ws {
+			if err := w.commit(); err != nil {
+				abort()
+				return err
+			}
+			ws[q] = nil
+		}
+	}
+	return nil
+}
+
+// JoinedPairs lists, for decision partition q, the text and URL pair
+// files that the join tasks (directories joins) wrote for it.
+func JoinedPairs(joins []string, q int) (text, url []string) {
+	for _, j := range joins {
+		text = append(text, filepath.Join(j, fmt.Sprintf("text-%05d.bin", q)))
+		url = append(url, filepath.Join(j, fmt.Sprintf("url-%05d.bin", q)))
+	}
+	return text, url
+}

@@ -313,3 +313,92 @@ func TestClusterTaskProcess(t *testing.T) {
 	}
 	fmt.Printf("cluster: %d clusters, %d dropped\n", res.Summary.Clusters, res.Summary.Dropped)
 }
+
+// TestPartitionedDecisionsEqualClusterTask: the components in 3 tasks, the
+// join, and one cluster task per partition deciding only its components
+// (verify on, URL dedup on) give every document the decision the single
+// cluster task gives it.
+func TestPartitionedDecisionsEqualClusterTask(t *testing.T) {
+	docs := chainDocs(7, 200, 2)
+	for i, d := range docs {
+		d.URL = fmt.Sprintf("https://example.com/%d", i)
+		if i%7 == 0 && i > 0 { // some shared URLs, across chains too
+			d.URL = docs[i-3].URL
+		}
+	}
+	opt := DefaultOptions()
+	opt.URL = true
+	opt.Verify = VerifySurvivor
+	ctx, work := context.Background(), t.TempDir()
+	var sketches, buckets []string
+	per := (len(docs) + 2) / 3
+	for i := 0; i < 3; i++ {
+		in := filepath.Join(work, fmt.Sprintf("in%d", i))
+		writeInput(t, in, docs[min(i*per, len(docs)):min((i+1)*per, len(docs))], 0)
+		d := filepath.Join(work, "sketch", taskName(i))
+		if _, err := SketchTask(ctx, SketchConfig{Input: in, Task: i, Dir: d, Options: opt, Parts: 2, Workers: 2}); err != nil {
+			t.Fatal(err)
+		}
+		sketches = append(sketches, d)
+	}
+	for p := 0; p < 2; p++ {
+		d := filepath.Join(work, "bucket", taskName(p))
+		if _, err := BucketTask(ctx, BucketConfig{Sketches: sketches, Part: p, Parts: 2, Dir: d, Options: opt}); err != nil {
+			t.Fatal(err)
+		}
+		buckets = append(buckets, d)
+	}
+	one, err := ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Dir: filepath.Join(work, "cluster"), Options: opt, Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const parts = 3
+	cc := filepath.Join(work, "cc")
+	final, err := Components(ctx, ComponentPairFiles(buckets), cc, parts, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var joins []string
+	for p := 0; p < parts; p++ {
+		j := filepath.Join(work, "join", taskName(p))
+		if err := ComponentsJoinTask(ctx, CCJoinConfig{Buckets: buckets, Dir: cc, Final: final, Part: p, Parts: parts, Out: j}); err != nil {
+			t.Fatal(err)
+		}
+		joins = append(joins, j)
+	}
+	got := map[int64]Decision{}
+	for q := 0; q < parts; q++ {
+		text, url := JoinedPairs(joins, q)
+		res, err := ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Dir: filepath.Join(work, "decide", taskName(q)),
+			Options: opt, Full: true, TextPairs: text, URLPairs: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for pos, d := range res.Decisions {
+			if _, dup := got[pos]; dup {
+				t.Fatalf("document %d decided by two partitions", pos)
+			}
+			got[pos] = d
+		}
+	}
+	strip := func(d Decision) Decision { d.Cluster, d.First, d.Size = 0, false, 0; return d }
+	if len(got) != len(one.Decisions) {
+		t.Fatalf("%d documents decided in partitions, %d by the single task", len(got), len(one.Decisions))
+	}
+	dropped := 0
+	for pos, d := range one.Decisions {
+		if strip(got[pos]) != strip(d) {
+			t.Fatalf("document %d: %+v in partitions, %+v by the single task", pos, got[pos], d)
+		}
+		if d.Reason != "" {
+			dropped++
+		}
+	}
+	if dropped < 200 {
+		t.Fatalf("%d dropped: the corpus is not what the test needs", dropped)
+	}
+	if one.Summary.URLPairs == 0 {
+		t.Fatal("no URL pairs: the corpus is not what the test needs")
+	}
+	t.Logf("%d decisions (%d dropped, %d URL pairs) the same in %d partitions as in one task", len(got), dropped, one.Summary.URLPairs, parts)
+}
