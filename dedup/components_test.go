@@ -307,7 +307,13 @@ func TestClusterTaskProcess(t *testing.T) {
 	f := strings.Fields(spec)
 	sketches, _ := filepath.Glob(filepath.Join(f[0], "sketch", "*"))
 	buckets, _ := filepath.Glob(filepath.Join(f[0], "bucket", "*"))
-	res, err := ClusterTask(context.Background(), ClusterConfig{Sketches: sketches, Buckets: buckets, Dir: f[1], Options: DefaultOptions()})
+	cfg := ClusterConfig{Sketches: sketches, Buckets: buckets, Dir: f[1], Options: DefaultOptions()}
+	if len(f) == 4 { // "WORK OUT JOINROOT PART": one partition's components
+		joins, _ := filepath.Glob(filepath.Join(f[2], "*"))
+		q, _ := strconv.Atoi(f[3])
+		cfg.TextPairs, cfg.URLPairs = JoinedPairs(joins, q)
+	}
+	res, err := ClusterTask(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,4 +407,22 @@ func TestPartitionedDecisionsEqualClusterTask(t *testing.T) {
 		t.Fatal("no URL pairs: the corpus is not what the test needs")
 	}
 	t.Logf("%d decisions (%d dropped, %d URL pairs) the same in %d partitions as in one task", len(got), dropped, one.Summary.URLPairs, parts)
+}
+
+// TestComponentsJoinProcess runs one join task named by SMELT_CC_JOIN
+// ("WORK CCDIR FINAL PART PARTS OUT"), for /usr/bin/time; it skips
+// otherwise.
+func TestComponentsJoinProcess(t *testing.T) {
+	spec := os.Getenv("SMELT_CC_JOIN")
+	if spec == "" {
+		t.Skip("SMELT_CC_JOIN not set (a helper for measuring one join task)")
+	}
+	f := strings.Fields(spec)
+	buckets, _ := filepath.Glob(filepath.Join(f[0], "bucket", "*"))
+	final, _ := strconv.Atoi(f[2])
+	part, _ := strconv.Atoi(f[3])
+	parts, _ := strconv.Atoi(f[4])
+	if err := ComponentsJoinTask(context.Background(), CCJoinConfig{Buckets: buckets, Dir: f[1], Final: final, Part: part, Parts: parts, Out: f[5]}); err != nil {
+		t.Fatal(err)
+	}
 }
