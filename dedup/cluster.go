@@ -51,6 +51,10 @@ type ClusterConfig struct {
 	// task's memory holds the decisions once, in the per-task files.
 	Full        bool
 	TopClusters int
+	// TextPairs and URLPairs, if set, are the pair files to read instead
+	// of the bucket tasks': one partition's components, from the join
+	// after the components step (ComponentsJoinTask, JoinedPairs).
+	TextPairs, URLPairs []string
 }
 
 // ClusterTask runs the cluster task: union-find over the bucket tasks' pairs
@@ -85,10 +89,11 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 		top = 0
 	}
 	fp, err := shards.Fingerprint("dedup-cluster", struct {
-		O   Options `json:"o"`
-		Gen string  `json:"gen"`
-		Top int     `json:"top,omitempty"`
-	}{opt, cfg.Snapshot.identity(), top}, append(sketchFingerprints(cfg.Sketches), bfps...)...)
+		O   Options  `json:"o"`
+		Gen string   `json:"gen"`
+		Top int      `json:"top,omitempty"`
+		In  []string `json:"in,omitempty"`
+	}{opt, cfg.Snapshot.identity(), top, append(slices.Clone(cfg.TextPairs), cfg.URLPairs...)}, append(sketchFingerprints(cfg.Sketches), bfps...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -140,14 +145,25 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 		res.Summary.CandidatePairs += bi.CandidatePairs
 		res.Summary.VerifiedPairs += bi.VerifiedPairs
 		res.Summary.LargestBucket = max(res.Summary.LargestBucket, bi.MaxGroup)
-		if err := readPairs(ctx, filepath.Join(b, pairsFile), func(a, c Ref) {
+	}
+	textFiles, urlFiles := cfg.TextPairs, cfg.URLPairs
+	if textFiles == nil && urlFiles == nil {
+		for _, b := range cfg.Buckets {
+			textFiles = append(textFiles, filepath.Join(b, pairsFile))
+			urlFiles = append(urlFiles, filepath.Join(b, urlPairsFile))
+		}
+	}
+	for _, path := range textFiles {
+		if err := readPairs(ctx, path, func(a, c Ref) {
 			na, nc := nodeOf(a), nodeOf(c)
 			uf.union(na, nc)
 			ufText.union(na, nc)
 		}); err != nil {
 			return nil, err
 		}
-		if err := readPairs(ctx, filepath.Join(b, urlPairsFile), func(a, c Ref) {
+	}
+	for _, path := range urlFiles {
+		if err := readPairs(ctx, path, func(a, c Ref) {
 			na, nc := nodeOf(a), nodeOf(c)
 			uf.union(na, nc)
 			ufURL.union(na, nc)
