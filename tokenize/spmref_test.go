@@ -1,0 +1,134 @@
+package tokenize
+
+import (
+	"bufio"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The SentencePiece reference: the library's Python binding from Debian
+// (python3-sentencepiece 0.1.97) on models spm_train made from real text
+// (testdata/spm; see its README for the commands).
+
+const spmDir = "testdata/spm"
+
+var spmModels = []string{"bpe4k", "uni4k"}
+
+func spmModelPath(name string) string { return filepath.Join(spmDir, name+".model") }
+
+// spmPython returns a Python that imports sentencepiece, or skips.
+func spmPython(t testing.TB) string {
+	t.Helper()
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		p, err := exec.LookPath(py)
+		if err != nil {
+			continue
+		}
+		if exec.Command(p, "-c", "import sentencepiece").Run() == nil {
+			return p
+		}
+	}
+	t.Skip("the SentencePiece reference is absent: apt-get install sentencepiece python3-sentencepiece")
+	return ""
+}
+
+func writeB64(t testing.TB, texts []string) string {
+	t.Helper()
+	in := filepath.Join(t.TempDir(), "texts.b64")
+	var b strings.Builder
+	for _, s := range texts {
+		b.WriteByte('b')
+		b.WriteString(base64.StdEncoding.EncodeToString([]byte(s)))
+		b.WriteByte('\n')
+	}
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// spmRefIDs encodes texts with the SentencePiece library (raw bytes, so
+// invalid UTF-8 reaches it as is).
+func spmRefIDs(t testing.TB, py, model string, texts []string) [][]uint32 {
+	t.Helper()
+	in := writeB64(t, texts)
+	out := filepath.Join(t.TempDir(), "ids.txt")
+	if msg, err := exec.Command(py, filepath.Join(spmDir, "ref.py"), "ids", model, in, out).CombinedOutput(); err != nil {
+		t.Fatalf("reference: %v\n%s", err, msg)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var ids [][]uint32
+	for sc.Scan() {
+		var row []uint32
+		for _, w := range strings.Fields(sc.Text()) {
+			v, err := strconv.ParseUint(w, 10, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			row = append(row, uint32(v))
+		}
+		ids = append(ids, row)
+	}
+	if len(ids) != len(texts) {
+		t.Fatalf("reference returned %d results for %d texts", len(ids), len(texts))
+	}
+	return ids
+}
+
+func spmHardCases() []string {
+	return append(hardCases(),
+		"trailing spaces   ", "   leading", "\t tab \t mix \t", "a\u00a0\u00a0b", "\u200b", "\x00",
+		"ｶﾀｶﾅ ＡＢＣ １２３", "㍻ ㌔ ℡ ™ Ⅳ", "x\u0300\u0301\u0302\u0303\u0304\u0305\u0306", "\u0640\u0640\u0640",
+		"𝐀𝐁𝐂 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "🏳️‍🌈 🧑🏿‍🦱", "ʻOkina Hawaiʻi", "ǈ ǋ ǲ", "Ꙭ ꙮ ᚠᚢᚦ 𓀀 𐍈", "ᄀᄁ 한글 ㄱ",
+	)
+}
+
+func TestSentencePieceReference(t *testing.T) {
+	py := spmPython(t)
+	n := 1000
+	if testing.Short() {
+		n = 200
+	}
+	if os.Getenv("SMELT_THOROUGH") == "1" {
+		n = 5000
+	}
+	texts := append(spmHardCases(), realDocs(t, n)...)
+	for _, name := range spmModels {
+		t.Run(name, func(t *testing.T) {
+			path := spmModelPath(name)
+			tok, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := spmRefIDs(t, py, path, texts)
+			bad := 0
+			for i, s := range texts {
+				got := tok.EncodeOrdinary(s)
+				if !slices.Equal(got, ref[i]) {
+					d := firstDiff(got, ref[i])
+					bad++
+					if bad <= 5 {
+						t.Errorf("%s: text %d %q: first difference at %d: got %v, reference %v",
+							name, i, clipText(s, 80), d, window(got, d), window(ref[i], d))
+					}
+				}
+			}
+			if bad > 0 {
+				t.Fatalf("%s: %d of %d texts differ", name, bad, len(texts))
+			}
+			t.Logf("%s: %d texts, every id equals SentencePiece's", name, len(texts))
+		})
+	}
+}
