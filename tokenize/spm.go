@@ -51,6 +51,25 @@ type spModel struct {
 	maxScore     float32
 	userDefined  []string // longest first
 	norm         spNormalizer
+	normName     string
+}
+
+// SentencePiece reports a tokenizer read from a SentencePiece .model: its
+// model type ("BPE" or "Unigram") and normalization rule name.
+func (t *Tokenizer) SentencePiece() (model, normalizer string, ok bool) {
+	if t.pipe == nil || t.pipe.spm == nil {
+		return "", "", false
+	}
+	m := t.pipe.spm
+	model = "Unigram"
+	if m.bpe {
+		model = "BPE"
+	}
+	normalizer = m.normName
+	if normalizer == "" {
+		normalizer = "identity"
+	}
+	return model, normalizer, true
 }
 
 // spNormalizer is SentencePiece's Normalizer.
@@ -291,11 +310,7 @@ func loadSentencePiece(path string, data []byte) (*Tokenizer, error) {
 	// Longest first, for the prefix match of user-defined symbols.
 	sortLongestFirst(m.userDefined)
 	m.norm.userDefined = m.userDefined
-	if len(m.norm.trie) == 0 && normName != "" && normName != "identity" {
-		// A named rule with no compiled charsmap: the library normalizes
-		// nothing then either; say so rather than guess.
-		m.norm.trie = nil
-	}
+	m.normName = normName
 	if !m.bpe {
 		m.prefixes = make(map[string]int32, len(m.vocab)*2)
 		for p, id := range m.vocab {

@@ -132,3 +132,57 @@ func TestSentencePieceReference(t *testing.T) {
 		})
 	}
 }
+
+// TestSentencePieceEncodeCLI compares with spm_encode --output_format=id,
+// which reads one sentence a line, on every line of the real documents.
+func TestSentencePieceEncodeCLI(t *testing.T) {
+	bin, err := exec.LookPath("spm_encode")
+	if err != nil {
+		t.Skip("spm_encode is absent: apt-get install sentencepiece")
+	}
+	var lines []string
+	for _, d := range append(spmHardCases(), realDocs(t, 300)...) {
+		for _, l := range strings.Split(d, "\n") {
+			if l != "" {
+				lines = append(lines, l)
+			}
+		}
+	}
+	in := filepath.Join(t.TempDir(), "lines.txt")
+	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range spmModels {
+		tok, err := Load(spmModelPath(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "--model", spmModelPath(name), "--output_format=id", "--input", in).Output()
+		if err != nil {
+			t.Fatalf("spm_encode: %v", err)
+		}
+		got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+		if len(got) != len(lines) {
+			t.Fatalf("%s: spm_encode gave %d lines for %d", name, len(got), len(lines))
+		}
+		bad := 0
+		for i, l := range lines {
+			var b strings.Builder
+			for j, id := range tok.EncodeOrdinary(l) {
+				if j > 0 {
+					b.WriteByte(' ')
+				}
+				b.WriteString(strconv.FormatUint(uint64(id), 10))
+			}
+			if b.String() != got[i] {
+				if bad++; bad <= 5 {
+					t.Errorf("%s: line %q: got %s, spm_encode %s", name, clipText(l, 80), b.String(), got[i])
+				}
+			}
+		}
+		if bad > 0 {
+			t.Fatalf("%s: %d of %d lines differ", name, bad, len(lines))
+		}
+		t.Logf("%s: %d lines equal spm_encode's", name, len(lines))
+	}
+}
