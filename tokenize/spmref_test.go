@@ -186,3 +186,55 @@ func TestSentencePieceEncodeCLI(t *testing.T) {
 		t.Logf("%s: %d lines equal spm_encode's", name, len(lines))
 	}
 }
+
+// TestSentencePieceVariants trains small models with the other options
+// (normalization rules identity, nfkc, nmt_nfkc_cf; user-defined symbols;
+// no dummy prefix; extra whitespace kept; byte_fallback on Unigram) with
+// spm_train into a temp dir and compares with the library.
+func TestSentencePieceVariants(t *testing.T) {
+	py := spmPython(t)
+	train, err := exec.LookPath("spm_train")
+	if err != nil {
+		t.Skip("spm_train is absent: apt-get install sentencepiece")
+	}
+	dir := t.TempDir()
+	docs := realDocs(t, 400)
+	corpus := filepath.Join(dir, "corpus.txt")
+	text := strings.Join(docs[:200], "\n")
+	text = text[:min(len(text), 300<<10)]
+	if err := os.WriteFile(corpus, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	texts := append(spmHardCases(), "<tag>foo<tag> food  <tag>", "foo\tfoo  foo")
+	texts = append(texts, docs[200:300]...)
+	variants := [][]string{
+		{"--model_type=unigram", "--normalization_rule_name=identity", "--user_defined_symbols=<tag>,foo", "--byte_fallback=true", "--remove_extra_whitespaces=false"},
+		{"--model_type=bpe", "--normalization_rule_name=nmt_nfkc_cf", "--add_dummy_prefix=false", "--user_defined_symbols=<tag>,foo"},
+		{"--model_type=unigram", "--normalization_rule_name=nfkc", "--character_coverage=0.98"},
+		{"--model_type=bpe", "--normalization_rule_name=identity", "--remove_extra_whitespaces=false", "--byte_fallback=true"},
+	}
+	for i, v := range variants {
+		prefix := filepath.Join(dir, "v"+strconv.Itoa(i))
+		args := append([]string{"--input=" + corpus, "--model_prefix=" + prefix, "--vocab_size=1000", "--num_threads=1"}, v...)
+		if msg, err := exec.Command(train, args...).CombinedOutput(); err != nil {
+			t.Fatalf("spm_train %v: %v\n%s", v, err, msg)
+		}
+		tok, err := Load(prefix + ".model")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := spmRefIDs(t, py, prefix+".model", texts)
+		bad := 0
+		for j, s := range texts {
+			if got := tok.EncodeOrdinary(s); !slices.Equal(got, ref[j]) {
+				d := firstDiff(got, ref[j])
+				if bad++; bad <= 3 {
+					t.Errorf("%v: text %q: first difference at %d: got %v, reference %v", v, clipText(s, 80), d, window(got, d), window(ref[j], d))
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%v: %d of %d texts differ", v, bad, len(texts))
+		}
+	}
+}
