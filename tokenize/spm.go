@@ -52,6 +52,8 @@ type spModel struct {
 	userDefined  []string // longest first
 	norm         spNormalizer
 	normName     string
+	cut          bool // BPE: encode in parts cut before "▁" (see encodeBPECut)
+	cache        wordCache
 }
 
 // SentencePiece reports a tokenizer read from a SentencePiece .model: its
@@ -311,6 +313,12 @@ func loadSentencePiece(path string, data []byte) (*Tokenizer, error) {
 	sortLongestFirst(m.userDefined)
 	m.norm.userDefined = m.userDefined
 	m.normName = normName
+	m.cut = m.bpe
+	for p := range m.vocab {
+		if strings.Contains(p[1:], metaspace) {
+			m.cut = false
+		}
+	}
 	if !m.bpe {
 		m.prefixes = make(map[string]int32, len(m.vocab)*2)
 		for p, id := range m.vocab {
@@ -539,9 +547,12 @@ func (m *spModel) encode(dst []uint32, text string) []uint32 {
 	}
 	s := string(buf)
 	var pieces []spPiece
-	if m.bpe {
-		pieces = m.encodeBPE(s)
-	} else {
+	switch {
+	case m.bpe && m.cut:
+		pieces = m.encodeBPECut(nil, s)
+	case m.bpe:
+		pieces = m.encodeBPE(nil, s)
+	default:
 		pieces = m.encodeUnigram(s)
 	}
 	prevUnk := false

@@ -1,12 +1,12 @@
 package tokenize
 
-import "container/heap"
+import "strings"
 
 // encodeBPE is SentencePiece's bpe::Model::Encode: start from characters
 // (user-defined symbols whole and frozen), merge the adjacent pair whose
 // concatenation is the highest-scoring piece, leftmost on ties, and split
 // unused pieces back into the pieces they were merged from.
-func (m *spModel) encodeBPE(s string) []spPiece {
+func (m *spModel) encodeBPE(out []spPiece, s string) []spPiece {
 	type symbol struct {
 		prev, next int
 		freeze     bool
@@ -38,7 +38,7 @@ func (m *spModel) encodeBPE(s string) []spPiece {
 		if !ok {
 			return
 		}
-		heap.Push(h, spPair{left: int32(left), right: int32(right), score: m.scores[id], size: int32(len(piece))})
+		h.push(spPair{left: int32(left), right: int32(right), score: m.scores[id], size: int32(len(piece))})
 		if m.types[id] == spUnused {
 			if revMerge == nil {
 				revMerge = map[string][2]string{}
@@ -49,8 +49,8 @@ func (m *spModel) encodeBPE(s string) []spPiece {
 	for i := 1; i < len(syms); i++ {
 		add(i-1, i)
 	}
-	for h.Len() > 0 {
-		top := heap.Pop(h).(spPair)
+	for len(*h) > 0 {
+		top := h.pop()
 		l, r := &syms[top.left], &syms[top.right]
 		if l.start == l.end || r.start == r.end || (l.end-l.start)+(r.end-r.start) != int(top.size) {
 			continue
@@ -64,7 +64,6 @@ func (m *spModel) encodeBPE(s string) []spPiece {
 		add(l.prev, int(top.left))
 		add(int(top.left), l.next)
 	}
-	out := make([]spPiece, 0, len(syms))
 	var reseg func(w string)
 	reseg = func(w string) {
 		id := m.pieceID(w)
@@ -92,23 +91,92 @@ type spPair struct {
 	size        int32
 }
 
-// spAgenda is a max-heap on score, then the smaller left index.
+// spAgenda is a max-heap on score, then the smaller left index (the
+// library's agenda order), typed to avoid container/heap's boxing.
 type spAgenda []spPair
 
-func (a spAgenda) Len() int { return len(a) }
-func (a spAgenda) Less(i, j int) bool {
+func (a spAgenda) less(i, j int) bool {
 	if a[i].score != a[j].score {
 		return a[i].score > a[j].score
 	}
 	return a[i].left < a[j].left
 }
-func (a spAgenda) Swap(i, j int) { a[i], a[j] = a[j], a[i] }
-func (a *spAgenda) Push(x any)   { *a = append(*a, x.(spPair)) }
-func (a *spAgenda) Pop() any {
-	old := *a
-	x := old[len(old)-1]
-	*a = old[:len(old)-1]
-	return x
+
+func (a *spAgenda) push(x spPair) {
+	*a = append(*a, x)
+	h := *a
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (a *spAgenda) pop() spPair {
+	h := *a
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && h.less(l, m) {
+			m = l
+		}
+		if r < n && h.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	*a = h
+	return top
+}
+
+// encodeBPECut encodes s in parts cut before each "▁" after its first
+// byte, when no piece holds "▁" past its start (spm_train's default, which
+// splits by whitespace): no merge can then join two parts, and each part's
+// merges happen in the same relative order as in the whole text, so the
+// pieces are the same. Parts repeat (they are words), so short ones are
+// cached as (id, length) pairs.
+func (m *spModel) encodeBPECut(out []spPiece, s string) []spPiece {
+	var tmp []spPiece
+	var buf []uint32
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i+1:], metaspace)
+		if j < 0 {
+			j = len(s)
+		} else {
+			j += i + 1
+		}
+		part := s[i:j]
+		if len(part) > 48 {
+			out = m.encodeBPE(out, part)
+		} else if c, ok := m.cache.get(part); ok {
+			off := 0
+			for k := 0; k+1 < len(c); k += 2 {
+				out = append(out, spPiece{part[off : off+int(c[k+1])], int32(c[k])})
+				off += int(c[k+1])
+			}
+		} else {
+			tmp = m.encodeBPE(tmp[:0], part)
+			c := buf[:0]
+			for _, p := range tmp {
+				c = append(c, uint32(p.id), uint32(len(p.s)))
+			}
+			m.cache.put(part, c)
+			buf = c
+			out = append(out, tmp...)
+		}
+		i = j
+	}
+	return out
 }
 
 // spUnkPenalty is unigram::kUnkPenalty: an unknown character scores the
