@@ -77,7 +77,7 @@ func (t *Tokenizer) SentencePiece() (model, normalizer string, ok bool) {
 // spNormalizer is SentencePiece's Normalizer.
 type spNormalizer struct {
 	trie          []uint32 // the double-array (Darts) units; nil: identity
-	normalized    []byte   // the NUL-terminated replacement strings
+	normalized    string   // the NUL-terminated replacement strings
 	addDummy      bool
 	removeExtraWS bool
 	escapeWS      bool
@@ -235,7 +235,7 @@ func loadSentencePiece(path string, data []byte) (*Tokenizer, error) {
 					if err != nil {
 						return fmt.Errorf("tokenize: %s: SentencePiece model: precompiled_charsmap: %w", path, err)
 					}
-					m.norm.trie, m.norm.normalized = tr, nz
+					m.norm.trie, m.norm.normalized = tr, string(nz)
 				case num == 3 && wire == 0:
 					m.norm.addDummy = v != 0
 				case num == 4 && wire == 0:
@@ -446,11 +446,10 @@ func (n *spNormalizer) prefixMatch(s string) (int, string) {
 		return 0, ""
 	}
 	rest := n.normalized[bestVal:]
-	end := 0
-	for end < len(rest) && rest[end] != 0 {
-		end++
+	if end := strings.IndexByte(rest, 0); end >= 0 {
+		rest = rest[:end]
 	}
-	return bestLen, string(rest[:end])
+	return bestLen, rest
 }
 
 func dartsOffset(u uint32) uint32 { return (u >> 10) << ((u & (1 << 9)) >> 6) }
