@@ -98,8 +98,8 @@ func spmHardCases() []string {
 func TestSentencePieceReference(t *testing.T) {
 	py := spmPython(t)
 	n := 600
-	if testing.Short() {
-		n = 200
+	if testing.Short() || raceEnabled {
+		n = 150
 	}
 	if os.Getenv("SMELT_THOROUGH") == "1" {
 		n = 5000
@@ -142,6 +142,9 @@ func TestSentencePieceEncodeCLI(t *testing.T) {
 	}
 	var lines []string
 	limit := 8000 // lines; every line of the documents in a thoroughness run
+	if raceEnabled {
+		limit = 2000
+	}
 	if os.Getenv("SMELT_THOROUGH") == "1" {
 		limit = 1 << 30
 	}
@@ -196,6 +199,9 @@ func TestSentencePieceEncodeCLI(t *testing.T) {
 // no dummy prefix; extra whitespace kept; byte_fallback on Unigram) with
 // spm_train into a temp dir and compares with the library.
 func TestSentencePieceVariants(t *testing.T) {
+	if raceEnabled && os.Getenv("SMELT_THOROUGH") != "1" {
+		t.Skip("spm_train and the reference under -race take minutes: run without -race or with SMELT_THOROUGH=1")
+	}
 	py := spmPython(t)
 	train, err := exec.LookPath("spm_train")
 	if err != nil {
