@@ -28,6 +28,13 @@ func (t *Tokenizer) tokenID(text string) (uint32, bool) {
 			return id, true
 		}
 	}
+	if t.pipe != nil && t.pipe.spm != nil {
+		id, ok := t.pipe.spm.vocab[text]
+		if !ok {
+			id, ok = t.pipe.spm.reserved[text]
+		}
+		return uint32(id), ok
+	}
 	if t.pipe != nil && t.pipe.bpe != nil {
 		id, ok := t.pipe.bpe.vocab[text]
 		return id, ok
@@ -81,6 +88,11 @@ func (t *Tokenizer) DefaultBOS() (name, from string) {
 	if n := t.bounds.configBOS; n != "" && t.bounds.configAddBOS {
 		if _, ok := t.tokenID(n); ok {
 			return n, "tokenizer_config.json's bos_token (add_bos_token)"
+		}
+	}
+	if n := t.bounds.modelBOS; n != "" {
+		if _, ok := t.tokenID(n); ok {
+			return n, "the SentencePiece model's bos_id"
 		}
 	}
 	return "", ""

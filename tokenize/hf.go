@@ -303,6 +303,7 @@ type hfBoundaries struct {
 	configBOS, configEOS     string
 	configAddBOS             bool
 	modelEOS                 string // a SentencePiece model's eos piece
+	modelBOS                 string // a SentencePiece model's bos piece
 }
 
 func templateTokens(pp *hfComponent) (bos, eos string) {

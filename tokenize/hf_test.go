@@ -69,7 +69,7 @@ func TestHFRefusals(t *testing.T) {
 		{"badmerge.json", `{"pre_tokenizer":` + bl + `,"model":{"type":"BPE","vocab":` + bytesVocab + `,"merges":["a b c"]}}`,
 			`not two space-separated tokens`},
 		{"badjson.json", `{"model":{"type":"BPE","vocab":{"a":0,}}}`, `byte offset`},
-		{"tokenizer.model", "\x0a\x0e\x0a\x05<unk>\x15\x00\x00\x00\x00\x18\x02", `SentencePiece model`},
+		{"tokenizer.model", "\x0a\x0e\x0a\x05<unk>\x15\x00", `SentencePiece model: field 1 claims 14 bytes`},
 	}
 	for _, c := range cases {
 		_, err := Load(write(c.name, c.content))

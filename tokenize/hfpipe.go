@@ -21,6 +21,7 @@ type pipeline struct {
 	pre        []preTokenizer
 	bpe        *charBPE // nil: the byte-level rank engine of the Tokenizer
 	uni        *unigram // a Unigram model
+	spm        *spModel // a SentencePiece .model: the whole encoding
 	// streamSafe reports that a text may be cut after a newline followed by
 	// printable ASCII without changing its ids (false when a normalizer or
 	// pre-tokenizer sees a whole segment, as Prepend or a whole-text BPE does).
@@ -86,6 +87,9 @@ func (t *Tokenizer) encodeNormalized(dst []uint32, seg string, first bool) []uin
 // first, then every segment between them.
 func (t *Tokenizer) appendPipeline(dst []uint32, text string) []uint32 {
 	p := t.pipe
+	if p.spm != nil {
+		return p.spm.encode(dst, text)
+	}
 	if p.raw == nil {
 		return t.encodeSegment(dst, text, true)
 	}

@@ -159,9 +159,7 @@ func Load(path string) (*Tokenizer, error) {
 		return loadGPT2(path, bpe)
 	default:
 		if looksLikeSentencePiece(data) {
-			return nil, fmt.Errorf("tokenize: %s: this is a SentencePiece model (protobuf), which smelt does not read yet: "+
-				"give the model's Hugging Face tokenizer.json instead (the transformers library writes one with "+
-				"AutoTokenizer.from_pretrained(...).save_pretrained(dir))", path)
+			return loadSentencePiece(path, data)
 		}
 		tokens, err := parseTiktoken(data, path)
 		if err != nil {

@@ -189,6 +189,9 @@ func (t *Tokenizer) TokenBytes(id uint32) ([]byte, bool) {
 }
 
 func (t *Tokenizer) decodeOrdinary(id uint32) (string, bool) {
+	if t.pipe != nil && t.pipe.spm != nil {
+		return t.pipe.spm.decodeToken(id)
+	}
 	if t.pipe != nil && t.pipe.bpe != nil {
 		if int64(id) >= int64(len(t.pipe.bpe.idToTok)) || t.pipe.bpe.idToTok[id] == "" {
 			return "", false

@@ -23,7 +23,9 @@ func newTokenizeCmd() *cobra.Command {
 		Long: `tokenize reads finished document-shard directories, encodes every
 document's text with the tokenizer on --workers goroutines, appends the
 end-of-text token (--eos; by default the tokenizer's own, from its
-tokenizer_config.json or post-processor for a tokenizer.json), after a
+tokenizer_config.json or post-processor for a tokenizer.json, the eos
+piece (</s>) of a SentencePiece .model, whose bos piece <s> also starts
+every document unless --bos none), after a
 beginning-of-text token when the tokenizer adds one (--bos), and writes size-bounded token shards to --out: Arrow IPC
 files with ZSTD compression and columns id, source, tokens (list<uint16>
 when the vocabulary has at most 65536 ids, else list<uint32>) and n_tokens.
@@ -36,7 +38,8 @@ rows, tokens, bytes and sha256. Documents with empty text are dropped
 arguments.`,
 		Example: `  smelt tokenize shards/cc-dedup --out tokens/cc --tokenizer gpt2
   smelt tokenize shards/wiki --out tokens/wiki --tokenizer gpt2 --source wikipedia
-  smelt tokenize shards/cc --out tokens/llama3 --tokenizer llama3/tokenizer.json --eos '<|end_of_text|>'`,
+  smelt tokenize shards/cc --out tokens/llama3 --tokenizer llama3/tokenizer.json --eos '<|end_of_text|>'
+  smelt tokenize shards/cc --out tokens/spm --tokenizer spm/tokenizer.model --eos '</s>'`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {

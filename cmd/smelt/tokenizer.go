@@ -27,7 +27,8 @@ func newTokenizerCmd() *cobra.Command {
 		Short: "Encode, decode, inspect and train byte-level BPE tokenizers",
 		Long: `Byte-level BPE tokenizers, exact to tiktoken: r50k_base (gpt2), p50k_base,
 cl100k_base, o200k_base built in, or a file: a tiktoken rank file, a GPT-2
-encoder.json (+ vocab.bpe beside it) or a Hugging Face tokenizer.json.`,
+encoder.json (+ vocab.bpe beside it), a Hugging Face tokenizer.json or a
+SentencePiece .model (BPE or Unigram).`,
 	}
 	cmd.AddCommand(newTokenizerEncodeCmd(), newTokenizerDecodeCmd(), newTokenizerInfoCmd(), newTokenizerTrainCmd())
 	return cmd
@@ -222,7 +223,9 @@ func newTokenizerInfoCmd() *cobra.Command {
 			if eot, ok := tok.EOT(); ok {
 				info.EOT = &eot
 			}
-			if tok.IsPipeline() {
+			if kind, norm, ok := tok.SentencePiece(); ok {
+				info.Pattern, info.Regexp = "SentencePiece "+kind, "(normalizer: "+norm+")"
+			} else if tok.IsPipeline() {
 				info.Pattern, info.Regexp = "tokenizer.json", "(its normalizer, pre_tokenizer and added tokens)"
 			}
 			out := cmd.OutOrStdout()
