@@ -21,6 +21,7 @@ import (
 // LRU of maxDocFiles, so it passes; before, it failed at 512.
 func TestManyInputsFewDescriptors(t *testing.T) {
 	testutil.Thorough(t)
+	skipUnderRace(t)
 	dir := t.TempDir()
 	const tasks = 150
 	mk := func(name string, seed int64) []string {

@@ -180,6 +180,7 @@ func TestVerifyOutlierSurvivor(t *testing.T) { verifyOutlier(t, 300) }
 // TestVerifyOutlierSurvivor60k is the same on the 60,000 pages.
 func TestVerifyOutlierSurvivor60k(t *testing.T) {
 	testutil.Thorough(t)
+	skipUnderRace(t)
 	verifyOutlier(t, 20000)
 }
 
@@ -285,6 +286,7 @@ func TestHotBucketFast(t *testing.T) { hotBucket(t, 2000) }
 // TestHotBucketFast60k is the same on the 60,000 pages.
 func TestHotBucketFast60k(t *testing.T) {
 	testutil.Thorough(t)
+	skipUnderRace(t)
 	hotBucket(t, 20000)
 }
 
@@ -301,4 +303,14 @@ func hotBucket(t *testing.T, n int) {
 	}
 	t.Logf("%d pages: %d candidate pairs, %d verified, largest bucket %d", len(docs), res.Summary.CandidatePairs, res.Summary.VerifiedPairs, res.Summary.LargestBucket)
 	_ = os.RemoveAll(dir)
+}
+
+// skipUnderRace skips a thoroughness run under -race, where it would take
+// most of go test's 10 minutes on two cores; .ci/run runs the dedup package
+// again without -race and with SMELT_THOROUGH=1, so these still run in CI.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("thoroughness run: too slow under -race; .ci/run runs it without -race")
+	}
 }
