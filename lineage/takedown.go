@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -194,6 +195,12 @@ func Takedown(ctx context.Context, runDir string, req Request, opt TakedownOptio
 			return nil, err
 		}
 		slog.Info("resuming takedown", "run", run.Dir, "done_phases", len(j.Done))
+		// Phases run in parallel, so a kill can leave another phase's
+		// half-written temporary file behind; the takedown holds the run's
+		// lock, so no other writer owns one.
+		if err := removeTempsUnder(run.Dir); err != nil {
+			return nil, err
+		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	} else {
@@ -1070,4 +1077,18 @@ func recordedSums(dir string) map[string]FileChange {
 		}
 	}
 	return out
+}
+
+// removeTempsUnder deletes the temporary files (".NAME.tmp-*", see
+// shards.RemoveTemps) that interrupted writers left anywhere under dir.
+func removeTempsUnder(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		return shards.RemoveTemps(path)
+	})
 }
