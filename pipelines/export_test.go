@@ -66,8 +66,23 @@ func TestExportSteps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ng := prov("export-nanogpt"); ng.Tokens != tok.Totals.Tokens || ng.Options.ValFraction != 0.1 {
-		t.Fatalf("nanogpt export: %d tokens, val fraction %v", ng.Tokens, ng.Options.ValFraction)
+	// The recipe weighs its sources, so nanoGPT's train.bin is the mix
+	// drawn by those weights: the inputs' tokens' worth of whole
+	// sequences of SeqLen+1, and val.bin the held-out split.
+	ng := prov("export-nanogpt")
+	if ng.Options.ValFraction != 0.1 {
+		t.Fatalf("nanogpt export: val fraction %v", ng.Options.ValFraction)
+	}
+	seq := int64(ng.Options.SeqLen)
+	if seq == 0 {
+		seq = int64(export.DefaultSeqLen)
+	}
+	byRole := map[string]int64{}
+	for _, f := range ng.Files {
+		byRole[f.Role] = f.Tokens
+	}
+	if train, val := byRole["train"], byRole["val"]; train%(seq+1) != 0 || train <= tok.Totals.Tokens-(seq+1) || train > tok.Totals.Tokens || val <= 0 || val >= tok.Totals.Tokens/2 || ng.Tokens != train+val {
+		t.Fatalf("nanogpt export: train.bin %d tokens, val.bin %d, total %d; tokenize has %d (sequences of %d)", train, val, ng.Tokens, tok.Totals.Tokens, seq+1)
 	}
 	dd, err := shards.ReadManifest(filepath.Join(run.Dir, "dedup"))
 	if err != nil {
