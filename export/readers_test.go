@@ -3,7 +3,6 @@ package export
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
@@ -36,8 +34,7 @@ func nodeReaders(t testing.TB) func(args ...string) []map[string]any {
 	node := testutil.NodePackages(t, dir, "the Polars and DuckDB checks", "nodejs-polars", "nodejs-polars-linux-x64-gnu", "@duckdb/node-api")
 	return func(args ...string) []map[string]any {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
+		ctx := testutil.Context(t)
 		cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(dir, "readers.mjs")}, args...)...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -428,8 +425,7 @@ func TestPyTorchTrainsOnNanoGPTExport(t *testing.T) {
 	if err := os.WriteFile(script, []byte(nanoGPTLoop), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t)
 	res, err := exec.CommandContext(ctx, py, script, filepath.Join(out, "train.bin"), fmt.Sprint(p.Tokenizer.VocabSize)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("train.py: %v\n%s", err, res)

@@ -1,13 +1,14 @@
 package pipelines
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smelt-dev/smelt/internal/testutil"
 )
 
 // slurmAvailable skips the test unless sbatch exists and a Slurm cluster
@@ -39,8 +40,7 @@ func TestSlurmMatchesLocal(t *testing.T) {
 	}
 	runDir := filepath.Join(dir, "run")
 	want, run := localThenOpen(t, recipe, runDir)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t)
 	start := time.Now()
 	opt := testSlurmOptions()
 	sub, err := run.SubmitSlurm(ctx, opt)

@@ -1,12 +1,10 @@
 package pipelines
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/smelt-dev/smelt/internal/testutil"
 )
@@ -75,8 +73,7 @@ func TestSlurmTasksReadS3Inputs(t *testing.T) {
 	recipe := s3Recipe(t, dir)
 	runDir := filepath.Join(dir, "run")
 	want, run := localThenOpen(t, recipe, runDir)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := testutil.Context(t)
 	if _, err := run.SubmitSlurm(ctx, testSlurmOptions()); err != nil {
 		t.Fatal(err)
 	}

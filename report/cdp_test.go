@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"golang.org/x/net/websocket"
 )
 
@@ -38,7 +40,10 @@ func chromePath() string {
 
 type browser struct {
 	// t is the test the browser reports failures to; subtests set it.
-	t       testing.TB
+	t testing.TB
+	// ctx ends when the test that started the browser ends, or just
+	// before go test's -timeout: waits for Chromium have no fixed limit.
+	ctx     context.Context
 	profile string
 	bws     *websocket.Conn // the browser target
 	cmd     *exec.Cmd
@@ -90,7 +95,7 @@ func startBrowser(t testing.TB) *browser {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", path, err)
 	}
-	b := &browser{t: t, cmd: cmd, profile: profile, wait: map[int]chan cdpMsg{}, loaded: make(chan struct{}, 16), done: make(chan struct{})}
+	b := &browser{t: t, ctx: testutil.Context(t), cmd: cmd, profile: profile, wait: map[int]chan cdpMsg{}, loaded: make(chan struct{}, 16), done: make(chan struct{})}
 	t.Cleanup(b.close)
 	urlc := make(chan string, 1)
 	go func() {
@@ -106,8 +111,8 @@ func startBrowser(t testing.TB) *browser {
 	var wsURL string
 	select {
 	case wsURL = <-urlc:
-	case <-time.After(30 * time.Second):
-		t.Fatal("chromium did not print its DevTools address within 30 s")
+	case <-testutil.Context(t).Done():
+		t.Fatal("chromium did not print its DevTools address before the test's deadline")
 	}
 	// Open a page target and talk to it directly.
 	host := strings.TrimPrefix(wsURL, "ws://")
@@ -279,8 +284,8 @@ func (b *browser) call(method string, params any, out any) {
 		}
 	case <-b.done:
 		b.t.Fatalf("%s: browser connection closed", method)
-	case <-time.After(30 * time.Second):
-		b.t.Fatalf("%s: no answer in 30 s", method)
+	case <-b.ctx.Done():
+		b.t.Fatalf("%s: no answer before the test's deadline", method)
 	}
 }
 
@@ -304,8 +309,8 @@ func (b *browser) waitLoad() {
 	b.t.Helper()
 	select {
 	case <-b.loaded:
-	case <-time.After(30 * time.Second):
-		b.t.Fatal("page did not load in 30 s")
+	case <-b.ctx.Done():
+		b.t.Fatal("page did not load before the test's deadline")
 	}
 }
 

@@ -3,7 +3,6 @@ package shards
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/smelt-dev/smelt/internal/nodepkg"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // jsShard is what testdata/arrowjs/read.mjs prints for one file.
@@ -44,8 +42,7 @@ func arrowJS(t *testing.T) func(files ...string) []jsShard {
 	}
 	return func(files ...string) []jsShard {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
+		ctx := t.Context() // no fixed limit: the test ends it, go test's -timeout bounds it
 		cmd := exec.CommandContext(ctx, node, append([]string{filepath.Join(dir, "read.mjs")}, files...)...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr

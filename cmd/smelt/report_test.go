@@ -134,7 +134,7 @@ func startInspect(t *testing.T, dir string, flags ...string) (base string, stop 
 				return fmt.Errorf("inspect after cancel: %w", err)
 			}
 			return nil
-		case <-time.After(10 * time.Second):
+		case <-testutil.Context(t).Done():
 			return fmt.Errorf("inspect did not stop when its context was cancelled")
 		}
 	}

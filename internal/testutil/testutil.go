@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/smelt-dev/smelt/internal/nodepkg"
@@ -183,4 +185,31 @@ func Thorough(t testing.TB) {
 	if os.Getenv("SMELT_THOROUGH") == "" {
 		t.Skip("thoroughness run: set SMELT_THOROUGH=1 to run it (.ci/run does)")
 	}
+}
+
+// IsThorough reports whether SMELT_THOROUGH is set: a test that runs a
+// representative subset by default and its whole matrix under .ci/run asks
+// this rather than skipping outright.
+func IsThorough() bool { return os.Getenv("SMELT_THOROUGH") != "" }
+
+// Context is the context for a child process or a wait in a test: it ends
+// when the test ends, or a little before go test's own -timeout would kill
+// the binary (so that the test can still say what it was waiting for), and
+// never sooner: a fixed limit of seconds or minutes would make the test
+// depend on how loaded the machine is.
+func Context(t testing.TB) context.Context {
+	t.Helper()
+	ctx := t.Context()
+	type deadliner interface{ Deadline() (time.Time, bool) }
+	if d, ok := t.(deadliner); ok {
+		if dl, ok := d.Deadline(); ok {
+			// Leave a twentieth of what is left (at most a minute) to
+			// report the failure.
+			margin := min(time.Until(dl)/20, time.Minute)
+			c, cancel := context.WithDeadline(ctx, dl.Add(-margin))
+			t.Cleanup(cancel)
+			return c
+		}
+	}
+	return ctx
 }
