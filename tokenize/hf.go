@@ -348,21 +348,15 @@ func templateTokens(pp *hfComponent) (bos, eos string) {
 	return bos, eos
 }
 
-// readTokenizerConfig reads the bos/eos names of a tokenizer_config.json in
-// dir, if there is one.
-func readTokenizerConfig(dir string, b *hfBoundaries) {
-	data, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
-	if err != nil {
-		return
-	}
-	var c struct {
-		BOS    json.RawMessage `json:"bos_token"`
-		EOS    json.RawMessage `json:"eos_token"`
-		AddBOS *bool           `json:"add_bos_token"`
-	}
-	if json.Unmarshal(data, &c) != nil {
-		return
-	}
+// tokenizerConfig is the part of a tokenizer_config.json smelt reads.
+type tokenizerConfig struct {
+	BOS    json.RawMessage `json:"bos_token"`
+	EOS    json.RawMessage `json:"eos_token"`
+	AddBOS *bool           `json:"add_bos_token"`
+}
+
+// boundaries records the config's bos/eos names in b.
+func (c *tokenizerConfig) boundaries(b *hfBoundaries) {
 	name := func(raw json.RawMessage) string {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
@@ -378,6 +372,20 @@ func readTokenizerConfig(dir string, b *hfBoundaries) {
 	}
 	b.configBOS, b.configEOS = name(c.BOS), name(c.EOS)
 	b.configAddBOS = c.AddBOS != nil && *c.AddBOS
+}
+
+// readTokenizerConfig reads the bos/eos names of a tokenizer_config.json in
+// dir, if there is one.
+func readTokenizerConfig(dir string, b *hfBoundaries) {
+	data, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil {
+		return
+	}
+	var c tokenizerConfig
+	if json.Unmarshal(data, &c) != nil {
+		return
+	}
+	c.boundaries(b)
 }
 
 func loadHF(path string, data []byte, top map[string][]byte) (*Tokenizer, error) {
