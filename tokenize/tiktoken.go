@@ -166,6 +166,7 @@ func loadTiktoken(path string, data []byte, o Options) (*Tokenizer, error) {
 	if regex == "" {
 		return t, nil
 	}
+	t.regex = regex
 	// A pattern without a Pattern of its own: a hand-written scanner when
 	// one exists (Qwen's), else the expression on regexp2. tiktoken encodes
 	// only the matches (text no match covers is dropped), which is Split

@@ -39,6 +39,7 @@ type Tokenizer struct {
 	specList []string // specials, longest first, for matching
 	maxID    uint32
 
+	regex  string            // a tiktoken file's own split pattern ("": pattern's)
 	pipe   *pipeline         // the tokenizer.json path; nil: the plain byte-level scan
 	added  map[uint32]string // non-special added tokens by id
 	hash   string            // RanksHash when set (a tokenizer.json's file hash)
@@ -155,6 +156,15 @@ func (t *Tokenizer) Name() string { return t.name }
 
 // Pattern returns the pre-tokenisation rule.
 func (t *Tokenizer) Pattern() Pattern { return t.pattern }
+
+// PatternRegexp returns the split pattern's regular expression: a tiktoken
+// file's own, else Pattern's.
+func (t *Tokenizer) PatternRegexp() string {
+	if t.regex != "" {
+		return t.regex
+	}
+	return t.pattern.Regexp()
+}
 
 // VocabSize returns max id + 1 over ordinary and special tokens.
 func (t *Tokenizer) VocabSize() int { return int(t.maxID) + 1 }
