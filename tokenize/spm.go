@@ -43,7 +43,7 @@ type spModel struct {
 	types        []uint8
 	vocab        map[string]int32 // NORMAL, USER_DEFINED and UNUSED pieces
 	reserved     map[string]int32 // the other pieces (CONTROL, UNKNOWN, BYTE)
-	prefixes     map[string]int32 // Unigram: every prefix of a vocab piece -> id, or -1
+	trie         *byteTrie        // Unigram: the vocab pieces
 	unk          int32
 	byteFallback bool
 	byteIDs      [256]int32
@@ -320,15 +320,13 @@ func loadSentencePiece(path string, data []byte) (*Tokenizer, error) {
 		}
 	}
 	if !m.bpe {
-		m.prefixes = make(map[string]int32, len(m.vocab)*2)
+		keys := make([]string, 0, len(m.vocab))
+		vals := make([]int32, 0, len(m.vocab))
 		for p, id := range m.vocab {
-			for l := 1; l < len(p); l++ {
-				if _, ok := m.prefixes[p[:l]]; !ok {
-					m.prefixes[p[:l]] = -1
-				}
-			}
-			m.prefixes[p] = id
+			keys = append(keys, p)
+			vals = append(vals, id)
 		}
+		m.trie = newByteTrie(keys, vals)
 	}
 
 	t := &Tokenizer{name: strings.TrimSuffix(baseName(path), ".model")}

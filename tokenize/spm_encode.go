@@ -200,11 +200,11 @@ func (m *spModel) encodeUnigram(s string) []spPiece {
 		till := best[start].score
 		mblen := min(oneCharLen(s[start]), len(s)-start)
 		single := false
-		for end := start + 1; end <= len(s); end++ {
-			id, ok := m.prefixes[s[start:end]]
-			if !ok {
+		for n, end := int32(0), start+1; end <= len(s); end++ {
+			if n = m.trie.step(n, s[end-1]); n < 0 {
 				break
 			}
+			id := m.trie.value[n]
 			if id < 0 || m.types[id] == spUnused {
 				continue
 			}

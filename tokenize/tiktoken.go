@@ -133,10 +133,6 @@ func loadTiktoken(path string, data []byte, o Options) (*Tokenizer, error) {
 	if builtinName {
 		spec.Pattern, spec.Specials = b.pattern, b.specials
 	}
-	if o.Pattern == "" && !builtinName {
-		return nil, fmt.Errorf("tokenize: %s is a tiktoken rank file, which does not say how text is split before the merges: give its pattern with --pattern (recipe: tokenizer: {pattern: ...}): a name (%s) or a regular expression",
-			path, strings.Join(PatternNames(), ", "))
-	}
 	var bounds hfBoundaries
 	if o.Specials != "" {
 		sp, b, err := parseSpecials(o.Specials)
@@ -161,6 +157,10 @@ func loadTiktoken(path string, data []byte, o Options) (*Tokenizer, error) {
 	t, err := New(spec)
 	if err != nil {
 		return nil, err
+	}
+	if o.Pattern == "" && !builtinName {
+		return nil, fmt.Errorf("tokenize: %s is a tiktoken rank file, which does not say how text is split before the merges: give its pattern with --pattern (recipe: tokenizer: {pattern: ...}): a name (%s) or a regular expression",
+			path, strings.Join(PatternNames(), ", "))
 	}
 	t.bounds = bounds
 	if regex == "" {

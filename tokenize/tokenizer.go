@@ -202,6 +202,15 @@ func (t *Tokenizer) decodeOrdinary(id uint32) (string, bool) {
 	if t.pipe != nil && t.pipe.spm != nil {
 		return t.pipe.spm.decodeToken(id)
 	}
+	if t.pipe != nil && t.pipe.uni != nil {
+		if int64(id) >= int64(len(t.pipe.uni.pieces)) {
+			return "", false
+		}
+		if _, sp := t.spByID[id]; sp {
+			return "", false
+		}
+		return t.pipe.decode.token(t.pipe.uni.pieces[id]), true
+	}
 	if t.pipe != nil && t.pipe.bpe != nil {
 		if int64(id) >= int64(len(t.pipe.bpe.idToTok)) || t.pipe.bpe.idToTok[id] == "" {
 			return "", false
