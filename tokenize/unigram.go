@@ -31,29 +31,29 @@ type unigram struct {
 func newUnigram(vocabRaw []byte, unkID *int64, byteFallback bool) (*unigram, error) {
 	var vocab [][2]json.RawMessage
 	if err := json.Unmarshal(vocabRaw, &vocab); err != nil {
-		return nil, fmt.Errorf("Unigram vocab: want [[piece, score], ...]: %w", err)
+		return nil, fmt.Errorf("the Unigram vocab: want [[piece, score], ...]: %w", err)
 	}
 	if len(vocab) == 0 {
-		return nil, errors.New("Unigram vocab is empty")
+		return nil, errors.New("the Unigram vocab is empty")
 	}
 	if unkID == nil {
-		return nil, errors.New("Unigram model without unk_id is not supported (text with a character no piece covers could not be encoded)")
+		return nil, errors.New("a Unigram model without unk_id is not supported (text with a character no piece covers could not be encoded)")
 	}
 	if *unkID < 0 || *unkID >= int64(len(vocab)) {
-		return nil, fmt.Errorf("Unigram unk_id %d is not in the vocabulary of %d pieces", *unkID, len(vocab))
+		return nil, fmt.Errorf("the Unigram unk_id %d is not in the vocabulary of %d pieces", *unkID, len(vocab))
 	}
 	u := &unigram{pieces: make([]string, len(vocab)), scores: make([]float64, len(vocab)),
 		vocab: make(map[string]uint32, len(vocab)), unk: uint32(*unkID), byteFallback: byteFallback, minScore: math.Inf(1)}
 	vals := make([]int32, len(vocab))
 	for i, pair := range vocab {
 		if err := json.Unmarshal(pair[0], &u.pieces[i]); err != nil {
-			return nil, fmt.Errorf("Unigram vocab entry %d: piece: %w", i, err)
+			return nil, fmt.Errorf("the Unigram vocab entry %d: piece: %w", i, err)
 		}
 		if err := json.Unmarshal(pair[1], &u.scores[i]); err != nil {
-			return nil, fmt.Errorf("Unigram vocab entry %d (%q): score: %w", i, u.pieces[i], err)
+			return nil, fmt.Errorf("the Unigram vocab entry %d (%q): score: %w", i, u.pieces[i], err)
 		}
 		if u.pieces[i] == "" {
-			return nil, fmt.Errorf("Unigram vocab entry %d is an empty piece", i)
+			return nil, fmt.Errorf("the Unigram vocab entry %d is an empty piece", i)
 		}
 		u.vocab[u.pieces[i]] = uint32(i)
 		u.minScore = min(u.minScore, u.scores[i])

@@ -76,6 +76,8 @@ func TestHFUnigramReference(t *testing.T) {
 	n := 300
 	if os.Getenv("SMELT_THOROUGH") != "" {
 		n = 5000
+	} else if raceEnabled {
+		n = 100
 	}
 	docs := realDocs(t, n)
 	variants := []struct {
