@@ -218,6 +218,10 @@ type Tokenizer struct {
 	// its post-processor adds, if any; "none" for none).
 	EOS string `yaml:"eos,omitempty"`
 	BOS string `yaml:"bos,omitempty"`
+	// Pattern and Specials are a tiktoken rank file's split pattern and
+	// special tokens (tokenize.Options; Specials may name a file).
+	Pattern  string `yaml:"pattern,omitempty"`
+	Specials string `yaml:"specials,omitempty"`
 }
 
 // TokenizerTrain configures BPE training.
@@ -740,6 +744,9 @@ func (t *Tokenizer) resolve(r *Recipe, baseDir string) error {
 	case t.Name != "":
 		if isBuiltinTokenizer(t.Name) {
 			return nil
+		}
+		if t.Specials != "" && !strings.Contains(t.Specials, "=") && !filepath.IsAbs(t.Specials) {
+			t.Specials = filepath.Join(baseDir, t.Specials) // a file beside the recipe
 		}
 		raw := t.Name
 		if !filepath.IsAbs(t.Name) {

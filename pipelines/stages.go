@@ -334,7 +334,7 @@ func tokenizerFile(run *Run) string {
 // one the tokenizer step trained.
 func loadTokenizer(run *Run) (*tokenize.Tokenizer, error) {
 	t := run.Recipe.Tokenizer
-	tok, err := tokenize.GetOrLoadWith(tokenizerPath(run), t.EOS, t.BOS)
+	tok, err := tokenize.Open(tokenizerPath(run), tokenize.Options{EOS: t.EOS, BOS: t.BOS, Pattern: t.Pattern, Specials: t.Specials})
 	if err != nil {
 		return nil, err
 	}

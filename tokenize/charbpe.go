@@ -247,12 +247,6 @@ func (m *charBPE) mergeAll(syms []sym) {
 // byteToken is the SentencePiece byte-fallback piece of b.
 func byteToken(b byte) string { return fmt.Sprintf("<0x%02X>", b) }
 
-// unigram is a Unigram model (not yet supported: loading refuses it before
-// one is built).
-type unigram struct{}
-
-func (u *unigram) encode(dst []uint32, _ string) []uint32 { return dst }
-
 // decoder turns a non-byte-level token back into text bytes.
 type decoder struct {
 	metaspace    string // the replacement shown for a space ("▁"), "" for none

@@ -39,6 +39,10 @@ func (t *Tokenizer) tokenID(text string) (uint32, bool) {
 		id, ok := t.pipe.bpe.vocab[text]
 		return id, ok
 	}
+	if t.pipe != nil && t.pipe.uni != nil {
+		id, ok := t.pipe.uni.vocab[text]
+		return id, ok
+	}
 	if t.pipe == nil || t.pipe.bpe == nil {
 		if r, ok := t.ranks.get(text); ok && len(text) > 1 {
 			return t.id(r), true

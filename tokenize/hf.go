@@ -44,6 +44,7 @@ type hfModel struct {
 	IgnoreMerges bool    `json:"ignore_merges"`
 	Prefix       *string `json:"continuing_subword_prefix"`
 	Suffix       *string `json:"end_of_word_suffix"`
+	UnkID        *int64  `json:"unk_id"` // Unigram
 }
 
 type hfPattern struct {
@@ -348,21 +349,15 @@ func templateTokens(pp *hfComponent) (bos, eos string) {
 	return bos, eos
 }
 
-// readTokenizerConfig reads the bos/eos names of a tokenizer_config.json in
-// dir, if there is one.
-func readTokenizerConfig(dir string, b *hfBoundaries) {
-	data, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
-	if err != nil {
-		return
-	}
-	var c struct {
-		BOS    json.RawMessage `json:"bos_token"`
-		EOS    json.RawMessage `json:"eos_token"`
-		AddBOS *bool           `json:"add_bos_token"`
-	}
-	if json.Unmarshal(data, &c) != nil {
-		return
-	}
+// tokenizerConfig is the part of a tokenizer_config.json smelt reads.
+type tokenizerConfig struct {
+	BOS    json.RawMessage `json:"bos_token"`
+	EOS    json.RawMessage `json:"eos_token"`
+	AddBOS *bool           `json:"add_bos_token"`
+}
+
+// boundaries records the config's bos/eos names in b.
+func (c *tokenizerConfig) boundaries(b *hfBoundaries) {
 	name := func(raw json.RawMessage) string {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
@@ -378,6 +373,20 @@ func readTokenizerConfig(dir string, b *hfBoundaries) {
 	}
 	b.configBOS, b.configEOS = name(c.BOS), name(c.EOS)
 	b.configAddBOS = c.AddBOS != nil && *c.AddBOS
+}
+
+// readTokenizerConfig reads the bos/eos names of a tokenizer_config.json in
+// dir, if there is one.
+func readTokenizerConfig(dir string, b *hfBoundaries) {
+	data, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil {
+		return
+	}
+	var c tokenizerConfig
+	if json.Unmarshal(data, &c) != nil {
+		return
+	}
+	c.boundaries(b)
 }
 
 func loadHF(path string, data []byte, top map[string][]byte) (*Tokenizer, error) {
@@ -426,13 +435,18 @@ func loadHFFile(path string, data []byte, top map[string][]byte) (*Tokenizer, er
 	if err := json.Unmarshal(small, &m); err != nil {
 		return nil, fmt.Errorf("tokenizer.json: model: %w", err)
 	}
+	var uni *unigram
 	switch m.Type {
 	case "", "BPE":
+	case "Unigram":
+		if uni, err = newUnigram(vocabRaw, m.UnkID, m.ByteFallback); err != nil {
+			return nil, fmt.Errorf("tokenizer.json: model: %w", err)
+		}
 	default:
-		return nil, fmt.Errorf("tokenizer.json: model type %q is not supported (smelt reads BPE models)", m.Type)
+		return nil, fmt.Errorf("tokenizer.json: model type %q is not supported (smelt reads BPE and Unigram models)", m.Type)
 	}
-	if len(vocabRaw) > 0 && vocabRaw[0] == '[' {
-		return nil, errors.New("tokenizer.json: the model's vocab is a list of [piece, score] pairs (a Unigram model) without type \"Unigram\"; smelt reads BPE models")
+	if uni == nil && len(vocabRaw) > 0 && vocabRaw[0] == '[' {
+		return nil, errors.New("tokenizer.json: the model's vocab is a list of [piece, score] pairs (a Unigram model) without type \"Unigram\"")
 	}
 	if m.Prefix != nil && *m.Prefix != "" {
 		return nil, fmt.Errorf("tokenizer.json: BPE continuing_subword_prefix %q is not supported", *m.Prefix)
@@ -440,13 +454,17 @@ func loadHFFile(path string, data []byte, top map[string][]byte) (*Tokenizer, er
 	if m.Suffix != nil && *m.Suffix != "" {
 		return nil, fmt.Errorf("tokenizer.json: BPE end_of_word_suffix %q is not supported", *m.Suffix)
 	}
-	vocab, err := vocabMap(vocabRaw)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer.json: model: %w", err)
-	}
-	pairs, err := mergePairs(mergesRaw)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer.json: model: %w", err)
+	var vocab map[string]uint32
+	var pairs [][2]string
+	if uni != nil {
+		vocab = uni.vocab
+	} else {
+		if vocab, err = vocabMap(vocabRaw); err != nil {
+			return nil, fmt.Errorf("tokenizer.json: model: %w", err)
+		}
+		if pairs, err = mergePairs(mergesRaw); err != nil {
+			return nil, fmt.Errorf("tokenizer.json: model: %w", err)
+		}
 	}
 	norm, err := parseComponent(f.Normalizer)
 	if err != nil {
@@ -502,9 +520,16 @@ func loadHFFile(path string, data []byte, top map[string][]byte) (*Tokenizer, er
 
 	// A byte-level vocabulary: every entry but the added tokens is bytes in
 	// GPT-2's printable form, and a ByteLevel pre-tokenizer maps text to it.
-	byteLevel := hasByteLevel(pre) && !m.ByteFallback
+	byteLevel := uni == nil && hasByteLevel(pre) && !m.ByteFallback
 	var t *Tokenizer
-	if byteLevel {
+	if uni != nil {
+		t = &Tokenizer{name: name}
+		if err := t.setSpecials(specials); err != nil {
+			return nil, err
+		}
+		t.pipe = &pipeline{uni: uni}
+		t.maxID = max(t.maxID, uint32(len(uni.pieces)-1))
+	} else if byteLevel {
 		bvocab := make(map[string]uint32, len(vocab))
 		for k, id := range vocab {
 			if sid, ok := specials[k]; ok && sid == id {

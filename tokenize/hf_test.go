@@ -60,7 +60,9 @@ func TestHFRefusals(t *testing.T) {
 	}()
 	bl := `{"type":"ByteLevel","add_prefix_space":false,"use_regex":true}`
 	cases := []struct{ name, content, want string }{
-		{"unigram.json", `{"model":{"type":"Unigram","vocab":[["a",-1.0]],"unk_id":0}}`, `model type "Unigram" is not supported`},
+		{"unigram.json", `{"model":{"type":"Unigram","vocab":[["a",-1.0]]}}`, `Unigram model without unk_id is not supported`},
+		{"unigram2.json", `{"model":{"type":"Unigram","vocab":[["a",-1.0]],"unk_id":3}}`, `unk_id 3 is not in the vocabulary`},
+		{"unigram3.json", `{"model":{"type":"Unigram","vocab":{"a":1},"unk_id":0}}`, `want [[piece, score], ...]`},
 		{"wordlevel.json", `{"model":{"type":"WordLevel","vocab":{"a":0}}}`, `model type "WordLevel" is not supported`},
 		{"bertpre.json", `{"pre_tokenizer":{"type":"BertPreTokenizer"},"model":{"type":"BPE","vocab":` + bytesVocab + `,"merges":[]}}`,
 			`pre_tokenizer type "BertPreTokenizer" is not supported`},

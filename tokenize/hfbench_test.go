@@ -21,7 +21,8 @@ func procCPU() time.Duration {
 
 // BenchmarkVsHF compares smelt with Hugging Face tokenizers 0.23.2 (Node
 // binding, one Rayon thread) on each model's tokenizer.json in the same run,
-// on the same real documents encoded one at a time: CPU seconds to load the
+// on the same real documents encoded one at a time (and a Unigram
+// tokenizer.json made from the SentencePiece test model): CPU seconds to load the
 // file (process CPU, GC included) and to encode (smelt: its thread's CPU;
 // HF: the node process's CPU). Run it with
 //
@@ -42,11 +43,20 @@ func BenchmarkVsHF(b *testing.B) {
 	if err := os.WriteFile(textsPath, data, 0o644); err != nil {
 		b.Fatal(err)
 	}
+	paths := map[string]string{}
+	names := append([]string(nil), hfModels...)
 	for _, m := range hfModels {
+		paths[m] = hfPath(m)
+	}
+	// A Unigram tokenizer.json made from uni4k.model, laid out as the
+	// library's SentencePiece conversion lays one out.
+	names = append(names, "unigram")
+	paths["unigram"] = unigramJSON(b, dir, "unigram", "null", `{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true}`, false)
+	for _, m := range names {
 		b.Run(m, func(b *testing.B) {
 			runtime.GC()
 			c0 := procCPU()
-			tok, err := Load(hfPath(m))
+			tok, err := Load(paths[m])
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -67,7 +77,7 @@ func BenchmarkVsHF(b *testing.B) {
 				ours += threadCPU() - c
 				rounds++
 			}
-			cmd := exec.Command(node, filepath.Join(hfDir, "ref.js"), "bench", hfPath(m), textsPath, "1")
+			cmd := exec.Command(node, filepath.Join(hfDir, "ref.js"), "bench", paths[m], textsPath, "1")
 			cmd.Env = append(os.Environ(), "RAYON_NUM_THREADS=1", "TOKENIZERS_PARALLELISM=false")
 			out, err := cmd.Output()
 			if err != nil {

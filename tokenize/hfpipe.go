@@ -221,12 +221,20 @@ func normNFKC(s string) string { return norm.NFKC.String(s) }
 func normNFKD(s string) string { return norm.NFKD.String(s) }
 
 // normLowercase lowercases rune by rune, as Rust's char::to_lowercase does
-// (no context-dependent final sigma).
+// (no context-dependent final sigma). That is Go's unicode.ToLower but for
+// the one unconditional multi-rune mapping of SpecialCasing.txt: U+0130 (İ)
+// becomes "i\u0307", not "i".
 func normLowercase(s string) string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
-			return strings.Map(unicode.ToLower, s)
+			s = strings.Map(func(r rune) rune {
+				if r == '\u0130' {
+					return r // expanded below
+				}
+				return unicode.ToLower(r)
+			}, s)
+			return strings.ReplaceAll(s, "\u0130", "i\u0307")
 		}
 	}
 	return s

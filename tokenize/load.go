@@ -123,9 +123,9 @@ func BuiltinNames() []string {
 	return names
 }
 
-// Load reads a tokenizer file: a tiktoken rank file (*.tiktoken; a file named
-// after a built-in encoding gets its pattern and special tokens, any other
-// the GPT-2 pattern and none), a GPT-2 encoder.json with vocab.bpe beside it
+// Load reads a tokenizer file: a tiktoken rank file named after a built-in
+// encoding (cl100k_base.tiktoken: its pattern and special tokens; any other
+// tiktoken file needs LoadWith's pattern), a GPT-2 encoder.json with vocab.bpe beside it
 // (or vocab.bpe with encoder.json beside it), or a Hugging Face
 // tokenizer.json with a byte-level BPE model (as Train writes).
 func Load(path string) (*Tokenizer, error) {
@@ -161,16 +161,7 @@ func Load(path string) (*Tokenizer, error) {
 		if looksLikeSentencePiece(data) {
 			return loadSentencePiece(path, data)
 		}
-		tokens, err := parseTiktoken(data, path)
-		if err != nil {
-			return nil, err
-		}
-		name := strings.TrimSuffix(base, filepath.Ext(base))
-		spec := Spec{Name: name, Pattern: PatternGPT2, Tokens: tokens}
-		if b, ok := builtins[name]; ok {
-			spec.Pattern, spec.Specials = b.pattern, b.specials
-		}
-		return New(spec)
+		return loadTiktoken(path, data, Options{})
 	}
 }
 

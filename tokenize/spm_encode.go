@@ -183,28 +183,36 @@ func (m *spModel) encodeBPECut(out []spPiece, s string) []spPiece {
 // lowest piece score minus 10.
 const spUnkPenalty = 10.0
 
+// spNode is a Viterbi cell of encodeUnigram: the best path ending here.
+type spNode struct {
+	id       int32
+	score    float32
+	startsAt int32
+}
+
 // encodeUnigram is SentencePiece's unigram::Model::EncodeOptimized: the
-// Viterbi path over piece scores (the first best kept on ties), a character no piece starts with as an unknown piece.
-func (m *spModel) encodeUnigram(s string) []spPiece {
-	type node struct {
-		id       int32
-		score    float32
-		startsAt int32
+// Viterbi path over piece scores (the first best kept on ties), a character
+// no piece starts with as an unknown piece. It appends to out and uses
+// sc.best as its table.
+func (m *spModel) encodeUnigram(out []spPiece, sc *spScratch, s string) []spPiece {
+	type node = spNode
+	if cap(sc.best) < len(s)+1 {
+		sc.best = make([]node, len(s)+1+len(s)/4)
 	}
-	best := make([]node, len(s)+1)
+	best := sc.best[:len(s)+1]
 	for i := range best {
-		best[i].startsAt = -1
+		best[i] = node{startsAt: -1}
 	}
 	unkScore := m.minScore - spUnkPenalty
 	for start := 0; start < len(s); {
 		till := best[start].score
 		mblen := min(oneCharLen(s[start]), len(s)-start)
 		single := false
-		for end := start + 1; end <= len(s); end++ {
-			id, ok := m.prefixes[s[start:end]]
-			if !ok {
+		for n, end := int32(0), start+1; end <= len(s); end++ {
+			if n = m.trie.step(n, s[end-1]); n < 0 {
 				break
 			}
+			id := m.trie.value[n]
 			if id < 0 || m.types[id] == spUnused {
 				continue
 			}
@@ -237,13 +245,13 @@ func (m *spModel) encodeUnigram(s string) []spPiece {
 		}
 		start += mblen
 	}
-	var out []spPiece
+	mark := len(out)
 	for end := len(s); end > 0; {
 		n := best[end]
 		out = append(out, spPiece{s[n.startsAt:end], n.id})
 		end = int(n.startsAt)
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+	for i, j := mark, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out

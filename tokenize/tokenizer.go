@@ -39,6 +39,7 @@ type Tokenizer struct {
 	specList []string // specials, longest first, for matching
 	maxID    uint32
 
+	regex  string            // a tiktoken file's own split pattern ("": pattern's)
 	pipe   *pipeline         // the tokenizer.json path; nil: the plain byte-level scan
 	added  map[uint32]string // non-special added tokens by id
 	hash   string            // RanksHash when set (a tokenizer.json's file hash)
@@ -156,6 +157,15 @@ func (t *Tokenizer) Name() string { return t.name }
 // Pattern returns the pre-tokenisation rule.
 func (t *Tokenizer) Pattern() Pattern { return t.pattern }
 
+// PatternRegexp returns the split pattern's regular expression: a tiktoken
+// file's own, else Pattern's.
+func (t *Tokenizer) PatternRegexp() string {
+	if t.regex != "" {
+		return t.regex
+	}
+	return t.pattern.Regexp()
+}
+
 // VocabSize returns max id + 1 over ordinary and special tokens.
 func (t *Tokenizer) VocabSize() int { return int(t.maxID) + 1 }
 
@@ -191,6 +201,15 @@ func (t *Tokenizer) TokenBytes(id uint32) ([]byte, bool) {
 func (t *Tokenizer) decodeOrdinary(id uint32) (string, bool) {
 	if t.pipe != nil && t.pipe.spm != nil {
 		return t.pipe.spm.decodeToken(id)
+	}
+	if t.pipe != nil && t.pipe.uni != nil {
+		if int64(id) >= int64(len(t.pipe.uni.pieces)) {
+			return "", false
+		}
+		if _, sp := t.spByID[id]; sp {
+			return "", false
+		}
+		return t.pipe.decode.token(t.pipe.uni.pieces[id]), true
 	}
 	if t.pipe != nil && t.pipe.bpe != nil {
 		if int64(id) >= int64(len(t.pipe.bpe.idToTok)) || t.pipe.bpe.idToTok[id] == "" {

@@ -13,7 +13,7 @@ import (
 func newTokenizeCmd() *cobra.Command {
 	var (
 		out, tokName, source string
-		eos, bos             string
+		opts                 tokenize.Options
 		workers              int
 		shardMB              float64
 	)
@@ -35,11 +35,18 @@ manifest.json records the tokenizer (name, ranks hash, vocabulary size,
 end-of-text id), tokens and documents per source, and every shard with
 rows, tokens, bytes and sha256. Documents with empty text are dropped
 (tokenize/empty). A killed run resumes when started again with the same
-arguments.`,
+arguments.
+
+A tiktoken rank file (Llama 3's original/tokenizer.model) holds only token
+bytes and ranks: give its split pattern with --pattern (a name such as
+llama3, cl100k, o200k, or a regular expression) and its special tokens with
+--specials (TOKEN=ID,... or a file such as the model's tokenizer_config.json,
+whose eos_token becomes the default --eos).`,
 		Example: `  smelt tokenize shards/cc-dedup --out tokens/cc --tokenizer gpt2
   smelt tokenize shards/wiki --out tokens/wiki --tokenizer gpt2 --source wikipedia
   smelt tokenize shards/cc --out tokens/llama3 --tokenizer llama3/tokenizer.json --eos '<|end_of_text|>'
-  smelt tokenize shards/cc --out tokens/spm --tokenizer spm/tokenizer.model --eos '</s>'`,
+  smelt tokenize shards/cc --out tokens/spm --tokenizer spm/tokenizer.model --eos '</s>'
+  smelt tokenize shards/cc --out tokens/llama3 --tokenizer llama3/original/tokenizer.model --pattern llama3 --specials llama3/tokenizer_config.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -57,7 +64,7 @@ arguments.`,
 				return err
 			}
 			out = remote.Dir
-			tok, err := tokenize.GetOrLoadWith(tokName, eos, bos)
+			tok, err := tokenize.Open(tokName, opts)
 			if err != nil {
 				return err
 			}
@@ -103,8 +110,9 @@ arguments.`,
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output token-shard directory (required)")
 	cmd.Flags().StringVarP(&tokName, "tokenizer", "t", "", "tokenizer: built-in name (gpt2, ...) or a tokenizer file (required)")
-	cmd.Flags().StringVar(&eos, "eos", "", "end-of-text token that ends every document (default: the tokenizer's own, e.g. <|endoftext|> or tokenizer_config.json's eos_token)")
-	cmd.Flags().StringVar(&bos, "bos", "", "beginning-of-text token that starts every document (default: the one the tokenizer's post-processor adds, if any; \"none\" for none)")
+	cmd.Flags().StringVar(&opts.EOS, "eos", "", "end-of-text token that ends every document (default: the tokenizer's own, e.g. <|endoftext|> or tokenizer_config.json's eos_token)")
+	cmd.Flags().StringVar(&opts.BOS, "bos", "", "beginning-of-text token that starts every document (default: the one the tokenizer's post-processor adds, if any; \"none\" for none)")
+	addTiktokenFlags(cmd, &opts)
 	cmd.Flags().StringVar(&source, "source", "", "replace every document's source name (for mixing)")
 	cmd.Flags().IntVarP(&workers, "workers", "j", 0, "encoding goroutines (0 = all cores); output does not depend on it")
 	cmd.Flags().Float64Var(&shardMB, "shard-mb", 64, shardMBUsage)

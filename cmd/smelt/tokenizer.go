@@ -34,6 +34,13 @@ SentencePiece .model (BPE or Unigram).`,
 	return cmd
 }
 
+// addTiktokenFlags registers --pattern and --specials, which a tiktoken
+// rank file needs (its file holds only token bytes and ranks).
+func addTiktokenFlags(cmd *cobra.Command, o *tokenize.Options) {
+	cmd.Flags().StringVar(&o.Pattern, "pattern", "", "a tiktoken rank file's split pattern: "+strings.Join(tokenize.PatternNames(), ", ")+" or a regular expression (required for a tiktoken file not named after a built-in)")
+	cmd.Flags().StringVar(&o.Specials, "specials", "", "a tiktoken rank file's special tokens: TOKEN=ID,... or a file (JSON {TOKEN: ID}, tokenizer_config.json, tokenizer.json, or TOKEN ID lines)")
+}
+
 // openTokenizerInput opens a file argument; "-" is standard input.
 func openTokenizerInput(cmd *cobra.Command, path string) (io.ReadCloser, error) {
 	if path == "-" {
@@ -48,6 +55,7 @@ func openTokenizerInput(cmd *cobra.Command, path string) (io.ReadCloser, error) 
 
 func newTokenizerEncodeCmd() *cobra.Command {
 	var name string
+	var opts tokenize.Options
 	var asJSON, allowSpecial bool
 	cmd := &cobra.Command{
 		Use:   "encode --tokenizer NAME|FILE FILE...",
@@ -58,7 +66,7 @@ unless --allow-special, which encodes it as the special token (tiktoken's
 allowed_special="all").`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tok, err := tokenize.GetOrLoad(name)
+			tok, err := tokenize.Open(name, opts)
 			if err != nil {
 				return err
 			}
@@ -107,6 +115,7 @@ allowed_special="all").`,
 		},
 	}
 	cmd.Flags().StringVarP(&name, "tokenizer", "t", "r50k_base", "built-in encoding name or tokenizer file")
+	addTiktokenFlags(cmd, &opts)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print each file's ids as a JSON array")
 	cmd.Flags().BoolVar(&allowSpecial, "allow-special", false, "encode special-token text as special tokens instead of failing")
 	return cmd
@@ -131,6 +140,7 @@ func parseTokenizerIDs(line string) ([]uint32, error) {
 
 func newTokenizerDecodeCmd() *cobra.Command {
 	var name string
+	var opts tokenize.Options
 	cmd := &cobra.Command{
 		Use:   "decode --tokenizer NAME|FILE [FILE...]",
 		Short: "Read token ids (as encode prints them) and write the text they encode",
@@ -139,7 +149,7 @@ encode prints them), from files or standard input, and write the decoded
 bytes of each line to standard output with nothing added, so
 "encode F | decode" reproduces F byte for byte.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tok, err := tokenize.GetOrLoad(name)
+			tok, err := tokenize.Open(name, opts)
 			if err != nil {
 				return err
 			}
@@ -186,18 +196,20 @@ bytes of each line to standard output with nothing added, so
 		},
 	}
 	cmd.Flags().StringVarP(&name, "tokenizer", "t", "r50k_base", "built-in encoding name or tokenizer file")
+	addTiktokenFlags(cmd, &opts)
 	return cmd
 }
 
 func newTokenizerInfoCmd() *cobra.Command {
 	var name string
+	var opts tokenize.Options
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "info --tokenizer NAME|FILE",
 		Short: "Describe a tokenizer: vocabulary size, special tokens, pattern, ranks hash",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			tok, err := tokenize.GetOrLoad(name)
+			tok, err := tokenize.Open(name, opts)
 			if err != nil {
 				return err
 			}
@@ -218,13 +230,15 @@ func newTokenizerInfoCmd() *cobra.Command {
 				Regexp    string    `json:"regexp"`
 				Specials  []special `json:"specials"`
 				RanksHash string    `json:"ranks_sha256"`
-			}{Name: tok.Name(), VocabSize: tok.VocabSize(), Pattern: tok.Pattern().String(), Regexp: tok.Pattern().Regexp(),
+			}{Name: tok.Name(), VocabSize: tok.VocabSize(), Pattern: tok.Pattern().String(), Regexp: tok.PatternRegexp(),
 				Specials: specials, RanksHash: tok.RanksHash()}
 			if eot, ok := tok.EOT(); ok {
 				info.EOT = &eot
 			}
 			if kind, norm, ok := tok.SentencePiece(); ok {
 				info.Pattern, info.Regexp = "SentencePiece "+kind, "(normalizer: "+norm+")"
+			} else if tok.PatternRegexp() != tok.Pattern().Regexp() {
+				info.Pattern = "regex" // a tiktoken file's own --pattern
 			} else if tok.IsPipeline() {
 				info.Pattern, info.Regexp = "tokenizer.json", "(its normalizer, pre_tokenizer and added tokens)"
 			}
@@ -255,6 +269,7 @@ func newTokenizerInfoCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&name, "tokenizer", "t", "r50k_base", "built-in encoding name or tokenizer file")
+	addTiktokenFlags(cmd, &opts)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
