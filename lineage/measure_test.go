@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,8 +104,22 @@ func TestMeasureTakedown(t *testing.T) {
 		// Phase timings at debug level, for the takedown only.
 		prev := slog.Default()
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		// SMELT_LINEAGE_BENCH_PROF=FILE: a CPU profile of the takedown.
+		var prof *os.File
+		if p := os.Getenv("SMELT_LINEAGE_BENCH_PROF"); p != "" {
+			if prof, err = os.Create(fmt.Sprintf("%s.%d", p, c)); err != nil {
+				t.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(prof); err != nil {
+				t.Fatal(err)
+			}
+		}
 		start = time.Now()
 		rec, err := Takedown(ctx, scratch, Request{URLs: kept[:c]}, TakedownOptions{})
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+		}
 		slog.SetDefault(prev)
 		if err != nil {
 			t.Fatal(err)

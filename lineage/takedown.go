@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -811,8 +809,6 @@ func record(run *pipelines.Run, j *journal, jpath string) error {
 	return nil
 }
 
-var shardNameRE = regexp.MustCompile(`^(.+)-(\d+)\.arrow$`)
-
 // rewriteDocDir removes p.Remove from the shards p.Shards of a document
 // directory (each shard rewritten aside and renamed over the old one),
 // then writes its stats and manifest. Running it again gives the same
@@ -823,7 +819,6 @@ func rewriteDocDir(dir string, p *docPlan) error {
 		return err
 	}
 	remove := setOf(p.Remove)
-	dropped := filepath.Base(dir) == shards.DroppedDir
 	tmp := filepath.Join(dir, ".takedown")
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
@@ -842,58 +837,21 @@ func rewriteDocDir(dir string, p *docPlan) error {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			continue // emptied and removed by an earlier attempt
 		}
-		sm := shardNameRE.FindStringSubmatch(si.Name)
-		if sm == nil {
-			return fmt.Errorf("%s: shard name %q is not PREFIX-N.arrow", dir, si.Name)
-		}
-		idx, _ := strconv.Atoi(sm[2])
-		w := shards.NewDocWriter(tmp, shards.DocWriterOptions{Prefix: sm[1], FirstIndex: idx, Dropped: dropped, TargetBytes: 1 << 50, Manual: true})
-		r, err := shards.OpenDocShard(path)
+		info, removedRows, err := filterDocShard(path, filepath.Join(tmp, si.Name), remove)
 		if err != nil {
 			return err
 		}
-		hit := false
-		var rows int64
-		for {
-			d, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				r.Close()
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			if remove[d.ID] {
-				hit = true
-				continue
-			}
-			rows++
-			if err := w.Write(d); err != nil {
-				r.Close()
-				return err
-			}
-		}
-		r.Close()
-		if err := w.Close(); err != nil {
-			return err
-		}
-		var info shards.ShardInfo
-		if ws := w.Shards(); len(ws) == 1 {
-			info = ws[0]
-		}
-		if !hit {
+		if removedRows == 0 {
 			// Rewritten by an earlier attempt: the file is the new one.
 			sum, n, err := shards.FileSHA256(path)
 			if err != nil {
 				return err
 			}
-			if info.Rows != rows || info.Name != si.Name {
-				return fmt.Errorf("%s: internal error: rewritten shard does not match", path)
-			}
-			info.SHA256, info.Bytes = sum, n
+			info.Name, info.SHA256, info.Bytes = si.Name, sum, n
 			out = append(out, info)
 			continue
 		}
+		rows := info.Rows
 		if rows == 0 {
 			if err := os.Remove(path); err != nil {
 				return err
