@@ -1032,6 +1032,16 @@ func reexport(ctx context.Context, run *pipelines.Run, step string) error {
 	if err := os.RemoveAll(old); err != nil {
 		return err
 	}
+	// A killed attempt's staging export resumes from its checkpoint; one
+	// killed before its first checkpoint (a file of it already published)
+	// holds nothing recorded, and export.Run refuses a directory that is
+	// not empty without one: it starts again. Exports run alongside other
+	// phases, so a kill anywhere can land there.
+	if !exists(filepath.Join(staging, exportCheckpoint)) && !exists(filepath.Join(staging, export.SidecarName)) {
+		if err := os.RemoveAll(staging); err != nil {
+			return err
+		}
+	}
 	p, err := readExport(run, step)
 	if err != nil {
 		return err
@@ -1049,6 +1059,15 @@ func reexport(ctx context.Context, run *pipelines.Run, step string) error {
 		return err
 	}
 	return swapDir(out, old, staging)
+}
+
+// exportCheckpoint is the file an unfinished export records its progress
+// in (export's checkpointName, not exported by the package).
+const exportCheckpoint = "_export_checkpoint.json"
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // ListEntry is one line of the takedown list.
