@@ -68,6 +68,12 @@ type Event struct {
 	DocIndex   int64  `json:"doc_index"`
 	// Time is a takedown's time.
 	Time string `json:"time,omitempty"`
+	// Bytes, Source and Lang are a document event's size in its shard
+	// (shards.DocBytes), source and language: what a takedown's new
+	// stats subtract, so that planning it reads no shard.
+	Bytes  int64  `json:"bytes,omitempty"`
+	Source string `json:"source,omitempty"`
+	Lang   string `json:"lang,omitempty"`
 }
 
 // RuleDecision is one filter rule's decision on a document: "pass",
@@ -128,11 +134,17 @@ const (
 	kStamp   = "s"
 )
 
+// indexVersion is the index's format; it enters the stamp. 2: document
+// events carry their bytes, source and language.
+const indexVersion = 2
+
 // Stamp identifies the state of a run's outputs: the sha256 of every
 // manifest, export.json and takedown.json under the run directory (the
 // state directory left out).
 func Stamp(runDir string) (string, error) {
 	h := sha256.New()
+	// The index's own format: an index built by an older smelt is rebuilt.
+	fmt.Fprintf(h, "lineage index v%d\n", indexVersion)
 	var files []string
 	err := filepath.WalkDir(runDir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -411,7 +423,8 @@ func (b *builder) docDir(s *pipelines.Step, rel string) error {
 	var row int64
 	rules := b.filterRules(s)
 	err = forEachDoc(dir, m, func(shard string, r int64, d *shards.Document) {
-		e := Event{Step: s.Name, Kind: s.Kind, Dir: rel, Shard: shard, Row: r, Kept: true}
+		e := Event{Step: s.Name, Kind: s.Kind, Dir: rel, Shard: shard, Row: r, Kept: true,
+			Bytes: shards.DocBytes(d), Source: d.Source, Lang: d.Lang}
 		if s.Kind == pipelines.KindIngest {
 			e.Input = inputOf(inputs, counts, row)
 			e.RecordKey = recordKey(d.Meta)
@@ -442,7 +455,8 @@ func (b *builder) docDir(s *pipelines.Step, rel string) error {
 		return err
 	}
 	return forEachDoc(ddir, dm, func(shard string, r int64, d *shards.Document) {
-		e := Event{Step: s.Name, Kind: s.Kind, Dir: filepath.Join(rel, shards.DroppedDir), Shard: shard, Row: r}
+		e := Event{Step: s.Name, Kind: s.Kind, Dir: filepath.Join(rel, shards.DroppedDir), Shard: shard, Row: r,
+			Bytes: shards.DocBytes(d), Source: d.Source, Lang: d.Lang}
 		if d.Drop != nil {
 			e.Reason, e.Value, e.DupOf = d.Drop.Reason, d.Drop.Value, d.Drop.DupOf
 		}

@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -37,19 +39,25 @@ func TestMeasureTakedown(t *testing.T) {
 	ctx := context.Background()
 	files := (n + 4999) / 5000
 	start := time.Now()
-	writeCrawl(t, dir, files, n/files, 5)
-	recipe := strings.Replace(testRecipe, "tasks: 2", fmt.Sprintf("tasks: %d", files), 1)
-	// GPT-2's tokenizer: training one would dominate the run's time.
-	recipe = strings.Replace(recipe, "  train:\n    vocab_size: 300\n", "  name: gpt2\n", 1)
-	run := runPipeline(t, dir, recipe)
-	t.Logf("run of %d documents built in %v", n, time.Since(start).Round(time.Second))
+	run := filepath.Join(dir, "run")
+	if _, err := os.Stat(filepath.Join(run, "export-megatron", "export.json")); err == nil && os.Getenv("SMELT_LINEAGE_BENCH_REUSE") != "" {
+		// A run a earlier measurement kept in SMELT_LINEAGE_BENCH_DIR.
+		t.Logf("reusing the run in %s", run)
+	} else {
+		writeCrawl(t, dir, files, n/files, 5)
+		recipe := strings.Replace(testRecipe, "tasks: 2", fmt.Sprintf("tasks: %d", files), 1)
+		// GPT-2's tokenizer: training one would dominate the run's time.
+		recipe = strings.Replace(recipe, "  train:\n    vocab_size: 300\n", "  name: gpt2\n", 1)
+		run = runPipeline(t, dir, recipe)
+		t.Logf("run of %d documents built in %v", n, time.Since(start).Round(time.Second))
+	}
 
 	start = time.Now()
 	ix, err := Open(ctx, run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("index built in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("index opened (built if missing or stale) in %v", time.Since(start).Round(time.Millisecond))
 	ls, err := ix.Lookup(Query{Domain: "example"}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -94,18 +102,56 @@ func TestMeasureTakedown(t *testing.T) {
 		if err := copyTree(run, scratch); err != nil {
 			t.Fatal(err)
 		}
+		// Phase timings at debug level, for the takedown only.
+		prev := slog.Default()
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		// SMELT_LINEAGE_BENCH_PROF=FILE: a CPU profile of the takedown.
+		var prof *os.File
+		if p := os.Getenv("SMELT_LINEAGE_BENCH_PROF"); p != "" {
+			if prof, err = os.Create(fmt.Sprintf("%s.%d", p, c)); err != nil {
+				t.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(prof); err != nil {
+				t.Fatal(err)
+			}
+		}
 		start = time.Now()
+		cpu := cpuTime()
 		rec, err := Takedown(ctx, scratch, Request{URLs: kept[:c]}, TakedownOptions{})
+		cpu = cpuTime() - cpu
+		if prof != nil {
+			pprof.StopCPUProfile()
+			prof.Close()
+		}
+		slog.SetDefault(prev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("takedown of %d URLs (%d documents, %d files changed): %v", c, len(rec.Matched), len(rec.Files), time.Since(start).Round(time.Millisecond))
+		t.Logf("takedown of %d URLs (%d documents, %d files changed): %v, %v CPU (load average %s)", c, len(rec.Matched), len(rec.Files), time.Since(start).Round(time.Millisecond), cpu.Round(time.Millisecond), loadAvg())
 		os.RemoveAll(scratch)
 	}
 	start = time.Now()
+	cpu := cpuTime()
 	rerunFromTokenize(t, run)
-	t.Logf("rerun of tokenize and the exports (all %d documents): %v", len(kept), time.Since(start).Round(time.Millisecond))
-	_ = filepath.Join
+	t.Logf("rerun of tokenize and the exports (all %d documents): %v, %v CPU (load average %s)", len(kept), time.Since(start).Round(time.Millisecond), (cpuTime() - cpu).Round(time.Millisecond), loadAvg())
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadAvg is the machine's 1-minute load average (for the log).
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }
 
 // TestProfileTakedown takes down SMELT_LINEAGE_PROFILE_URLS kept URLs

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/smelt-dev/smelt/dedup"
 	"github.com/smelt-dev/smelt/filter"
@@ -36,10 +39,13 @@ const storeDir = "takedown-store"
 // filter) never reached the store and is not added. It runs before the
 // document shards are rewritten (they hold the text); run again after a
 // kill it writes the same directories and AddToStore adds nothing twice.
-func addToStores(ctx context.Context, run *pipelines.Run, j *journal) error {
+//
+// It returns the segments added (the record's Store): phases run in
+// parallel, so the caller sets them under its lock.
+func addToStores(ctx context.Context, run *pipelines.Run, j *journal) ([]StoreAdd, error) {
 	d := run.Recipe.Dedup
 	if d == nil || d.Store == "" {
-		return nil
+		return nil, nil
 	}
 	// The dedup event of each removed document: which shard holds it.
 	want := map[string]map[string]bool{} // dir/shard -> ids
@@ -56,48 +62,60 @@ func addToStores(ctx context.Context, run *pipelines.Run, j *journal) error {
 		}
 	}
 	if len(want) == 0 {
-		return nil
+		return nil, nil
+	}
+	// The shards are read in parallel (a random 1% of a run's documents
+	// sit in every shard of the dedup step).
+	keys := sortedKeys(want)
+	found := make([][]*shards.Document, len(keys))
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(max(1, runtime.GOMAXPROCS(0)))
+	for i, k := range keys {
+		g.Go(func() error {
+			dir, shard := filepath.Split(k)
+			m := &shards.Manifest{Shards: []shards.ShardInfo{{Name: shard}}}
+			return forEachDoc(filepath.Join(run.Dir, dir), m, func(_ string, _ int64, doc *shards.Document) {
+				if want[k][doc.ID] {
+					c := *doc
+					c.Drop = nil
+					found[i] = append(found[i], &c)
+				}
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	groups := map[string][]*shards.Document{} // store path -> documents
-	for _, k := range sortedKeys(want) {
-		dir, shard := filepath.Split(k)
-		m := &shards.Manifest{Shards: []shards.ShardInfo{{Name: shard}}}
-		err := forEachDoc(filepath.Join(run.Dir, dir), m, func(_ string, _ int64, doc *shards.Document) {
-			if !want[k][doc.ID] {
-				return
-			}
+	for _, docs := range found {
+		for _, doc := range docs {
 			group := doc.Source
 			if d.Global() {
 				group = ""
 			}
-			c := *doc
-			c.Drop = nil
-			groups[d.StorePath(group)] = append(groups[d.StorePath(group)], &c)
-		})
-		if err != nil {
-			return err
+			groups[d.StorePath(group)] = append(groups[d.StorePath(group)], doc)
 		}
 	}
 	base := filepath.Join(run.Dir, pipelines.StateDir, storeDir)
 	if err := os.RemoveAll(base); err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(base)
-	j.Record.Store = nil
+	var added []StoreAdd
 	for i, store := range sortedKeys(groups) {
 		docs := groups[store]
 		sort.Slice(docs, func(a, b int) bool { return docs[a].ID < docs[b].ID })
 		in := filepath.Join(base, fmt.Sprintf("%03d", i))
 		if err := writeDocDir(in, docs); err != nil {
-			return err
+			return nil, err
 		}
 		seg, err := dedup.AddToStore(ctx, store, []string{in}, d.RunOptions(), filepath.Join(base, "work"))
 		if err != nil {
-			return fmt.Errorf("adding the taken-down documents to the dedup store: %w", err)
+			return nil, fmt.Errorf("adding the taken-down documents to the dedup store: %w", err)
 		}
-		j.Record.Store = append(j.Record.Store, StoreAdd{Store: store, Segment: seg.Gen, Documents: int64(len(docs))})
+		added = append(added, StoreAdd{Store: store, Segment: seg.Gen, Documents: int64(len(docs))})
 	}
-	return nil
+	return added, nil
 }
 
 // writeDocDir writes docs as one finished document directory: one shard
