@@ -36,8 +36,9 @@ type Ablate struct {
 	Warmup    int     `yaml:"warmup"`
 	// Seeds: every arm is trained once per seed (default [1, 2]).
 	Seeds []uint64 `yaml:"seeds"`
-	// Parallel models train at once, one thread each (0: the task's CPUs).
-	Parallel int `yaml:"parallel,omitempty"`
+	// How many models train at once is the executor's: one task per arm x
+	// seed, up to -j at once with the local executor, a Slurm array with
+	// --executor slurm.
 	// Evals are the held-out sets. Their text is removed from every arm's
 	// data (13-gram decontamination) before tokenizing.
 	Evals []*AblateEval `yaml:"evals"`
@@ -136,8 +137,8 @@ func (r *Recipe) resolveAblate(baseDir string) error {
 	if len(a.Seeds) == 0 {
 		a.Seeds = []uint64{1, 2}
 	}
-	if a.Steps < 0 || a.BatchSize < 0 || a.Warmup < 0 || a.Parallel < 0 || a.LR < 0 || a.MinLR < 0 {
-		return r.errorf(at(), "ablate: steps, batch_size, warmup, parallel, lr and min_lr must not be negative")
+	if a.Steps < 0 || a.BatchSize < 0 || a.Warmup < 0 || a.LR < 0 || a.MinLR < 0 {
+		return r.errorf(at(), "ablate: steps, batch_size, warmup, lr and min_lr must not be negative")
 	}
 	if len(a.Evals) == 0 {
 		return r.errorf(at("evals"), "ablate: no evals: name at least one held-out set")
