@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smelt-dev/smelt/ablate"
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -193,6 +194,11 @@ func TestCapEvalFile(t *testing.T) {
 // recipe locally, then has Slurm redo the models and the table.
 func TestSlurmAblateArray(t *testing.T) {
 	slurmAvailable(t)
+	if raceEnabled {
+		// 600 s under -race at a load of 13 on two cores, most of it the
+		// recipe's local run, which TestRecipeAblate checks under -race.
+		testutil.Thorough(t)
+	}
 	dir := t.TempDir()
 	writeCorpus(t, dir, 4, 50)
 	recipe := filepath.Join(dir, "recipe.yaml")
