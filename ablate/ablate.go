@@ -371,8 +371,60 @@ func (s *session) trainOne(ctx context.Context, dir string, srcs []*Prepared, we
 }
 
 // Run prepares every arm's data, trains every arm x seed (Parallel at a
-// time) and writes ablation.json and ablation.txt into cfg.Out.
+// time) and writes ablation.json and ablation.txt into cfg.Out. It is
+// Prepare, TrainModel for every arm x seed and Finish, which a scheduler
+// may also call apart (the recipe step runs the models as tasks of their
+// own: in parallel up to the cores, or as a Slurm array).
 func Run(ctx context.Context, cfg Config, arms []Arm) (*Result, error) {
+	res, err := Prepare(ctx, cfg, arms)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, cfg.Parallel)
+	for _, j := range res.Models() {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(j Model) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ar := &res.Arms[j.Arm]
+			seed := cfg.Seeds[j.Seed]
+			r, err := TrainModel(ctx, cfg, ar, seed, ModelDir(cfg.Out, ar.Name, seed))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				return
+			}
+			ar.Runs[j.Seed] = *r
+		}(j)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := res.Finish(cfg.Out); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Prepare checks the arms, builds the eval sets' decontamination index
+// (cfg.Out/evals.idx) and decontaminates and tokenizes every arm's sources
+// into cfg.Out/data. The result has every arm's data and an empty run per
+// seed (ArmResult.Runs), filled by TrainModel.
+func Prepare(ctx context.Context, cfg Config, arms []Arm) (*Result, error) {
 	if len(arms) == 0 {
 		return nil, errors.New("ablate: no arms")
 	}
@@ -390,11 +442,7 @@ func Run(ctx context.Context, cfg Config, arms []Arm) (*Result, error) {
 	defer s.close()
 	res := &Result{Model: cfg.Model, Params: s.mcfg.NumParams(), Tokenizer: cfg.Tokenizer.Name(), Steps: cfg.Steps,
 		BatchSize: cfg.BatchSize, SeqLen: cfg.SeqLen, Seeds: cfg.Seeds, Evals: cfg.Evals}
-	type job struct {
-		arm, seed int
-	}
-	var jobs []job
-	for ai, a := range arms {
+	for _, a := range arms {
 		ar := ArmResult{Name: a.Name, TokensSeen: int64(cfg.Steps) * int64(cfg.BatchSize) * int64(cfg.SeqLen)}
 		var sum float64
 		for _, src := range a.Sources {
@@ -419,62 +467,80 @@ func Run(ctx context.Context, cfg Config, arms []Arm) (*Result, error) {
 		}
 		ar.Runs = make([]RunResult, len(cfg.Seeds))
 		res.Arms = append(res.Arms, ar)
-		for si := range cfg.Seeds {
-			jobs = append(jobs, job{ai, si})
-		}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	sem := make(chan struct{}, cfg.Parallel)
-	for _, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(j job) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ar := &res.Arms[j.arm]
-			srcs := make([]*Prepared, len(ar.Sources))
-			for i := range ar.Sources {
-				srcs[i] = &ar.Sources[i]
-			}
-			seed := cfg.Seeds[j.seed]
-			dir := filepath.Join(cfg.Out, "runs", ar.Name, fmt.Sprintf("seed-%d", seed))
-			r, err := s.trainOne(ctx, dir, srcs, ar.Weights, seed)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("ablate: arm %s seed %d: %w", ar.Name, seed, err)
-					cancel()
-				}
-				return
-			}
-			r.Arm = ar.Name
-			ar.Runs[j.seed] = *r
-			if cfg.Log != nil {
-				cfg.Log(fmt.Sprintf("arm %s seed %d: train loss %.3f, %s", ar.Name, seed, r.TrainLoss, evalLine(r.Evals)))
-			}
-		}(j)
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	for i := range res.Arms {
-		res.Arms[i].Cells = summarise(res.Arms[i].Runs, cfg.Evals)
-	}
-	if len(res.Arms) > 0 && len(res.Arms[0].Runs) > 0 {
-		for _, e := range cfg.Evals {
-			res.EvalTokens = append(res.EvalTokens, findEval(res.Arms[0].Runs[0].Evals, e.Name).Tokens)
-		}
-	}
-	if err := res.Write(cfg.Out); err != nil {
-		return nil, err
 	}
 	return res, nil
+}
+
+// Model is one model of an ablation: an index into Result.Arms and one
+// into Result.Seeds.
+type Model struct{ Arm, Seed int }
+
+// Models lists the ablation's models, arm by arm, seed by seed: the order
+// of the recipe step's tasks.
+func (r *Result) Models() []Model {
+	var out []Model
+	for a := range r.Arms {
+		for s := range r.Seeds {
+			out = append(out, Model{a, s})
+		}
+	}
+	return out
+}
+
+// ModelDir is where Run trains an arm's model for a seed.
+func ModelDir(out, arm string, seed uint64) string {
+	return filepath.Join(out, "runs", arm, fmt.Sprintf("seed-%d", seed))
+}
+
+// TrainModel trains the arm's model for seed in dir on the arm's prepared
+// data (from Prepare) and scores it on cfg's eval sets; a model already
+// finished there (its result.json) is reused. Each model trains on one
+// thread, so its numbers do not depend on how many run at once.
+func TrainModel(ctx context.Context, cfg Config, arm *ArmResult, seed uint64, dir string) (*RunResult, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	mcfg, err := trainer.ResolveConfig(cfg.Model, cfg.Tokenizer.VocabSize())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SeqLen == 0 {
+		cfg.SeqLen = mcfg.Context
+	}
+	srcs := make([]*Prepared, len(arm.Sources))
+	for i := range arm.Sources {
+		srcs[i] = &arm.Sources[i]
+	}
+	s := &session{cfg: &cfg, mcfg: mcfg}
+	r, err := s.trainOne(ctx, dir, srcs, arm.Weights, seed)
+	if err != nil {
+		return nil, fmt.Errorf("ablate: arm %s seed %d: %w", arm.Name, seed, err)
+	}
+	r.Arm = arm.Name
+	if cfg.Log != nil {
+		cfg.Log(fmt.Sprintf("arm %s seed %d: train loss %.3f, %s", arm.Name, seed, r.TrainLoss, evalLine(r.Evals)))
+	}
+	return r, nil
+}
+
+// Finish summarises every arm's runs over the seeds and writes
+// ablation.json and ablation.txt into out.
+func (r *Result) Finish(out string) error {
+	r.EvalTokens = nil
+	for i := range r.Arms {
+		for j, run := range r.Arms[i].Runs {
+			if len(run.Evals) == 0 {
+				return fmt.Errorf("ablate: arm %s seed %d has no result", r.Arms[i].Name, r.Seeds[j])
+			}
+		}
+		r.Arms[i].Cells = summarise(r.Arms[i].Runs, r.Evals)
+	}
+	if len(r.Arms) > 0 && len(r.Arms[0].Runs) > 0 {
+		for _, e := range r.Evals {
+			r.EvalTokens = append(r.EvalTokens, findEval(r.Arms[0].Runs[0].Evals, e.Name).Tokens)
+		}
+	}
+	return r.Write(out)
 }
 
 func evalLine(es []EvalResult) string {

@@ -1,8 +1,14 @@
 package pipelines
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -30,8 +36,9 @@ type Ablate struct {
 	Warmup    int     `yaml:"warmup"`
 	// Seeds: every arm is trained once per seed (default [1, 2]).
 	Seeds []uint64 `yaml:"seeds"`
-	// Parallel models train at once, one thread each (0: the task's CPUs).
-	Parallel int `yaml:"parallel,omitempty"`
+	// How many models train at once is the executor's: one task per arm x
+	// seed, up to -j at once with the local executor, a Slurm array with
+	// --executor slurm.
 	// Evals are the held-out sets. Their text is removed from every arm's
 	// data (13-gram decontamination) before tokenizing.
 	Evals []*AblateEval `yaml:"evals"`
@@ -81,6 +88,12 @@ type AblateEval struct {
 	Name    string         `yaml:"name"`
 	Inputs  []string       `yaml:"inputs,omitempty"`
 	HeldOut *AblateHeldOut `yaml:"held_out,omitempty"`
+	// MaxBytes, when > 0, scores only the first MaxBytes bytes of each
+	// input file, cut at the last line end within them (JSONL: whole
+	// lines). Scoring costs every model a forward pass over the set (two,
+	// at the default half-context stride), so a long book scored whole can
+	// cost more than training the model; part of it ranks arms as well.
+	MaxBytes int64 `yaml:"max_bytes,omitempty"`
 }
 
 // AblateHeldOut holds out a fraction of a step's documents.
@@ -124,8 +137,8 @@ func (r *Recipe) resolveAblate(baseDir string) error {
 	if len(a.Seeds) == 0 {
 		a.Seeds = []uint64{1, 2}
 	}
-	if a.Steps < 0 || a.BatchSize < 0 || a.Warmup < 0 || a.Parallel < 0 || a.LR < 0 || a.MinLR < 0 {
-		return r.errorf(at(), "ablate: steps, batch_size, warmup, parallel, lr and min_lr must not be negative")
+	if a.Steps < 0 || a.BatchSize < 0 || a.Warmup < 0 || a.LR < 0 || a.MinLR < 0 {
+		return r.errorf(at(), "ablate: steps, batch_size, warmup, lr and min_lr must not be negative")
 	}
 	if len(a.Evals) == 0 {
 		return r.errorf(at("evals"), "ablate: no evals: name at least one held-out set")
@@ -153,6 +166,9 @@ func (r *Recipe) resolveAblate(baseDir string) error {
 			case !filepath.IsAbs(in):
 				e.Inputs[j] = filepath.Join(baseDir, in)
 			}
+		}
+		if e.MaxBytes < 0 || e.MaxBytes > 0 && e.HeldOut != nil {
+			return r.errorf(at("evals", i, "max_bytes"), "ablate: eval %s: max_bytes %d: give a positive number of bytes, for inputs (not held_out)", e.Name, e.MaxBytes)
 		}
 		if h := e.HeldOut; h != nil && !(h.Fraction > 0 && h.Fraction < 1) {
 			return r.errorf(at("evals", i, "held_out"), "ablate: eval %s: fraction %v must be in (0, 1)", e.Name, h.Fraction)
@@ -212,22 +228,37 @@ func ablateDirs(p *Plan, from, source string, dropped bool) ([]string, string, e
 	return dirs, source, nil
 }
 
-// planAblate adds the ablate step: one task that needs the tokenizer and
-// every step the arms and evals read.
+// The ablation's steps: ablate-data prepares every arm's data (the eval
+// sets held out, their decontamination index, each arm's sources selected,
+// decontaminated and tokenized), ablate-train trains one model per arm x
+// seed, one task each (in parallel up to the cores with the local
+// executor, one Slurm array with --executor slurm), and ablate scores
+// nothing new: it gathers the models' results into ablation.json and the
+// table.
+const (
+	KindAblateData  = "ablate-data"
+	KindAblateTrain = "ablate-train"
+)
+
+// ablatePrepared is the file ablate-data writes: every arm's prepared
+// data and an empty run per seed (ablate.Prepare's result).
+const ablatePrepared = "prepared.json"
+
+// planAblate adds the ablate-data, ablate-train and ablate steps.
 func planAblate(r *Recipe, p *Plan, tokenizer *Task, add func(*Step)) error {
 	a := r.Ablate
-	st := &Step{Name: "ablate", Kind: KindAblate, Needs: []string{"tokenizer"}}
-	t := &Task{Out: "ablate"}
+	data := &Step{Name: KindAblateData, Kind: KindAblateData, Needs: []string{"tokenizer"}}
+	dt := &Task{Out: KindAblateData}
 	var ups []string
 	need := func(from, source string, dropped bool) error {
 		dirs, _, err := ablateDirs(p, from, source, dropped)
 		if err != nil {
 			return err
 		}
-		st.Needs = appendUnique(st.Needs, from)
+		data.Needs = appendUnique(data.Needs, from)
 		for _, d := range dirs {
-			if !contains(t.Inputs, d) {
-				t.Inputs = append(t.Inputs, d)
+			if !contains(dt.Inputs, d) {
+				dt.Inputs = append(dt.Inputs, d)
 			}
 		}
 		ups = append(ups, p.Step(from).Fingerprint)
@@ -263,7 +294,27 @@ func planAblate(r *Recipe, p *Plan, tokenizer *Task, add func(*Step)) error {
 		}
 		cfgID = sum
 	}
-	t.Fingerprint = hashJSON([]any{KindAblate, a, cfgID, evalIDs, tokenizer.Fingerprint, ups})
+	// The data depends on the arms, the eval sets, the tokenizer and the
+	// steps read, not on the model or its budget: changing those retrains
+	// without preparing the data again.
+	dt.Fingerprint = hashJSON([]any{KindAblateData, a.Evals, a.Arms, r.ShardMB, evalIDs, tokenizer.Fingerprint, ups})
+	data.Tasks = []*Task{dt}
+	add(data)
+
+	train := &Step{Name: KindAblateTrain, Kind: KindAblateTrain, Needs: []string{data.Name}, CPUs: 1}
+	model := []any{a.Config, cfgID, a.Steps, a.BatchSize, a.LR, a.MinLR, a.Warmup}
+	for _, arm := range a.Arms {
+		for _, seed := range a.Seeds {
+			t := &Task{Rank: len(train.Tasks), Out: path.Join(KindAblateTrain, arm.Name, fmt.Sprintf("seed-%d", seed)), Inputs: []string{dt.Out}}
+			t.Fingerprint = hashJSON([]any{KindAblateTrain, dt.Fingerprint, arm.Name, seed, model})
+			train.Tasks = append(train.Tasks, t)
+		}
+	}
+	add(train) // sets train.Fingerprint from its tasks'
+
+	st := &Step{Name: "ablate", Kind: KindAblate, Needs: []string{train.Name}}
+	t := &Task{Out: "ablate", Inputs: []string{dt.Out}}
+	t.Fingerprint = hashJSON([]any{KindAblate, train.Fingerprint})
 	st.Tasks = []*Task{t}
 	add(st)
 	return nil
@@ -311,20 +362,43 @@ func selection(source string, keepDropped []string, minQuality *float64, dropSig
 	}, key
 }
 
-func runAblate(tc *TaskContext) (*shards.Stats, error) {
+// ablateConfig is the ablate package's configuration for a task of the
+// ablation's steps, with the eval sets where ablate-data puts them.
+func ablateConfig(tc *TaskContext) (ablate.Config, error) {
 	a := tc.Run.Recipe.Ablate
-	out := tc.path(tc.Task.Out)
 	tok, err := loadTokenizer(tc.Run)
+	if err != nil {
+		return ablate.Config{}, err
+	}
+	cfg := ablate.Config{Out: tc.path(KindAblateData), Tokenizer: tok, TokenizerPath: tokenizerPath(tc.Run), Model: a.Config,
+		Steps: a.Steps, BatchSize: a.BatchSize, LR: a.LR, MinLR: a.MinLR, Warmup: a.Warmup, Seeds: a.Seeds,
+		Parallel: 1, Workers: tc.Workers, TargetBytes: tc.Run.Recipe.ShardMB << 20,
+		Log: func(s string) { slog.Info("ablate: " + s) }}
+	for _, e := range a.Evals {
+		set := ablate.EvalSet{Name: e.Name, Paths: e.Inputs}
+		switch {
+		case e.HeldOut != nil:
+			set.Paths = []string{filepath.Join(cfg.Out, "evals", e.Name, "held")}
+		case e.MaxBytes > 0:
+			set.Paths = nil
+			for i, in := range e.Inputs {
+				set.Paths = append(set.Paths, cappedEvalPath(cfg.Out, e.Name, i, in))
+			}
+		}
+		cfg.Evals = append(cfg.Evals, set)
+	}
+	return cfg, nil
+}
+
+// runAblateData holds the eval sets out, then prepares every arm's data
+// (ablate.Prepare) and records it in prepared.json.
+func runAblateData(tc *TaskContext) (*shards.Stats, error) {
+	a := tc.Run.Recipe.Ablate
+	cfg, err := ablateConfig(tc)
 	if err != nil {
 		return nil, err
 	}
-	cfg := ablate.Config{Out: out, Tokenizer: tok, TokenizerPath: tokenizerPath(tc.Run), Model: a.Config,
-		Steps: a.Steps, BatchSize: a.BatchSize, LR: a.LR, MinLR: a.MinLR, Warmup: a.Warmup, Seeds: a.Seeds,
-		Parallel: a.Parallel, Workers: tc.Workers, TargetBytes: tc.Run.Recipe.ShardMB << 20,
-		Log: func(s string) { slog.Info("ablate: " + s) }}
-	if cfg.Parallel == 0 {
-		cfg.Parallel = max(1, tc.Workers)
-	}
+	out := cfg.Out
 	abs := func(dirs []string) []string {
 		out := make([]string, len(dirs))
 		for i, d := range dirs {
@@ -333,34 +407,40 @@ func runAblate(tc *TaskContext) (*shards.Stats, error) {
 		return out
 	}
 	for _, e := range a.Evals {
-		set := ablate.EvalSet{Name: e.Name, Paths: e.Inputs}
-		if h := e.HeldOut; h != nil {
-			dirs, src, err := ablateDirs(tc.Run.Plan, h.From, h.Source, len(h.KeepDropped) > 0)
-			if err != nil {
-				return nil, err
-			}
-			sel, key := selection(src, h.KeepDropped, nil, nil)
-			base := filepath.Join(out, "evals", e.Name)
-			in := abs(dirs)
-			if sel != nil {
-				if err := ablate.Select(tc.Ctx, in, filepath.Join(base, "selected"), sel, key, cfg.Workers, cfg.TargetBytes); err != nil {
-					return nil, err
+		for i, in := range e.Inputs {
+			if e.MaxBytes > 0 {
+				if err := capEvalFile(in, cappedEvalPath(out, e.Name, i, in), e.MaxBytes); err != nil {
+					return nil, fmt.Errorf("ablate: eval %s: %w", e.Name, err)
 				}
-				in = []string{filepath.Join(base, "selected")}
 			}
-			_, held, err := ablate.Split(tc.Ctx, ablate.SplitOptions{Inputs: in, Fraction: h.Fraction, Seed: h.Seed,
-				Out: filepath.Join(base, "rest"), HeldOut: filepath.Join(base, "held"), Workers: cfg.Workers, TargetBytes: cfg.TargetBytes})
-			if err != nil {
+		}
+		h := e.HeldOut
+		if h == nil {
+			continue
+		}
+		dirs, src, err := ablateDirs(tc.Run.Plan, h.From, h.Source, len(h.KeepDropped) > 0)
+		if err != nil {
+			return nil, err
+		}
+		sel, key := selection(src, h.KeepDropped, nil, nil)
+		base := filepath.Join(out, "evals", e.Name)
+		in := abs(dirs)
+		if sel != nil {
+			if err := ablate.Select(tc.Ctx, in, filepath.Join(base, "selected"), sel, key, cfg.Workers, cfg.TargetBytes); err != nil {
 				return nil, err
 			}
-			if held.Out.Docs == 0 {
-				return nil, fmt.Errorf("ablate: eval %s: holding out %g of the %d documents selected from %s holds out none; raise held_out.fraction",
-					e.Name, h.Fraction, held.In.Docs, h.From)
-			}
-			slog.Info("ablate: eval set held out", "eval", e.Name, "from", h.From, "documents", held.Out.Docs, "fraction", h.Fraction)
-			set.Paths = []string{filepath.Join(base, "held")}
+			in = []string{filepath.Join(base, "selected")}
 		}
-		cfg.Evals = append(cfg.Evals, set)
+		_, held, err := ablate.Split(tc.Ctx, ablate.SplitOptions{Inputs: in, Fraction: h.Fraction, Seed: h.Seed,
+			Out: filepath.Join(base, "rest"), HeldOut: filepath.Join(base, "held"), Workers: cfg.Workers, TargetBytes: cfg.TargetBytes})
+		if err != nil {
+			return nil, err
+		}
+		if held.Out.Docs == 0 {
+			return nil, fmt.Errorf("ablate: eval %s: holding out %g of the %d documents selected from %s holds out none; raise held_out.fraction",
+				e.Name, h.Fraction, held.In.Docs, h.From)
+		}
+		slog.Info("ablate: eval set held out", "eval", e.Name, "from", h.From, "documents", held.Out.Docs, "fraction", h.Fraction)
 	}
 	var arms []ablate.Arm
 	for _, arm := range a.Arms {
@@ -379,8 +459,85 @@ func runAblate(tc *TaskContext) (*shards.Stats, error) {
 		}
 		arms = append(arms, ar)
 	}
-	res, err := ablate.Run(tc.Ctx, cfg, arms)
+	res, err := ablate.Prepare(tc.Ctx, cfg, arms)
 	if err != nil {
+		return nil, err
+	}
+	st := shards.NewStats(KindAblateData)
+	for _, arm := range res.Arms {
+		st.Metric("ablate/"+arm.Name+"/tokens", "tokens").Add(float64(arm.Tokens))
+	}
+	if err := writeJSON(filepath.Join(out, ablatePrepared), res); err != nil {
+		return nil, err
+	}
+	return st, shards.WriteStats(out, st)
+}
+
+// readPrepared reads what ablate-data prepared.
+func readPrepared(tc *TaskContext) (*ablate.Result, error) {
+	path := tc.path(filepath.Join(KindAblateData, ablatePrepared))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("ablate: %w", err)
+	}
+	var res ablate.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if n := len(res.Arms) * len(res.Seeds); n != len(tc.Run.Plan.Step(KindAblateTrain).Tasks) {
+		return nil, fmt.Errorf("%s: %d models, the plan has %d", path, n, len(tc.Run.Plan.Step(KindAblateTrain).Tasks))
+	}
+	return &res, nil
+}
+
+// runAblateTrain trains and scores one arm x seed: task rank r is arm
+// r / seeds, seed r % seeds.
+func runAblateTrain(tc *TaskContext) (*shards.Stats, error) {
+	cfg, err := ablateConfig(tc)
+	if err != nil {
+		return nil, err
+	}
+	res, err := readPrepared(tc)
+	if err != nil {
+		return nil, err
+	}
+	m := res.Models()[tc.Task.Rank]
+	arm := &res.Arms[m.Arm]
+	r, err := ablate.TrainModel(tc.Ctx, cfg, arm, res.Seeds[m.Seed], tc.path(tc.Task.Out))
+	if err != nil {
+		return nil, err
+	}
+	st := shards.NewStats(KindAblateTrain)
+	for _, e := range r.Evals {
+		st.Metric("ablate/"+arm.Name+"/"+e.Set+"/loss", "nats").Add(e.LossNats)
+	}
+	return st, shards.WriteStats(tc.path(tc.Task.Out), st)
+}
+
+// runAblate gathers the models' results into ablation.json and the table.
+func runAblate(tc *TaskContext) (*shards.Stats, error) {
+	res, err := readPrepared(tc)
+	if err != nil {
+		return nil, err
+	}
+	train := tc.Run.Plan.Step(KindAblateTrain)
+	for i, m := range res.Models() {
+		dir := tc.path(train.Tasks[i].Out)
+		data, err := os.ReadFile(filepath.Join(dir, "result.json"))
+		if err != nil {
+			return nil, fmt.Errorf("ablate: arm %s seed %d: %w", res.Arms[m.Arm].Name, res.Seeds[m.Seed], err)
+		}
+		r := &res.Arms[m.Arm].Runs[m.Seed]
+		if err := json.Unmarshal(data, r); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "result.json"), err)
+		}
+		r.Arm, r.Dir = res.Arms[m.Arm].Name, dir
+	}
+	out := tc.path(tc.Task.Out)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	if err := res.Finish(out); err != nil {
 		return nil, err
 	}
 	st := shards.NewStats("ablate")
@@ -392,4 +549,44 @@ func runAblate(tc *TaskContext) (*shards.Stats, error) {
 	}
 	slog.Info("ablate: table\n" + res.Table())
 	return st, shards.WriteStats(out, st)
+}
+
+// cappedEvalPath is where ablate-data writes the first max_bytes of an
+// eval set's input file i.
+func cappedEvalPath(out, set string, i int, in string) string {
+	return filepath.Join(out, "evals", set, fmt.Sprintf("%d-%s", i, filepath.Base(in)))
+}
+
+// capEvalFile writes the first max bytes of in to out, cut after the last
+// line end within them: whole lines of a JSONL file, whole lines of a
+// text.
+func capEvalFile(in, out string, max int64) error {
+	f, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	// At most the file's size: max_bytes is the recipe's number, not an
+	// allocation to make.
+	buf := make([]byte, min(max, fi.Size()))
+	n, err := io.ReadFull(f, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	buf = buf[:n]
+	if int64(n) == max {
+		i := bytes.LastIndexByte(buf, '\n')
+		if i < 0 {
+			return fmt.Errorf("%s: the first max_bytes (%d) hold no whole line", in, max)
+		}
+		buf = buf[:i+1]
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	return shards.WriteFileAtomic(out, buf)
 }

@@ -1,13 +1,16 @@
 package pipelines
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smelt-dev/smelt/ablate"
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -20,6 +23,7 @@ const testAblate = `ablate:
       held_out: {from: filter-crawl, keep_dropped: [quality/], fraction: 0.2, seed: 3}
     - name: book
       inputs: [ref/book-0.txt]
+      max_bytes: 3000
   arms:
     - name: raw
       from: ingest-crawl
@@ -80,6 +84,21 @@ func TestRecipeAblate(t *testing.T) {
 	if w := res.Arms[4].Weights; len(w) != 2 || w[0] != 0.5 {
 		t.Errorf("mix arm weights %v", w)
 	}
+	// One task per arm x seed, each on one CPU (a Slurm array's tasks).
+	if st := run.Plan.Step(KindAblateTrain); st == nil || len(st.Tasks) != 5*2 || st.CPUs != 1 {
+		t.Errorf("ablate-train step %+v: want 10 tasks of one CPU", st)
+	} else if got := st.Tasks[3].Out; got != "ablate-train/heuristics/seed-2" {
+		t.Errorf("task 3 writes %s, want arm heuristics seed 2", got)
+	}
+	// The book is scored on its first max_bytes, cut at a line end.
+	capped, err := os.ReadFile(filepath.Join(run.Dir, KindAblateData, "evals", "book", "0-book-0.txt"))
+	full, _ := os.ReadFile(filepath.Join(dir, "ref", "book-0.txt"))
+	if err != nil || len(capped) == 0 || len(capped) > 3000 || len(full) <= 3000 || capped[len(capped)-1] != '\n' || !bytes.HasPrefix(full, capped) {
+		t.Errorf("capped book: %d bytes of %d (%v)", len(capped), len(full), err)
+	}
+	if r := res.Arms[0].Runs[1]; r.Dir != filepath.Join(run.Dir, "ablate-train", "raw", "seed-2") || findSet(r.Evals, "book").Bytes > 3000 {
+		t.Errorf("raw seed 2: %s, evals %+v", r.Dir, r.Evals)
+	}
 	table, err := os.ReadFile(filepath.Join(run.Dir, "ablate", ablate.TableFile))
 	if err != nil || !strings.Contains(string(table), "pages loss") || !strings.Contains(string(table), "heuristics") {
 		t.Errorf("table: %s %v", table, err)
@@ -88,6 +107,8 @@ func TestRecipeAblate(t *testing.T) {
 		strings.Replace(testAblate, "from: dedup\n      source: crawl", "from: nosuch", 1),
 		strings.Replace(testAblate, "    - name: heuristics", "    - name: raw", 1),
 		strings.Replace(testAblate, "fraction: 0.2", "fraction: 1.5", 1),
+		strings.Replace(testAblate, "max_bytes: 3000", "max_bytes: -1", 1),
+		strings.Replace(testAblate, "seed: 3}", "seed: 3}\n      max_bytes: 10", 1),
 	} {
 		if err := os.WriteFile(path, []byte(testRecipe(false)+bad), 0o644); err != nil {
 			t.Fatal(err)
@@ -130,5 +151,96 @@ func TestAblateSelection(t *testing.T) {
 	}
 	if s, _ := selection("", nil, nil, nil); s != nil {
 		t.Error("an empty selection filters")
+	}
+}
+
+func findSet(es []ablate.EvalResult, set string) ablate.EvalResult {
+	for _, e := range es {
+		if e.Set == set {
+			return e
+		}
+	}
+	return ablate.EvalResult{}
+}
+
+// TestCapEvalFile: the first max bytes, cut after a line end; a file
+// shorter than max whole; no whole line within max is an error.
+func TestCapEvalFile(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	if err := os.WriteFile(in, []byte("one\ntwo\nthree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		max  int64
+		want string
+	}{{9, "one\ntwo\n"}, {10, "one\ntwo\n"}, {100, "one\ntwo\nthree\n"}, {4, "one\n"}} {
+		out := filepath.Join(dir, "out.txt")
+		if err := capEvalFile(in, out, c.max); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(out); string(got) != c.want {
+			t.Errorf("max %d: %q, want %q", c.max, got, c.want)
+		}
+	}
+	if err := capEvalFile(in, filepath.Join(dir, "x"), 3); err == nil {
+		t.Error("3 bytes hold no whole line, but no error")
+	}
+}
+
+// TestSlurmAblateArray: with the Slurm executor, a recipe's ablation
+// submits its arm x seed models as one job array, a task per model, and
+// writes the table the local executor writes. To stay cheap it runs the
+// recipe locally, then has Slurm redo the models and the table.
+func TestSlurmAblateArray(t *testing.T) {
+	slurmAvailable(t)
+	if raceEnabled {
+		// 600 s under -race at a load of 13 on two cores, most of it the
+		// recipe's local run, which TestRecipeAblate checks under -race.
+		testutil.Thorough(t)
+	}
+	dir := t.TempDir()
+	writeCorpus(t, dir, 4, 50)
+	recipe := filepath.Join(dir, "recipe.yaml")
+	if err := os.WriteFile(recipe, []byte(testRecipe(false)+testAblate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runDir := filepath.Join(dir, "run")
+	run := runRecipe(t, recipe, runDir, 2)
+	want, err := os.ReadFile(filepath.Join(runDir, "ablate", ablate.ResultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []string{KindAblateTrain, "ablate"} {
+		for _, tk := range run.Plan.Step(step).Tasks {
+			if err := run.removeTask(step, tk); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	sub, err := run.SubmitSlurm(ctx, testSlurmOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(sub.Order, ",") != KindAblateTrain+",ablate" {
+		t.Errorf("submitted %v, want the models' array and the table", sub.Order)
+	}
+	script, _ := os.ReadFile(filepath.Join(runDir, StateDir, "slurm", KindAblateTrain+".sh"))
+	if !strings.Contains(string(script), "'--step' '"+KindAblateTrain+"'") || !strings.Contains(string(script), `"$SLURM_ARRAY_TASK_ID"`) {
+		t.Errorf("the models' script does not run one model per array index:\n%s", script)
+	}
+	for rank := range run.Plan.Step(KindAblateTrain).Tasks {
+		if _, err := os.Stat(run.LogPath(KindAblateTrain, rank)); err != nil {
+			t.Errorf("model %d: no array task log: %v", rank, err)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(runDir, "ablate", ablate.ResultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("ablation.json differs between the Slurm and the local executor:\n%s\nvs\n%s", got, want)
 	}
 }

@@ -132,6 +132,8 @@ func DefaultRegistry() *Registry {
 		Defaults: func() any { return &Export{Format: "megatron"} }, Run: runExport})
 	r.Register(&StageDef{Kind: KindAblate, Doc: "ablation: small models of one shape, tokenizer, token budget and seeds trained on arms of the data (a step's output, a selection of it, or a mix), scored on held-out sets whose text is removed from every arm first; ablation.json and a table",
 		Run: runAblate})
+	r.Register(&StageDef{Kind: KindAblateData, Doc: "an ablation's data: eval sets held out, each arm's documents selected, decontaminated against them and tokenized", Run: runAblateData})
+	r.Register(&StageDef{Kind: KindAblateTrain, Doc: "an ablation's models: one task per arm x seed, trained on one thread and scored on the eval sets", Run: runAblateTrain})
 	return r
 }
 

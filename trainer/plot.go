@@ -31,8 +31,9 @@ type series struct {
 }
 
 // PlotLoss draws the run's curves against the step as a PNG at path,
-// written atomically: the training loss raw (light) and smoothed (an
-// exponential moving average, dark), the validation loss and each eval
+// written atomically: the training loss raw (light) and smoothed (a local
+// straight-line fit over a centred window, dark; see smoothCentred), the
+// validation loss and each eval
 // set's loss (eval/NAME columns) with dots at the evaluations, with axis
 // titles, tick labels and a legend. The y axis spans the curves after the
 // first 2% of the steps (the first steps' loss, near ln(vocab), would
@@ -47,27 +48,16 @@ func PlotLoss(path string, recs []Record) error {
 	}
 	var ss []series
 	raw := series{name: "train loss", c: color.RGBA{158, 202, 225, 255}, width: 1}
-	smooth := series{name: "train loss, smoothed (EMA)", c: color.RGBA{8, 81, 156, 255}, width: 2}
+	smooth := series{name: "train loss, smoothed", c: color.RGBA{8, 81, 156, 255}, width: 2}
 	val := series{name: "validation (held out)", c: color.RGBA{230, 85, 13, 255}, dots: true, width: 2}
 	evals := map[string]*series{}
 	palette := []color.RGBA{{49, 163, 84, 255}, {117, 107, 177, 255}, {214, 39, 40, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255}, {188, 189, 34, 255}, {23, 190, 207, 255}}
 	var names []string
 	maxStep := 1
-	ema, alpha := math.NaN(), 0.0
-	if n := len(recs); n > 0 {
-		// About the last 2% of the steps carry the smoothed value's weight.
-		alpha = 1 - math.Exp(-1/math.Max(1, float64(n)/50))
-	}
 	for _, r := range recs {
 		maxStep = max(maxStep, r.Step)
 		if finite(r.Loss) {
 			raw.xs, raw.ys = append(raw.xs, r.Step), append(raw.ys, r.Loss)
-			if math.IsNaN(ema) {
-				ema = r.Loss
-			} else {
-				ema += alpha * (r.Loss - ema)
-			}
-			smooth.xs, smooth.ys = append(smooth.xs, r.Step), append(smooth.ys, ema)
 		}
 		if finite(r.ValLoss) {
 			val.xs, val.ys = append(val.xs, r.Step), append(val.ys, r.ValLoss)
@@ -87,6 +77,7 @@ func PlotLoss(path string, recs []Record) error {
 		}
 	}
 	sort.Strings(names)
+	smooth.xs, smooth.ys = raw.xs, smoothCentred(raw.ys, max(1, len(raw.ys)/50))
 	ss = append(ss, raw, smooth)
 	if len(val.xs) > 0 {
 		ss = append(ss, val)
@@ -176,6 +167,37 @@ func PlotLoss(path string, recs []Record) error {
 		text(img, lx+32, yy+5, legendLabel(s), ink)
 	}
 	return writeAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+// smoothCentred smooths ys with a local straight-line fit: each point's
+// value is a least-squares line through the points within h of it (fewer
+// at the ends, where the window is cut off), evaluated at the point. In
+// the middle of the curve that is the window's mean; at the ends the
+// line's slope keeps the value from being pulled towards the window's
+// centre. A trailing average such as an exponential moving average lags a
+// falling loss and draws the early curve above every raw point; this has
+// no lag on a straight stretch, so the smoothed curve runs through the
+// raw points' middle from the first step to the last. O(len(ys)) with
+// prefix sums.
+func smoothCentred(ys []float64, h int) []float64 {
+	n := len(ys)
+	var sy, sx, sxx, sxy = make([]float64, n+1), make([]float64, n+1), make([]float64, n+1), make([]float64, n+1)
+	for i, y := range ys {
+		x := float64(i)
+		sy[i+1], sx[i+1], sxx[i+1], sxy[i+1] = sy[i]+y, sx[i]+x, sxx[i]+x*x, sxy[i]+x*y
+	}
+	out := make([]float64, n)
+	for i := range ys {
+		a, b := max(0, i-h), min(n, i+h+1)
+		m := float64(b - a)
+		my, mx := (sy[b]-sy[a])/m, (sx[b]-sx[a])/m
+		vxx := (sxx[b]-sxx[a])/m - mx*mx
+		out[i] = my
+		if vxx > 1e-9 {
+			out[i] += ((sxy[b]-sxy[a])/m - mx*my) / vxx * (float64(i) - mx)
+		}
+	}
+	return out
 }
 
 // legendLabel is a curve's name and last value.
