@@ -266,6 +266,7 @@ func TestRunSurvivesKill9(t *testing.T) {
 // step cut into 3 partitions, killed after its rounds, its decision tasks
 // and its merge: the rerun ends with the single task's files.
 func TestClusterTasksSurvivesKill9(t *testing.T) {
+	skipUnderRace(t) // TestClusterTasksResume stops and resumes one under -race
 	runSurvivesKill9(t, 3, []string{"components", "decided", "clustered", "committed"})
 }
 
