@@ -87,7 +87,11 @@ func TestClusterTasksSameBytes(t *testing.T) {
 // TestClusterTasksStore: against a store, the partitioned cluster step
 // drops the same documents as the single task and commits the same store.
 func TestClusterTasksStore(t *testing.T) {
-	docs := sharedURLChains(12, 60)
+	chains := 60
+	if raceEnabled {
+		chains = 30
+	}
+	docs := sharedURLChains(12, chains)
 	tmp := t.TempDir()
 	old := writeInputs(t, filepath.Join(tmp, "old"), docs[:len(docs)/2], 1)
 	ins := writeInputs(t, tmp, docs[len(docs)/3:], 2)
@@ -127,7 +131,11 @@ func TestClusterTasksStore(t *testing.T) {
 // rounds and after the decision tasks; the rerun ends with the single
 // task's files.
 func TestClusterTasksResume(t *testing.T) {
-	docs := sharedURLChains(13, 60)
+	chains, points := 60, []string{"components", "decided"}
+	if raceEnabled {
+		chains, points = 30, points[:1]
+	}
+	docs := sharedURLChains(13, chains)
 	tmp := t.TempDir()
 	ins := writeInputs(t, tmp, docs, 2)
 	cfg := func(out string, n int) Config {
@@ -137,7 +145,7 @@ func TestClusterTasksResume(t *testing.T) {
 	if _, _, err := Run(context.Background(), cfg(ref, 1)); err != nil {
 		t.Fatal(err)
 	}
-	for _, at := range []string{"components", "decided"} {
+	for _, at := range points {
 		out := filepath.Join(tmp, at)
 		stop := fmt.Errorf("stopped at %s", at)
 		testHook = func(p string) error {
