@@ -233,6 +233,10 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 		}
 		sm := cd.metas[keep]
 		cl := Cluster{Survivor: sm.ID, Stored: m[keep].Stored(), Size: len(m)}
+		// The cluster's number in the decision files: the input position
+		// of its first member (m[0]: stored references sort last), a
+		// function of the data whatever the partitioning.
+		clusterPos := offsets[m[0].Task()] + m[0].Row()
 		firstMember := true
 		for i, r := range m {
 			if r.Stored() {
@@ -261,7 +265,9 @@ func ClusterTask(ctx context.Context, cfg ClusterConfig) (*Result, error) {
 			} else if dec.Similarity != "" {
 				res.Summary.VerifyKept++
 			}
-			if err := dw.write(r.Task(), r.Row(), &dec); err != nil {
+			fileDec := dec
+			fileDec.Cluster = int(clusterPos)
+			if err := dw.write(r.Task(), r.Row(), &fileDec); err != nil {
 				return nil, err
 			}
 			if top == 0 {

@@ -49,6 +49,8 @@ type ccDone struct {
 	// Edges read (directed, distinct) and written.
 	EdgesIn  int64 `json:"edges_in"`
 	EdgesOut int64 `json:"edges_out"`
+	// Fingerprint is the task's CCConfig.Fingerprint.
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // CCConfig is one task of the components step: round Round (from 1) of
@@ -59,6 +61,29 @@ type CCConfig struct {
 	// Dir is the step's directory: the task writes Dir/rNNN/PPPPP.
 	Dir                string
 	Round, Part, Parts int
+	// Out and Prev, if set, replace Dir's layout (a pipeline's task
+	// directories): Out is this task's directory and Prev (rounds after
+	// the first) the previous round's task directories, by partition.
+	Out  string
+	Prev []string
+	// Fingerprint identifies the step's input (the pair files' content):
+	// a record with another one, this task's or the previous round's, is
+	// not of this run.
+	Fingerprint string
+}
+
+func (cfg *CCConfig) out() string {
+	if cfg.Out != "" {
+		return cfg.Out
+	}
+	return ccTaskDir(cfg.Dir, cfg.Round, cfg.Part)
+}
+
+func (cfg *CCConfig) prev(q int) string {
+	if cfg.Prev != nil {
+		return cfg.Prev[q]
+	}
+	return ccTaskDir(cfg.Dir, cfg.Round-1, q)
 }
 
 func ccTaskDir(dir string, round, part int) string {
@@ -96,16 +121,22 @@ func ComponentsTask(ctx context.Context, cfg CCConfig) (*ccDone, error) {
 	if cfg.Parts < 1 || cfg.Part < 0 || cfg.Part >= cfg.Parts || cfg.Round < 1 {
 		return nil, fmt.Errorf("dedup: components task %d of %d, round %d: out of range", cfg.Part, cfg.Parts, cfg.Round)
 	}
-	out := ccTaskDir(cfg.Dir, cfg.Round, cfg.Part)
-	if d, err := readCCDone(out); err == nil && d.Round == cfg.Round {
+	if cfg.Prev != nil && len(cfg.Prev) != cfg.Parts {
+		return nil, fmt.Errorf("dedup: components round %d: %d previous tasks for %d partitions", cfg.Round, len(cfg.Prev), cfg.Parts)
+	}
+	out := cfg.out()
+	if d, err := readCCDone(out); err == nil && d.Round == cfg.Round && d.Fingerprint == cfg.Fingerprint {
 		return d, nil // finished before
 	}
-	done := &ccDone{Round: cfg.Round}
+	done := &ccDone{Round: cfg.Round, Fingerprint: cfg.Fingerprint}
 	var edges []ccEdge
 	if cfg.Round > 1 {
 		stars := true
 		for q := 0; q < cfg.Parts; q++ {
-			d, err := readCCDone(ccTaskDir(cfg.Dir, cfg.Round-1, q))
+			d, err := readCCDone(cfg.prev(q))
+			if err == nil && (d.Fingerprint != cfg.Fingerprint || d.Round != cfg.Round-1) {
+				err = errors.New("it holds another run's record")
+			}
 			if err != nil {
 				return nil, fmt.Errorf("dedup: components round %d task %d is not finished: %w", cfg.Round-1, q, err)
 			}
@@ -121,7 +152,7 @@ func ComponentsTask(ctx context.Context, cfg CCConfig) (*ccDone, error) {
 			return done, writeCCDone(out, done)
 		}
 		for q := 0; q < cfg.Parts; q++ {
-			path := filepath.Join(ccTaskDir(cfg.Dir, cfg.Round-1, q), ccEdgeFile(cfg.Part))
+			path := filepath.Join(cfg.prev(q), ccEdgeFile(cfg.Part))
 			if err := readPairs(ctx, path, func(a, b Ref) { edges = appendEdge(edges, ccEdge{a, b}) }); err != nil {
 				return nil, err
 			}
@@ -281,9 +312,22 @@ func writeCCDone(dir string, d *ccDone) error {
 // ComponentsFinal returns the round whose output holds the final stars,
 // or 0 when round's tasks have not reached it.
 func ComponentsFinal(dir string, round, parts int) (int, error) {
+	dirs := make([]string, parts)
+	for q := range dirs {
+		dirs[q] = ccTaskDir(dir, round, q)
+	}
+	return ComponentsFinalDirs(dirs, round)
+}
+
+// ComponentsFinalDirs is ComponentsFinal over the task directories of
+// round, by partition.
+func ComponentsFinalDirs(dirs []string, round int) (int, error) {
 	stars := true
-	for q := 0; q < parts; q++ {
-		d, err := readCCDone(ccTaskDir(dir, round, q))
+	for q, dir := range dirs {
+		d, err := readCCDone(dir)
+		if err == nil && d.Round != round {
+			err = fmt.Errorf("%s holds round %d", dir, d.Round)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("dedup: components round %d task %d is not finished: %w", round, q, err)
 		}
@@ -303,9 +347,19 @@ func ComponentsFinal(dir string, round, parts int) (int, error) {
 // component's smallest reference (its label). A node of a pair that f is
 // not called with is the smallest of its component: its own label.
 func ComponentLabels(ctx context.Context, dir string, final, part, parts int, f func(node, label Ref)) error {
+	dirs := make([]string, parts)
+	for q := range dirs {
+		dirs[q] = ccTaskDir(dir, final, q)
+	}
+	return componentLabels(ctx, dirs, part, f)
+}
+
+// componentLabels is ComponentLabels over the final round's task
+// directories, by partition.
+func componentLabels(ctx context.Context, dirs []string, part int, f func(node, label Ref)) error {
 	var edges []ccEdge
-	for q := 0; q < parts; q++ {
-		path := filepath.Join(ccTaskDir(dir, final, q), ccEdgeFile(part))
+	for _, d := range dirs {
+		path := filepath.Join(d, ccEdgeFile(part))
 		if err := readPairs(ctx, path, func(a, b Ref) {
 			if b < a {
 				edges = append(edges, ccEdge{a, b})
@@ -318,7 +372,7 @@ func ComponentLabels(ctx context.Context, dir string, final, part, parts int, f 
 	edges = slices.Compact(edges)
 	for i, e := range edges {
 		if i > 0 && edges[i-1].u == e.u {
-			return fmt.Errorf("dedup: components in %s round %d: node %v has two centres", dir, final, e.u)
+			return fmt.Errorf("dedup: components in %s: node %v has two centres", filepath.Dir(dirs[0]), e.u)
 		}
 		f(e.u, e.v)
 	}
@@ -333,6 +387,10 @@ var ErrComponentsRounds = errors.New("dedup: the components did not converge in 
 // tasks (workers at a time) over the pair files until the stars are
 // found, at most maxRounds (0 = 64) rounds. It returns the final round.
 func Components(ctx context.Context, pairs []string, dir string, parts, workers, maxRounds int) (int, error) {
+	return components(ctx, pairs, dir, parts, workers, maxRounds, "")
+}
+
+func components(ctx context.Context, pairs []string, dir string, parts, workers, maxRounds int, fp string) (int, error) {
 	if maxRounds <= 0 {
 		maxRounds = 64
 	}
@@ -355,7 +413,7 @@ func Components(ctx context.Context, pairs []string, dir string, parts, workers,
 			go func(p int) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				_, errs[p] = ComponentsTask(ctx, CCConfig{Pairs: pairs, Dir: dir, Round: r, Part: p, Parts: parts})
+				_, errs[p] = ComponentsTask(ctx, CCConfig{Pairs: pairs, Dir: dir, Round: r, Part: p, Parts: parts, Fingerprint: fp})
 			}(p)
 		}
 		wg.Wait()
@@ -390,15 +448,37 @@ type CCJoinConfig struct {
 	// Dir is the components step's directory and Final its final round.
 	Dir                string
 	Final, Part, Parts int
-	// Out receives text-QQQQQ.bin and url-QQQQQ.bin for every partition Q.
+	// FinalDirs, if set, replaces Dir and Final: the final round's task
+	// directories, by partition.
+	FinalDirs []string
+	// Out receives text-QQQQQ.bin and url-QQQQQ.bin for every partition Q,
+	// then join.json.
 	Out string
+	// Fingerprint identifies the input: a finished join with the same one
+	// is not run again.
+	Fingerprint string
 }
+
+const joinDone = "join.json"
 
 // ComponentsJoinTask runs one join task. Its memory is its partition's
 // labels (16 bytes a labelled document).
 func ComponentsJoinTask(ctx context.Context, cfg CCJoinConfig) error {
+	doneFile := filepath.Join(cfg.Out, joinDone)
+	fpJSON, _ := json.Marshal(map[string]any{"fingerprint": cfg.Fingerprint, "part": cfg.Part, "parts": cfg.Parts})
+	if b, err := os.ReadFile(doneFile); err == nil && string(b) == string(fpJSON) {
+		return nil // finished before
+	}
+	_ = os.Remove(doneFile)
+	dirs := cfg.FinalDirs
+	if dirs == nil {
+		dirs = make([]string, cfg.Parts)
+		for q := range dirs {
+			dirs[q] = ccTaskDir(cfg.Dir, cfg.Final, q)
+		}
+	}
 	var labels []ccEdge
-	if err := ComponentLabels(ctx, cfg.Dir, cfg.Final, cfg.Part, cfg.Parts, func(n, l Ref) { labels = append(labels, ccEdge{n, l}) }); err != nil {
+	if err := componentLabels(ctx, dirs, cfg.Part, func(n, l Ref) { labels = append(labels, ccEdge{n, l}) }); err != nil {
 		return err
 	}
 	label := func(r Ref) Ref {
@@ -451,7 +531,7 @@ func ComponentsJoinTask(ctx context.Context, cfg CCJoinConfig) error {
 			ws[q] = nil
 		}
 	}
-	return nil
+	return shards.WriteFileAtomic(doneFile, fpJSON)
 }
 
 // JoinedPairs lists, for decision partition q, the text and URL pair

@@ -202,7 +202,9 @@ type Decision struct {
 	// Similarity is, for a member kept by verify survivor, its estimated
 	// similarity to the survivor.
 	Similarity string `json:"similarity,omitempty"`
-	// Cluster indexes Result.Clusters.
+	// Cluster indexes Result.Clusters; in the decision files (one per
+	// input directory) it is the input position of the cluster's first
+	// member, the same whatever the cluster step's partitioning.
 	Cluster int `json:"cluster"`
 	// First marks the cluster's first member in input order, so that a
 	// per-document pass counts each cluster once; Size is then the
@@ -266,8 +268,15 @@ type Summary struct {
 	Rows     int   `json:"rows"`
 }
 
+func firstPos(c Cluster) int64 {
+	if len(c.Members) == 0 {
+		return -1
+	}
+	return c.Members[0]
+}
+
 // LargestClusters returns the indexes of up to k clusters, largest first
-// (ties by survivor id).
+// (ties by survivor id, then by first member).
 func (r *Result) LargestClusters(k int) []int {
 	idx := make([]int, len(r.Clusters))
 	for i := range idx {
@@ -278,7 +287,10 @@ func (r *Result) LargestClusters(k int) []int {
 		if c := cmp.Compare(cb.Size, ca.Size); c != 0 {
 			return c
 		}
-		return cmp.Compare(ca.Survivor, cb.Survivor)
+		if c := cmp.Compare(ca.Survivor, cb.Survivor); c != 0 {
+			return c
+		}
+		return cmp.Compare(firstPos(ca), firstPos(cb)) // ids need not be unique
 	})
 	if len(idx) > k {
 		idx = idx[:k]

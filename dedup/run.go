@@ -51,6 +51,12 @@ type Config struct {
 	// BucketTasks is the number of bucket partitions (0 = 4); the output
 	// does not depend on it.
 	BucketTasks int
+	// ClusterTasks cuts the cluster step into that many partitions
+	// (components in rounds, a join and a decision task per partition,
+	// then a merge), each task's memory bounded by its partition's share
+	// of the clustered documents; 0 or 1 is the single cluster task. The
+	// output does not depend on it.
+	ClusterTasks int
 	// BufferBytes bounds each sketch task's records in memory (0 = 64 MiB).
 	BufferBytes int64
 	// TargetBytes is the output shard size (0 = default).
@@ -202,8 +208,12 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 		}
 	}
 
+	if cfg.ClusterTasks < 0 || cfg.ClusterTasks > MaxClusterTasks {
+		return nil, nil, fmt.Errorf("dedup: %d cluster tasks: want 1..%d", cfg.ClusterTasks, MaxClusterTasks)
+	}
 	var snap *Snapshot
 	var res *Result
+	var decDirs []string // the directories of the decision files
 	if cfg.StorePath != "" {
 		// Store maintenance leaves the files of this run's snapshot alone
 		// while it holds this.
@@ -225,8 +235,15 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 		if err := hook("bucketed"); err != nil {
 			return nil, nil, err
 		}
-		if res, err = ClusterTask(ctx, ClusterConfig{Sketches: sketches, Buckets: buckets, Snapshot: snap, Dir: clusterDir, Options: opt,
-			Full: cfg.FullResult, TopClusters: cfg.TopClusters}); err != nil {
+		ccfg := ClusterConfig{Sketches: sketches, Buckets: buckets, Snapshot: snap, Dir: clusterDir, Options: opt,
+			Full: cfg.FullResult, TopClusters: cfg.TopClusters}
+		if cfg.ClusterTasks > 1 {
+			res, decDirs, err = clusterPartitioned(ctx, ccfg, work, clusterDir, cfg.ClusterTasks, workers)
+		} else {
+			res, err = ClusterTask(ctx, ccfg)
+			decDirs = []string{clusterDir}
+		}
+		if err != nil {
 			return nil, nil, err
 		}
 		if err := hook("clustered"); err != nil {
@@ -235,7 +252,7 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 		if snap == nil {
 			break
 		}
-		err = CommitDecision(ctx, snap, opt, sketches, clusterDir)
+		err = CommitDecisionFrom(ctx, snap, opt, sketches, clusterDir, decDirs)
 		if err == nil {
 			break
 		}
@@ -254,7 +271,7 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 	for i := range tasks {
 		tasks[i] = i
 	}
-	st, err := RouteTask(ctx, RouteConfig{Inputs: cfg.Inputs, Tasks: tasks, ClusterDir: clusterDir, Out: cfg.Out,
+	st, err := RouteTask(ctx, RouteConfig{Inputs: cfg.Inputs, Tasks: tasks, ClusterDir: clusterDir, DecisionDirs: decDirs, Out: cfg.Out,
 		Workers: workers, TargetBytes: cfg.TargetBytes, Options: opt,
 		Progress: func(docs, bytes, totalDocs, totalBytes int64) {
 			if docs == totalDocs/2 {
@@ -280,7 +297,7 @@ func Run(ctx context.Context, cfg Config) (*shards.Stats, *Result, error) {
 		return nil, nil, fmt.Errorf("dedup: %w", err)
 	}
 	for t := range cfg.Inputs {
-		if err := copyFileAtomic(filepath.Join(clusterDir, decisionFile(t)), filepath.Join(decDir, decisionFile(t))); err != nil {
+		if err := writeMergedDecisions(ctx, decDirs, t, filepath.Join(decDir, decisionFile(t))); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -341,6 +358,16 @@ func runBuckets(ctx context.Context, sketches, buckets []string, snap *Snapshot,
 // with ErrStoreChanged when another run committed after snap was read: the
 // decision must then be made again on a new snapshot.
 func CommitDecision(ctx context.Context, snap *Snapshot, opt Options, sketches []string, clusterDir string) error {
+	return CommitDecisionFrom(ctx, snap, opt, sketches, clusterDir, nil)
+}
+
+// CommitDecisionFrom is CommitDecision with the decision files in
+// decisionDirs (a partitioned cluster step's decision tasks; nil:
+// clusterDir).
+func CommitDecisionFrom(ctx context.Context, snap *Snapshot, opt Options, sketches []string, clusterDir string, decisionDirs []string) error {
+	if decisionDirs == nil {
+		decisionDirs = []string{clusterDir}
+	}
 	info, err := readClusterInfo(clusterDir)
 	if err != nil {
 		return fmt.Errorf("dedup: the cluster decision is not finished: %w", err)
@@ -348,20 +375,29 @@ func CommitDecision(ctx context.Context, snap *Snapshot, opt Options, sketches [
 	if info.Snapshot != snap.identity() {
 		return fmt.Errorf("dedup store %s: %w (the decision was made on %s, the store is now %s)", snap.Path, ErrStoreChanged, info.Snapshot, snap.identity())
 	}
-	dropped := make([]map[int64]bool, len(sketches))
+	// One bit a document of this run (a crawl of 3e9 documents: 375 MB),
+	// read one decision line at a time, not a map of every decision.
+	dropped := make([][]uint64, len(sketches))
 	for t := range sketches {
-		decs, err := readTaskDecisions(clusterDir, t)
+		info, err := readSketchInfo(sketches[t])
 		if err != nil {
+			return fmt.Errorf("dedup: sketch task %d is not finished: %w", t, err)
+		}
+		bits := make([]uint64, (info.Rows+63)/64)
+		if err := mergeDecisionLines(ctx, decisionDirs, t, func(_ []byte, l *decisionLine) error {
+			if l.Row < 0 || l.Row >= info.Rows {
+				return fmt.Errorf("dedup: decision for row %d of sketch task %d, which has %d", l.Row, t, info.Rows)
+			}
+			if l.Reason != "" {
+				bits[l.Row/64] |= 1 << (l.Row % 64)
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
-		dropped[t] = map[int64]bool{}
-		for row, d := range decs {
-			if d.Reason != "" {
-				dropped[t][row] = true
-			}
-		}
+		dropped[t] = bits
 	}
-	seg, err := commitSegment(ctx, snap, opt, sketches, func(r Ref) bool { return dropped[r.Task()][r.Row()] })
+	seg, err := commitSegment(ctx, snap, opt, sketches, func(r Ref) bool { return dropped[r.Task()][r.Row()/64]&(1<<(r.Row()%64)) != 0 })
 	if err != nil {
 		return err
 	}
@@ -377,6 +413,9 @@ type RouteConfig struct {
 	Tasks  []int
 	// ClusterDir holds the cluster task's decision.
 	ClusterDir string
+	// DecisionDirs, if set, hold the decision files (a partitioned
+	// cluster step's decision tasks) instead of ClusterDir.
+	DecisionDirs []string
 	// Out receives kept documents, Out/dropped the duplicates.
 	Out string
 	// Workers route documents (0 = all cores).
@@ -397,13 +436,17 @@ func RouteTask(ctx context.Context, cfg RouteConfig) (*shards.Stats, error) {
 	decs := map[int64]Decision{}
 	h := sha256.New()
 	var offset int64
+	dirs := cfg.DecisionDirs
+	if dirs == nil {
+		dirs = []string{cfg.ClusterDir}
+	}
 	for i, in := range cfg.Inputs {
-		td, err := readTaskDecisions(cfg.ClusterDir, cfg.Tasks[i])
+		// The digest of the decision files' bytes, merged: the same for
+		// any partitioning of the cluster step.
+		td, err := readDecisionsFrom(ctx, dirs, cfg.Tasks[i], h)
 		if err != nil {
 			return nil, err
 		}
-		b, _ := os.ReadFile(filepath.Join(cfg.ClusterDir, decisionFile(cfg.Tasks[i])))
-		h.Write(b)
 		for row, d := range td {
 			decs[offset+row] = d
 		}

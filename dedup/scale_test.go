@@ -130,6 +130,8 @@ func TestScaleChild(t *testing.T) {
 			Out: filepath.Join(dir, "out", taskName(i)), Workers: 2, Options: opt})
 	case "inmemory":
 		err = inMemoryRun(ctx, dir, opt)
+	default:
+		err = clusterScaleChild(ctx, dir, a[1:], sketches, buckets, opt)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -241,7 +242,9 @@ func TestRunHelperProcess(t *testing.T) {
 		}
 		return nil
 	}
-	_, _, err := Run(context.Background(), killConfig(dir))
+	cfg := killConfig(dir)
+	cfg.ClusterTasks, _ = strconv.Atoi(os.Getenv("SMELT_DEDUP_CLUSTER_TASKS"))
+	_, _, err := Run(context.Background(), cfg)
 	fmt.Println("error:", err)
 	os.Exit(3)
 }
@@ -256,6 +259,25 @@ func killConfig(d string) Config {
 // with the same output files as an uninterrupted run, and the store with
 // the same documents, so that a third crawl is deduplicated the same way.
 func TestRunSurvivesKill9(t *testing.T) {
+	// Every phase under SMELT_THOROUGH; otherwise one point in each of
+	// the three parts of a run (the work files, the store's segment, the
+	// routing), so that the README's test command stays short under -race.
+	points := []string{"sketched", "bucketed", "clustered", "segment-written", "segment-renamed", "committed", "route"}
+	if !testutil.IsThorough() {
+		points = []string{"bucketed", "segment-renamed", "route"}
+	}
+	runSurvivesKill9(t, 0, points)
+}
+
+// TestClusterTasksSurvivesKill9 is TestRunSurvivesKill9 with the cluster
+// step cut into 3 partitions, killed after its rounds, its decision tasks
+// and its merge: the rerun ends with the single task's files.
+func TestClusterTasksSurvivesKill9(t *testing.T) {
+	skipUnderRace(t) // TestClusterTasksResume stops and resumes one under -race
+	runSurvivesKill9(t, 3, []string{"components", "decided", "clustered", "committed"})
+}
+
+func runSurvivesKill9(t *testing.T, clusterTasks int, points []string) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
@@ -289,24 +311,19 @@ func TestRunSurvivesKill9(t *testing.T) {
 	third := genCorpus(9, 30, "t", "web")
 	third.docs = append(third.docs, s.docs[:10]...)
 	_, refThird, _ := runStore(t, third.docs, filepath.Join(ref, "store"))
-	// Every phase under SMELT_THOROUGH; otherwise one point in each of
-	// the three parts of a run (the work files, the store's segment, the
-	// routing), so that the README's test command stays short under -race.
-	points := []string{"sketched", "bucketed", "clustered", "segment-written", "segment-renamed", "committed", "route"}
-	if !testutil.IsThorough() {
-		points = []string{"bucketed", "segment-renamed", "route"}
-	}
 	for _, at := range points {
 		t.Run(at, func(t *testing.T) {
 			dir := t.TempDir()
 			setup(dir)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestRunHelperProcess$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "SMELT_DEDUP_RUN_CHILD="+dir, "SMELT_DEDUP_KILL_AT="+at)
+			cmd.Env = append(os.Environ(), "SMELT_DEDUP_RUN_CHILD="+dir, "SMELT_DEDUP_KILL_AT="+at, "SMELT_DEDUP_CLUSTER_TASKS="+strconv.Itoa(clusterTasks))
 			out, _ := cmd.CombinedOutput()
 			if !strings.Contains(string(out), "killing at "+at) {
 				t.Fatalf("child was not killed at %s:\n%s", at, out)
 			}
-			if _, _, err := Run(context.Background(), killConfig(dir)); err != nil {
+			cfg := killConfig(dir)
+			cfg.ClusterTasks = clusterTasks
+			if _, _, err := Run(context.Background(), cfg); err != nil {
 				t.Fatal(err)
 			}
 			sameFiles(t, filepath.Join(ref, "out"), filepath.Join(dir, "out"), DecisionsName)

@@ -18,6 +18,13 @@ const (
 	KindDedupBucket  = "dedup-bucket"
 	KindDedupCluster = "dedup-cluster"
 	// KindDedup (the route step, "dedup") writes the kept documents.
+
+	// The cluster step cut into dedup.steps.cluster.tasks partitions (see
+	// dedup_cluster.go): the components in rounds, one step a round, then
+	// the join and the decision tasks; KindDedupCluster then merges.
+	KindDedupComponents = "dedup-components"
+	KindDedupJoin       = "dedup-join"
+	KindDedupDecide     = "dedup-decide"
 )
 
 // DedupSteps sets the tasks, CPUs and memory of the dedup steps. The
@@ -34,8 +41,14 @@ type DedupSteps struct {
 
 // StepResources are one step's settings.
 type StepResources struct {
-	// Tasks is the number of tasks (bucket step only; default 4).
+	// Tasks is the number of tasks: the bucket step's partitions (default
+	// 4), or the cluster step's (default 1: the single cluster task; more
+	// cuts it into components rounds, joins and decision tasks).
 	Tasks int `yaml:"tasks,omitempty" json:"tasks,omitempty"`
+	// Rounds (cluster step only, with tasks > 1) is how many components
+	// rounds the plan holds (default 16); rounds after the components are
+	// found do nothing.
+	Rounds int `yaml:"rounds,omitempty" json:"rounds,omitempty"`
 	// CPUs is each task's parallelism and Slurm --cpus-per-task.
 	CPUs int `yaml:"cpus,omitempty" json:"cpus,omitempty"`
 	// Mem is each task's memory, such as 1GiB or 512MiB: Slurm's --mem, the
@@ -77,11 +90,20 @@ func (s *DedupSteps) validate() error {
 		name string
 		r    StepResources
 	}{{"sketch", s.Sketch}, {"bucket", s.Bucket}, {"cluster", s.Cluster}, {"route", s.Route}} {
-		if st.r.Tasks != 0 && st.name != "bucket" {
-			return fmt.Errorf("recipe: dedup.steps.%s.tasks: only the bucket step's tasks are set (sketch and route have one task per upstream task, cluster one per group)", st.name)
+		if st.r.Tasks != 0 && st.name != "bucket" && st.name != "cluster" {
+			return fmt.Errorf("recipe: dedup.steps.%s.tasks: only the bucket and cluster steps' tasks are set (sketch and route have one task per upstream task)", st.name)
 		}
 		if st.r.Tasks < 0 || st.r.Tasks > 1<<16 {
 			return fmt.Errorf("recipe: dedup.steps.%s.tasks %d: want 1..65536", st.name, st.r.Tasks)
+		}
+		if st.name == "cluster" && st.r.Tasks > dedup.MaxClusterTasks {
+			return fmt.Errorf("recipe: dedup.steps.cluster.tasks %d: want 1..%d", st.r.Tasks, dedup.MaxClusterTasks)
+		}
+		if st.r.Rounds != 0 && st.name != "cluster" {
+			return fmt.Errorf("recipe: dedup.steps.%s.rounds: only the cluster step has rounds", st.name)
+		}
+		if st.r.Rounds < 0 || st.r.Rounds > 256 {
+			return fmt.Errorf("recipe: dedup.steps.%s.rounds %d: want 2..256", st.name, st.r.Rounds)
 		}
 		if st.r.CPUs < 0 || st.r.CPUs > 4096 {
 			return fmt.Errorf("recipe: dedup.steps.%s.cpus %d: want 1..4096", st.name, st.r.CPUs)
@@ -116,6 +138,7 @@ func planDedup(r *Recipe, d *Dedup, mixed []*Source, final map[string][]*Task, f
 	sk := &Step{Name: "dedup-sketch", Kind: KindDedupSketch}
 	bk := &Step{Name: "dedup-bucket", Kind: KindDedupBucket, Needs: []string{sk.Name}}
 	cl := &Step{Name: "dedup-cluster", Kind: KindDedupCluster, Needs: []string{bk.Name}}
+	cs := newClusterSteps(d, bk, cl)
 	rt := &Step{Name: "dedup", Kind: KindDedup, Merge: true, Needs: []string{cl.Name}}
 	d.Steps.Sketch.apply(sk)
 	d.Steps.Bucket.apply(bk)
@@ -181,6 +204,10 @@ func planDedup(r *Recipe, d *Dedup, mixed []*Source, final map[string][]*Task, f
 			ct.Inputs = append(ct.Inputs, u.task.Out)
 		}
 		ct.Fingerprint = hashJSON([]any{KindDedupCluster, opt, store, gens, run, bucketFPs})
+		if cs != nil {
+			ct.Fingerprint = hashJSON([]any{KindDedupCluster, opt, store, gens, run, bucketFPs, cs.parts})
+			cs.plan(g.name, opt, store, gens, run, bucketFPs)
+		}
 		cl.Tasks = append(cl.Tasks, ct)
 		for i, u := range ups {
 			// Not the cluster's fingerprint: the routing does not depend on
@@ -195,7 +222,11 @@ func planDedup(r *Recipe, d *Dedup, mixed []*Source, final map[string][]*Task, f
 	for _, s := range mixed {
 		final[s.Name], finalStep[s.Name] = routes[s.Name], rt.Name
 	}
-	return []*Step{sk, bk, cl, rt}, nil
+	steps := []*Step{sk, bk}
+	if cs != nil {
+		steps = append(steps, cs.steps()...)
+	}
+	return append(steps, cl, rt), nil
 }
 
 // groupTasks returns the tasks of step that belong to group, in order.
@@ -285,8 +316,15 @@ func runDedupCluster(tc *TaskContext) (*shards.Stats, error) {
 	defer release()
 	sketches := tc.groupOuts("dedup-sketch")
 	dir := tc.path(tc.Task.Out)
-	res, err := dedup.ClusterTask(tc.Ctx, dedup.ClusterConfig{Sketches: sketches, Buckets: tc.groupOuts("dedup-bucket"),
-		Snapshot: snap, Dir: dir, Options: opt})
+	decide := tc.groupOuts(stepDedupDecide) // a partitioned cluster step's decisions
+	var res *dedup.Result
+	if len(decide) > 0 {
+		res, err = dedup.MergeClusterTasks(tc.Ctx, dedup.MergeConfig{Parts: decide, Snapshot: snap, Dir: dir})
+	} else {
+		decide = nil
+		res, err = dedup.ClusterTask(tc.Ctx, dedup.ClusterConfig{Sketches: sketches, Buckets: tc.groupOuts("dedup-bucket"),
+			Snapshot: snap, Dir: dir, Options: opt})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +332,7 @@ func runDedupCluster(tc *TaskContext) (*shards.Stats, error) {
 		return nil, err
 	}
 	if snap != nil {
-		if err := dedup.CommitDecision(tc.Ctx, snap, opt, sketches, dir); err != nil {
+		if err := dedup.CommitDecisionFrom(tc.Ctx, snap, opt, sketches, dir, decide); err != nil {
 			return nil, fmt.Errorf("%w: another run committed to the store after this run was planned: run smelt run again with --force to decide against it", err)
 		}
 	}
@@ -312,7 +350,8 @@ func runDedup(tc *TaskContext) (*shards.Stats, error) {
 	clusterDir := tc.path(cl[0].Out)
 	out := tc.path(tc.Task.Out)
 	st, err := dedup.RouteTask(tc.Ctx, dedup.RouteConfig{Inputs: tc.inputs(), Tasks: []int{tc.Task.Part}, ClusterDir: clusterDir,
-		Out: out, Workers: workersOf(tc), TargetBytes: tc.Run.Recipe.ShardMB << 20, Options: opt, Progress: tc.progress})
+		DecisionDirs: tc.groupOuts(stepDedupDecide), Out: out, Workers: workersOf(tc), TargetBytes: tc.Run.Recipe.ShardMB << 20,
+		Options: opt, Progress: tc.progress})
 	if err != nil {
 		return nil, err
 	}

@@ -116,6 +116,7 @@ func DefaultRegistry() *Registry {
 		Run: runDedupBucket})
 	r.Register(&StageDef{Kind: KindDedupCluster, Doc: "dedup, step 3: union-find over the pairs, one survivor per cluster, the decision per sketch task; then the store commit",
 		Run: runDedupCluster})
+	registerClusterSteps(r) // the cluster step cut into partitions (dedup_cluster.go)
 	r.Register(&StageDef{Kind: KindDedup, Doc: "exact and MinHash LSH dedup, step 4 (route): one task per upstream task writes its kept documents and dropped/; scope source (default) dedups within each source, scope global across all sources",
 		Defaults: func() any { return DefaultDedup() }, Run: runDedup})
 	r.Register(&StageDef{Kind: KindTokenizer, Doc: "a built-in or file tokenizer, or a byte-level BPE trained on the kept text",

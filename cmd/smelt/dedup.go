@@ -18,7 +18,7 @@ func newDedupCmd() *cobra.Command {
 		exact, minhash, url bool
 		ngram, perms, bands int
 		rows, workers       int
-		buckets             int
+		buckets, clusterN   int
 		bufferMB            int64
 		work, verify        string
 		threshold           float64
@@ -44,7 +44,11 @@ verified candidate pairs; a bucket shared by k documents costs O(k)
 comparisons), cluster (union-find over the pairs, one survivor per
 cluster) and route. Memory is bounded by --buffer-mb and grows with the
 number of duplicates, not of documents; the output does not depend on
---bucket-tasks or --workers.
+--bucket-tasks or --workers. --cluster-tasks N cuts the cluster step into
+N partitions: connected components in rounds (large-star/small-star), a
+join, a decision task per partition and a merge, each task holding its
+partition's share of the clustered documents; the output (shards,
+decisions, stats) is byte-identical for any N.
 
 Exact: the xxh3-128 hash of the text after Unicode NFC, case folding and
 collapsing white space (bytes that are not valid UTF-8 are hashed as
@@ -106,15 +110,16 @@ groups and a boilerplate group, for benchmarks (an input directory named
 			}
 			last := time.Now()
 			st, res, err := dedup.Run(cmd.Context(), dedup.Config{
-				Inputs:      args,
-				Out:         out,
-				Workers:     workers,
-				BucketTasks: buckets,
-				BufferBytes: bufferMB << 20,
-				Work:        work,
-				TargetBytes: mustShardBytes(shardMB),
-				Options:     opt,
-				StorePath:   store,
+				Inputs:       args,
+				Out:          out,
+				Workers:      workers,
+				BucketTasks:  buckets,
+				ClusterTasks: clusterN,
+				BufferBytes:  bufferMB << 20,
+				Work:         work,
+				TargetBytes:  mustShardBytes(shardMB),
+				Options:      opt,
+				StorePath:    store,
 				Progress: func(pass string, docs, bytes, totalDocs, totalBytes int64) {
 					if now := time.Now(); now.Sub(last) >= 5*time.Second || docs == totalDocs {
 						last = now
@@ -172,6 +177,7 @@ groups and a boilerplate group, for benchmarks (an input directory named
 	f.IntVarP(&workers, "workers", "j", 0, "parallel workers (0 = all cores); output is the same for any value")
 	f.Float64Var(&shardMB, "shard-mb", 64, shardMBUsage)
 	f.IntVar(&buckets, "bucket-tasks", 4, "bucket partitions of the key space; output is the same for any value")
+	f.IntVar(&clusterN, "cluster-tasks", 1, "partitions of the cluster step (components in rounds, then a decision task per partition); output is the same for any value")
 	f.Int64Var(&bufferMB, "buffer-mb", 64, "records each sketch task holds in memory before writing a sorted run (MiB)")
 	f.StringVar(&work, "work", "", "directory for the steps' intermediate files (default OUT/"+dedup.WorkDirName+", removed at the end)")
 	f.Int64Var(&memLimitMB, "mem-limit-mb", 200, "soft limit of the Go heap in MiB (as GOMEMLIMIT, which overrides it; 0 = none)")
