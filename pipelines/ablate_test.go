@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/smelt-dev/smelt/ablate"
-	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -196,8 +195,9 @@ func TestSlurmAblateArray(t *testing.T) {
 	slurmAvailable(t)
 	if raceEnabled {
 		// 600 s under -race at a load of 13 on two cores, most of it the
-		// recipe's local run, which TestRecipeAblate checks under -race.
-		testutil.Thorough(t)
+		// recipe's local run, which TestRecipeAblate checks under -race;
+		// .ci/run runs the Slurm tests again without -race.
+		t.Skip("too slow under -race; .ci/run runs it without -race")
 	}
 	dir := t.TempDir()
 	writeCorpus(t, dir, 4, 50)
