@@ -221,9 +221,9 @@ func TestS3OutputResumeAfterKill(t *testing.T) {
 
 // TestS3RunDirResumeAfterKill does the same to smelt run --run-dir s3://.
 func TestS3RunDirResumeAfterKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills child processes; slow")
-	}
+	// A thoroughness run: TestS3OutputResumeAfterKill kills a staged
+	// s3:// output on every run, pipelines' kill tests a local run dir.
+	testutil.Thorough(t)
 	s3 := testutil.StartS3(t, "crawl", "out")
 	t.Setenv("SMELT_STAGING", t.TempDir())
 	putCopies(t, s3, 3)

@@ -99,6 +99,12 @@ func TestIngestStopsOnSignal(t *testing.T) {
 		sig  syscall.Signal
 		code int
 	}{{syscall.SIGTERM, 143}, {syscall.SIGINT, 130}} {
+		// SIGINT takes the same path to a different status (130): under
+		// SMELT_THOROUGH only, with TestTrainInterruptResumes sending it
+		// to train on every run.
+		if c.sig == syscall.SIGINT && !testutil.IsThorough() {
+			continue
+		}
 		t.Run(c.sig.String(), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			cmd, log := startSmelt(t, "ingest", warc, "--out", out, "--workers", "2", "--shard-mb", "1")
@@ -136,9 +142,6 @@ func TestIngestStopsOnSignal(t *testing.T) {
 			}
 			if _, err := shards.ReadManifest(out); err == nil {
 				t.Fatalf("an interrupted run wrote its manifest")
-			}
-			if c.sig == syscall.SIGINT && !testutil.IsThorough() {
-				return // the resume after SIGTERM is the same path
 			}
 			if o, err := runSmelt(t, "ingest", warc, "--out", out, "--workers", "1", "--shard-mb", "1"); err != nil {
 				t.Fatalf("resume: %v\n%s", err, o)
