@@ -396,7 +396,7 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 		if err := removePartials(out, nil); err != nil {
 			return nil, err
 		}
-		if err := os.Remove(filepath.Join(out, checkpointName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(out, CheckpointName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("export: %w", err)
 		}
 		return done, nil
@@ -465,7 +465,7 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 			return nil, err
 		}
 	}
-	if err := os.Remove(filepath.Join(out, checkpointName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(out, CheckpointName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	return prov, nil

@@ -234,7 +234,7 @@ func checkProvenance(t *testing.T, out string, p *Provenance, ins []*Input) {
 	}
 	ents, _ := os.ReadDir(out)
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") || e.Name() == checkpointName {
+		if strings.HasPrefix(e.Name(), ".") || e.Name() == CheckpointName {
 			t.Fatalf("left behind: %s", e.Name())
 		}
 	}

@@ -112,7 +112,7 @@ func TestResumeAfterKill9(t *testing.T) {
 					t.Fatalf("child never reached shard %d", kill.stopAt+kill.syncedAt)
 				}
 				if kill.stopAt > 0 || kill.syncedAt > 0 {
-					if _, err := os.Stat(filepath.Join(dir, checkpointName)); err != nil {
+					if _, err := os.Stat(filepath.Join(dir, CheckpointName)); err != nil {
 						t.Fatalf("no checkpoint left by the killed export: %v", err)
 					}
 				}

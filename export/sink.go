@@ -15,9 +15,10 @@ import (
 	"github.com/smelt-dev/smelt/shards"
 )
 
-// checkpointName is the file in an export's output directory that records
-// how far it got. It is removed when the export finishes.
-const checkpointName = "_export_checkpoint.json"
+// CheckpointName is the file in an export's output directory that records
+// how far it got. It is removed when the export finishes (a takedown that
+// finds one knows the export was cut short).
+const CheckpointName = "_export_checkpoint.json"
 
 // SidecarName is the provenance file an export writes last: a directory
 // with it holds a finished export.
@@ -56,7 +57,7 @@ type mixState struct {
 }
 
 func loadCheckpoint(dir string) (*checkpoint, error) {
-	path := filepath.Join(dir, checkpointName)
+	path := filepath.Join(dir, CheckpointName)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -76,7 +77,7 @@ func saveCheckpoint(dir string, cp *checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("encode export checkpoint: %w", err)
 	}
-	return shards.WriteFileAtomic(filepath.Join(dir, checkpointName), data)
+	return shards.WriteFileAtomic(filepath.Join(dir, CheckpointName), data)
 }
 
 // partial is an output file written by appending, under a fixed temporary

@@ -24,7 +24,7 @@ func removeStrays(out string, cp *checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	ours := map[string]bool{SidecarName: true, checkpointName: true}
+	ours := map[string]bool{SidecarName: true, CheckpointName: true}
 	for _, f := range cp.Files {
 		ours[f.Name] = true
 	}

@@ -1061,9 +1061,8 @@ func reexport(ctx context.Context, run *pipelines.Run, step string) error {
 	return swapDir(out, old, staging)
 }
 
-// exportCheckpoint is the file an unfinished export records its progress
-// in (export's checkpointName, not exported by the package).
-const exportCheckpoint = "_export_checkpoint.json"
+// exportCheckpoint is the file an unfinished export records its progress in.
+const exportCheckpoint = export.CheckpointName
 
 func exists(path string) bool {
 	_, err := os.Stat(path)
