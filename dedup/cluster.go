@@ -371,15 +371,7 @@ func readTaskDecisions(dir string, task int) (map[int64]Decision, error) {
 			}
 			return nil, fmt.Errorf("dedup: %s: decision %d: %w", path, n, err)
 		}
-		// The reasons are the package's constants: one string each.
-		switch l.Reason {
-		case ReasonExact:
-			l.Reason = ReasonExact
-		case ReasonURL:
-			l.Reason = ReasonURL
-		case ReasonMinHash:
-			l.Reason = ReasonMinHash
-		}
+		l.internReason()
 		out[l.Row] = l.Decision
 	}
 }
@@ -821,4 +813,17 @@ func prefer(ra, rb Ref, a, b *docMeta) int {
 		return c
 	}
 	return cmp.Compare(ra, rb)
+}
+
+// internReason makes the line's reason the package's constant, so that the
+// decisions of millions of rows share one string each.
+func (l *decisionLine) internReason() {
+	switch l.Reason {
+	case ReasonExact:
+		l.Reason = ReasonExact
+	case ReasonURL:
+		l.Reason = ReasonURL
+	case ReasonMinHash:
+		l.Reason = ReasonMinHash
+	}
 }

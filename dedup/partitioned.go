@@ -162,15 +162,7 @@ func readDecisionsFrom(ctx context.Context, dirs []string, task int, h io.Writer
 		if h != nil {
 			h.Write(line)
 		}
-		// The reasons are the package's constants: one string each.
-		switch l.Reason {
-		case ReasonExact:
-			l.Reason = ReasonExact
-		case ReasonURL:
-			l.Reason = ReasonURL
-		case ReasonMinHash:
-			l.Reason = ReasonMinHash
-		}
+		l.internReason()
 		out[l.Row] = l.Decision
 		return nil
 	})
