@@ -77,6 +77,7 @@ func parseMegatron(t *testing.T, dir, name string) [][]uint32 {
 }
 
 func TestMegatronHoldsEveryDocument(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	c := realCorpus(t)
 	out := t.TempDir()
 	p := export(t, c.tokenInputs(t), out, Options{Format: FormatMegatron})
@@ -371,6 +372,7 @@ func TestVocabularyPast65536(t *testing.T) {
 
 // TestDeterministic exports every format twice and compares the bytes.
 func TestDeterministic(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	c := realCorpus(t)
 	for _, f := range Formats {
 		t.Run(string(f), func(t *testing.T) {

@@ -50,6 +50,7 @@ func smallVocabTokens(t *testing.T, c *corpus) string {
 // documents, each zstd, snappy and uncompressed, cut into many row groups
 // and pages.
 func TestParquetTokensReadBack(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	c := realCorpus(t)
 	defer func(n int) { tokenPageIDs = n }(tokenPageIDs)
 	tokenPageIDs = 700

@@ -77,6 +77,7 @@ func num(t testing.TB, m map[string]any, k string) int64 {
 // token shards (Arrow IPC with zstd) and the Parquet exports of both, and
 // checks rows, token counts and token-id sums against smelt's.
 func TestPolarsReadsShardsAndParquet(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	read := nodeReaders(t)
 	c := realCorpus(t)
 	for _, s := range c.sources {
@@ -181,6 +182,7 @@ func globbed(t *testing.T, dir, pat string) []string {
 // once with DuckDB: documents (and tokens) per source must equal the
 // per-source counts smelt stats shows (the manifests' sources).
 func TestDuckDBQueriesParquet(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	read := nodeReaders(t)
 	c := realCorpus(t)
 	for _, kind := range []string{"documents", "tokens"} {
@@ -414,6 +416,7 @@ print("first %.4f last %.4f" % (sum(losses[:10]) / 10, sum(losses[-10:]) / 10))
 // TestPyTorchTrainsOnNanoGPTExport trains the loop above for 50 steps on
 // the exported train.bin: the loss must fall.
 func TestPyTorchTrainsOnNanoGPTExport(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	if testing.Short() {
 		t.Skip("trains a model in PyTorch")
 	}

@@ -19,6 +19,7 @@ import (
 // same text, url, date and language, with the id ingest gives a record
 // (the source name, then the record's own id).
 func TestParquetReingest(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	c := realCorpus(t)
 	for _, s := range c.sources {
 		want := readDocs(t, c.docs[s])

@@ -19,6 +19,7 @@ import (
 // public-domain books shipped in other modules smelt is built from, with
 // a shorter training run. It skips when the module cache is unreachable.
 func TestDemoRecipeRealData(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	if testing.Short() {
 		t.Skip("real-data pipeline run")
 	}

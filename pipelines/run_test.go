@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -44,6 +45,7 @@ func runRecipe(t *testing.T, recipe, runDir string, workers int) *Run {
 // add up, that the output is the same whatever the workers, and that a
 // second run does nothing.
 func TestRunLocal(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	dir := t.TempDir()
 	recipe := setupRun(t, dir, true)
 	a := runRecipe(t, recipe, filepath.Join(dir, "a"), 1)
@@ -253,10 +255,17 @@ func TestFailedTaskStatus(t *testing.T) {
 // again to the end, and checks that the output equals an uninterrupted
 // run's byte for byte, with dedup per source and across sources.
 func TestResumeAfterKill(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	if testing.Short() {
 		t.Skip("kills child processes; slow")
 	}
-	for _, scope := range []string{"source", "global"} {
+	// The recipe's default scope every time; global as well under
+	// SMELT_THOROUGH (issue 26 T1: the package's time under -race).
+	scopes := []string{"source", "global"}
+	if !testutil.IsThorough() {
+		scopes = scopes[:1]
+	}
+	for _, scope := range scopes {
 		t.Run(scope, func(t *testing.T) { testResumeAfterKill(t, scope) })
 	}
 }

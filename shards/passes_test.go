@@ -11,6 +11,7 @@ import (
 // two-source mix Passes' rows are the rows Next drew and its passes the
 // loader's epoch plus its position in the epoch.
 func TestPassesMatchLoader(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	for _, tc := range []struct {
 		name string
 		src  *testSrc

@@ -280,6 +280,7 @@ func TestTokenizeOnlySource(t *testing.T) {
 // would: after some shards were published, with a half-written shard and
 // a temp file left behind) and checks the rerun ends byte-identical.
 func TestTokenizeResumesAfterKill(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	root := t.TempDir()
 	in := filepath.Join(root, "docs")
 	writeDocDir(t, in, interopDocs(300), 20<<10)

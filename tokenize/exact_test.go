@@ -86,6 +86,7 @@ func TestTiktokenVectors(t *testing.T) {
 // TestLargeRepeated: catastrophically repetitive input round-trips and
 // matches tiktoken-go (which is quadratic, so sizes stay moderate there).
 func TestLargeRepeated(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	for _, name := range allEncodings {
 		tok := mustGet(t, name)
 		ref := refEncoding(t, name)
@@ -142,6 +143,7 @@ func compareWithRef(t *testing.T, tok *Tokenizer, label, text string) {
 // WARC/WET/JSONL as raw text) and every JSONL document's text with
 // tiktoken-go, for each encoding.
 func TestExactOnSharedData(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	texts := sharedTexts(t)
 	names := make([]string, 0, len(texts))
 	for k := range texts {

@@ -86,6 +86,7 @@ func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 // TestHFComponents swaps other normalizers, pre-tokenizers and added
 // tokens into real tokenizer.json files and compares with the reference.
 func TestHFComponents(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	node := hfNode(t)
 	texts := append(hardCases()[:45], "The year 2024: café, NAÏVE résumé — ＡＢＣ① x²!!  ...   end.\n\tTabs & <b>tags</b>")
 	variants := []struct {

@@ -210,6 +210,7 @@ func clipText(s string, _ int) string {
 // hard cases and on real documents (300; 5,000 in a thoroughness run), for
 // each of the four models' tokenizer.json.
 func TestHFReference(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	node := hfNode(t)
 	n := 300
 	if os.Getenv("SMELT_THOROUGH") != "" {
@@ -217,6 +218,9 @@ func TestHFReference(t *testing.T) {
 	}
 	texts := append(hardCases(), realDocs(t, n)...)
 	for _, m := range hfModels {
-		t.Run(m, func(t *testing.T) { compareHF(t, node, m, texts) })
+		t.Run(m, func(t *testing.T) {
+			t.Parallel()
+			compareHF(t, node, m, texts)
+		})
 	}
 }

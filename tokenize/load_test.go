@@ -53,6 +53,7 @@ func TestLoadGPT2Files(t *testing.T) {
 // TestLoadFormatsGenerated needs no shared data: write each format from a
 // built-in vocabulary, load it back, and compare.
 func TestLoadFormatsGenerated(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	dir := t.TempDir()
 	for _, name := range []string{"r50k_base", "cl100k_base"} {
 		src := mustGet(t, name)

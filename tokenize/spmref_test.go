@@ -96,6 +96,7 @@ func spmHardCases() []string {
 }
 
 func TestSentencePieceReference(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	py := spmPython(t)
 	n := 600
 	if testing.Short() || raceEnabled {

@@ -23,6 +23,7 @@ import (
 // last validation loss, the eval set its last eval column, each within
 // 1e-4; the table names every set and source.
 func TestEvalVerb(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	raw, err := os.ReadFile(testutil.SharedData(t, "clean_text/tinyshakespeare.txt"))
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 // rerun that does nothing, and DuckDB counting the documents per source of
 // the Parquet export that `smelt stats --json` counts.
 func TestExportVerb(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	pages := testutil.TrafilaturaPages(t, 40)
 	dir := t.TempDir()
 	docs, toks, wide := filepath.Join(dir, "docs"), filepath.Join(dir, "toks"), filepath.Join(dir, "wide")

@@ -19,6 +19,7 @@ import (
 // second exits non-zero naming the first's pid, and the first, resumed,
 // finishes with an output identical to a run that was alone.
 func TestTwoWritersOneOut(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	warcs := testutil.SharedData(t, "warc")
 	root := t.TempDir()
 	docs := filepath.Join(root, "docs")

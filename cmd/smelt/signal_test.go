@@ -81,6 +81,7 @@ func slowWARC(t *testing.T, pages, size int) string {
 // pages within seconds, with exit status 143 and 130, leaving what resumes
 // to the same output as an uninterrupted run.
 func TestIngestStopsOnSignal(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	if testing.Short() {
 		t.Skip("runs smelt ingest three times (-short)")
 	}

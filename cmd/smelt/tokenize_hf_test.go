@@ -49,6 +49,7 @@ func tokenRows(t *testing.T, dir string) [][]uint32 {
 // is refused with the candidates named, Llama 2's post-processor adds <s>
 // to every document unless --bos none, and the shards export and train.
 func TestTokenizeModelTokenizers(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	llama3, llama2 := hfTokenizerFile(t, "llama3"), hfTokenizerFile(t, "llama2")
 	root := t.TempDir()
 	pages := testutil.TrafilaturaPages(t, 12)

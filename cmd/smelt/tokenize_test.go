@@ -274,6 +274,7 @@ func TestTokenizeChildProcess(t *testing.T) {
 // and checks that rerunning it ends with the files of an uninterrupted run,
 // byte for byte.
 func TestTokenizeKill9(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	if testing.Short() {
 		t.Skip("-short")
 	}

@@ -22,6 +22,7 @@ import (
 // the eos comes from the specials' tokenizer_config.json (no <|endoftext|>,
 // which would come first).
 func TestTokenizeTiktokenFile(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	root := t.TempDir()
 	src, err := tokenize.Get("cl100k_base")
 	if err != nil {
