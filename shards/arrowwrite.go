@@ -211,6 +211,13 @@ func (w *arrowFileWriter) buffer(data []byte) {
 		w.buffers = append(w.buffers, fbBuffer{offset: off})
 		return
 	}
+	// Room for the worst case up front: EncodeAll would otherwise grow
+	// the body by appending, copying it several times per batch.
+	if need := len(w.body) + 8 + w.enc.MaxEncodedSize(len(data)) + 8; need > cap(w.body) {
+		nb := make([]byte, len(w.body), need+need/4)
+		copy(nb, w.body)
+		w.body = nb
+	}
 	w.body = binary.LittleEndian.AppendUint64(w.body, uint64(len(data)))
 	w.body = w.enc.EncodeAll(data, w.body)
 	n := int64(len(w.body)) - off

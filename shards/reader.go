@@ -173,9 +173,18 @@ type DirReader struct {
 	dirs   []string
 	mans   []*Manifest
 	di, si int // next directory, next shard within it
-	cur    *DocShardReader
+	cur    docSource
 	// SkipVerify turns off the checksum check.
 	SkipVerify bool
+	// fast reads shards with fastDocShard where it can (see docfast.go):
+	// documents' strings then share one block per record batch.
+	fast bool
+}
+
+// docSource is an open document shard.
+type docSource interface {
+	Next() (*Document, error)
+	Close() error
 }
 
 // OpenDocDirs opens finished shard directories (each with a manifest.json).
@@ -289,6 +298,16 @@ func (r *DirReader) Next() (*Document, error) {
 		info := m.Shards[r.si]
 		path := filepath.Join(r.dirs[r.di], info.Name)
 		r.si++
+		if r.fast {
+			s, err := openFastDocShard(path, info, !r.SkipVerify)
+			if err == nil {
+				r.cur = s
+				continue
+			}
+			if !errors.Is(err, errNotFast) {
+				return nil, err
+			}
+		}
 		if !r.SkipVerify {
 			if err := VerifyShard(path, info); err != nil {
 				return nil, err

@@ -110,6 +110,9 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		return nil, err
 	}
 	defer in.Close()
+	// Documents live only until their tokens are written: their strings
+	// may share the decoded batch (docfast.go).
+	in.fast = true
 	ids := in.Identity()
 	fp, err := Fingerprint("tokenize", struct {
 		Tokenizer TokenizerInfo `json:"tokenizer"`
