@@ -100,8 +100,12 @@ type fastDocShard struct {
 	names  []string
 	blocks []fbBlock
 	next   int
-	zstd   bool
-	dec    *zstd.Decoder
+	// dec is reused across shards while decLimit covers their limit.
+	dec      *zstd.Decoder
+	decLimit int64
+	// aliases is set once a document's string may point into data, which
+	// then must not be reused for the next shard.
+	aliases bool
 
 	// Current batch.
 	rows int
@@ -136,11 +140,13 @@ type fastCol struct {
 
 // openFastDocShard reads path whole, checks it against info and parses its
 // footer. It returns errNotFast for a file the Arrow reader must handle.
-func openFastDocShard(path string, info ShardInfo, verify bool) (s *fastDocShard, err error) {
-	if info.Bytes > fastDocMaxFile {
+// buf, if big enough, receives the file (its previous contents must not
+// be in use).
+func openFastDocShard(path string, info ShardInfo, verify bool, buf []byte) (s *fastDocShard, err error) {
+	if info.Bytes > fastDocMaxFile || info.Bytes < 0 {
 		return nil, errNotFast
 	}
-	data, err := os.ReadFile(path)
+	data, err := readFileInto(path, info.Bytes, buf)
 	if err != nil {
 		return nil, fmt.Errorf("shard %s: %w", path, err)
 	}
@@ -275,7 +281,11 @@ func (s *fastDocShard) loadBatch() (err error) {
 			return nil, fmt.Errorf("%s: record batch %d: too few buffers", s.path, s.next-1)
 		}
 		raw := body[bufs[j].lo:bufs[j].hi]
-		if !compressed || len(raw) == 0 {
+		if len(raw) == 0 {
+			return raw, nil
+		}
+		if !compressed {
+			s.aliases = true
 			return raw, nil
 		}
 		if len(raw) < 8 {
@@ -283,10 +293,11 @@ func (s *fastDocShard) loadBatch() (err error) {
 		}
 		u := int64(binary.LittleEndian.Uint64(raw))
 		if u == -1 {
+			s.aliases = true
 			return raw[8:], nil
 		}
-		if s.dec == nil {
-			s.dec = docDecoder(s.limit)
+		if s.dec == nil || s.decLimit < s.limit {
+			s.dec, s.decLimit = docDecoder(s.limit), s.limit
 		}
 		start := len(block)
 		out, err := s.dec.DecodeAll(raw[8:], block[start:start:start+int(u)])
@@ -414,12 +425,28 @@ func (s *fastDocShard) Next() (*Document, error) {
 	return d, nil
 }
 
-// Close releases the shard.
+// Close releases the shard (its decoder and, unless documents' strings may
+// point into it, its file buffer are left for the next shard).
 func (s *fastDocShard) Close() error {
-	if s.dec != nil {
-		s.dec.Close()
-		s.dec = nil
-	}
 	s.data, s.cols = nil, nil
 	return nil
+}
+
+// readFileInto reads the file at path, which should be size bytes, into
+// buf when it is big enough.
+func readFileInto(path string, size int64, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if int64(cap(buf)) < size+1 {
+		buf = make([]byte, 0, size+1)
+	}
+	// One byte more than expected, to see a file that grew.
+	n, err := io.ReadFull(f, buf[:size+1])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf[:n], nil
 }

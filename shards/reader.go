@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/klauspost/compress/zstd"
 )
 
 // DocShardReader reads the documents of one Arrow document shard in order.
@@ -179,6 +180,11 @@ type DirReader struct {
 	// fast reads shards with fastDocShard where it can (see docfast.go):
 	// documents' strings then share one block per record batch.
 	fast bool
+	// What the last fast shard leaves for the next: its file buffer
+	// (unless documents point into it) and its zstd decoder.
+	buf      []byte
+	dec      *zstd.Decoder
+	decLimit int64
 }
 
 // docSource is an open document shard.
@@ -281,8 +287,7 @@ func (r *DirReader) Next() (*Document, error) {
 			if err == nil {
 				return d, nil
 			}
-			r.cur.Close()
-			r.cur = nil
+			r.release()
 			if !errors.Is(err, io.EOF) {
 				return nil, err
 			}
@@ -299,8 +304,9 @@ func (r *DirReader) Next() (*Document, error) {
 		path := filepath.Join(r.dirs[r.di], info.Name)
 		r.si++
 		if r.fast {
-			s, err := openFastDocShard(path, info, !r.SkipVerify)
+			s, err := openFastDocShard(path, info, !r.SkipVerify, r.buf)
 			if err == nil {
+				s.dec, s.decLimit = r.dec, r.decLimit
 				r.cur = s
 				continue
 			}
@@ -321,14 +327,32 @@ func (r *DirReader) Next() (*Document, error) {
 	}
 }
 
+// release closes the current shard, keeping what the next can reuse.
+func (r *DirReader) release() error {
+	if fs, ok := r.cur.(*fastDocShard); ok {
+		r.dec, r.decLimit = fs.dec, fs.decLimit
+		r.buf = nil
+		if !fs.aliases {
+			r.buf = fs.data[:0]
+		}
+	}
+	err := r.cur.Close()
+	r.cur = nil
+	return err
+}
+
 // Close releases the reader.
 func (r *DirReader) Close() error {
+	var err error
 	if r.cur != nil {
-		err := r.cur.Close()
-		r.cur = nil
-		return err
+		err = r.release()
 	}
-	return nil
+	if r.dec != nil {
+		r.dec.Close()
+		r.dec = nil
+	}
+	r.buf = nil
+	return err
 }
 
 // VerifyShard checks a shard file's size and sha256 against its manifest entry.
