@@ -246,4 +246,3 @@ func TestFastDocReaderCorruption(t *testing.T) {
 	}
 	r.Close()
 }
-
