@@ -72,8 +72,9 @@ type TokenWriterOptions struct {
 const DefaultTokenBatchBytes = 4 << 20
 
 // TokenWriter writes tokenized documents into size-bounded Arrow IPC token
-// shards. Like DocWriter, shard names and bytes depend only on what is
-// written and the options.
+// shards, with smelt's own IPC writer (arrowwrite.go: zstd level 1, one
+// reused encoder). Like DocWriter, shard names and bytes depend only on
+// what is written and the options.
 type TokenWriter struct {
 	shardSet
 	opt  TokenWriterOptions

@@ -62,7 +62,7 @@ const (
 )
 
 // tokBufs recycles the token buffers of documents already written: the
-// writer copies tokens into its Arrow builder, so a buffer can go back as
+// writer copies tokens into its column buffers, so a buffer can go back as
 // soon as Write returns.
 var tokBufs sync.Pool
 
