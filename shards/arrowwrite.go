@@ -3,6 +3,8 @@ package shards
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
+	"sync"
 
 	flatbuffers "github.com/google/flatbuffers/go"
 	"github.com/klauspost/compress/zstd"
@@ -144,17 +146,23 @@ type arrowFileWriter struct {
 	pad     [8]byte
 }
 
-// tokenZstd compresses token shards' buffers: one encoder per writer, reused
-// for every buffer. SpeedFastest (zstd level 1) against Arrow Go's
-// SpeedDefault (level 3) made token shards about 10% larger and their
-// compression about 3x cheaper on the benchmark's text.
-func newTokenZstd() *zstd.Encoder {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+// tokenZstd compresses token shards' buffers: one encoder for the process,
+// each EncodeAll independent of the others (so the bytes do not depend on
+// which of its GOMAXPROCS internal encoders runs it). SpeedFastest (zstd
+// level 1) against Arrow Go's SpeedDefault (level 3) made GPT-2 ids of
+// wikitext 3% larger (1.61x against 1.66x) and their compression 2.4x
+// faster (190 against 79 MB/s). The 1 MiB window (the default is 8 MiB)
+// cost under 1% of the ratio and keeps each internal encoder's history at
+// 2 MiB instead of 16 MiB, which a new encoder allocated and zeroed per
+// token writer.
+var tokenZstd = sync.OnceValue(func() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithWindowSize(1<<20),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 	if err != nil {
 		panic(fmt.Sprintf("zstd encoder: %v", err)) // only on invalid options
 	}
 	return enc
-}
+})
 
 func (w *arrowFileWriter) write(p []byte) error {
 	if err := w.out(p); err != nil {

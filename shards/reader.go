@@ -185,6 +185,25 @@ type DirReader struct {
 	buf      []byte
 	dec      *zstd.Decoder
 	decLimit int64
+	// pool, when set (recycle), reuses batch blocks of documents passed
+	// to Done.
+	pool *blockPool
+}
+
+// recycle makes the fast reader reuse the memory of a record batch once
+// every document of it has been passed to Done. The caller must then keep
+// no string of a document after Done: they point into that memory.
+func (r *DirReader) recycle() {
+	r.fast = true
+	r.pool = newBlockPool()
+}
+
+// Done says the caller is finished with d (see recycle); without recycle
+// it does nothing.
+func (r *DirReader) Done(d *Document) {
+	if r.pool != nil && d != nil {
+		r.pool.done(d)
+	}
 }
 
 // docSource is an open document shard.
@@ -268,12 +287,14 @@ func (r *DirReader) Skip(n int64) error {
 				return nil
 			}
 		}
-		if _, err := r.Next(); err != nil {
+		d, err := r.Next()
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("skip: input has fewer documents than the resume point")
 			}
 			return err
 		}
+		r.Done(d)
 		n--
 	}
 	return nil
@@ -307,6 +328,7 @@ func (r *DirReader) Next() (*Document, error) {
 			s, err := openFastDocShard(path, info, !r.SkipVerify, r.buf)
 			if err == nil {
 				s.dec, s.decLimit = r.dec, r.decLimit
+				s.blocks2 = r.pool
 				r.cur = s
 				continue
 			}

@@ -99,7 +99,7 @@ func NewTokenWriter(dir string, opt TokenWriterOptions) (*TokenWriter, error) {
 	if opt.BatchBytes <= 0 {
 		opt.BatchBytes = DefaultTokenBatchBytes
 	}
-	cols := newTokenFormat(opt.Tokenizer)
+	cols := newTokenFormat(opt.Tokenizer, opt.BatchBytes)
 	return &TokenWriter{
 		shardSet: newShardSet(dir, opt.Prefix, cols, opt.FirstIndex, opt.TargetBytes, opt.BatchRows, opt.BatchBytes, nil),
 		opt:      opt,
