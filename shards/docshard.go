@@ -128,6 +128,7 @@ type DocWriterOptions struct {
 type DocWriter struct {
 	shardSet
 	opt DocWriterOptions
+	b   *array.RecordBuilder
 }
 
 // NewDocWriter writes shards into dir, which must exist.
@@ -144,9 +145,11 @@ func NewDocWriter(dir string, opt DocWriterOptions) *DocWriter {
 	if opt.BatchBytes <= 0 {
 		opt.BatchBytes = DefaultDocBatchBytes
 	}
+	format := newArrowFormat(DocSchema(opt.Dropped))
 	return &DocWriter{
-		shardSet: newShardSet(dir, opt.Prefix, DocSchema(opt.Dropped), opt.FirstIndex, opt.TargetBytes, opt.BatchRows, opt.BatchBytes, opt.OnShard),
+		shardSet: newShardSet(dir, opt.Prefix, format, opt.FirstIndex, opt.TargetBytes, opt.BatchRows, opt.BatchBytes, opt.OnShard),
 		opt:      opt,
+		b:        format.b,
 	}
 }
 

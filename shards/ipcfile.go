@@ -98,11 +98,10 @@ type shardSet struct {
 	target     int64 // cut a shard at this many data bytes
 	batchRows  int   // flush a record batch at this many rows...
 	batchBytes int64 // ...or this many data bytes
-	schema     *arrow.Schema
-	b          *array.RecordBuilder
+	format     batchFormat
 	onShard    func(ShardInfo) error
 
-	file      *IPCFile
+	file      shardFile
 	index     int
 	rows      int   // rows in the current batch
 	rowsData  int64 // data bytes in the current batch
@@ -112,10 +111,46 @@ type shardSet struct {
 	shards    []ShardInfo
 }
 
-func newShardSet(dir, prefix string, schema *arrow.Schema, first int, target int64, batchRows int, batchBytes int64, onShard func(ShardInfo) error) shardSet {
+func newShardSet(dir, prefix string, format batchFormat, first int, target int64, batchRows int, batchBytes int64, onShard func(ShardInfo) error) shardSet {
 	return shardSet{dir: dir, prefix: prefix, target: target, batchRows: batchRows, batchBytes: batchBytes,
-		schema: schema, b: array.NewRecordBuilder(memory.DefaultAllocator, schema), onShard: onShard, index: first}
+		format: format, onShard: onShard, index: first}
 }
+
+// shardFile is a shard file being written.
+type shardFile interface {
+	Commit() (ShardInfo, error)
+	Abort()
+}
+
+// batchFormat is how a shardSet's rows become files: it creates a shard
+// file and writes the rows appended since the last flush to it as one
+// record batch.
+type batchFormat interface {
+	create(path string) (shardFile, error)
+	flush(f shardFile) error
+	release()
+}
+
+// arrowFormat writes record batches built with an Arrow RecordBuilder
+// through Arrow Go's IPC file writer (document shards).
+type arrowFormat struct {
+	schema *arrow.Schema
+	b      *array.RecordBuilder
+}
+
+func newArrowFormat(schema *arrow.Schema) *arrowFormat {
+	return &arrowFormat{schema: schema, b: array.NewRecordBuilder(memory.DefaultAllocator, schema)}
+}
+
+func (a *arrowFormat) create(path string) (shardFile, error) { return CreateIPCFile(path, a.schema) }
+
+func (a *arrowFormat) flush(f shardFile) error {
+	rec := a.b.NewRecord()
+	defer rec.Release()
+	return f.(*IPCFile).Write(rec)
+}
+
+func (a *arrowFormat) release() { a.b.Release() }
 
 // added records that one row of data bytes (and tokens) was appended to b,
 // and flushes the batch when it is big enough.
@@ -141,17 +176,15 @@ func (s *shardSet) flushBatch() error {
 	if s.rows == 0 {
 		return nil
 	}
-	rec := s.b.NewRecord()
-	defer rec.Release()
 	s.rows, s.rowsData = 0, 0
 	if s.file == nil {
-		f, err := CreateIPCFile(filepath.Join(s.dir, ShardName(s.prefix, s.index)), s.schema)
+		f, err := s.format.create(filepath.Join(s.dir, ShardName(s.prefix, s.index)))
 		if err != nil {
 			return err
 		}
 		s.file = f
 	}
-	return s.file.Write(rec)
+	return s.format.flush(s.file)
 }
 
 // Cut finishes the current shard, if it has any rows, and publishes it.
@@ -180,7 +213,7 @@ func (s *shardSet) Cut() error {
 // Close publishes the last shard. Rows written after Close are an error.
 func (s *shardSet) Close() error {
 	err := s.Cut()
-	s.b.Release()
+	s.format.release()
 	return err
 }
 

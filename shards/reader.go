@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/klauspost/compress/zstd"
 )
 
 // DocShardReader reads the documents of one Arrow document shard in order.
@@ -173,9 +174,42 @@ type DirReader struct {
 	dirs   []string
 	mans   []*Manifest
 	di, si int // next directory, next shard within it
-	cur    *DocShardReader
+	cur    docSource
 	// SkipVerify turns off the checksum check.
 	SkipVerify bool
+	// fast reads shards with fastDocShard where it can (see docfast.go):
+	// documents' strings then share one block per record batch.
+	fast bool
+	// What the last fast shard leaves for the next: its file buffer
+	// (unless documents point into it) and its zstd decoder.
+	buf      []byte
+	dec      *zstd.Decoder
+	decLimit int64
+	// pool, when set (recycle), reuses batch blocks of documents passed
+	// to Done.
+	pool *blockPool
+}
+
+// recycle makes the fast reader reuse the memory of a record batch once
+// every document of it has been passed to Done. The caller must then keep
+// no string of a document after Done: they point into that memory.
+func (r *DirReader) recycle() {
+	r.fast = true
+	r.pool = newBlockPool()
+}
+
+// Done says the caller is finished with d (see recycle); without recycle
+// it does nothing.
+func (r *DirReader) Done(d *Document) {
+	if r.pool != nil && d != nil {
+		r.pool.done(d)
+	}
+}
+
+// docSource is an open document shard.
+type docSource interface {
+	Next() (*Document, error)
+	Close() error
 }
 
 // OpenDocDirs opens finished shard directories (each with a manifest.json).
@@ -253,12 +287,14 @@ func (r *DirReader) Skip(n int64) error {
 				return nil
 			}
 		}
-		if _, err := r.Next(); err != nil {
+		d, err := r.Next()
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("skip: input has fewer documents than the resume point")
 			}
 			return err
 		}
+		r.Done(d)
 		n--
 	}
 	return nil
@@ -272,8 +308,7 @@ func (r *DirReader) Next() (*Document, error) {
 			if err == nil {
 				return d, nil
 			}
-			r.cur.Close()
-			r.cur = nil
+			r.release()
 			if !errors.Is(err, io.EOF) {
 				return nil, err
 			}
@@ -289,6 +324,18 @@ func (r *DirReader) Next() (*Document, error) {
 		info := m.Shards[r.si]
 		path := filepath.Join(r.dirs[r.di], info.Name)
 		r.si++
+		if r.fast {
+			s, err := openFastDocShard(path, info, !r.SkipVerify, r.buf)
+			if err == nil {
+				s.dec, s.decLimit = r.dec, r.decLimit
+				s.blocks2 = r.pool
+				r.cur = s
+				continue
+			}
+			if !errors.Is(err, errNotFast) {
+				return nil, err
+			}
+		}
 		if !r.SkipVerify {
 			if err := VerifyShard(path, info); err != nil {
 				return nil, err
@@ -302,14 +349,32 @@ func (r *DirReader) Next() (*Document, error) {
 	}
 }
 
+// release closes the current shard, keeping what the next can reuse.
+func (r *DirReader) release() error {
+	if fs, ok := r.cur.(*fastDocShard); ok {
+		r.dec, r.decLimit = fs.dec, fs.decLimit
+		r.buf = nil
+		if !fs.aliases {
+			r.buf = fs.data[:0]
+		}
+	}
+	err := r.cur.Close()
+	r.cur = nil
+	return err
+}
+
 // Close releases the reader.
 func (r *DirReader) Close() error {
+	var err error
 	if r.cur != nil {
-		err := r.cur.Close()
-		r.cur = nil
-		return err
+		err = r.release()
 	}
-	return nil
+	if r.dec != nil {
+		r.dec.Close()
+		r.dec = nil
+	}
+	r.buf = nil
+	return err
 }
 
 // VerifyShard checks a shard file's size and sha256 against its manifest entry.

@@ -72,12 +72,14 @@ type TokenWriterOptions struct {
 const DefaultTokenBatchBytes = 4 << 20
 
 // TokenWriter writes tokenized documents into size-bounded Arrow IPC token
-// shards. Like DocWriter, shard names and bytes depend only on what is
-// written and the options.
+// shards, with smelt's own IPC writer (arrowwrite.go: zstd level 1, one
+// reused encoder). Like DocWriter, shard names and bytes depend only on
+// what is written and the options.
 type TokenWriter struct {
 	shardSet
 	opt  TokenWriterOptions
 	wide bool
+	cols *tokenFormat
 }
 
 // NewTokenWriter writes token shards into dir, which must exist.
@@ -97,10 +99,12 @@ func NewTokenWriter(dir string, opt TokenWriterOptions) (*TokenWriter, error) {
 	if opt.BatchBytes <= 0 {
 		opt.BatchBytes = DefaultTokenBatchBytes
 	}
+	cols := newTokenFormat(opt.Tokenizer, opt.BatchBytes)
 	return &TokenWriter{
-		shardSet: newShardSet(dir, opt.Prefix, TokenSchema(opt.Tokenizer), opt.FirstIndex, opt.TargetBytes, opt.BatchRows, opt.BatchBytes, nil),
+		shardSet: newShardSet(dir, opt.Prefix, cols, opt.FirstIndex, opt.TargetBytes, opt.BatchRows, opt.BatchBytes, nil),
 		opt:      opt,
 		wide:     opt.Tokenizer.VocabSize > 1<<16,
+		cols:     cols,
 	}, nil
 }
 
@@ -121,21 +125,9 @@ func (w *TokenWriter) Write(id, source string, toks []uint32) error {
 			return fmt.Errorf("document %s: token %d at position %d is outside the vocabulary of %d", id, t, i, vocab)
 		}
 	}
-	f := w.b.Fields()
-	f[0].(*array.StringBuilder).Append(id)
-	f[1].(*array.StringBuilder).Append(source)
-	lb := f[2].(*array.ListBuilder)
-	lb.Append(true)
-	if w.wide {
-		lb.ValueBuilder().(*array.Uint32Builder).AppendValues(toks, nil)
-	} else {
-		vb := lb.ValueBuilder().(*array.Uint16Builder)
-		vb.Reserve(len(toks))
-		for _, t := range toks {
-			vb.UnsafeAppend(uint16(t))
-		}
+	if err := w.cols.appendRow(id, source, toks); err != nil {
+		return err
 	}
-	f[3].(*array.Int64Builder).Append(int64(len(toks)))
 	n := int64(len(id)+len(source)+8) + int64(len(toks))*w.tokenWidth()
 	if err := w.added(n, int64(len(toks))); err != nil {
 		return err

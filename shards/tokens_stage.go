@@ -62,7 +62,7 @@ const (
 )
 
 // tokBufs recycles the token buffers of documents already written: the
-// writer copies tokens into its Arrow builder, so a buffer can go back as
+// writer copies tokens into its column buffers, so a buffer can go back as
 // soon as Write returns.
 var tokBufs sync.Pool
 
@@ -110,6 +110,11 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		return nil, err
 	}
 	defer in.Close()
+	// Documents live only until their tokens are written: their strings
+	// may share the decoded batch, which is reused once every document of
+	// it has been emitted (docfast.go). emit keeps no string of a document
+	// (the source and language it keeps are copies).
+	in.recycle()
 	ids := in.Identity()
 	fp, err := Fingerprint("tokenize", struct {
 		Tokenizer TokenizerInfo `json:"tokenizer"`
@@ -244,6 +249,7 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	bytesPerTok := st.Metric("tokenize/bytes_per_token", "bytes")
 	emit := func(r result) error {
 		d := r.doc
+		defer in.Done(d)
 		n := DocBytes(d)
 		bytesDone += n
 		inp := inputOf(consumed)
