@@ -69,12 +69,19 @@ func (t fbt) table(i int) (fbt, bool) {
 }
 
 // vec returns the start and length of vector field i.
-func (t fbt) vec(i int) (flatbuffers.UOffsetT, int) {
+// vec returns the start and length of vector field i whose elements are
+// elem bytes each; a length that reaches past the buffer (a crafted or
+// damaged file) comes back as -1, before anything is allocated for it.
+func (t fbt) vec(i, elem int) (flatbuffers.UOffsetT, int) {
 	o := t.off(i)
 	if o == 0 {
 		return 0, 0
 	}
-	return t.t.Vector(o), t.t.VectorLen(o)
+	start, n := t.t.Vector(o), t.t.VectorLen(o)
+	if n < 0 || int64(start)+int64(n)*int64(elem) > int64(len(t.t.Bytes)) {
+		return start, -1
+	}
+	return start, n
 }
 
 func (t fbt) tableAt(start flatbuffers.UOffsetT, j int) fbt {
@@ -183,13 +190,16 @@ func openFastDocShard(path string, info ShardInfo, verify bool, buf []byte) (s *
 		return nil, fmt.Errorf("%s: footer has no schema", path)
 	}
 	s = &fastDocShard{path: path, data: data, limit: info.DataBytes + 16*info.Rows + 1<<20}
-	fstart, nf := schema.vec(1)
+	fstart, nf := schema.vec(1, 4)
+	if nf < 0 {
+		return nil, fmt.Errorf("%s: footer schema: corrupt field list", path)
+	}
 	for j := 0; j < nf; j++ {
 		f := schema.tableAt(fstart, j)
 		if _, ok := f.table(4); ok { // dictionary-encoded
 			return nil, errNotFast
 		}
-		if _, nc := f.vec(5); nc != 0 {
+		if _, nc := f.vec(5, 4); nc != 0 {
 			return nil, errNotFast
 		}
 		kind := f.t.GetByteSlot(8, 0)
@@ -206,7 +216,10 @@ func openFastDocShard(path string, info ShardInfo, verify bool, buf []byte) (s *
 		s.kinds = append(s.kinds, kind)
 		s.names = append(s.names, f.str(0))
 	}
-	bstart, nb := footer.vec(3)
+	bstart, nb := footer.vec(3, 24)
+	if nb < 0 {
+		return nil, fmt.Errorf("%s: footer: corrupt record batch list", path)
+	}
 	for j := 0; j < nb; j++ {
 		x := bstart + flatbuffers.UOffsetT(24*j)
 		blk := fbBlock{offset: footer.i64(x), metaLen: footer.t.GetInt32(x + 8), bodyLen: footer.i64(x + 16)}
@@ -253,8 +266,11 @@ func (s *fastDocShard) loadBatch() (err error) {
 		}
 		compressed = true
 	}
-	nstart, nn := rb.vec(1)
-	bstart, nbuf := rb.vec(2)
+	nstart, nn := rb.vec(1, 16)
+	bstart, nbuf := rb.vec(2, 16)
+	if nn < 0 || nbuf < 0 {
+		return fmt.Errorf("%s: record batch %d: corrupt node or buffer list", s.path, s.next-1)
+	}
 	if nn != len(s.kinds) {
 		return fmt.Errorf("%s: record batch %d has %d columns, schema %d", s.path, s.next-1, nn, len(s.kinds))
 	}
@@ -278,6 +294,9 @@ func (s *fastDocShard) loadBatch() (err error) {
 				return fmt.Errorf("%s: record batch %d: buffer %d claims %d bytes, more than the shard holds", s.path, s.next-1, j, u)
 			}
 			total += u
+			if total > s.limit {
+				return fmt.Errorf("%s: record batch %d: buffers claim %d bytes, more than the shard holds", s.path, s.next-1, total)
+			}
 		}
 	}
 	var block []byte
