@@ -2,6 +2,7 @@ package shards
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	flatbuffers "github.com/google/flatbuffers/go"
 )
 
 // TestTokenWriterReadByArrowGo writes token shards with the hand-written
@@ -245,4 +247,29 @@ func TestFastDocReaderCorruption(t *testing.T) {
 		t.Fatalf("corrupt shard read with the checksum on: %v", err)
 	}
 	r.Close()
+}
+
+// TestFastVecLengthBounded: a flatbuffer vector whose length field was
+// crafted to 2^31-1 is reported as corrupt (-1) by vec, so the reader
+// refuses it before allocating for it.
+func TestFastVecLengthBounded(t *testing.T) {
+	b := flatbuffers.NewBuilder(64)
+	b.StartVector(16, 3, 8)
+	for i := 0; i < 6; i++ {
+		b.PrependInt64(int64(i))
+	}
+	v := b.EndVector(3)
+	b.StartObject(1)
+	b.PrependUOffsetTSlot(0, v, 0)
+	b.Finish(b.EndObject())
+	buf := b.FinishedBytes()
+	root := fbRoot(buf)
+	start, n := root.vec(0, 16)
+	if n != 3 {
+		t.Fatalf("vector of 3 read as %d", n)
+	}
+	binary.LittleEndian.PutUint32(buf[start-4:], 1<<31-1)
+	if _, n := root.vec(0, 16); n != -1 {
+		t.Fatalf("a vector claiming 2^31-1 elements of 16 bytes in a %d-byte buffer read as length %d", len(buf), n)
+	}
 }
