@@ -204,7 +204,11 @@ func buildNormalizers(c *hfComponent, out []normalizer) ([]normalizer, error) {
 		if c.Charsmap == nil || *c.Charsmap == "" {
 			return out, nil
 		}
-		return nil, errors.New("normalizer type \"Precompiled\" (a SentencePiece charsmap) is not supported")
+		pc, err := newPrecompiled(*c.Charsmap)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pc.normalize)
 	default:
 		return nil, fmt.Errorf("normalizer type %q is not supported (smelt reads NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip and Sequence)", c.Type)
 	}
