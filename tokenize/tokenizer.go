@@ -44,6 +44,7 @@ type Tokenizer struct {
 	added  map[uint32]string // non-special added tokens by id
 	hash   string            // RanksHash when set (a tokenizer.json's file hash)
 	bounds hfBoundaries      // the bos/eos names the tokenizer's files give
+	tt     *ttSource         // a tiktoken file loaded with its own pattern or specials (Portable)
 	eos    *boundary         // the end-of-text token chosen with WithEOS
 	bos    *boundary         // the beginning-of-text token chosen with WithBOS
 }
