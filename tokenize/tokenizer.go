@@ -212,6 +212,15 @@ func (t *Tokenizer) decodeOrdinary(id uint32) (string, bool) {
 		}
 		return t.pipe.decode.token(t.pipe.uni.pieces[id]), true
 	}
+	if t.pipe != nil && t.pipe.wp != nil {
+		if int64(id) >= int64(len(t.pipe.wp.idToTok)) || t.pipe.wp.idToTok[id] == "" {
+			return "", false
+		}
+		if _, sp := t.spByID[id]; sp {
+			return "", false
+		}
+		return t.pipe.wp.token(t.pipe.wp.idToTok[id]), true
+	}
 	if t.pipe != nil && t.pipe.bpe != nil {
 		if int64(id) >= int64(len(t.pipe.bpe.idToTok)) || t.pipe.bpe.idToTok[id] == "" {
 			return "", false
