@@ -44,7 +44,8 @@ type hfModel struct {
 	IgnoreMerges bool    `json:"ignore_merges"`
 	Prefix       *string `json:"continuing_subword_prefix"`
 	Suffix       *string `json:"end_of_word_suffix"`
-	UnkID        *int64  `json:"unk_id"` // Unigram
+	UnkID        *int64  `json:"unk_id"`                   // Unigram
+	MaxChars     *int    `json:"max_input_chars_per_word"` // WordPiece
 }
 
 type hfPattern struct {
@@ -76,6 +77,10 @@ type hfComponent struct {
 	Cls            json.RawMessage `json:"cls"`
 	Sep            json.RawMessage `json:"sep"`
 	Processors     []hfComponent   `json:"processors"`
+	CleanText      *bool           `json:"clean_text"`           // BertNormalizer
+	HandleChinese  *bool           `json:"handle_chinese_chars"` // BertNormalizer
+	StripAccents   *bool           `json:"strip_accents"`        // BertNormalizer
+	Lowercase      *bool           `json:"lowercase"`            // BertNormalizer
 }
 
 func parseComponent(raw json.RawMessage) (*hfComponent, error) {
@@ -200,13 +205,19 @@ func buildNormalizers(c *hfComponent, out []normalizer) ([]normalizer, error) {
 			right = *c.Right
 		}
 		out = append(out, normStrip(left, right))
+	case "BertNormalizer":
+		out = append(out, bertNormalizerOptions(c))
 	case "Precompiled":
 		if c.Charsmap == nil || *c.Charsmap == "" {
 			return out, nil
 		}
-		return nil, errors.New("normalizer type \"Precompiled\" (a SentencePiece charsmap) is not supported")
+		pc, err := newPrecompiled(*c.Charsmap)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pc.normalize)
 	default:
-		return nil, fmt.Errorf("normalizer type %q is not supported (smelt reads NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip and Sequence)", c.Type)
+		return nil, fmt.Errorf("normalizer type %q is not supported (smelt reads NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Precompiled, BertNormalizer and Sequence)", c.Type)
 	}
 	return out, nil
 }
@@ -290,8 +301,11 @@ func buildPreTokenizers(c *hfComponent, byteLevel bool, out []preTokenizer) ([]p
 		out = append(out, preWhitespace)
 	case "WhitespaceSplit":
 		out = append(out, preWhitespaceSplit)
+	case "BertPreTokenizer":
+		// Whitespace removed, then every punctuation char isolated.
+		out = append(out, preWhitespaceSplit, preRuns(isPunct, true, behIsolated))
 	default:
-		return nil, fmt.Errorf("pre_tokenizer type %q is not supported (smelt reads Split, ByteLevel, Metaspace, Digits, Punctuation, Whitespace, WhitespaceSplit and Sequence)", c.Type)
+		return nil, fmt.Errorf("pre_tokenizer type %q is not supported (smelt reads Split, ByteLevel, Metaspace, Digits, Punctuation, Whitespace, WhitespaceSplit, BertPreTokenizer and Sequence)", c.Type)
 	}
 	return out, nil
 }
@@ -436,19 +450,22 @@ func loadHFFile(path string, data []byte, top map[string][]byte) (*Tokenizer, er
 		return nil, fmt.Errorf("tokenizer.json: model: %w", err)
 	}
 	var uni *unigram
+	wordpiece := false
 	switch m.Type {
 	case "", "BPE":
+	case "WordPiece":
+		wordpiece = true
 	case "Unigram":
 		if uni, err = newUnigram(vocabRaw, m.UnkID, m.ByteFallback); err != nil {
 			return nil, fmt.Errorf("tokenizer.json: model: %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("tokenizer.json: model type %q is not supported (smelt reads BPE and Unigram models)", m.Type)
+		return nil, fmt.Errorf("tokenizer.json: model type %q is not supported (smelt reads BPE, Unigram and WordPiece models)", m.Type)
 	}
 	if uni == nil && len(vocabRaw) > 0 && vocabRaw[0] == '[' {
 		return nil, errors.New("tokenizer.json: the model's vocab is a list of [piece, score] pairs (a Unigram model) without type \"Unigram\"")
 	}
-	if m.Prefix != nil && *m.Prefix != "" {
+	if m.Prefix != nil && *m.Prefix != "" && !wordpiece {
 		return nil, fmt.Errorf("tokenizer.json: BPE continuing_subword_prefix %q is not supported", *m.Prefix)
 	}
 	if m.Suffix != nil && *m.Suffix != "" {
@@ -462,7 +479,11 @@ func loadHFFile(path string, data []byte, top map[string][]byte) (*Tokenizer, er
 		if vocab, err = vocabMap(vocabRaw); err != nil {
 			return nil, fmt.Errorf("tokenizer.json: model: %w", err)
 		}
-		if pairs, err = mergePairs(mergesRaw); err != nil {
+		if wordpiece {
+			if len(mergesRaw) > 0 && string(bytes.TrimSpace(mergesRaw)) != "null" {
+				return nil, errors.New("tokenizer.json: a WordPiece model with merges")
+			}
+		} else if pairs, err = mergePairs(mergesRaw); err != nil {
 			return nil, fmt.Errorf("tokenizer.json: model: %w", err)
 		}
 	}
@@ -520,9 +541,20 @@ func loadHFFile(path string, data []byte, top map[string][]byte) (*Tokenizer, er
 
 	// A byte-level vocabulary: every entry but the added tokens is bytes in
 	// GPT-2's printable form, and a ByteLevel pre-tokenizer maps text to it.
-	byteLevel := uni == nil && hasByteLevel(pre) && !m.ByteFallback
+	byteLevel := uni == nil && !wordpiece && hasByteLevel(pre) && !m.ByteFallback
 	var t *Tokenizer
-	if uni != nil {
+	if wordpiece {
+		wp, err := newWordPiece(vocab, m)
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer.json: model: %w", err)
+		}
+		t = &Tokenizer{name: name}
+		if err := t.setSpecials(specials); err != nil {
+			return nil, err
+		}
+		t.pipe = &pipeline{wp: wp}
+		t.maxID = max(t.maxID, uint32(len(wp.idToTok)-1))
+	} else if uni != nil {
 		t = &Tokenizer{name: name}
 		if err := t.setSpecials(specials); err != nil {
 			return nil, err

@@ -52,6 +52,21 @@ func BenchmarkVsHF(b *testing.B) {
 	// library's SentencePiece conversion lays one out.
 	names = append(names, "unigram")
 	paths["unigram"] = unigramJSON(b, dir, "unigram", "null", `{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true}`, false)
+	// The same with uni4k's nmt_nfkc charsmap as a Precompiled normalizer,
+	// as the library's SentencePiece converter lays it out.
+	names = append(names, "precompiled")
+	paths["precompiled"] = unigramJSON(b, dir, "precompiled", `{"type":"Sequence","normalizers":[{"type":"Precompiled","precompiled_charsmap":"`+charsmapB64(b)+
+		`"},{"type":"Strip","strip_left":false,"strip_right":true},{"type":"Replace","pattern":{"Regex":" {2,}"},"content":"▁"}]}`,
+		`{"type":"Metaspace","replacement":"▁","prepend_scheme":"always","split":true}`, false)
+	// A BERT-uncased WordPiece tokenizer.json with a vocabulary from every
+	// third document.
+	names = append(names, "wordpiece")
+	var wpDocs []string
+	for i := 0; i < len(docs); i += 3 {
+		wpDocs = append(wpDocs, docs[i])
+	}
+	paths["wordpiece"] = wordPieceJSON(b, dir, "wordpiece", wpDocs, true, "##",
+		`{"type":"BertNormalizer","clean_text":true,"handle_chinese_chars":true,"strip_accents":null,"lowercase":true}`, `{"type":"BertPreTokenizer"}`, 100)
 	for _, m := range names {
 		b.Run(m, func(b *testing.B) {
 			runtime.GC()

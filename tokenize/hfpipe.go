@@ -19,9 +19,10 @@ type pipeline struct {
 	normalized *addedMatcher // non-special added tokens with normalized=true
 	norms      []normalizer
 	pre        []preTokenizer
-	bpe        *charBPE // nil: the byte-level rank engine of the Tokenizer
-	uni        *unigram // a Unigram model
-	spm        *spModel // a SentencePiece .model: the whole encoding
+	bpe        *charBPE   // nil: the byte-level rank engine of the Tokenizer
+	uni        *unigram   // a Unigram model
+	wp         *wordPiece // a WordPiece model
+	spm        *spModel   // a SentencePiece .model: the whole encoding
 	// streamSafe reports that a text may be cut after a newline followed by
 	// printable ASCII without changing its ids (false when a normalizer or
 	// pre-tokenizer sees a whole segment, as Prepend or a whole-text BPE does).
@@ -76,6 +77,8 @@ func (t *Tokenizer) encodeNormalized(dst []uint32, seg string, first bool) []uin
 			dst = p.bpe.encodeWord(dst, piece)
 		case p.uni != nil:
 			dst = p.uni.encode(dst, piece)
+		case p.wp != nil:
+			dst = p.wp.encode(dst, piece)
 		default:
 			dst = t.appendPiece(dst, piece)
 		}
@@ -480,7 +483,11 @@ func isPunct(r rune) bool {
 	if r < utf8.RuneSelf {
 		return ('!' <= r && r <= '/') || (':' <= r && r <= '@') || ('[' <= r && r <= '`') || ('{' <= r && r <= '~')
 	}
-	return unicode.IsPunct(r)
+	// The library's (older) Unicode tables: see bertunicode.go.
+	if unicode.IsPunct(r) {
+		return !inRanges(hfNotPunct, r)
+	}
+	return inRanges(hfPunctExtra, r)
 }
 
 func preRuns(in func(rune) bool, each bool, behavior int) preTokenizer {
@@ -497,7 +504,7 @@ func preRuns(in func(rune) bool, each bool, behavior int) preTokenizer {
 func preWhitespace(dst, pieces []string, _ string) []string {
 	class := func(r rune) int {
 		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Pc, r) || unicode.Is(unicode.Nd, r):
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) || unicode.Is(unicode.Pc, r):
 			return 1
 		case unicode.IsSpace(r):
 			return 0

@@ -152,6 +152,9 @@ func Load(path string) (*Tokenizer, error) {
 		if m := top["model"]; len(m) > 0 && m[0] == '{' {
 			return loadHF(path, data, top)
 		}
+		if _, ok := top[bundleKey]; ok {
+			return loadBundle(path, data)
+		}
 		bpe := filepath.Join(filepath.Dir(path), "vocab.bpe")
 		if strings.HasSuffix(base, "_encoder.json") {
 			bpe = filepath.Join(filepath.Dir(path), strings.TrimSuffix(base, "encoder.json")+"vocab.bpe")

@@ -117,11 +117,12 @@ func TestLoadErrors(t *testing.T) {
 		return p
 	}
 	cases := map[string]string{
-		write("bad.tiktoken", "IQ== 0\nnot-base64!! 1\n"):           "byte offset 7",
-		write("short.tiktoken", "IQ== 0\n"):                         "byte 0x00 is not a token",
-		write("norank.tiktoken", "IQ==\n"):                          "byte offset 0",
-		write("tokenizer.json", `{"model": {"type": "WordPiece"}}`): `model type "WordPiece" is not supported`,
-		write("broken.json: byte offset 10", `{"model": `):          "broken.json",
+		write("bad.tiktoken", "IQ== 0\nnot-base64!! 1\n"):                       "byte offset 7",
+		write("short.tiktoken", "IQ== 0\n"):                                     "byte 0x00 is not a token",
+		write("norank.tiktoken", "IQ==\n"):                                      "byte offset 0",
+		write("tokenizer.json", `{"model": {"type": "WordLevel"}}`):             `model type "WordLevel" is not supported`,
+		write("wp.json", `{"model": {"type": "WordPiece", "vocab": {"a": 0}}}`): `WordPiece unk_token "[UNK]" is not in the vocabulary`,
+		write("broken.json: byte offset 10", `{"model": `):                      "broken.json",
 	}
 	for p, want := range cases {
 		_, err := Load(p)

@@ -30,6 +30,13 @@ type Options struct {
 	// (added_tokens_decoder, and its eos_token and bos_token become the
 	// defaults), a tokenizer.json (added_tokens), or lines "TOKEN ID".
 	Specials string
+
+	// specials, bounds and name are a bundle's (see Portable): its special
+	// tokens, document boundaries and tokenizer name, used instead of
+	// Specials and the file's name.
+	specials map[string]uint32
+	bounds   hfBoundaries
+	name     string
 }
 
 // patternNames are the split patterns a tiktoken rank file may name.
@@ -128,6 +135,9 @@ func loadTiktoken(path string, data []byte, o Options) (*Tokenizer, error) {
 			name = filepath.Base(filepath.Dir(filepath.Dir(path)))
 		}
 	}
+	if o.name != "" {
+		name = o.name
+	}
 	spec := Spec{Name: name, Pattern: PatternGPT2, Tokens: tokens}
 	b, builtinName := builtins[strings.TrimSuffix(base, filepath.Ext(base))]
 	if builtinName {
@@ -140,6 +150,9 @@ func loadTiktoken(path string, data []byte, o Options) (*Tokenizer, error) {
 			return nil, fmt.Errorf("tokenize: %s: --specials: %w", path, err)
 		}
 		spec.Specials, bounds = sp, b
+	}
+	if o.specials != nil {
+		spec.Specials, bounds = o.specials, o.bounds
 	}
 	regex := ""
 	if o.Pattern != "" {
@@ -163,6 +176,13 @@ func loadTiktoken(path string, data []byte, o Options) (*Tokenizer, error) {
 			path, strings.Join(PatternNames(), ", "))
 	}
 	t.bounds = bounds
+	if o.Pattern != "" || o.Specials != "" || o.specials != nil {
+		full := regex
+		if full == "" {
+			full = spec.Pattern.Regexp()
+		}
+		t.tt = &ttSource{ranks: data, pattern: full, specials: spec.Specials, bounds: bounds}
+	}
 	if regex == "" {
 		return t, nil
 	}

@@ -44,6 +44,7 @@ type Tokenizer struct {
 	added  map[uint32]string // non-special added tokens by id
 	hash   string            // RanksHash when set (a tokenizer.json's file hash)
 	bounds hfBoundaries      // the bos/eos names the tokenizer's files give
+	tt     *ttSource         // a tiktoken file loaded with its own pattern or specials (Portable)
 	eos    *boundary         // the end-of-text token chosen with WithEOS
 	bos    *boundary         // the beginning-of-text token chosen with WithBOS
 }
@@ -210,6 +211,15 @@ func (t *Tokenizer) decodeOrdinary(id uint32) (string, bool) {
 			return "", false
 		}
 		return t.pipe.decode.token(t.pipe.uni.pieces[id]), true
+	}
+	if t.pipe != nil && t.pipe.wp != nil {
+		if int64(id) >= int64(len(t.pipe.wp.idToTok)) || t.pipe.wp.idToTok[id] == "" {
+			return "", false
+		}
+		if _, sp := t.spByID[id]; sp {
+			return "", false
+		}
+		return t.pipe.wp.token(t.pipe.wp.idToTok[id]), true
 	}
 	if t.pipe != nil && t.pipe.bpe != nil {
 		if int64(id) >= int64(len(t.pipe.bpe.idToTok)) || t.pipe.bpe.idToTok[id] == "" {

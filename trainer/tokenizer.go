@@ -15,16 +15,18 @@ var ErrNoTokenizer = errors.New("the checkpoint does not embed its tokenizer")
 
 // TokenizerInfo returns the DataInfo tokenizer fields for tok, read from
 // path (a built-in name or a tokenizer file): its ranks hash, and for a file
-// its name and bytes to embed in checkpoints.
+// its name and bytes to embed in checkpoints (tokenize's Portable form).
 func TokenizerInfo(tok *tokenize.Tokenizer, path string) (hash, file string, data []byte, err error) {
 	if tokenize.IsBuiltin(path) {
 		return tok.RanksHash(), "", nil, nil
 	}
-	data, err = os.ReadFile(path)
+	// Portable: a tiktoken rank file loaded with its own pattern and
+	// specials travels with them (the rank file alone would load without).
+	file, data, err = tok.Portable(path)
 	if err != nil {
 		return "", "", nil, fmt.Errorf("trainer: tokenizer: %w", err)
 	}
-	return tok.RanksHash(), filepath.Base(path), data, nil
+	return tok.RanksHash(), file, data, nil
 }
 
 // LoadTokenizer returns the tokenizer a checkpoint was trained with: the one

@@ -93,7 +93,7 @@ func openTrainData(spec string, o trainer.Options, valFraction float64) (*trainD
 // embedTokenizer fills the tokenizer bytes a checkpoint embeds: from
 // --tokenizer, else from the shards' tokenizer name when it is built in or
 // names a readable file. Its ranks must be the shards'.
-func embedTokenizer(d *trainData, flag string) error {
+func embedTokenizer(d *trainData, flag string, tt tokenize.Options) error {
 	if d.info.TokenizerHash == "" { // synthetic or text data
 		return nil
 	}
@@ -108,7 +108,7 @@ func embedTokenizer(d *trainData, flag string) error {
 			}
 		}
 	}
-	tok, err := tokenize.GetOrLoad(path)
+	tok, err := tokenize.Open(path, tt)
 	if err != nil {
 		return fmt.Errorf("--tokenizer: %w", err)
 	}
@@ -127,6 +127,7 @@ func newTrainCmd() *cobra.Command {
 	var (
 		data, config, out, resume string
 		tokFlag                   string
+		ttOpts                    tokenize.Options // issue 25: a tiktoken --tokenizer's pattern and specials
 		threads                   int
 		valFraction               float64
 		evalFlags                 []string
@@ -204,7 +205,7 @@ trainer without shards.`,
 					return fmt.Errorf("--resume %s: the run held out %g of its data for validation, but %s can hold out %g now", resume, ck.Options.ValFraction, data, d.valFraction)
 				}
 				if tokFlag != "" {
-					if err := embedTokenizer(d, tokFlag); err != nil {
+					if err := embedTokenizer(d, tokFlag, ttOpts); err != nil {
 						return err
 					}
 				}
@@ -250,7 +251,7 @@ trainer without shards.`,
 			if err != nil {
 				return err
 			}
-			if err := embedTokenizer(d, tokFlag); err != nil {
+			if err := embedTokenizer(d, tokFlag, ttOpts); err != nil {
 				return err
 			}
 			o.ValFraction = d.valFraction
@@ -277,6 +278,7 @@ trainer without shards.`,
 	f := cmd.Flags()
 	f.StringVar(&data, "data", "", "mix YAML file, token-shard directory, synthetic:VOCAB or text:FILE (with --resume: default the run's)")
 	f.StringVar(&tokFlag, "tokenizer", "", "the shards' tokenizer (built-in name or file) to embed in the checkpoint (default: the shards' tokenizer name, when built in or a readable file)")
+	addTiktokenFlags(cmd, &ttOpts)
 	f.StringVar(&config, "config", "small", "model: tiny, small, gpt2-124m or a YAML file (layers, heads, width, context)")
 	f.StringVarP(&out, "out", "o", "", "run directory for checkpoint.bin, log.csv and loss.png")
 	f.StringVar(&resume, "resume", "", "continue the run in this directory (or checkpoint file)")
