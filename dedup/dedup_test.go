@@ -46,6 +46,7 @@ func TestSurvivorRules(t *testing.T) {
 }
 
 func TestDecisionIndependentOfOrder(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	s := genCorpus(21, 120, "o", "web")
 	want := decisions(t, s.docs, DefaultOptions())
 	r := rand.New(rand.NewSource(2))

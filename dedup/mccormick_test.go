@@ -193,6 +193,7 @@ func precisionRecall(found, truth map[[2]string]bool) (p, r float64, tp int) {
 // precision and recall of the duplicate pairs are both at least 0.95 on the
 // labelled 1,000 and 2,500 article sets.
 func TestMcCormickQuality(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	for _, n := range []int{1000, 2500} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			docs, truth := loadMcCormick(t, n)

@@ -57,6 +57,7 @@ func droppedIDs(t *testing.T, docs []*shards.Document, opt Options, inputs, part
 // reversed, cut into other sketch and bucket tasks, and the clusters are
 // the all-pairs LSH components of the in-memory reference.
 func TestChainsIndependentOfOrder(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	chains := 1000
 	if testing.Short() || raceEnabled {
 		chains = 200
@@ -209,6 +210,7 @@ func verifyOutlier(t *testing.T, n int) {
 // TestVerifyChains: with verify on, the chain corpus keeps no two similar
 // documents of one cluster and drops only at the threshold.
 func TestVerifyChains(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	docs := chainDocs(6, 300, 2)
 	opt := DefaultOptions()
 	opt.Verify = VerifySurvivor

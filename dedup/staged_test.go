@@ -33,6 +33,7 @@ func routed(t *testing.T, out string) []string {
 // bucket tasks and 1 and 4 workers (same bytes), and cut into 1 and 5
 // input directories, that is sketch tasks (same routing).
 func TestStagedIndependentOfPartitioning(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	s := genCorpus(61, 240, "p", "web")
 	tmp := t.TempDir()
 	in := filepath.Join(tmp, "in")
@@ -263,6 +264,7 @@ func TestBoilerplateLinear(t *testing.T) {
 // clusters and survivors of the in-memory dedup they replaced, on the
 // generated corpora (McCormick's labelled sets: TestMcCormickQuality).
 func TestStagedEqualsInMemory(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	var synthDocs []*shards.Document
 	if _, err := Synthesize(SynthConfig{Docs: 3000, Boilerplate: 300, Seed: 5}, func(d *shards.Document) error {
 		synthDocs = append(synthDocs, d)

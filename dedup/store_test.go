@@ -259,6 +259,7 @@ func killConfig(d string) Config {
 // with the same output files as an uninterrupted run, and the store with
 // the same documents, so that a third crawl is deduplicated the same way.
 func TestRunSurvivesKill9(t *testing.T) {
+	t.Parallel() // issue 26 T1: independent of the package's other tests
 	// Every phase under SMELT_THOROUGH; otherwise one point in each of
 	// the three parts of a run (the work files, the store's segment, the
 	// routing), so that the README's test command stays short under -race.
