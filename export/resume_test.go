@@ -76,7 +76,13 @@ func TestResumeAfterKill9(t *testing.T) {
 		t.Skip("starts child processes")
 	}
 	c := realCorpus(t)
-	for _, f := range []Format{FormatMegatron, FormatLLMC, FormatParquet, FormatJSONL} {
+	// llm.c shares the binary writers' checkpointing with Megatron: it
+	// runs under SMELT_THOROUGH (issue 26 T1).
+	formats := []Format{FormatMegatron, FormatParquet, FormatJSONL, FormatLLMC}
+	if !testutil.IsThorough() {
+		formats = formats[:3]
+	}
+	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
 			ins := c.tokenInputs(t)
 			if f == FormatJSONL || f == FormatParquet {

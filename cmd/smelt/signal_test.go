@@ -85,9 +85,9 @@ func TestIngestStopsOnSignal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs smelt ingest three times (-short)")
 	}
-	// Four pages of 1 MiB, a shard each: the signal comes with two or
-	// three pages still to extract (eight under SMELT_THOROUGH).
-	pages := 4
+	// Three pages of 1 MiB, a shard each: the signal comes with one or
+	// two pages still to extract (eight under SMELT_THOROUGH).
+	pages := 3
 	if testutil.IsThorough() {
 		pages = 8
 	}

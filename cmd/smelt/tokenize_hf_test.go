@@ -127,8 +127,13 @@ func TestTokenizeModelTokenizers(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--eos") || !strings.Contains(err.Error(), "<|end_of_text|>") {
 		t.Fatalf("a tokenizer with no known end-of-text token: %v", err)
 	}
-	if _, err := run("--out", filepath.Join(root, "l3bad"), "--tokenizer", bare, "--eos", "<|no_such|>"); err == nil || !strings.Contains(err.Error(), "<|no_such|>") {
-		t.Fatalf("an unknown --eos: %v", err)
+	// Each run loads the 9 MB tokenizer.json in a child built with -race:
+	// the unknown --eos and --bos none cases run under SMELT_THOROUGH
+	// (issue 26 T1).
+	if testutil.IsThorough() {
+		if _, err := run("--out", filepath.Join(root, "l3bad"), "--tokenizer", bare, "--eos", "<|no_such|>"); err == nil || !strings.Contains(err.Error(), "<|no_such|>") {
+			t.Fatalf("an unknown --eos: %v", err)
+		}
 	}
 
 	// Llama 2: </s> from its config, <s> from its post-processor.
@@ -137,11 +142,13 @@ func TestTokenizeModelTokenizers(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	check(l2, llama2, "", "", 2, 1, true)
-	l2nb := filepath.Join(root, "l2nb")
-	if out, err := run("--out", l2nb, "--tokenizer", llama2, "--bos", "none"); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	if testutil.IsThorough() {
+		l2nb := filepath.Join(root, "l2nb")
+		if out, err := run("--out", l2nb, "--tokenizer", llama2, "--bos", "none"); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		check(l2nb, llama2, "", "none", 2, 0, false)
 	}
-	check(l2nb, llama2, "", "none", 2, 0, false)
 
 	// The shards export and train.
 	if out, err := runSmelt(t, "export", l3, "--format", "megatron", "--out", filepath.Join(root, "mg")); err != nil {
