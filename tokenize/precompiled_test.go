@@ -83,24 +83,13 @@ func TestHFPrecompiledReference(t *testing.T) {
 				texts[i] = asRunes(s)
 			}
 			ref := hfRefIDsAt(t, node, path, texts)
-			bad, ties := 0, 0
+			bad := 0
 			for i, text := range texts {
 				got, err := tok.Encode(text, AllSpecial, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if d := firstDiff(got, ref[i]); d < len(got) || d < len(ref[i]) {
-					// A known gap (docs/tokenizers.md): in the converter
-					// layout, 2 of 4,026 real documents (SMELT_THOROUGH)
-					// come out with tied Unigram pieces in another order
-					// ("00 00 000" for "000 00 00" in a run of zeros): the
-					// same pieces, the same text. Counted apart, at most
-					// one text in 1,000; any other difference fails.
-					if sameMultiset(got, ref[i]) {
-						ties++
-						t.Logf("text %d: tied pieces in another order at id %d:\n got %v\nwant %v", i, d, window(got, d), window(ref[i], d))
-						continue
-					}
 					bad++
 					if bad <= 5 {
 						t.Errorf("text %d %q: first difference at id %d:\n got %v\nwant %v", i, clipText(text, d), d, window(got, d), window(ref[i], d))
@@ -110,10 +99,7 @@ func TestHFPrecompiledReference(t *testing.T) {
 			if bad > 0 {
 				t.Errorf("%d of %d texts differ from Hugging Face tokenizers", bad, len(texts))
 			}
-			if ties*1000 > len(texts) {
-				t.Errorf("%d of %d texts have tied pieces in another order than Hugging Face tokenizers (more than 1 in 1,000)", ties, len(texts))
-			}
-			t.Logf("%d texts equal, %d with tied pieces reordered", len(texts)-bad-ties, ties)
+			t.Logf("%d texts equal", len(texts)-bad)
 		})
 	}
 }
@@ -145,22 +131,4 @@ func TestPrecompiledRules(t *testing.T) {
 	if _, err := newPrecompiled(base64.StdEncoding.EncodeToString([]byte{200, 0, 0, 0, 1})); err == nil || !strings.Contains(err.Error(), "trie size") {
 		t.Errorf("bad trie size: %v", err)
 	}
-}
-
-// sameMultiset reports whether a and b hold the same ids, each as often.
-func sameMultiset(a, b []uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	n := map[uint32]int{}
-	for i := range a {
-		n[a[i]]++
-		n[b[i]]--
-	}
-	for _, c := range n {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // unigram is a tokenizer.json Unigram model, encoded as the tokenizers
 // library's Unigram::encode_optimized does: the Viterbi over every
-// vocabulary piece (scores and sums in float64, the first best kept on
-// ties), a character no piece starts with as an unknown piece at the lowest
+// vocabulary piece (scores read as the library reads them, sums in
+// float64, the first best kept on ties), a character no piece starts with as an unknown piece at the lowest
 // score minus 10, runs of unknown pieces fused into one, which becomes its
 // <0xXX> byte pieces with byte_fallback, else the unknown id. It is the
 // SentencePiece Unigram of spm_encode.go without the library's float32
@@ -52,6 +53,12 @@ func newUnigram(vocabRaw []byte, unkID *int64, byteFallback bool) (*unigram, err
 		if err := json.Unmarshal(pair[1], &u.scores[i]); err != nil {
 			return nil, fmt.Errorf("the Unigram vocab entry %d (%q): score: %w", i, u.pieces[i], err)
 		}
+		// The score as the tokenizers library reads it (jsonfloat.go).
+		f, err := parseJSONFloatLikeSerde(strings.TrimSpace(string(pair[1])))
+		if err != nil {
+			return nil, fmt.Errorf("the Unigram vocab entry %d (%q): score: %w", i, u.pieces[i], err)
+		}
+		u.scores[i] = f
 		if u.pieces[i] == "" {
 			return nil, fmt.Errorf("the Unigram vocab entry %d is an empty piece", i)
 		}

@@ -4,6 +4,8 @@
 //   node ref.js ids TOKENIZER.json TEXTS.json OUT.json
 //     encodes each string of the JSON array TEXTS (no special tokens added)
 //     and writes the JSON array of id arrays to OUT.
+//   node ref.js save TOKENIZER.json OUT.json
+//     loads the file and writes it back (numbers as the library holds them).
 //   node ref.js bench TOKENIZER.json TEXTS.json ROUNDS
 //     prints {"load_cpu_s":..., "encode_cpu_s":..., "bytes":...}: the CPU
 //     seconds of loading the file and of encoding every text ROUNDS times,
@@ -16,6 +18,10 @@ const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1
 
 async function main() {
   const [mode, tokPath, textsPath, arg] = process.argv.slice(2);
+  if (mode === 'save') { // node ref.js save TOKENIZER.json OUT.json: the file as the library writes it back
+    Tokenizer.fromFile(tokPath).save(textsPath);
+    return;
+  }
   const texts = JSON.parse(fs.readFileSync(textsPath, 'utf8'));
   const c0 = cpu();
   const tok = Tokenizer.fromFile(tokPath);
