@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 	"github.com/smelt-dev/smelt/tokenize"
 )
@@ -303,7 +304,11 @@ func TestTokenizeKill9(t *testing.T) {
 		t.Fatalf("only %d files: too few shards to kill between", len(refFiles))
 	}
 	killed := 0
-	for _, after := range []int{1, 4, 9} {
+	points := []int{1, 9} // after the first shard and late; 4 too under SMELT_THOROUGH (issue 26 T1)
+	if testutil.IsThorough() {
+		points = []int{1, 4, 9}
+	}
+	for _, after := range points {
 		out := filepath.Join(root, fmt.Sprint("run", after))
 		cmd := exec.Command(os.Args[0], "-test.run=^TestTokenizeChildProcess$")
 		cmd.Env = append(os.Environ(), "SMELT_TOKENIZE_CHILD="+strings.Join(args(out), "\x1f"))
@@ -338,7 +343,7 @@ func TestTokenizeKill9(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d of 3 children killed before they finished", killed)
+	t.Logf("%d of %d children killed before they finished", killed, len(points))
 	if killed == 0 {
 		t.Fatal("every child finished before it was killed: nothing tested")
 	}
