@@ -411,7 +411,8 @@ func runTokenize(tc *TaskContext) (*shards.Stats, error) {
 		only = tc.Task.Source
 	}
 	return shards.Tokenize(tc.Ctx, shards.TokenizeConfig{Inputs: tc.inputs(), Out: tc.path(tc.Task.Out), Encoder: tok,
-		Source: tc.Task.Source, OnlySource: only, Workers: tc.Workers, TargetBytes: tc.Run.Recipe.ShardMB << 20, Progress: tc.progress})
+		Source: tc.Task.Source, OnlySource: only, Workers: tc.Workers, TargetBytes: tc.Run.Recipe.ShardMB << 20,
+		Compression: tc.Run.Recipe.TokenCompression, Progress: tc.progress})
 }
 
 // MixFileName is the mix the tokenize step's outputs make, written into the
