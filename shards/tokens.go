@@ -276,6 +276,43 @@ func decodeTokenShard(path string, data []byte, vocab int, limit, rows, tokens i
 			ts, err = nil, fmt.Errorf("token shard %s: corrupt Arrow data: %v", path, r)
 		}
 	}()
+	// Uncompressed shards in smelt's layout, without Arrow Go's copies
+	// (tokenraw.go); the rest, and anything it does not take, through
+	// Arrow Go.
+	var wideRaw bool
+	raw := &TokenShard{Path: path}
+	if rows > 0 && tokens > 0 && rows <= int64(len(data)) && tokens <= 64*int64(len(data)) {
+		raw.ids, raw.src, raw.offs = make([]string, 0, rows), make([]string, 0, rows), make([]int64, 0, rows+1)
+	}
+	raw.offs = append(raw.offs, 0)
+	if decodeRawTokenShard(data, raw, &wideRaw) {
+		if wideRaw && raw.u32 == nil {
+			raw.u32 = []uint32{}
+		}
+		if !wideRaw && raw.u16 == nil {
+			raw.u16 = []uint16{}
+		}
+		raw.ids = cloneStrings(raw.ids)
+		raw.src = internStrings(raw.src)
+		if vocab > 0 {
+			if err := raw.checkVocab(vocab); err != nil {
+				return nil, err
+			}
+		}
+		return raw, nil
+	}
+	return decodeTokenShardArrow(path, data, vocab, limit, rows, tokens)
+}
+
+// decodeTokenShardArrow is decodeTokenShard through Arrow Go's IPC reader.
+func decodeTokenShardArrow(path string, data []byte, vocab int, limit, rows, tokens int64) (ts *TokenShard, err error) {
+	defer func() {
+		// The Arrow reader trusts offsets inside a file whose framing is
+		// valid; a corrupt file must be an error, never a crash.
+		if r := recover(); r != nil {
+			ts, err = nil, fmt.Errorf("token shard %s: corrupt Arrow data: %v", path, r)
+		}
+	}()
 	r, err := ipc.NewFileReader(bytes.NewReader(data), ipc.WithAllocator(&cappedAllocator{limit: limit}))
 	if err != nil {
 		return nil, fmt.Errorf("token shard %s: not a readable Arrow IPC file: %w", path, err)
