@@ -54,5 +54,5 @@ func (r *Run) TokenizeConfig(rank int) (shards.TokenizeConfig, error) {
 		ins[i] = filepath.Join(r.Dir, in)
 	}
 	return shards.TokenizeConfig{Inputs: ins, Out: filepath.Join(r.Dir, t.Out), Source: t.Source, OnlySource: only,
-		TargetBytes: r.Recipe.ShardMB << 20}, nil
+		TargetBytes: r.Recipe.ShardMB << 20, Compression: r.Recipe.TokenCompression}, nil
 }

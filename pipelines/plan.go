@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/smelt-dev/smelt/ingest"
+	"github.com/smelt-dev/smelt/shards"
 )
 
 // Step kinds: the stages a recipe is made of.
@@ -273,6 +274,12 @@ func NewPlan(r *Recipe) (*Plan, error) {
 		fp := []any{KindTokenize, src.Name, targetBytes, tt.Fingerprint, fpsOf(final[src.Name])}
 		if shared {
 			fp = append(fp, "only_source")
+		}
+		if r.TokenCompression != shards.TokenCompressionZstd {
+			// zstd, the only kind before the key existed, keeps the
+			// fingerprints of runs made before it; the default, none,
+			// writes other bytes.
+			fp = append(fp, "token_compression", shards.TokenCompressionNone)
 		}
 		t.Fingerprint = hashJSON(fp)
 		ts.Tasks = append(ts.Tasks, t)

@@ -49,6 +49,10 @@ type Recipe struct {
 	// ShardMB is the target uncompressed size of document and token shards
 	// in MiB (default 64).
 	ShardMB int64 `yaml:"shard_mb"`
+	// TokenCompression is how token shards store their Arrow buffers:
+	// none (the default, also when empty) or zstd
+	// (shards.TokenCompressionNone, shards.TokenCompressionZstd).
+	TokenCompression string `yaml:"token_compression,omitempty"`
 	// Sources are the datasets, in mix order.
 	Sources []*Source `yaml:"sources"`
 	// Classifier, if set, trains (or loads) the quality classifier that the
@@ -478,6 +482,11 @@ func (r *Recipe) resolve(baseDir string) error {
 	}
 	if _, err := shards.ShardBytes(float64(r.ShardMB)); err != nil {
 		return r.errorf(pos{"shard_mb"}, "shard_mb %d: %w", r.ShardMB, err)
+	}
+	// Left empty when unset (none), so that recipes without the key keep
+	// their hash.
+	if _, err := shards.CheckTokenCompression(r.TokenCompression); err != nil {
+		return r.errorf(pos{"token_compression"}, "token_compression: %w", err)
 	}
 	if len(r.Sources) == 0 {
 		return r.errorf(pos{"sources"}, "no sources")

@@ -42,6 +42,7 @@ var recipeErrorCases = []struct {
 	{"dedup scope", minimal + "dedup: {scope: dataset}\n", `scope "dataset"`},
 	{"source name escaping the run directory", strings.Replace(minimal, "name: web", "name: ../web", 1), `name "../web"`},
 	{"bad format", strings.Replace(minimal, "    weight: 1\n", "    weight: 1\n    format: pdf\n", 1), `format "pdf"`},
+	{"bad token compression", minimal + "token_compression: lz4\n", `line 8: token_compression: token compression "lz4": want none or zstd`},
 }
 
 func TestParseRecipeErrors(t *testing.T) {

@@ -121,7 +121,7 @@ func DefaultRegistry() *Registry {
 		Defaults: func() any { return DefaultDedup() }, Run: runDedup})
 	r.Register(&StageDef{Kind: KindTokenizer, Doc: "a built-in or file tokenizer, or a byte-level BPE trained on the kept text",
 		Defaults: func() any { return &Tokenizer{Name: "gpt2"} }, Run: runTokenizer})
-	r.Register(&StageDef{Kind: KindTokenize, Doc: "token shards (Arrow IPC, ZSTD), one task per source, named after the source for the mix",
+	r.Register(&StageDef{Kind: KindTokenize, Doc: "token shards (Arrow IPC; ids uncompressed, or zstd with token_compression: zstd), one task per source, named after the source for the mix",
 		Run: runTokenize})
 	r.Register(&StageDef{Kind: KindTrain, Doc: "train a GPT-2 style model on CPU on the weighted mix of the token shards, then sample text",
 		Defaults: func() any {
@@ -411,7 +411,8 @@ func runTokenize(tc *TaskContext) (*shards.Stats, error) {
 		only = tc.Task.Source
 	}
 	return shards.Tokenize(tc.Ctx, shards.TokenizeConfig{Inputs: tc.inputs(), Out: tc.path(tc.Task.Out), Encoder: tok,
-		Source: tc.Task.Source, OnlySource: only, Workers: tc.Workers, TargetBytes: tc.Run.Recipe.ShardMB << 20, Progress: tc.progress})
+		Source: tc.Task.Source, OnlySource: only, Workers: tc.Workers, TargetBytes: tc.Run.Recipe.ShardMB << 20,
+		Compression: tc.Run.Recipe.TokenCompression, Progress: tc.progress})
 }
 
 // MixFileName is the mix the tokenize step's outputs make, written into the

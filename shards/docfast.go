@@ -35,6 +35,16 @@ import (
 // go through the Arrow reader batch by batch.
 const fastDocMaxFile = 256 << 20
 
+// decodeSlack is the room left after a batch's buffers in its block.
+// klauspost's assembly decoder copies matches and literals 16 or 32 bytes at
+// a time only where the output has room for a whole zstd block (128 KiB)
+// plus 32 bytes past what it writes (or, for a frame that states its size,
+// 32 bytes past the frame); short of that it takes a byte-exact variant,
+// and with less than a block of room (a frame of unstated size) a plain Go
+// decoder. With each buffer decoded into exactly its own size, every frame
+// of BenchmarkTokenize's shards took the byte-exact variant.
+const decodeSlack = 128<<10 + 64
+
 // docDecoder returns a zstd decoder that refuses to produce more than
 // limit bytes from one buffer (at least 64 MiB, which covers the window
 // sizes zstd encoders use: Arrow Go's streaming encoder declares 8 MiB).
@@ -299,11 +309,17 @@ func (s *fastDocShard) loadBatch() (err error) {
 			}
 		}
 	}
+	// Room past the buffers lets the decoder copy 32 bytes at a time up to
+	// the end of the last one (see decodeSlack).
+	size := total
+	if compressed && total > 0 {
+		size += decodeSlack
+	}
 	var block []byte
 	if s.blocks2 != nil {
-		block = s.blocks2.get(total)
+		block = s.blocks2.get(size)
 	} else {
-		block = make([]byte, 0, total)
+		block = make([]byte, 0, size)
 	}
 	get := func(j int) ([]byte, error) {
 		if j >= len(bufs) {
@@ -328,8 +344,12 @@ func (s *fastDocShard) loadBatch() (err error) {
 		if s.dec == nil || s.decLimit < s.limit {
 			s.dec, s.decLimit = docDecoder(s.limit), s.limit
 		}
+		// The decoder may write past the buffer's end, into the next
+		// buffer's place (decoded after it) or the slack: never past
+		// cap(block), which stays the limit (a buffer that decodes to
+		// more than it claims is an error below).
 		start := len(block)
-		out, err := s.dec.DecodeAll(raw[8:], block[start:start:start+int(u)])
+		out, err := s.dec.DecodeAll(raw[8:], block[start:start:cap(block)])
 		if err != nil {
 			return nil, fmt.Errorf("%s: record batch %d: buffer %d: %w", s.path, s.next-1, j, err)
 		}
@@ -522,7 +542,10 @@ func (p *blockPool) get(n int64) []byte {
 			return b[:0]
 		}
 	}
-	return make([]byte, 0, n)
+	// A quarter more, so that a block fits the next batches, whose sizes
+	// vary by a document or so, instead of each slightly bigger one
+	// allocating anew.
+	return make([]byte, 0, n+n/4)
 }
 
 // add records that d points into b.

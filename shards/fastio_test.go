@@ -20,14 +20,20 @@ import (
 
 // TestTokenWriterReadByArrowGo writes token shards with the hand-written
 // IPC writer (narrow and wide ids, several record batches, empty ids and
-// sources, a one-token row) and reads them back with Arrow Go's own IPC
-// reader, checking the schema, its metadata and every value.
+// sources, a one-token row; buffers uncompressed and zstd) and reads them
+// back with Arrow Go's own IPC reader, checking the schema, its metadata
+// and every value. Uncompressed, every row's ids must lie in the file as
+// they are, little-endian (what a memory-mapping reader relies on).
 func TestTokenWriterReadByArrowGo(t *testing.T) {
-	for _, vocab := range []int{1000, 1 << 16, 1<<16 + 1, 200000} {
-		t.Run(fmt.Sprint(vocab), func(t *testing.T) {
+	for _, c := range []struct {
+		vocab int
+		comp  string
+	}{{1000, ""}, {1 << 16, "none"}, {1<<16 + 1, "none"}, {200000, "none"}, {1000, "zstd"}, {1<<16 + 1, "zstd"}} {
+		vocab := c.vocab
+		t.Run(fmt.Sprint(vocab, c.comp), func(t *testing.T) {
 			dir := t.TempDir()
 			tok := TokenizerInfo{Name: "t", VocabSize: vocab, EOT: uint32(vocab - 1)}
-			w, err := NewTokenWriter(dir, TokenWriterOptions{Tokenizer: tok, BatchBytes: 4 << 10, TargetBytes: 64 << 10})
+			w, err := NewTokenWriter(dir, TokenWriterOptions{Tokenizer: tok, BatchBytes: 4 << 10, TargetBytes: 64 << 10, Compression: c.comp})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,6 +108,17 @@ func TestTokenWriterReadByArrowGo(t *testing.T) {
 						}
 						if ids.Value(i) != wr.id || srcs.Value(i) != wr.src || ns.Value(i) != int64(len(wr.toks)) || fmt.Sprint(toks) != fmt.Sprint(wr.toks) || ids.IsNull(i) || lists.IsNull(i) {
 							t.Fatalf("%s batch %d row %d: got %q %q %d %v, want %+v", sh.Name, b, i, ids.Value(i), srcs.Value(i), ns.Value(i), toks, wr)
+						}
+						var raw []byte
+						for _, x := range wr.toks {
+							if vocab > 1<<16 {
+								raw = binary.LittleEndian.AppendUint32(raw, x)
+							} else {
+								raw = binary.LittleEndian.AppendUint16(raw, uint16(x))
+							}
+						}
+						if c.comp != "zstd" && !bytes.Contains(data, raw) {
+							t.Fatalf("%s batch %d row %d: the ids are not in the uncompressed file as they are", sh.Name, b, i)
 						}
 						got++
 					}

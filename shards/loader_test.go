@@ -821,8 +821,9 @@ func TestLoaderShardErrors(t *testing.T) {
 	})
 }
 
-// BenchmarkLoader measures loader throughput from zstd token shards
-// (uint16, documents of 50-1000 tokens), including reading, verifying and
+// BenchmarkLoader measures loader throughput from token shards (uint16,
+// documents of 50-1000 tokens; uncompressed, or zstd with
+// SMELT_BENCH_TOKEN_COMPRESSION=zstd), including reading, verifying and
 // decoding every shard once per epoch (two windows of about 4096 samples).
 func BenchmarkLoader(b *testing.B) {
 	dir := filepath.Join(b.TempDir(), "src")
@@ -830,7 +831,7 @@ func BenchmarkLoader(b *testing.B) {
 		b.Fatal(err)
 	}
 	tok := TokenizerInfo{Name: "bench", RanksHash: "r", VocabSize: 50257, EOT: 50256}
-	w, err := NewTokenWriter(dir, TokenWriterOptions{Tokenizer: tok, TargetBytes: 4 << 20})
+	w, err := NewTokenWriter(dir, TokenWriterOptions{Tokenizer: tok, TargetBytes: 4 << 20, Compression: os.Getenv("SMELT_BENCH_TOKEN_COMPRESSION")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -39,6 +39,11 @@ type Manifest struct {
 	Inputs []InputInfo `json:"inputs,omitempty"`
 	// Tokenizer describes the tokenizer of a token-shard directory.
 	Tokenizer *TokenizerInfo `json:"tokenizer,omitempty"`
+	// Compression is how a token-shard directory's Arrow buffers are
+	// stored: "none" or "zstd" (TokenCompressionNone, TokenCompressionZstd).
+	// Token directories written before 2026-12-05 lack it: they are zstd.
+	// Readers need not look at it; every Arrow reader reads both.
+	Compression string `json:"compression,omitempty"`
 }
 
 // Totals sums a set of shards.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"sync"
 
 	flatbuffers "github.com/google/flatbuffers/go"
 	"github.com/klauspost/compress/zstd"
@@ -16,6 +17,7 @@ type tokenFormat struct {
 	fields     []fbField
 	keys, vals []string
 	wide       bool
+	zstd       bool // compress the buffers (TokenCompressionZstd)
 	enc        *zstd.Encoder
 	fb         *flatbuffers.Builder
 	// Arrow buffers of the batch: offsets (int32, starting at 0) and data.
@@ -29,11 +31,12 @@ type tokenFormat struct {
 }
 
 // newTokenFormat sizes the token buffer for batches of batchBytes.
-func newTokenFormat(tok TokenizerInfo, batchBytes int64) *tokenFormat {
+func newTokenFormat(tok TokenizerInfo, batchBytes int64, compress bool) *tokenFormat {
 	sc := TokenSchema(tok)
 	md := sc.Metadata()
 	f := &tokenFormat{
 		wide: tok.VocabSize > 1<<16,
+		zstd: compress,
 		keys: md.Keys(), vals: md.Values(),
 		fb: flatbuffers.NewBuilder(4096),
 	}
@@ -50,7 +53,12 @@ func newTokenFormat(tok TokenizerInfo, batchBytes int64) *tokenFormat {
 	// A batch is flushed once it holds batchBytes, so one document past
 	// it: room for that up front saves growing the buffer copy by copy.
 	if batchBytes > 0 && batchBytes <= 64<<20 {
-		f.toks = make([]byte, 0, batchBytes+batchBytes/4)
+		want := int(batchBytes + batchBytes/4)
+		if b, ok := tokBatchBufs.Get().(*[]byte); ok && cap(*b) >= want {
+			f.toks = (*b)[:0]
+		} else {
+			f.toks = make([]byte, 0, want)
+		}
 	}
 	f.reset()
 	return f
@@ -65,10 +73,12 @@ func (f *tokenFormat) reset() {
 	f.rows = 0
 }
 
-// appendRow adds one document's row. Offsets are int32: a batch is flushed
-// at a few MiB, so only a single row of more than 2 GiB of id or 2^31
-// tokens could overflow them, and that is refused.
-func (f *tokenFormat) appendRow(id, source string, toks []uint32) error {
+// appendRow adds one document's row, whose ids must all be below vocab.
+// Offsets are int32: a batch is flushed at a few MiB, so only a single row
+// of more than 2 GiB of id or 2^31 tokens could overflow them, and that is
+// refused. The ids are checked in the same pass that converts them, and a
+// row with a bad one is not added.
+func (f *tokenFormat) appendRow(id, source string, toks []uint32, vocab uint64) error {
 	width := 2
 	if f.wide {
 		width = 4
@@ -77,22 +87,35 @@ func (f *tokenFormat) appendRow(id, source string, toks []uint32) error {
 		int64(len(f.toks)/width)+int64(len(toks)) > 1<<31-1 {
 		return fmt.Errorf("document %s: %d tokens do not fit an Arrow record batch", id, len(toks))
 	}
+	n := len(f.toks)
+	f.toks = grow(f.toks, width*len(toks))
+	out := f.toks[n:]
+	var hi uint32
+	if f.wide {
+		for i, t := range toks {
+			binary.LittleEndian.PutUint32(out[4*i:], t)
+			hi = max(hi, t)
+		}
+	} else {
+		out = out[:2*len(toks)]
+		for i, t := range toks {
+			out[2*i] = byte(t)
+			out[2*i+1] = byte(t >> 8)
+			hi = max(hi, t)
+		}
+	}
+	if uint64(hi) >= vocab {
+		f.toks = f.toks[:n]
+		for i, t := range toks {
+			if uint64(t) >= vocab {
+				return fmt.Errorf("document %s: token %d at position %d is outside the vocabulary of %d", id, t, i, vocab)
+			}
+		}
+	}
 	f.idData = append(f.idData, id...)
 	f.idOffs = binary.LittleEndian.AppendUint32(f.idOffs, uint32(len(f.idData)))
 	f.srcData = append(f.srcData, source...)
 	f.srcOffs = binary.LittleEndian.AppendUint32(f.srcOffs, uint32(len(f.srcData)))
-	n := len(f.toks)
-	f.toks = grow(f.toks, width*len(toks))
-	out := f.toks[n:]
-	if f.wide {
-		for i, t := range toks {
-			binary.LittleEndian.PutUint32(out[4*i:], t)
-		}
-	} else {
-		for i, t := range toks {
-			binary.LittleEndian.PutUint16(out[2*i:], uint16(t))
-		}
-	}
 	f.listOffs = binary.LittleEndian.AppendUint32(f.listOffs, uint32(len(f.toks)/width))
 	f.nTok = binary.LittleEndian.AppendUint64(f.nTok, uint64(len(toks)))
 	f.rows++
@@ -123,7 +146,7 @@ func (f *tokenFormat) create(path string) (shardFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.enc == nil {
+	if f.enc == nil && f.zstd {
 		f.enc = tokenZstd()
 	}
 	tf := &tokenFile{name: path, af: af, bw: bufio.NewWriterSize(af, 1<<16)}
@@ -167,8 +190,11 @@ func (f *tokenFormat) flush(sf shardFile) error {
 	w.node(rows)
 	w.buffer(nil)
 	w.buffer(f.nTok)
+	// Uncompressed buffers are written from f's own: reset after.
+	err := w.flushBatch(rows)
+	w.resetBatch()
 	f.reset()
-	if err := w.flushBatch(rows); err != nil {
+	if err != nil {
 		return fmt.Errorf("write batch to %s: %w", tf.name, err)
 	}
 	f.body = w.body
@@ -176,7 +202,21 @@ func (f *tokenFormat) flush(sf shardFile) error {
 	return nil
 }
 
-func (f *tokenFormat) release() { f.enc = nil }
+func (f *tokenFormat) release() {
+	f.enc = nil
+	if cap(f.toks) <= 80<<20 {
+		b := f.toks[:0]
+		tokBatchBufs.Put(&b)
+	}
+	f.toks = nil
+}
+
+// tokBatchBufs recycles the token buffer of a closed writer (5 MiB for
+// the default batch size) for the next one: a process that runs several
+// tokenize tasks, or BenchmarkTokenize, would otherwise allocate and zero
+// it per run, half of what the stage allocated and a garbage collection
+// every few runs.
+var tokBatchBufs sync.Pool
 
 // Commit writes the footer and publishes the file.
 func (tf *tokenFile) Commit() (ShardInfo, error) {

@@ -62,6 +62,36 @@ type TokenWriterOptions struct {
 	// Manual turns off cutting inside Write: the caller cuts with Cut when
 	// Full reports true.
 	Manual bool
+	// Compression of the shards' buffers: TokenCompressionNone (the
+	// default when empty) or TokenCompressionZstd.
+	Compression string
+}
+
+// Compression of token shards' Arrow buffers (the token_compression recipe
+// key, smelt tokenize --token-compression).
+const (
+	// TokenCompressionNone stores the buffers as they are: raw
+	// little-endian ids, as nanoGPT, llm.c and Megatron store them, which
+	// pyarrow can memory-map and hand to numpy without a copy. It is the
+	// default: compressing cost the tokenize stage about a fifth of its
+	// CPU (docs/tokenizers.md) for 1.6x less disk on GPT-2 ids.
+	TokenCompressionNone = "none"
+	// TokenCompressionZstd compresses each buffer as one zstd frame at
+	// level 1, Arrow's ZSTD buffer compression (the only kind before
+	// 2026-12-05).
+	TokenCompressionZstd = "zstd"
+)
+
+// CheckTokenCompression resolves a token compression setting: "" is the
+// default, TokenCompressionNone; anything but none or zstd is an error.
+func CheckTokenCompression(c string) (string, error) {
+	switch c {
+	case "", TokenCompressionNone:
+		return TokenCompressionNone, nil
+	case TokenCompressionZstd:
+		return c, nil
+	}
+	return "", fmt.Errorf("token compression %q: want none or zstd", c)
 }
 
 // DefaultTokenBatchBytes is the default data size of a token shard's record
@@ -72,9 +102,9 @@ type TokenWriterOptions struct {
 const DefaultTokenBatchBytes = 4 << 20
 
 // TokenWriter writes tokenized documents into size-bounded Arrow IPC token
-// shards, with smelt's own IPC writer (arrowwrite.go: zstd level 1, one
-// reused encoder). Like DocWriter, shard names and bytes depend only on
-// what is written and the options.
+// shards, with smelt's own IPC writer (arrowwrite.go: buffers uncompressed,
+// or at zstd level 1 by one reused encoder). Like DocWriter, shard names
+// and bytes depend only on what is written and the options.
 type TokenWriter struct {
 	shardSet
 	opt  TokenWriterOptions
@@ -99,7 +129,12 @@ func NewTokenWriter(dir string, opt TokenWriterOptions) (*TokenWriter, error) {
 	if opt.BatchBytes <= 0 {
 		opt.BatchBytes = DefaultTokenBatchBytes
 	}
-	cols := newTokenFormat(opt.Tokenizer, opt.BatchBytes)
+	comp, err := CheckTokenCompression(opt.Compression)
+	if err != nil {
+		return nil, fmt.Errorf("token writer: %w", err)
+	}
+	opt.Compression = comp
+	cols := newTokenFormat(opt.Tokenizer, opt.BatchBytes, comp == TokenCompressionZstd)
 	return &TokenWriter{
 		shardSet: newShardSet(dir, opt.Prefix, cols, opt.FirstIndex, opt.TargetBytes, opt.BatchRows, opt.BatchBytes, nil),
 		opt:      opt,
@@ -119,13 +154,7 @@ func (w *TokenWriter) tokenWidth() int64 {
 // Write appends one document's tokens. Every id must be below the
 // vocabulary size.
 func (w *TokenWriter) Write(id, source string, toks []uint32) error {
-	vocab := uint64(w.opt.Tokenizer.VocabSize)
-	for i, t := range toks {
-		if uint64(t) >= vocab {
-			return fmt.Errorf("document %s: token %d at position %d is outside the vocabulary of %d", id, t, i, vocab)
-		}
-	}
-	if err := w.cols.appendRow(id, source, toks); err != nil {
+	if err := w.cols.appendRow(id, source, toks, uint64(w.opt.Tokenizer.VocabSize)); err != nil {
 		return err
 	}
 	n := int64(len(id)+len(source)+8) + int64(len(toks))*w.tokenWidth()
@@ -240,6 +269,43 @@ func (a *cappedAllocator) Free(b []byte) { memory.DefaultAllocator.Free(b) }
 // when known, size the buffers up front (growing them by appending costs
 // a third of the loader's time otherwise).
 func decodeTokenShard(path string, data []byte, vocab int, limit, rows, tokens int64) (ts *TokenShard, err error) {
+	defer func() {
+		// The Arrow reader trusts offsets inside a file whose framing is
+		// valid; a corrupt file must be an error, never a crash.
+		if r := recover(); r != nil {
+			ts, err = nil, fmt.Errorf("token shard %s: corrupt Arrow data: %v", path, r)
+		}
+	}()
+	// Uncompressed shards in smelt's layout, without Arrow Go's copies
+	// (tokenraw.go); the rest, and anything it does not take, through
+	// Arrow Go.
+	var wideRaw bool
+	raw := &TokenShard{Path: path}
+	if rows > 0 && tokens > 0 && rows <= int64(len(data)) && tokens <= 64*int64(len(data)) {
+		raw.ids, raw.src, raw.offs = make([]string, 0, rows), make([]string, 0, rows), make([]int64, 0, rows+1)
+	}
+	raw.offs = append(raw.offs, 0)
+	if decodeRawTokenShard(data, raw, &wideRaw) {
+		if wideRaw && raw.u32 == nil {
+			raw.u32 = []uint32{}
+		}
+		if !wideRaw && raw.u16 == nil {
+			raw.u16 = []uint16{}
+		}
+		raw.ids = cloneStrings(raw.ids)
+		raw.src = internStrings(raw.src)
+		if vocab > 0 {
+			if err := raw.checkVocab(vocab); err != nil {
+				return nil, err
+			}
+		}
+		return raw, nil
+	}
+	return decodeTokenShardArrow(path, data, vocab, limit, rows, tokens)
+}
+
+// decodeTokenShardArrow is decodeTokenShard through Arrow Go's IPC reader.
+func decodeTokenShardArrow(path string, data []byte, vocab int, limit, rows, tokens int64) (ts *TokenShard, err error) {
 	defer func() {
 		// The Arrow reader trusts offsets inside a file whose framing is
 		// valid; a corrupt file must be an error, never a crash.

@@ -195,11 +195,15 @@ func TestArrowJSReadsDocumentShards(t *testing.T) {
 // that apache-arrow JS reads the same ids, sources and tokens.
 func TestArrowJSReadsTokenShards(t *testing.T) {
 	read := arrowJS(t)
-	for _, vocab := range []int{50257, 100277} {
-		t.Run(fmt.Sprint(vocab), func(t *testing.T) {
+	for _, c := range []struct {
+		vocab int
+		comp  string
+	}{{50257, TokenCompressionNone}, {100277, TokenCompressionNone}, {50257, TokenCompressionZstd}, {100277, TokenCompressionZstd}} {
+		vocab := c.vocab
+		t.Run(fmt.Sprint(vocab, c.comp), func(t *testing.T) {
 			dir := t.TempDir()
 			tok := TokenizerInfo{Name: "test", RanksHash: "abc", VocabSize: vocab, EOT: uint32(vocab - 1)}
-			w, err := NewTokenWriter(dir, TokenWriterOptions{Tokenizer: tok, TargetBytes: 2 << 10, BatchRows: 16})
+			w, err := NewTokenWriter(dir, TokenWriterOptions{Tokenizer: tok, TargetBytes: 2 << 10, BatchRows: 16, Compression: c.comp})
 			if err != nil {
 				t.Fatal(err)
 			}

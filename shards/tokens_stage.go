@@ -50,6 +50,9 @@ type TokenizeConfig struct {
 	Workers int
 	// TargetBytes is the uncompressed shard size (0 = DefaultTargetBytes).
 	TargetBytes int64
+	// Compression of the token shards' buffers: TokenCompressionNone
+	// (the default when empty) or TokenCompressionZstd.
+	Compression string
 	// Progress, if set, is called in input order with documents and bytes
 	// consumed so far out of the totals.
 	Progress func(docs, bytes, totalDocs, totalBytes int64)
@@ -92,6 +95,10 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	if err := CheckTargetBytes(cfg.TargetBytes); err != nil {
 		return nil, fmt.Errorf("tokenize: %w", err)
 	}
+	comp, err := CheckTokenCompression(cfg.Compression)
+	if err != nil {
+		return nil, fmt.Errorf("tokenize: %w", err)
+	}
 	eot, ok := cfg.Encoder.EOT()
 	if !ok {
 		return nil, fmt.Errorf("tokenize: tokenizer %s has no end-of-text token to end documents with", cfg.Encoder.Name())
@@ -123,7 +130,10 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 		// Empty (and so absent) unless set, which keeps the fingerprints
 		// of outputs made before the setting existed.
 		OnlySource string `json:"only_source,omitempty"`
-	}{tok, cfg.Source, cfg.TargetBytes, cfg.OnlySource}, ids...)
+		// Absent for zstd, which every output made before the setting
+		// existed used: those keep their fingerprints.
+		Compression string `json:"compression,omitempty"`
+	}{tok, cfg.Source, cfg.TargetBytes, cfg.OnlySource, fpCompression(comp)}, ids...)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +182,7 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	if err := in.Skip(consumed); err != nil {
 		return nil, err
 	}
-	w, err := NewTokenWriter(cfg.Out, TokenWriterOptions{Tokenizer: tok, TargetBytes: cfg.TargetBytes, FirstIndex: len(published), Manual: true})
+	w, err := NewTokenWriter(cfg.Out, TokenWriterOptions{Tokenizer: tok, TargetBytes: cfg.TargetBytes, FirstIndex: len(published), Manual: true, Compression: comp})
 	if err != nil {
 		return nil, err
 	}
@@ -310,9 +320,18 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	}
 	if err := WriteManifest(cfg.Out, &Manifest{
 		Kind: KindTokens, Stage: "tokenize", Fingerprint: fp,
-		Shards: all, Totals: SumShards(all), Sources: pos.Sources, Inputs: pos.Inputs, Tokenizer: &tok,
+		Shards: all, Totals: SumShards(all), Sources: pos.Sources, Inputs: pos.Inputs, Tokenizer: &tok, Compression: comp,
 	}); err != nil {
 		return nil, err
 	}
 	return st, RemoveCheckpoint(cfg.Out)
+}
+
+// fpCompression is a token compression as a fingerprint records it: zstd,
+// the only kind before the setting existed, as nothing.
+func fpCompression(c string) string {
+	if c == TokenCompressionZstd {
+		return ""
+	}
+	return c
 }

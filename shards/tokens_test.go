@@ -156,12 +156,43 @@ func TestTokenizeWritesTokenShards(t *testing.T) {
 		t.Fatalf("inputs %+v", m.Inputs)
 	}
 
+	if m.Compression != TokenCompressionNone {
+		t.Fatalf("manifest compression %q, want none by default", m.Compression)
+	}
+
 	// A rerun reuses the finished output; another tokenizer refuses it.
 	if _, err := Tokenize(context.Background(), TokenizeConfig{Inputs: []string{in}, Out: outs[0], Encoder: byteEncoder{}, TargetBytes: 16 << 10}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Tokenize(context.Background(), TokenizeConfig{Inputs: []string{in}, Out: outs[0], Encoder: byteEncoder{}, Source: "x", TargetBytes: 16 << 10}); err == nil {
 		t.Fatal("a different run reused the output")
+	}
+	// So does another compression; zstd writes other bytes, the same
+	// rows, and the same files whatever the worker count.
+	if _, err := Tokenize(context.Background(), TokenizeConfig{Inputs: []string{in}, Out: outs[0], Encoder: byteEncoder{}, TargetBytes: 16 << 10, Compression: TokenCompressionZstd}); err == nil {
+		t.Fatal("a zstd run reused an uncompressed output")
+	}
+	if _, err := Tokenize(context.Background(), TokenizeConfig{Inputs: []string{in}, Out: filepath.Join(root, "bad"), Encoder: byteEncoder{}, Compression: "lz4"}); err == nil || !strings.Contains(err.Error(), `"lz4"`) {
+		t.Fatalf("compression lz4: %v", err)
+	}
+	var zouts []string
+	for _, workers := range []int{1, 3} {
+		out := filepath.Join(root, fmt.Sprint("zstd", workers))
+		if _, err := Tokenize(context.Background(), TokenizeConfig{Inputs: []string{in}, Out: out, Encoder: byteEncoder{}, Workers: workers, TargetBytes: 16 << 10, Compression: TokenCompressionZstd}); err != nil {
+			t.Fatal(err)
+		}
+		zouts = append(zouts, out)
+	}
+	sameTree(t, zouts[0], zouts[1])
+	zm, zids, zsrcs, ztoks := readTokenDir(t, zouts[0])
+	if zm.Compression != TokenCompressionZstd || zm.Fingerprint == m.Fingerprint {
+		t.Fatalf("zstd manifest: compression %q, fingerprint %s (uncompressed: %s)", zm.Compression, zm.Fingerprint, m.Fingerprint)
+	}
+	if fmt.Sprint(zids, zsrcs, ztoks) != fmt.Sprint(ids, srcs, toks) {
+		t.Fatal("zstd shards read back other rows than uncompressed ones")
+	}
+	if zm.Totals.Bytes >= m.Totals.Bytes || zm.Totals.DataBytes != m.Totals.DataBytes {
+		t.Fatalf("zstd shards %d bytes (%d of data), uncompressed %d (%d)", zm.Totals.Bytes, zm.Totals.DataBytes, m.Totals.Bytes, m.Totals.DataBytes)
 	}
 }
 
@@ -413,9 +444,15 @@ func realDocs(t testing.TB, dir string, limit int) []*Document {
 // to allocate whatever they claim, which is why the loader always verifies
 // sha256 first.
 func TestTokenShardCorruption(t *testing.T) {
+	for _, comp := range []string{TokenCompressionNone, TokenCompressionZstd} {
+		t.Run(comp, func(t *testing.T) { testTokenShardCorruption(t, comp) })
+	}
+}
+
+func testTokenShardCorruption(t *testing.T, comp string) {
 	dir := t.TempDir()
 	tok := TokenizerInfo{Name: "t", VocabSize: 1000, EOT: 999}
-	w, err := NewTokenWriter(dir, TokenWriterOptions{Tokenizer: tok, BatchRows: 7})
+	w, err := NewTokenWriter(dir, TokenWriterOptions{Tokenizer: tok, BatchRows: 7, Compression: comp})
 	if err != nil {
 		t.Fatal(err)
 	}

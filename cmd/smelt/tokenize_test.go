@@ -162,13 +162,15 @@ func rowDocs(t *testing.T, tok *tokenize.Tokenizer, row []uint32, texts []string
 }
 
 // BenchmarkTokenize compares the tokenize stage (read document shards,
-// encode on GOMAXPROCS workers, write zstd token shards) with the tokenizer
+// encode on GOMAXPROCS workers, write token shards) with the tokenizer
 // alone on one core, side by side on the same real text, and reports the
 // ratio stage/tokenizer. Run with -cpu 1 for one worker beside one core:
 //
 //	go test ./cmd/smelt -run '^$' -bench BenchmarkTokenize -cpu 1 -benchtime 3x
 //
-// and SMELT_BENCH_TOKENIZER=FILE for another tokenizer.
+// and SMELT_BENCH_TOKENIZER=FILE for another tokenizer (SMELT_BENCH_EOS
+// names its end-of-text token when it has no default), and
+// SMELT_BENCH_TOKEN_COMPRESSION=zstd for zstd token shards.
 func BenchmarkTokenize(b *testing.B) {
 	data := filepath.Join("..", "..", "..", "shared", "data", "clean_text")
 	if _, err := os.Stat(data); err != nil {
@@ -214,6 +216,9 @@ func BenchmarkTokenize(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// SMELT_BENCH_TOKEN_COMPRESSION=zstd writes zstd token shards instead
+	// of the default, uncompressed ones.
+	comp := os.Getenv("SMELT_BENCH_TOKEN_COMPRESSION")
 	root := b.TempDir()
 	in := filepath.Join(root, "docs")
 	writeDocs(b, in, docs)
@@ -228,7 +233,7 @@ func BenchmarkTokenize(b *testing.B) {
 		tokSec += time.Since(start).Seconds()
 		tokCPU += procCPUSeconds() - cpu
 		start, cpu = time.Now(), procCPUSeconds()
-		if _, err := shards.Tokenize(context.Background(), shards.TokenizeConfig{Inputs: []string{in}, Out: filepath.Join(root, fmt.Sprint("out", i)), Encoder: tok}); err != nil {
+		if _, err := shards.Tokenize(context.Background(), shards.TokenizeConfig{Inputs: []string{in}, Out: filepath.Join(root, fmt.Sprint("out", i)), Encoder: tok, Compression: comp}); err != nil {
 			b.Fatal(err)
 		}
 		stageSec += time.Since(start).Seconds()
