@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -23,7 +24,27 @@ func Install(dir, what string, want ...string) (node, skip string) {
 	if err != nil {
 		return "", fmt.Sprintf("node not found: skipping %s (install Node.js and npm to run it)", what)
 	}
+	// One install at a time, across goroutines and test binaries (go test
+	// runs two packages at once, and cmd/smelt shares tokenize's
+	// directory): without it a test that found the packages while another
+	// test's npm ci was still writing (or replacing) them ran node on a
+	// half-written native library and died of SIGBUS (seen under load on a
+	// fresh clone). flock locks per open file, so each call opens its own.
+	lockFile, err := os.OpenFile(filepath.Join(dir, ".npm-install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Sprintf("cannot lock %s (%v): skipping %s", dir, err, what)
+	}
+	defer lockFile.Close() // releases the lock
+	if err := syscall.Flock(int(lockFile.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Sprintf("cannot lock %s (%v): skipping %s", dir, err, what)
+	}
+	// The marker is written after npm ci succeeds: packages without it may
+	// be half extracted.
+	marker := filepath.Join(dir, "node_modules", ".smelt-installed")
 	installed := func() bool {
+		if _, err := os.Stat(marker); err != nil {
+			return false
+		}
 		for _, p := range want {
 			if _, err := os.Stat(filepath.Join(dir, "node_modules", p)); err != nil {
 				return false
@@ -43,6 +64,9 @@ func Install(dir, what string, want ...string) (node, skip string) {
 	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
+	if err == nil {
+		err = os.WriteFile(marker, nil, 0o644)
+	}
 	if err != nil || !installed() {
 		return "", fmt.Sprintf("npm ci in %s failed (offline?), skipping %s: %v\n%s", dir, what, err, out)
 	}
