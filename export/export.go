@@ -108,6 +108,10 @@ type Options struct {
 	// Progress, if set, is called after every input shard with the
 	// uncompressed input bytes done and in total.
 	Progress func(done, total int64) `json:"-"`
+	// Reuse, if set, lets the export copy compressed blocks of an earlier
+	// export instead of writing them again (Parquet and JSONL); the
+	// output is the same bytes either way.
+	Reuse *Reuse `json:"-"`
 }
 
 // Check reports whether the options are valid, with their defaults.
@@ -419,7 +423,11 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 	if err := removePartials(out, cp.Partials); err != nil {
 		return nil, err
 	}
-	ex, err := newExporter(out, opt, inputs, prov)
+	reuse, err := openReuse(opt.Reuse, opt, prov)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := newExporter(out, opt, inputs, prov, reuse)
 	if err != nil {
 		return nil, err
 	}
@@ -574,14 +582,14 @@ func checkEmpty(out string) error {
 	return nil
 }
 
-func newExporter(out string, opt Options, inputs []*Input, prov *Provenance) (exporter, error) {
+func newExporter(out string, opt Options, inputs []*Input, prov *Provenance, reuse *reuseSet) (exporter, error) {
 	switch opt.Format {
 	case FormatMegatron, FormatNanoGPT, FormatLLMC:
 		return newBinExporter(out, opt, inputs, prov)
 	case FormatParquet:
-		return &parquetExporter{perShard: perShard{out: out}, opt: opt, tok: prov.Tokenizer}, nil
+		return &parquetExporter{perShard: perShard{out: out, reuse: reuse}, opt: opt, tok: prov.Tokenizer}, nil
 	case FormatJSONL:
-		return &jsonlExporter{perShard: perShard{out: out}, opt: opt}, nil
+		return &jsonlExporter{perShard: perShard{out: out, reuse: reuse}, opt: opt}, nil
 	}
 	return nil, fmt.Errorf("export: unknown format %q", opt.Format)
 }

@@ -66,6 +66,8 @@ func ParquetTokenSchema(tok *shards.TokenizerInfo) *arrow.Schema {
 type perShard struct {
 	out     string
 	pending []FileInfo
+	// reuse, if not nil, is an earlier export whose blocks may be copied.
+	reuse *reuseSet
 }
 
 func (e *perShard) resume(*checkpoint) error { return nil }

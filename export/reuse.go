@@ -1,0 +1,92 @@
+package export
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+)
+
+// Reuse names a finished export whose compressed blocks a new export may
+// copy instead of compressing them again: what a takedown needs, where
+// the new inputs are the old ones with some documents removed. The output
+// is byte-identical to an export without Reuse: a block is copied only
+// where the new export would write the same bytes (its documents are the
+// same, in the same order), so Reuse changes the cost, never the result.
+type Reuse struct {
+	// Dir is the earlier export's directory (with its export.json), made
+	// with the same format and options.
+	Dir string
+	// Removed holds the ids of the documents the new inputs no longer
+	// hold. Every other document must be unchanged (same id, same fields,
+	// same order): the caller promises it, as a takedown's inputs are
+	// the old shards less the removed rows.
+	Removed map[string]bool
+}
+
+// reuseSet is an opened Reuse: the earlier export's per-shard output
+// files, by the input shard they were written from.
+type reuseSet struct {
+	dir     string
+	removed map[string]bool
+	files   map[string]FileInfo // reuseKey(input name, shard name) -> file
+}
+
+func reuseKey(input, shard string) string { return input + "\x00" + shard }
+
+// openReuse reads the earlier export named by r. It returns nil (export
+// everything) when there is none to reuse: r is nil, or the earlier
+// export is of another format, options or tokenizer, or not one file per
+// input shard.
+func openReuse(r *Reuse, opt Options, prov *Provenance) (*reuseSet, error) {
+	if r == nil || r.Dir == "" {
+		return nil, nil
+	}
+	if opt.Format != FormatParquet && opt.Format != FormatJSONL {
+		return nil, nil
+	}
+	data, err := os.ReadFile(filepath.Join(r.Dir, SidecarName))
+	if err != nil {
+		return nil, fmt.Errorf("export: reuse: %w", err)
+	}
+	var old Provenance
+	if err := json.Unmarshal(data, &old); err != nil {
+		return nil, fmt.Errorf("export: reuse: %s: %w", filepath.Join(r.Dir, SidecarName), err)
+	}
+	a, b := old.Options, opt
+	a.Progress, b.Progress, a.Reuse, b.Reuse = nil, nil, nil, nil
+	if old.Format != opt.Format || !reflect.DeepEqual(a, b) || !reflect.DeepEqual(old.Tokenizer, prov.Tokenizer) {
+		slog.Debug("export: not reusing an export of other options", "dir", r.Dir)
+		return nil, nil
+	}
+	rs := &reuseSet{dir: r.Dir, removed: r.Removed, files: map[string]FileInfo{}}
+	k := 0
+	for _, in := range old.Inputs {
+		for _, s := range in.Shards {
+			if k >= len(old.Files) {
+				return nil, nil
+			}
+			rs.files[reuseKey(in.Name, s.Name)] = old.Files[k]
+			k++
+		}
+	}
+	if k != len(old.Files) {
+		return nil, nil
+	}
+	return rs, nil
+}
+
+// lookup returns the path of the earlier export's file written from the
+// input shard (input name, shard name), and its record.
+func (r *reuseSet) lookup(in *Input, shard string) (string, FileInfo, bool) {
+	if r == nil {
+		return "", FileInfo{}, false
+	}
+	fi, ok := r.files[reuseKey(in.Name, shard)]
+	if !ok {
+		return "", FileInfo{}, false
+	}
+	return filepath.Join(r.dir, fi.Name), fi, true
+}
