@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -637,7 +638,7 @@ func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, 
 		nodes = append(nodes, n)
 	}
 	for _, e := range j.Exports {
-		n := &dagNode{name: "export " + e, prio: 3, fn: func(ctx context.Context) error { return reexport(ctx, run, e) }}
+		n := &dagNode{name: "export " + e, prio: 3, fn: func(ctx context.Context) error { return reexport(ctx, run, e, setOf(j.Record.Matched)) }}
 		p, err := readExport(run, e)
 		if err != nil {
 			// Swapped half-way by a killed attempt: wait for every
@@ -965,6 +966,13 @@ func retokenize(ctx context.Context, run *pipelines.Run, rank int, remove map[st
 	}
 	enc := &replayEncoder{info: *m.Tokenizer, dir: out, m: m, skip: remove}
 	cfg.Encoder, cfg.Out, cfg.Workers = enc, staging, 1
+	// The replayed shards keep the directory's compression (a manifest
+	// without the field is from before it existed: zstd), so the shards
+	// before the first changed one and the rewritten ones agree. A
+	// finished run's recipe agrees with it anyway: the tokenize step's
+	// fingerprint includes the compression, and Takedown refuses a run
+	// whose steps are not done under its recipe.
+	cfg.Compression = cmp.Or(m.Compression, shards.TokenCompressionZstd)
 	if _, err := shards.Tokenize(ctx, cfg); err != nil {
 		return err
 	}
@@ -1015,7 +1023,10 @@ func swapDir(dir, old, staging string) error {
 
 // reexport runs an export again, with the options and inputs its
 // export.json records, into a directory beside it, then swaps the two.
-func reexport(ctx context.Context, run *pipelines.Run, step string) error {
+// The new export reuses the old one's unchanged compressed blocks
+// (export.Reuse): the same bytes as exporting from scratch, without
+// compressing again what the removed documents did not touch.
+func reexport(ctx context.Context, run *pipelines.Run, step string, removed map[string]bool) error {
 	out := filepath.Join(run.Dir, step)
 	old, staging := out+".takedown-old", out+".takedown-new"
 	if _, err := os.Stat(out); errors.Is(err, os.ErrNotExist) {
@@ -1055,7 +1066,9 @@ func reexport(ctx context.Context, run *pipelines.Run, step string) error {
 		ins = append(ins, i)
 	}
 	// A killed attempt's staging export resumes from its checkpoint.
-	if _, err := export.Run(ctx, ins, staging, p.Options); err != nil {
+	opt := p.Options
+	opt.Reuse = &export.Reuse{Dir: out, Removed: removed}
+	if _, err := export.Run(ctx, ins, staging, opt); err != nil {
 		return err
 	}
 	return swapDir(out, old, staging)
