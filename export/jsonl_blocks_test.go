@@ -1,0 +1,368 @@
+package export
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/smelt-dev/smelt/internal/testutil"
+	"github.com/smelt-dev/smelt/shards"
+)
+
+// blockCounts records, per output directory, the blocks each JSONL export
+// copied and compressed.
+var blockCounts sync.Map // out dir -> [2]int64{copied, encoded}
+
+func init() {
+	jsonlBlocksDone = func(out string, copied, encoded int64) {
+		blockCounts.Store(out, [2]int64{copied, encoded})
+	}
+}
+
+func countsOf(t testing.TB, out string) (copied, encoded int64) {
+	t.Helper()
+	v, ok := blockCounts.Load(out)
+	if !ok {
+		t.Fatalf("no block counts recorded for %s", out)
+	}
+	c := v.([2]int64)
+	return c[0], c[1]
+}
+
+var (
+	textPoolOnce sync.Once
+	textPool     []byte
+)
+
+// realText is the real prose of ../shared/data/clean_text, concatenated
+// (skipping the test when it is absent).
+func realText(t testing.TB) []byte {
+	t.Helper()
+	files := []string{"clean_text/wikitext-2_valid.txt", "clean_text/wikitext-2_test.txt", "clean_text/tinyshakespeare.txt",
+		"clean_text/minbpe_taylorswift_wikipedia.txt", "clean_text/debian_jargon-text_4.4.7_jargon.txt.gz", "clean_text/debian_bible-kjv-text_4.38_kjv.txt.gz"}
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, testutil.SharedData(t, f))
+	}
+	textPoolOnce.Do(func() {
+		var buf bytes.Buffer
+		for _, p := range paths {
+			f, err := os.Open(p)
+			if err != nil {
+				panic(err)
+			}
+			var r io.Reader = f
+			if strings.HasSuffix(p, ".gz") {
+				zr, err := gzip.NewReader(f)
+				if err != nil {
+					panic(err)
+				}
+				r = zr
+			}
+			if _, err := io.Copy(&buf, r); err != nil {
+				panic(err)
+			}
+			f.Close()
+		}
+		textPool = buf.Bytes()
+	})
+	return textPool
+}
+
+// webDocs makes n documents of real text: consecutive windows of
+// realText, cut at line ends, of log-normal lengths around median bytes
+// (web pages' text is about that skewed), with ids, URLs, dates and meta
+// shaped like an ingest's. The text repeats only after the ~10 MB pool.
+func webDocs(t testing.TB, n, median int, seed uint64) []*shards.Document {
+	pool := realText(t)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	docs := make([]*shards.Document, 0, n)
+	off := 0
+	for i := range n {
+		size := int(float64(median) * math.Exp(rng.NormFloat64()))
+		size = min(max(size, 64), 200_000)
+		if off+size > len(pool) {
+			off = 0
+		}
+		end := off + size
+		if j := bytes.IndexByte(pool[end:], '\n'); j >= 0 && j < 4096 {
+			end += j + 1
+		}
+		text := strings.ToValidUTF8(string(pool[off:end]), "\uFFFD")
+		off = end
+		h := sha256.Sum256(fmt.Appendf(nil, "%d/%d", seed, i))
+		id := "cc-" + hex.EncodeToString(h[:10])
+		host := fmt.Sprintf("site%d.example.org", rng.IntN(n/4+1))
+		docs = append(docs, &shards.Document{
+			ID: id, Source: "cc", URL: "https://" + host + "/" + hex.EncodeToString(h[10:16]),
+			Date: fmt.Sprintf("2024-%02d-%02dT%02d:00:00Z", 1+i%12, 1+i%28, i%24), Lang: "en", LangScore: 0.9 + float64(i%10)/100,
+			Quality: float64(i%100) / 100, HasQuality: i%3 != 0, Text: text,
+			Meta: fmt.Sprintf(`{"warc_record_id":"<urn:uuid:%x>","http_status":200}`, h[16:24]),
+		})
+	}
+	return docs
+}
+
+// partition cuts docs into shards of about target bytes.
+func partition(docs []*shards.Document, target int64) [][]*shards.Document {
+	var out [][]*shards.Document
+	var cur []*shards.Document
+	var n int64
+	for _, d := range docs {
+		cur = append(cur, d)
+		n += shards.DocBytes(d)
+		if n >= target {
+			out, cur, n = append(out, cur), nil, 0
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// writeShards writes one document shard per group (less the removed
+// documents) with its manifest: a takedown's reduced shards keep the
+// original shards' names.
+func writeShards(t testing.TB, dir string, groups [][]*shards.Document, removed map[string]bool) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := shards.NewDocWriter(dir, shards.DocWriterOptions{Manual: true, TargetBytes: 1 << 40})
+	for _, g := range groups {
+		for _, d := range g {
+			if !removed[d.ID] {
+				if err := w.Write(d); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := w.Cut(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := shards.WriteManifest(dir, &shards.Manifest{Kind: shards.KindDocuments, Stage: "test", Shards: w.Shards(), Totals: shards.SumShards(w.Shards())}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openDocInput(t testing.TB, dir string) []*Input {
+	t.Helper()
+	in, err := OpenInput("cc", dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []*Input{in}
+}
+
+// sameDirs fails unless directories a and b hold the same files with the
+// same bytes.
+func sameDirs(t testing.TB, a, b string) {
+	t.Helper()
+	ea, err := os.ReadDir(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := os.ReadDir(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ea) != len(eb) {
+		t.Fatalf("%s holds %d files, %s %d", a, len(ea), b, len(eb))
+	}
+	for i := range ea {
+		if ea[i].Name() != eb[i].Name() {
+			t.Fatalf("file %d: %s vs %s", i, ea[i].Name(), eb[i].Name())
+		}
+		x, err := os.ReadFile(filepath.Join(a, ea[i].Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := os.ReadFile(filepath.Join(b, eb[i].Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(x, y) {
+			t.Fatalf("%s differs: %d bytes in %s, %d in %s", ea[i].Name(), len(x), a, len(y), b)
+		}
+	}
+}
+
+// blockIDs lists the blocks (as their documents' ids) that an export of
+// groups writes, by the cut rule alone (no block here reaches the cap).
+func blockIDs(groups [][]*shards.Document, removed map[string]bool) []string {
+	var out []string
+	for _, g := range groups {
+		var cur []string
+		for _, d := range g {
+			if removed[d.ID] {
+				continue
+			}
+			cur = append(cur, d.ID)
+			if jsonlCutAfter(d.ID, jsonlBlockDocs) {
+				out, cur = append(out, strings.Join(cur, ",")), nil
+			}
+		}
+		if len(cur) > 0 {
+			out = append(out, strings.Join(cur, ","))
+		}
+	}
+	return out
+}
+
+// expectEncoded is how many blocks of the reduced export are not blocks
+// of the original: what an export with Reuse must compress.
+func expectEncoded(groups [][]*shards.Document, removed map[string]bool) (encoded, total int) {
+	old := map[string]bool{}
+	for _, b := range blockIDs(groups, nil) {
+		old[b] = true
+	}
+	nb := blockIDs(groups, removed)
+	for _, b := range nb {
+		if !old[b] {
+			encoded++
+		}
+	}
+	return encoded, len(nb)
+}
+
+// takedownCase is a set of documents to remove.
+type takedownCase struct {
+	name    string
+	removed map[string]bool
+	// encoded, if not -1, is the number of blocks that must be compressed
+	// (the rest are copied): locality, stated independently of the
+	// simulation in expectEncoded.
+	encoded int
+}
+
+func takedownCases(groups [][]*shards.Document) []takedownCase {
+	ids := func(ds ...*shards.Document) map[string]bool {
+		m := map[string]bool{}
+		for _, d := range ds {
+			m[d.ID] = true
+		}
+		return m
+	}
+	var all []*shards.Document
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	// A cut point inside a shard (not its first document), and the
+	// whole block after it (not the shard's last block).
+	var g []*shards.Document
+	cut, blockStart, blockEnd := -1, -1, -1
+	for k := range groups {
+		g = groups[(len(groups)/2+k)%len(groups)]
+		cut, blockStart, blockEnd = -1, -1, -1
+		for i, d := range g[:len(g)-1] {
+			if !jsonlCutAfter(d.ID, jsonlBlockDocs) || i == 0 {
+				continue
+			}
+			if cut < 0 {
+				cut, blockStart = i, i+1
+			} else {
+				blockEnd = i + 1
+				break
+			}
+		}
+		if blockEnd > 0 {
+			break
+		}
+	}
+	random := func(frac float64, seed uint64) map[string]bool {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		m := map[string]bool{}
+		for _, d := range all {
+			if rng.Float64() < frac {
+				m[d.ID] = true
+			}
+		}
+		return m
+	}
+	first := 1
+	if jsonlCutAfter(all[0].ID, jsonlBlockDocs) {
+		first = 0 // the first block held only it
+	}
+	cases := []takedownCase{
+		{"none", map[string]bool{}, 0},
+		{"first document", ids(all[0]), first},
+		{"random 1%", random(0.01, 1), -1},
+		{"random 10%", random(0.10, 2), -1},
+	}
+	if cut >= 0 && blockEnd > 0 {
+		cases = append(cases,
+			takedownCase{"a cut point", ids(g[cut]), 1},
+			takedownCase{"a whole block", ids(g[blockStart:blockEnd]...), 0})
+	}
+	if g := groups[1]; len(g) > 1 {
+		cases = append(cases, takedownCase{"a shard but one document", ids(g[1:]...), 1})
+	}
+	return cases
+}
+
+// TestJSONLReuseMatchesFreshExport removes documents from real-text
+// shards the way a takedown does, and checks that exporting the reduced
+// shards with Reuse of the first export writes the same bytes (every
+// file and export.json) as exporting them afresh, while compressing only
+// the blocks that changed.
+func TestJSONLReuseMatchesFreshExport(t *testing.T) {
+	docs := webDocs(t, 1500, 400, 1)
+	groups := partition(docs, 96<<10)
+	if len(groups) < 4 {
+		t.Fatalf("%d shards; the test wants several", len(groups))
+	}
+	root := t.TempDir()
+	origIn := filepath.Join(root, "orig")
+	writeShards(t, origIn, groups, nil)
+	cases := takedownCases(groups)
+	if len(cases) < 7 {
+		t.Fatalf("only %d cases: no block in the middle shard to remove", len(cases))
+	}
+	comps := []string{"zstd", "gzip"}
+	for _, comp := range comps {
+		base := filepath.Join(root, comp)
+		export(t, openDocInput(t, origIn), base, Options{Format: FormatJSONL, Compression: comp})
+		if _, enc := countsOf(t, base); enc < int64(len(groups))*2 {
+			t.Fatalf("%s: the first export wrote %d blocks for %d shards", comp, enc, len(groups))
+		}
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(root, fmt.Sprint(i))
+			in := filepath.Join(dir, "in")
+			writeShards(t, in, groups, c.removed)
+			want, total := expectEncoded(groups, c.removed)
+			if c.encoded >= 0 && want != c.encoded {
+				t.Fatalf("the cut rule gives %d new blocks, the case expects %d", want, c.encoded)
+			}
+			for _, comp := range comps {
+				opt := Options{Format: FormatJSONL, Compression: comp}
+				fresh, reused := filepath.Join(dir, comp+"-fresh"), filepath.Join(dir, comp+"-reused")
+				export(t, openDocInput(t, in), fresh, opt)
+				opt.Reuse = &Reuse{Dir: filepath.Join(root, comp), Removed: c.removed}
+				export(t, openDocInput(t, in), reused, opt)
+				sameDirs(t, fresh, reused)
+				copied, encoded := countsOf(t, reused)
+				if encoded != int64(want) || copied+encoded != int64(total) {
+					t.Fatalf("%s: copied %d and compressed %d blocks; want %d compressed of %d", comp, copied, encoded, want, total)
+				}
+				t.Logf("%s: %d of %d blocks copied", comp, copied, total)
+			}
+		})
+	}
+}
