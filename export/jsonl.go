@@ -48,9 +48,16 @@ func (e *jsonlExporter) shard(ctx context.Context, in *Input, path string, info 
 	if e.opt.Compression == "gzip" {
 		ext = ".jsonl.gz"
 	}
+	if e.enc == nil {
+		enc, err := newBlockEncoder(e.opt.Compression)
+		if err != nil {
+			return err
+		}
+		e.enc = enc
+	}
 	var old *earlierBlocks
 	if p, fi, ok := e.reuse.lookup(in, info.Name); ok {
-		old = readEarlier(p, fi.SHA256, e.opt.Compression)
+		old = readEarlier(p, fi.SHA256, e.enc)
 	}
 	return e.write(fmt.Sprintf("part-%05d%s", index, ext), FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
 		return e.writeDocs(ctx, w, path, info, fi, old)
@@ -92,13 +99,6 @@ func dolmaDoc(d *shards.Document) DolmaDoc {
 }
 
 func (e *jsonlExporter) writeDocs(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo, old *earlierBlocks) error {
-	if e.enc == nil {
-		enc, err := newBlockEncoder(e.opt.Compression)
-		if err != nil {
-			return err
-		}
-		e.enc = enc
-	}
 	var block bytes.Buffer
 	blocks := 0
 	flush := func() error {

@@ -139,7 +139,7 @@ const maxEarlierBlock = 256 << 20
 // export recorded its sha256, or not made of blocks this exporter writes;
 // a block that does not decode is left out. Nothing in it can make the
 // export fail or differ: at worst, less is copied.
-func readEarlier(path, sum, compression string) *earlierBlocks {
+func readEarlier(path, sum string, enc *blockEncoder) *earlierBlocks {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		slog.Warn("export: reuse: earlier file unreadable; compressing again", "file", path, "err", err)
@@ -150,10 +150,10 @@ func readEarlier(path, sum, compression string) *earlierBlocks {
 		return nil
 	}
 	eb := &earlierBlocks{data: data, blocks: map[[32]byte]span{}}
-	if compression == "gzip" {
-		err = eb.gzipMembers()
+	if enc.gz != nil {
+		err = eb.gzipMembers(enc)
 	} else {
-		err = eb.zstdFrames()
+		err = eb.zstdFrames(enc)
 	}
 	if err != nil {
 		slog.Warn("export: reuse: earlier file not reusable past an offset; compressing the rest again", "file", path, "err", err)
@@ -164,24 +164,30 @@ func readEarlier(path, sum, compression string) *earlierBlocks {
 // zstdFrames finds and decodes every zstd frame of e.data, walking the
 // frame and block headers of RFC 8878 (section 3.1) to find each frame's
 // end: the decoder has no API that reports where a frame ends. A frame
-// counts only if its header records its content size and the size
-// matches (as EncodeAll writes it; a streaming writer's frame does not).
-func (e *earlierBlocks) zstdFrames() error {
+// counts only if its header is the one enc writes for content of its
+// size (the header depends on nothing else; the bytes after it are what
+// decodes to the content): a frame of another encoder or setting, such as
+// the single stream an older smelt wrote, is compressed again.
+func (e *earlierBlocks) zstdFrames(enc *blockEncoder) error {
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxEarlierBlock))
 	if err != nil {
 		return err
 	}
 	defer dec.Close()
-	var out []byte
+	var out, zeros []byte
 	for off := 0; off < len(e.data); {
-		end, size, err := zstdFrameEnd(e.data[off:])
+		end, hdr, err := zstdFrameEnd(e.data[off:])
 		if err != nil {
 			return fmt.Errorf("offset %d: %w", off, err)
 		}
 		end += off
-		if size >= 0 && size <= maxEarlierBlock {
-			out, err = dec.DecodeAll(e.data[off:end], out[:0])
-			if err == nil && int64(len(out)) == size {
+		out, err = dec.DecodeAll(e.data[off:end], out[:0])
+		if err == nil {
+			if len(zeros) < len(out) {
+				zeros = make([]byte, len(out))
+			}
+			want, err := enc.encode(zeros[:len(out)])
+			if err == nil && len(want) >= hdr && bytes.Equal(want[:hdr], e.data[off:off+hdr]) {
 				e.blocks[sha256.Sum256(out)] = span{off, end}
 			}
 		}
@@ -193,8 +199,9 @@ func (e *earlierBlocks) zstdFrames() error {
 var errZstdFrame = errors.New("not a zstd frame written by this exporter")
 
 // zstdFrameEnd returns the length of the zstd frame that b starts with,
-// and its declared content size (-1 when the header has none).
-func zstdFrameEnd(b []byte) (int, int64, error) {
+// and the length of its frame header. A frame declaring more than
+// maxEarlierBlock bytes of content is refused before it is decoded.
+func zstdFrameEnd(b []byte) (end, header int, err error) {
 	if len(b) < 6 || binary.LittleEndian.Uint32(b) != 0xFD2FB528 {
 		return 0, 0, errZstdFrame
 	}
@@ -224,11 +231,13 @@ func zstdFrameEnd(b []byte) (int, int64, error) {
 	case 4:
 		size = int64(binary.LittleEndian.Uint32(b[p:]))
 	case 8:
-		if v := binary.LittleEndian.Uint64(b[p:]); v <= 1<<62 {
-			size = int64(v)
-		}
+		size = int64(min(binary.LittleEndian.Uint64(b[p:]), maxEarlierBlock+1))
 	}
 	p += fcsLen
+	if size > maxEarlierBlock {
+		return 0, 0, fmt.Errorf("a frame of %d bytes, over the %d reused", size, maxEarlierBlock)
+	}
+	header = p
 	for {
 		if p+3 > len(b) {
 			return 0, 0, io.ErrUnexpectedEOF
@@ -256,13 +265,22 @@ func zstdFrameEnd(b []byte) (int, int64, error) {
 			return 0, 0, io.ErrUnexpectedEOF
 		}
 	}
-	return p, size, nil
+	return p, header, nil
 }
 
 // gzipMembers finds and decodes every gzip member of e.data. The reader
 // is given a bytes.Reader, an io.ByteReader, so it reads no further than
 // the member's trailer and the reader's position is where the member ends.
-func (e *earlierBlocks) gzipMembers() error {
+//
+// A member counts only if its header is the one enc writes (the header
+// holds a time and an OS byte that decoding ignores).
+func (e *earlierBlocks) gzipMembers(enc *blockEncoder) error {
+	empty, err := enc.encode(nil)
+	if err != nil {
+		return err
+	}
+	const gzipHeader = 10 // RFC 1952, with no optional fields
+	hdr := bytes.Clone(empty[:gzipHeader])
 	br := bytes.NewReader(e.data)
 	var zr gzip.Reader
 	var out bytes.Buffer
@@ -278,6 +296,9 @@ func (e *earlierBlocks) gzipMembers() error {
 		}
 		if out.Len() > maxEarlierBlock {
 			return fmt.Errorf("offset %d: a member of over %d bytes", off, maxEarlierBlock)
+		}
+		if !bytes.HasPrefix(e.data[off:], hdr) {
+			return fmt.Errorf("offset %d: a gzip header this exporter does not write", off)
 		}
 		e.blocks[sha256.Sum256(out.Bytes())] = span{off, len(e.data) - br.Len()}
 	}

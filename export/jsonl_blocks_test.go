@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -364,5 +365,122 @@ func TestJSONLReuseMatchesFreshExport(t *testing.T) {
 				t.Logf("%s: %d of %d blocks copied", comp, copied, total)
 			}
 		})
+	}
+}
+
+// TestJSONLReuseOfCorruptEarlierFiles damages the earlier export's files
+// (with and without fixing the sha256 export.json records for them) and
+// checks that the export with Reuse still writes the fresh export's
+// bytes, copying from the undamaged files.
+func TestJSONLReuseOfCorruptEarlierFiles(t *testing.T) {
+	docs := webDocs(t, 900, 400, 2)
+	groups := partition(docs, 48<<10)
+	if len(groups) < 7 {
+		t.Fatalf("%d shards; the test wants 7", len(groups))
+	}
+	root := t.TempDir()
+	origIn, in := filepath.Join(root, "orig"), filepath.Join(root, "in")
+	writeShards(t, origIn, groups, nil)
+	removed := map[string]bool{}
+	for i, d := range docs {
+		if i%97 == 5 {
+			removed[d.ID] = true
+		}
+	}
+	writeShards(t, in, groups, removed)
+	for _, comp := range []string{"zstd", "gzip"} {
+		t.Run(comp, func(t *testing.T) {
+			opt := Options{Format: FormatJSONL, Compression: comp}
+			base, fresh, reused := filepath.Join(root, comp, "base"), filepath.Join(root, comp, "fresh"), filepath.Join(root, comp, "reused")
+			p := export(t, openDocInput(t, origIn), base, opt)
+			export(t, openDocInput(t, in), fresh, opt)
+
+			name := func(i int) string { return filepath.Join(base, p.Files[i].Name) }
+			edit := func(i int, fn func([]byte) []byte, fixSum bool) {
+				b, err := os.ReadFile(name(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b = fn(b)
+				if err := os.WriteFile(name(i), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if fixSum {
+					s := sha256.Sum256(b)
+					p.Files[i].SHA256 = hex.EncodeToString(s[:])
+				}
+			}
+			flip := func(at func(n int) int) func([]byte) []byte {
+				return func(b []byte) []byte { b[at(len(b))] ^= 0x40; return b }
+			}
+			edit(0, flip(func(n int) int { return n / 2 }), false)
+			edit(1, flip(func(n int) int { return n / 2 }), true)
+			edit(2, func(b []byte) []byte { return b[:len(b)/2] }, true)
+			if err := os.Remove(name(3)); err != nil {
+				t.Fatal(err)
+			}
+			edit(4, func(b []byte) []byte {
+				rng := rand.New(rand.NewPCG(4, 4))
+				for i := range b {
+					b[i] = byte(rng.Uint32())
+				}
+				return b
+			}, true)
+			edit(5, flip(func(int) int { return 4 }), true) // the first frame's header
+			edit(6, func(b []byte) []byte { return append(b, b[:len(b)/3]...) }, true)
+			data, err := json.MarshalIndent(p, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(base, SidecarName), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			opt.Reuse = &Reuse{Dir: base, Removed: removed}
+			export(t, openDocInput(t, in), reused, opt)
+			sameDirs(t, fresh, reused)
+			copied, encoded := countsOf(t, reused)
+			want, total := expectEncoded(groups, removed)
+			if copied == 0 || encoded <= int64(want) || copied+encoded != int64(total) {
+				t.Fatalf("copied %d, compressed %d of %d blocks; want some copied, and more than the %d changed compressed", copied, encoded, total, want)
+			}
+			t.Logf("copied %d, compressed %d of %d blocks (%d changed)", copied, encoded, total, want)
+		})
+	}
+}
+
+// TestZstdFrameEnd checks the frame walk on the encoder's own frames, for
+// every width of the content size field, concatenated.
+func TestZstdFrameEnd(t *testing.T) {
+	enc, err := newBlockEncoder("zstd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := realText(t)
+	var file []byte
+	var sizes []int
+	for _, n := range []int{0, 1, 255, 256, 300, 65791, 65792, 200_000, 1 << 20} {
+		b, err := enc.encode(pool[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		end, hdr, err := zstdFrameEnd(b)
+		if err != nil || end != len(b) || hdr < 6 || hdr > 14 {
+			t.Fatalf("%d bytes: frame end %d, header %d bytes, err %v; want %d", n, end, hdr, err, len(b))
+		}
+		if _, _, err := zstdFrameEnd(b[:len(b)-1]); err == nil {
+			t.Fatalf("%d bytes: a cut frame walked without error", n)
+		}
+		file = append(file, b...)
+		sizes = append(sizes, n)
+	}
+	eb := &earlierBlocks{data: file, blocks: map[[32]byte]span{}}
+	if err := eb.zstdFrames(enc); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range sizes {
+		if _, ok := eb.find(pool[:n]); !ok {
+			t.Fatalf("the %d-byte block was not found", n)
+		}
 	}
 }
