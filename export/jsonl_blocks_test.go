@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 
+	kgzip "github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/shards"
 )
@@ -484,3 +486,122 @@ func TestZstdFrameEnd(t *testing.T) {
 		}
 	}
 }
+
+// jsonlLines renders documents as the export's JSONL lines.
+func jsonlLines(t testing.TB, docs []*shards.Document) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(docs))
+	for i, d := range docs {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		doc := dolmaDoc(d)
+		if err := enc.Encode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = b.Bytes()
+	}
+	return out
+}
+
+// cutBlocks groups the documents not in removed into blocks by the cut
+// rule with k documents per block on average (k = 0: one block).
+func cutBlocks(docs []*shards.Document, lines [][]byte, removed map[string]bool, k uint64) [][]byte {
+	var out [][]byte
+	var cur []byte
+	for i, d := range docs {
+		if removed[d.ID] {
+			continue
+		}
+		cur = append(cur, lines[i]...)
+		if k > 0 && (jsonlCutAfter(d.ID, k) || len(cur) >= jsonlBlockCap) {
+			out, cur = append(out, cur), nil
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// TestJSONLBlockTradeoff measures, for documents per block K, the
+// compressed size of real text against one stream per file (what smelt
+// wrote before blocks) and the share of a file compressed again after a
+// random 1% removal. A measurement, not a check: run with
+// SMELT_JSONL_TRADEOFF=1 go test ./export/ -run JSONLBlockTradeoff -v
+func TestJSONLBlockTradeoff(t *testing.T) {
+	if os.Getenv("SMELT_JSONL_TRADEOFF") == "" {
+		t.Skip("a measurement: set SMELT_JSONL_TRADEOFF=1")
+	}
+	docs := webDocs(t, 3000, 2000, 3)
+	lines := jsonlLines(t, docs)
+	var raw int
+	for _, l := range lines {
+		raw += len(l)
+	}
+	streamSize := func(comp string) int {
+		var buf bytes.Buffer
+		var w io.WriteCloser
+		if comp == "gzip" {
+			w = kgzipWriter(&buf)
+		} else {
+			zw, err := zstdStream(&buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w = zw
+		}
+		for _, l := range lines {
+			w.Write(l)
+		}
+		w.Close()
+		return buf.Len()
+	}
+	zs, gs := streamSize("zstd"), streamSize("gzip")
+	t.Logf("%d documents, %.1f MB of JSONL; one stream: zstd %.2f MB (%.3f of raw), gzip %.2f MB", len(docs), float64(raw)/1e6, float64(zs)/1e6, float64(zs)/float64(raw), float64(gs)/1e6)
+	t.Logf("%5s %9s %10s %10s %22s", "K", "block KB", "zstd/one", "gzip/one", "1% removal: recompress")
+	zenc, _ := newBlockEncoder("zstd")
+	genc, _ := newBlockEncoder("gzip")
+	for _, k := range []uint64{4, 8, 16, 32, 64, 128, 256} {
+		blocks := cutBlocks(docs, lines, nil, k)
+		var z, g int
+		for _, b := range blocks {
+			zb, _ := zenc.encode(b)
+			gb, _ := genc.encode(b)
+			z, g = z+len(zb), g+len(gb)
+		}
+		// The share of the uncompressed bytes in blocks that a random 1%
+		// removal changes, averaged over 10 draws.
+		var redo float64
+		for seed := range uint64(10) {
+			rng := rand.New(rand.NewPCG(seed, k))
+			removed := map[string]bool{}
+			for _, d := range docs {
+				if rng.Float64() < 0.01 {
+					removed[d.ID] = true
+				}
+			}
+			old := map[string]bool{}
+			for _, b := range blocks {
+				old[string(b)] = true
+			}
+			var changed, total int
+			for _, b := range cutBlocks(docs, lines, removed, k) {
+				total += len(b)
+				if !old[string(b)] {
+					changed += len(b)
+				}
+			}
+			redo += float64(changed) / float64(total) / 10
+		}
+		t.Logf("%5d %9.1f %10.3f %10.3f %21.1f%%", k, float64(raw)/float64(len(blocks))/1024, float64(z)/float64(zs), float64(g)/float64(gs), 100*redo)
+	}
+}
+
+// zstdStream and kgzipWriter are the single-stream writers smelt used
+// before blocks (the baseline of the measurements).
+func zstdStream(w io.Writer) (*zstd.Encoder, error) {
+	return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
+}
+
+func kgzipWriter(w io.Writer) io.WriteCloser { return kgzip.NewWriter(w) }
