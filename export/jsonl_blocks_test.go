@@ -11,10 +11,15 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -605,3 +610,176 @@ func zstdStream(w io.Writer) (*zstd.Encoder, error) {
 }
 
 func kgzipWriter(w io.Writer) io.WriteCloser { return kgzip.NewWriter(w) }
+
+// cpuSeconds is the process's user+system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// TestJSONLTakedownSpeed measures a JSONL export of ~100 MB of documents
+// made from real text, then, after a random 1% removal, the export of the
+// reduced shards afresh and with Reuse (checking they are the same
+// bytes), and the files' size against one stream per file. A
+// measurement: SMELT_JSONL_BENCH=1 go test ./export/ -run JSONLTakedownSpeed -v
+// (SMELT_JSONL_BENCH_MB sets the size; SMELT_JSONL_BENCH_KEEP=DIR keeps
+// the shards in DIR/orig and DIR/in).
+func TestJSONLTakedownSpeed(t *testing.T) {
+	if os.Getenv("SMELT_JSONL_BENCH") == "" {
+		t.Skip("a measurement: set SMELT_JSONL_BENCH=1")
+	}
+	mb := 100
+	if v := os.Getenv("SMELT_JSONL_BENCH_MB"); v != "" {
+		fmt.Sscan(v, &mb)
+	}
+	const median = 2000 // about 3.3 KB a document on average
+	docs := webDocs(t, mb<<20/3300, median, 5)
+	groups := partition(docs, 8<<20)
+	rng := rand.New(rand.NewPCG(9, 9))
+	removed := map[string]bool{}
+	for _, d := range docs {
+		if rng.Float64() < 0.01 {
+			removed[d.ID] = true
+		}
+	}
+	root := t.TempDir()
+	if keep := os.Getenv("SMELT_JSONL_BENCH_KEEP"); keep != "" {
+		root = keep // the shards stay, for timing smelt export on them
+	}
+	origIn, in := filepath.Join(root, "orig"), filepath.Join(root, "in")
+	writeShards(t, origIn, groups, nil)
+	writeShards(t, in, groups, removed)
+	var raw int64
+	for _, g := range groups {
+		for _, l := range jsonlLines(t, g) {
+			raw += int64(len(l))
+		}
+	}
+	// One stream per file, as before blocks.
+	stream := map[string]int64{}
+	for _, comp := range []string{"zstd", "gzip"} {
+		for _, g := range groups {
+			var buf bytes.Buffer
+			var w io.WriteCloser = kgzipWriter(&buf)
+			if comp == "zstd" {
+				zw, err := zstdStream(&buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w = zw
+			}
+			for _, l := range jsonlLines(t, g) {
+				w.Write(l)
+			}
+			w.Close()
+			stream[comp] += int64(buf.Len())
+		}
+	}
+	t.Logf("%d documents in %d shards, %.1f MB of JSONL; %d removed", len(docs), len(groups), float64(raw)/1e6, len(removed))
+	docs, groups = nil, nil // not to be scanned by the collector while timing
+	// timed exports the input shards in the directory above out, three
+	// times, and returns the fastest run's wall and CPU seconds.
+	timed := func(out string, opt Options) (wall, cpu float64, bytes int64) {
+		wall, cpu = math.Inf(1), math.Inf(1)
+		for range 3 {
+			os.RemoveAll(out)
+			runtime.GC()
+			c0, t0 := cpuSeconds(), time.Now()
+			p := export(t, openDocInput(t, filepath.Dir(out)), out, opt)
+			wall, cpu = min(wall, time.Since(t0).Seconds()), min(cpu, cpuSeconds()-c0)
+			bytes = 0
+			for _, f := range p.Files {
+				bytes += f.Bytes
+			}
+		}
+		return
+	}
+	for _, comp := range []string{"zstd", "gzip"} {
+		opt := Options{Format: FormatJSONL, Compression: comp}
+		base := filepath.Join(origIn, comp)
+		w0, c0, size := timed(base, opt)
+		fresh, reused := filepath.Join(in, comp+"-fresh"), filepath.Join(in, comp+"-reused")
+		w1, c1, _ := timed(fresh, opt)
+		opt.Reuse = &Reuse{Dir: base, Removed: removed}
+		w2, c2, _ := timed(reused, opt)
+		sameDirs(t, fresh, reused)
+		copied, encoded := countsOf(t, reused)
+		t.Logf("%s: files %.2f MB in blocks, %.2f MB as one stream per file (%.3fx)", comp, float64(size)/1e6, float64(stream[comp])/1e6, float64(size)/float64(stream[comp]))
+		t.Logf("%s: first export %.2f s (%.2f CPU-s); after 1%% removal: fresh %.2f s (%.2f CPU-s), with Reuse %.2f s (%.2f CPU-s), %.1fx faster; %d blocks copied, %d compressed",
+			comp, w0, c0, w1, c1, w2, c2, w1/w2, copied, encoded)
+	}
+}
+
+// TestJSONLBlocksStandardReaders reads block files with the reference
+// command-line decoders (zstd -dc reads concatenated frames, gzip -dc
+// concatenated members) and with DuckDB's read_json, and checks they see
+// exactly the documents smelt exported.
+func TestJSONLBlocksStandardReaders(t *testing.T) {
+	docs := webDocs(t, 600, 400, 4)
+	root := t.TempDir()
+	in := filepath.Join(root, "in")
+	writeShards(t, in, partition(docs, 64<<10), nil)
+	for _, comp := range []string{"zstd", "gzip"} {
+		t.Run(comp, func(t *testing.T) {
+			out := filepath.Join(root, comp)
+			p := export(t, openDocInput(t, in), out, Options{Format: FormatJSONL, Compression: comp})
+			if copied, enc := countsOf(t, out); copied != 0 || enc < int64(len(p.Files))*3 {
+				t.Fatalf("%d blocks in %d files; the test wants several a file", enc, len(p.Files))
+			}
+			tool, err := exec.LookPath(comp)
+			if err != nil {
+				t.Skipf("no %s command: %v", comp, err)
+			}
+			k := 0
+			want := map[string][3]any{} // file -> docs, chars, first id
+			for _, f := range p.Files {
+				got, err := exec.Command(tool, "-dc", filepath.Join(out, f.Name)).Output()
+				if err != nil {
+					t.Fatalf("%s -dc %s: %v", comp, f.Name, err)
+				}
+				exp := bytes.Join(jsonlLines(t, docs[k:k+int(f.Docs)]), nil)
+				if !bytes.Equal(got, exp) {
+					t.Fatalf("%s -dc %s: %d bytes, want the %d bytes of its %d documents", comp, f.Name, len(got), len(exp), f.Docs)
+				}
+				var chars int
+				for _, d := range docs[k : k+int(f.Docs)] {
+					chars += utf8.RuneCountInString(d.Text)
+				}
+				want[f.Name] = [3]any{f.Docs, chars, docs[k].ID}
+				k += int(f.Docs)
+			}
+			if k != len(docs) {
+				t.Fatalf("the files hold %d documents, want %d", k, len(docs))
+			}
+
+			dir, err := filepath.Abs(filepath.Join("testdata", "node"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			node := testutil.NodePackages(t, dir, "the DuckDB check", "nodejs-polars", "nodejs-polars-linux-x64-gnu", "@duckdb/node-api")
+			res, err := exec.CommandContext(testutil.Context(t), node, filepath.Join(dir, "jsonl.mjs"), filepath.Join(out, "*.jsonl.*")).Output()
+			if err != nil {
+				t.Fatalf("node jsonl.mjs: %v", err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(res)), "\n")
+			if len(lines) != len(p.Files) {
+				t.Fatalf("DuckDB read %d files, want %d:\n%s", len(lines), len(p.Files), res)
+			}
+			for _, l := range lines {
+				var r struct {
+					File        string
+					Docs, Chars int
+					MinID       string `json:"min_id"`
+				}
+				if err := json.Unmarshal([]byte(l), &r); err != nil {
+					t.Fatal(err)
+				}
+				w, ok := want[filepath.Base(r.File)]
+				if !ok || int64(r.Docs) != w[0].(int64) || r.Chars != w[1].(int) || r.MinID > w[2].(string) {
+					t.Fatalf("DuckDB: %s holds %d documents, %d characters of text; want %v", r.File, r.Docs, r.Chars, w)
+				}
+			}
+		})
+	}
+}
