@@ -75,7 +75,14 @@ func (e *jsonlExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo,
 	if jsonlBlocksDone != nil {
 		jsonlBlocksDone(e.out, e.copied, e.encoded)
 	}
+	e.close()
 	return e.perShard.finish(ctx, cp)
+}
+
+// close releases the encoder.
+func (e *jsonlExporter) close() {
+	e.enc.close()
+	e.enc = nil
 }
 
 // dolmaDoc is the JSONL line of a document.
