@@ -627,7 +627,8 @@ func cpuSeconds() float64 {
 // reduced shards afresh and with Reuse (checking they are the same
 // bytes), and the files' size against one stream per file. A
 // measurement: SMELT_JSONL_BENCH=1 go test ./export/ -run JSONLTakedownSpeed -v
-// (SMELT_JSONL_BENCH_MB sets the size; SMELT_JSONL_BENCH_KEEP=DIR keeps
+// (SMELT_JSONL_BENCH_MB sets the size, SMELT_JSONL_BENCH_SHARD_MB the
+// shards' (default 8); SMELT_JSONL_BENCH_KEEP=DIR keeps
 // the shards in DIR/orig and DIR/in).
 func TestJSONLTakedownSpeed(t *testing.T) {
 	if os.Getenv("SMELT_JSONL_BENCH") == "" {
@@ -639,7 +640,11 @@ func TestJSONLTakedownSpeed(t *testing.T) {
 	}
 	const median = 2000 // about 3.3 KB a document on average
 	docs := webDocs(t, mb<<20/3300, median, 5)
-	groups := partition(docs, 8<<20)
+	shardMB := 8.0
+	if v := os.Getenv("SMELT_JSONL_BENCH_SHARD_MB"); v != "" {
+		fmt.Sscan(v, &shardMB)
+	}
+	groups := partition(docs, int64(shardMB*(1<<20)))
 	rng := rand.New(rand.NewPCG(9, 9))
 	removed := map[string]bool{}
 	for _, d := range docs {
