@@ -142,7 +142,7 @@ func (e *earlierBlocks) find(block []byte) ([]byte, bool) {
 
 // maxEarlierBlock bounds a block of an earlier file that is decompressed
 // for reuse (a larger one is not reused: it is compressed again).
-const maxEarlierBlock = 256 << 20
+const maxEarlierBlock = 64 << 20
 
 // readEarlier reads the blocks of an earlier export's file. It returns nil
 // (compress everything) when the file is missing, changed since its
