@@ -6,9 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -33,10 +32,15 @@ type DolmaMeta struct {
 }
 
 // jsonlExporter writes one compressed JSONL file per input document
-// shard: part-NNNNN.jsonl.zst (or .jsonl.gz).
+// shard: part-NNNNN.jsonl.zst (or .jsonl.gz), a concatenation of
+// independently compressed blocks (see jsonl_blocks.go).
 type jsonlExporter struct {
 	perShard
 	opt Options
+	enc *blockEncoder
+	// copied and encoded count the blocks copied from an earlier export
+	// and those compressed (tests check that Reuse copies).
+	copied, encoded int64
 }
 
 func (e *jsonlExporter) shard(ctx context.Context, in *Input, path string, info shards.ShardInfo, index int) error {
@@ -44,59 +48,106 @@ func (e *jsonlExporter) shard(ctx context.Context, in *Input, path string, info 
 	if e.opt.Compression == "gzip" {
 		ext = ".jsonl.gz"
 	}
+	if e.enc == nil {
+		enc, err := newBlockEncoder(e.opt.Compression)
+		if err != nil {
+			return err
+		}
+		e.enc = enc
+	}
+	var old *earlierBlocks
+	if p, fi, ok := e.reuse.lookup(in, info.Name); ok {
+		old = readEarlier(p, fi.SHA256, e.enc)
+	}
 	return e.write(fmt.Sprintf("part-%05d%s", index, ext), FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
-		return e.writeDocs(ctx, w, path, info, fi)
+		return e.writeDocs(ctx, w, path, info, fi, old)
 	})
 }
 
-func (e *jsonlExporter) writeDocs(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo) error {
-	var cw io.WriteCloser
-	if e.opt.Compression == "gzip" {
-		cw = gzip.NewWriter(w)
-	} else {
-		// One encoder goroutine: the output is then the same bytes on
-		// any machine.
-		zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return fmt.Errorf("export: zstd: %w", err)
-		}
-		cw = zw
+// jsonlBlocksDone, if set (by tests), is told how many blocks an export
+// into out copied and compressed.
+var jsonlBlocksDone func(out string, copied, encoded int64)
+
+func (e *jsonlExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo, error) {
+	if e.reuse != nil {
+		slog.Info("export: jsonl blocks", "copied", e.copied, "compressed", e.encoded)
 	}
-	var line bytes.Buffer
-	enc := json.NewEncoder(&line)
-	enc.SetEscapeHTML(false)
-	n, err := forEachDoc(ctx, path, info, func(d *shards.Document) error {
-		doc := DolmaDoc{ID: d.ID, Text: d.Text, Source: d.Source, Created: d.Date,
-			Metadata: DolmaMeta{URL: d.URL, Lang: d.Lang, LangScore: d.LangScore}}
-		if d.HasQuality {
-			q := d.Quality
-			doc.Metadata.Quality = &q
+	if jsonlBlocksDone != nil {
+		jsonlBlocksDone(e.out, e.copied, e.encoded)
+	}
+	e.close()
+	return e.perShard.finish(ctx, cp)
+}
+
+// close releases the encoder.
+func (e *jsonlExporter) close() {
+	e.enc.close()
+	e.enc = nil
+}
+
+// dolmaDoc is the JSONL line of a document.
+func dolmaDoc(d *shards.Document) DolmaDoc {
+	doc := DolmaDoc{ID: d.ID, Text: d.Text, Source: d.Source, Created: d.Date,
+		Metadata: DolmaMeta{URL: d.URL, Lang: d.Lang, LangScore: d.LangScore}}
+	if d.HasQuality {
+		q := d.Quality
+		doc.Metadata.Quality = &q
+	}
+	if d.Meta != "" {
+		if json.Valid([]byte(d.Meta)) {
+			doc.Metadata.Meta = json.RawMessage(d.Meta)
+		} else {
+			// Not JSON after all: keep it, as a string.
+			s, _ := json.Marshal(d.Meta)
+			doc.Metadata.Meta = s
 		}
-		if d.Meta != "" {
-			if json.Valid([]byte(d.Meta)) {
-				doc.Metadata.Meta = json.RawMessage(d.Meta)
-			} else {
-				// Not JSON after all: keep it, as a string.
-				s, _ := json.Marshal(d.Meta)
-				doc.Metadata.Meta = s
+	}
+	return doc
+}
+
+func (e *jsonlExporter) writeDocs(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo, old *earlierBlocks) error {
+	var block bytes.Buffer
+	blocks := 0
+	flush := func() error {
+		if b, ok := old.find(block.Bytes()); ok {
+			e.copied++
+			if _, err := w.Write(b); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+		} else {
+			b, err := e.enc.encode(block.Bytes())
+			if err != nil {
+				return err
+			}
+			e.encoded++
+			if _, err := w.Write(b); err != nil {
+				return fmt.Errorf("export: %w", err)
 			}
 		}
-		line.Reset()
+		blocks++
+		block.Reset()
+		return nil
+	}
+	enc := json.NewEncoder(&block)
+	enc.SetEscapeHTML(false)
+	n, err := forEachDoc(ctx, path, info, func(d *shards.Document) error {
+		doc := dolmaDoc(d)
 		if err := enc.Encode(&doc); err != nil {
 			return fmt.Errorf("export: %s: document %s: %w", path, d.ID, err)
 		}
-		if _, err := cw.Write(line.Bytes()); err != nil {
-			return fmt.Errorf("export: %w", err)
+		if jsonlCutAfter(d.ID, jsonlBlockDocs) || block.Len() >= jsonlBlockCap {
+			return flush()
 		}
 		return nil
 	})
 	fi.Docs = n
 	if err != nil {
-		cw.Close()
 		return err
 	}
-	if err := cw.Close(); err != nil {
-		return fmt.Errorf("export: %w", err)
+	if block.Len() > 0 || blocks == 0 {
+		// The last block; or, for a shard with no documents, one empty
+		// block, so that the file is still a valid zstd or gzip file.
+		return flush()
 	}
 	return nil
 }
