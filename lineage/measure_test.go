@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/smelt-dev/smelt/shards"
 )
 
 // TestMeasureTakedown measures, on a generated run of
@@ -52,29 +55,36 @@ func TestMeasureTakedown(t *testing.T) {
 		t.Logf("run of %d documents built in %v", n, time.Since(start).Round(time.Second))
 	}
 
-	start = time.Now()
-	ix, err := Open(ctx, run)
+	// The kept documents' URLs, from the dedup step's output (what
+	// tokenize read): a lineage lookup of every document would hold the
+	// whole run's paths in this process's memory and distort what follows.
+	kept, err := keptURLs(run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("index opened (built if missing or stale) in %v", time.Since(start).Round(time.Millisecond))
-	ls, err := ix.Lookup(Query{Domain: "example"}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []string
-	for _, l := range ls {
-		if l.Status == "kept (tokenized)" {
-			kept = append(kept, l.URL)
-		}
-	}
-	t.Logf("%d documents indexed, %d kept", len(ls), len(kept))
 	sort.Strings(kept)
 	rng := rand.New(rand.NewPCG(1, 2))
 	rng.Shuffle(len(kept), func(i, j int) { kept[i], kept[j] = kept[j], kept[i] })
 	if urls > len(kept) {
 		urls = len(kept)
 	}
+	// SMELT_LINEAGE_BENCH_BUILD_ONLY=1: write the URLs to take down to
+	// DIR/urls.txt and stop, for measuring the smelt commands themselves
+	// (lineage/testdata/measure_takedown.sh).
+	if os.Getenv("SMELT_LINEAGE_BENCH_BUILD_ONLY") != "" {
+		if err := os.WriteFile(filepath.Join(dir, "urls.txt"), []byte(strings.Join(kept[:urls], "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d kept documents; %d URLs to take down in %s", len(kept), urls, filepath.Join(dir, "urls.txt"))
+		return
+	}
+	start = time.Now()
+	ix, err := Open(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("index opened (built if missing or stale) in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("%d documents kept", len(kept))
 	var lat []time.Duration
 	for _, u := range kept[:20] {
 		s := time.Now()
@@ -102,6 +112,7 @@ func TestMeasureTakedown(t *testing.T) {
 		if err := copyTree(run, scratch); err != nil {
 			t.Fatal(err)
 		}
+		runtime.GC()
 		// Phase timings at debug level, for the takedown only.
 		prev := slog.Default()
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -134,6 +145,20 @@ func TestMeasureTakedown(t *testing.T) {
 	cpu := cpuTime()
 	rerunFromTokenize(t, run)
 	t.Logf("rerun of tokenize and the exports (all %d documents): %v, %v CPU (load average %s)", len(kept), time.Since(start).Round(time.Millisecond), (cpuTime() - cpu).Round(time.Millisecond), loadAvg())
+}
+
+// keptURLs lists the URLs of the documents in the run's dedup output.
+func keptURLs(run string) ([]string, error) {
+	dir := filepath.Join(run, "dedup")
+	m, err := shards.ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	var urls []string
+	err = forEachDoc(dir, m, func(_ string, _ int64, d *shards.Document) {
+		urls = append(urls, d.URL)
+	})
+	return urls, err
 }
 
 // cpuTime is the process's user and system CPU time so far.
