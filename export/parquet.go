@@ -9,11 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
-	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/smelt-dev/smelt/shards"
 )
 
@@ -153,89 +150,8 @@ func (e *parquetExporter) shard(ctx context.Context, in *Input, path string, inf
 		})
 	}
 	return e.write(name, FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
-		return e.writeDocs(ctx, w, path, info, fi)
+		return e.writeDocs(ctx, w, in, path, info, fi)
 	})
-}
-
-// rowGroups writes Arrow records of one schema to a Parquet file, one row
-// group each time the rows added reach about RowGroupBytes.
-type rowGroups struct {
-	fw    *pqarrow.FileWriter
-	b     *array.RecordBuilder
-	limit int64
-	size  int64
-}
-
-func newRowGroups(w io.Writer, schema *arrow.Schema, codec compress.Compression, limit int64) (*rowGroups, error) {
-	fw, err := pqarrow.NewFileWriter(schema, w, writerProps(codec), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-	if err != nil {
-		return nil, fmt.Errorf("export: parquet writer: %w", err)
-	}
-	return &rowGroups{fw: fw, b: array.NewRecordBuilder(memory.DefaultAllocator, schema), limit: limit}, nil
-}
-
-// added records that a row of about n bytes was appended to the builder.
-func (g *rowGroups) added(n int64) error {
-	g.size += n
-	if g.size >= g.limit {
-		return g.flush()
-	}
-	return nil
-}
-
-func (g *rowGroups) flush() error {
-	if g.b.Field(0).Len() == 0 {
-		return nil
-	}
-	rec := g.b.NewRecord()
-	defer rec.Release()
-	g.size = 0
-	if err := g.fw.Write(rec); err != nil {
-		return fmt.Errorf("export: parquet write: %w", err)
-	}
-	return nil
-}
-
-// close writes the last row group and the footer.
-func (g *rowGroups) close() error {
-	defer g.b.Release()
-	if err := g.flush(); err != nil {
-		return err
-	}
-	if err := g.fw.Close(); err != nil {
-		return fmt.Errorf("export: parquet close: %w", err)
-	}
-	return nil
-}
-
-func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, path string, info shards.ShardInfo, fi *FileInfo) error {
-	g, err := newRowGroups(w, ParquetDocSchema(), parquetCodec(e.opt.Compression), e.opt.RowGroupBytes)
-	if err != nil {
-		return err
-	}
-	f := g.b.Fields()
-	str := func(i int) *array.StringBuilder { return f[i].(*array.StringBuilder) }
-	fi.Docs, err = forEachDoc(ctx, path, info, func(d *shards.Document) error {
-		for i, v := range []string{d.ID, d.Source, d.URL, d.Date, d.Text, d.Lang} {
-			str(i).Append(v)
-		}
-		f[6].(*array.Float64Builder).Append(d.LangScore)
-		if d.HasQuality {
-			f[7].(*array.Float64Builder).Append(d.Quality)
-		} else {
-			f[7].AppendNull()
-		}
-		if d.Meta != "" {
-			str(8).Append(d.Meta)
-		} else {
-			str(8).AppendNull()
-		}
-		return g.added(shards.DocBytes(d))
-	})
-	if err != nil {
-		return err
-	}
-	return g.close()
 }
 
 // forEachDoc calls fn with every document of a document shard, after

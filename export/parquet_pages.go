@@ -1,0 +1,164 @@
+package export
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/apache/arrow/go/v17/parquet/compress"
+	"github.com/klauspost/compress/zstd"
+)
+
+// pageCodec compresses (and, for reuse, decompresses) whole Parquet pages
+// with the codec of the Compression option. One zstd encoder serves a
+// whole file: Arrow's codec starts a new one for every page, which for
+// the documents' small content-defined pages would cost more than the
+// compression.
+type pageCodec struct {
+	kind  compress.Compression
+	zenc  *zstd.Encoder
+	zdec  *zstd.Decoder
+	other compress.Codec
+}
+
+func newPageCodec(kind compress.Compression, level zstd.EncoderLevel) (*pageCodec, error) {
+	p := &pageCodec{kind: kind}
+	var err error
+	switch kind {
+	case compress.Codecs.Zstd:
+		p.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true))
+		if err != nil {
+			return nil, fmt.Errorf("export: zstd: %w", err)
+		}
+	case compress.Codecs.Uncompressed:
+	default:
+		if p.other, err = compress.GetCodec(kind); err != nil {
+			return nil, fmt.Errorf("export: parquet codec: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// compress appends src, compressed, to dst.
+func (p *pageCodec) compress(dst, src []byte) []byte {
+	switch {
+	case p.zenc != nil:
+		return p.zenc.EncodeAll(src, dst)
+	case p.other != nil:
+		off := len(dst)
+		bound := int(p.other.CompressBound(int64(len(src))))
+		dst = slices.Grow(dst, bound)
+		c := p.other.Encode(dst[off:off+bound], src)
+		if len(c) > 0 && &c[0] == &dst[off : off+1][0] {
+			return dst[:off+len(c)]
+		}
+		return append(dst, c...)
+	}
+	return append(dst, src...)
+}
+
+// decompress returns src decompressed into dst's storage; size is the
+// page's uncompressed size, checked.
+func (p *pageCodec) decompress(dst, src []byte, size int) ([]byte, error) {
+	var out []byte
+	var err error
+	switch {
+	case p.kind == compress.Codecs.Zstd:
+		if p.zdec == nil {
+			if p.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<31)); err != nil {
+				return nil, err
+			}
+		}
+		out, err = p.zdec.DecodeAll(src, dst[:0])
+	case p.other != nil:
+		if cap(dst) < size {
+			dst = make([]byte, size)
+		}
+		out = p.other.Decode(dst[:size], src)
+	default:
+		out = src
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != size {
+		return nil, fmt.Errorf("page decompresses to %d bytes, its header says %d", len(out), size)
+	}
+	return out, nil
+}
+
+// A data page header (Parquet's PageHeader with a DataPageHeader, v1) in
+// Thrift's compact protocol, written by hand: smelt's pages always have
+// the same five fields, and the parser for reuse accepts exactly those.
+// Thrift compact: a field header byte is (id delta << 4) | type, i32s
+// are zigzag varints, a struct ends with a 0 byte.
+const (
+	thriftI32    = 5
+	thriftStruct = 12
+	encPlain     = 0
+	encRLE       = 3
+)
+
+func appendI32Field(dst []byte, delta byte, v int32) []byte {
+	dst = append(dst, delta<<4|thriftI32)
+	return binary.AppendUvarint(dst, uint64(uint32(v<<1)^uint32(v>>31)))
+}
+
+// appendPageHeader appends the header of a PLAIN data page (v1, RLE
+// levels) of nvals values (rows, nulls included) whose data (as written,
+// compressed) has the CRC-32 crc: what readers may check, and what reuse
+// checks before it copies a page.
+func appendPageHeader(dst []byte, uncompressed, compressed int32, crc uint32, nvals int32) []byte {
+	dst = appendI32Field(dst, 1, 0) // type: DATA_PAGE
+	dst = appendI32Field(dst, 1, uncompressed)
+	dst = appendI32Field(dst, 1, compressed)
+	dst = appendI32Field(dst, 1, int32(crc))
+	dst = append(dst, 1<<4|thriftStruct) // field 5: data_page_header
+	dst = appendI32Field(dst, 1, nvals)
+	dst = appendI32Field(dst, 1, encPlain)
+	dst = appendI32Field(dst, 1, encRLE) // definition levels
+	dst = appendI32Field(dst, 1, encRLE) // repetition levels
+	return append(dst, 0, 0)
+}
+
+var errPageHeader = errors.New("not a page header smelt writes")
+
+// parsePageHeader reads a header appendPageHeader wrote at the start of
+// b: its length, the page's sizes, CRC and number of values. Anything
+// else is an error.
+func parsePageHeader(b []byte) (n int, uncompressed, compressed int32, crc uint32, nvals int32, err error) {
+	field := func(delta byte) (int32, error) {
+		if n >= len(b) || b[n] != delta<<4|thriftI32 {
+			return 0, errPageHeader
+		}
+		n++
+		u, k := binary.Uvarint(b[n:])
+		if k <= 0 || u > 1<<32-1 {
+			return 0, errPageHeader
+		}
+		n += k
+		x := uint32(u)
+		return int32(x>>1) ^ -int32(x&1), nil
+	}
+	var vals [8]int32
+	for i := range vals {
+		if i == 4 {
+			if n >= len(b) || b[n] != 1<<4|thriftStruct {
+				return 0, 0, 0, 0, 0, errPageHeader
+			}
+			n++
+		}
+		if vals[i], err = field(1); err != nil {
+			return 0, 0, 0, 0, 0, err
+		}
+	}
+	if n+2 > len(b) || b[n] != 0 || b[n+1] != 0 {
+		return 0, 0, 0, 0, 0, errPageHeader
+	}
+	n += 2
+	if vals[0] != 0 || vals[1] < 0 || vals[2] < 0 || vals[4] < 0 || vals[5] != encPlain || vals[6] != encRLE || vals[7] != encRLE {
+		return 0, 0, 0, 0, 0, errPageHeader
+	}
+	return n, vals[1], vals[2], uint32(vals[3]), vals[4], nil
+}
