@@ -110,6 +110,10 @@ type parquetExporter struct {
 	tok     *shards.TokenizerInfo // set for token shards
 	buf     tokenBufs
 	fileBuf []byte // the shard being read
+	// For documents: the page codec and the previous file's writer
+	// (buffers), kept from one file to the next.
+	docCodec *pageCodec
+	docPrev  *docParquet
 }
 
 // parquetCodec is the Parquet codec of a Compression option: zstd (the

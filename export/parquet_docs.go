@@ -46,10 +46,13 @@ import (
 // column, and compresses each with a new zstd encoder, so no page could
 // be reused. Measured numbers are in docs/formats.md.
 
-// docPageK is the expected number of documents in a page group: at 1 %
-// random removal (0.99)^64 = 53 % of groups are untouched. See
-// docs/formats.md for the size and reuse measurements behind it.
-const docPageK = 64
+// docPageK is the expected number of documents in a page group. On 100 MB
+// of real text (BenchmarkParquetDocs, docs/formats.md), after a random
+// 1 % removal: k=16 leaves 82 % of the documents' bytes in page groups
+// that are copied, for files 2.4 % larger than pqarrow's 8 MiB pages;
+// k=64 66 % (+0.5 %), k=8 88 % (+4 %). A variable only for the
+// benchmark, which compares several.
+var docPageK uint64 = 16
 
 // docPageMaxBytes ends a page group whatever the ids (a run of documents
 // with no cut point, or very long ones).
@@ -87,6 +90,8 @@ func docPageCut(id string) bool {
 var (
 	docGroupsCopied  atomic.Int64
 	docGroupsEncoded atomic.Int64
+	docBytesCopied   atomic.Int64 // shards.DocBytes of the groups
+	docBytesEncoded  atomic.Int64
 )
 
 const docColumns = 9
@@ -131,7 +136,11 @@ func docProps(codec compress.Compression) *parquet.WriterProperties {
 	)
 }
 
-func newDocParquet(w io.Writer, codec compress.Compression, limit int64, reuse *docReuse) (*docParquet, error) {
+// newDocParquet starts a documents Parquet file. pc compresses its pages;
+// prev, if not nil, is the writer of the previous file, whose buffers it
+// takes over (a zstd encoder costs 20 ms to set up, as much as 1 MiB of
+// documents to compress; buffers as much again).
+func newDocParquet(w io.Writer, codec compress.Compression, pc *pageCodec, limit int64, reuse *docReuse, prev *docParquet) (*docParquet, error) {
 	arrowSchema := ParquetDocSchema()
 	props := docProps(codec)
 	pqSchema, err := pqarrow.ToParquet(arrowSchema, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
@@ -141,7 +150,14 @@ func newDocParquet(w io.Writer, codec compress.Compression, limit int64, reuse *
 	if pqSchema.NumColumns() != docColumns {
 		return nil, fmt.Errorf("export: internal error: document schema has %d Parquet columns", pqSchema.NumColumns())
 	}
-	d := &docParquet{w: &tellWriter{w: w}, limit: limit, reuse: reuse}
+	d := &docParquet{w: &tellWriter{w: w}, codec: pc, limit: limit, reuse: reuse}
+	if prev != nil {
+		d.src, d.cbuf = prev.src[:0], prev.cbuf[:0]
+		for i := range d.cols {
+			c := &prev.cols[i]
+			d.cols[i] = docColumn{vals: c.vals[:0], def: c.def[:0], chunk: c.chunk[:0]}
+		}
+	}
 	for i, f := range arrowSchema.Fields() {
 		c := pqSchema.Column(i)
 		want := parquet.Types.ByteArray
@@ -159,9 +175,6 @@ func newDocParquet(w io.Writer, codec compress.Compression, limit int64, reuse *
 	kv.Append("ARROW:schema", base64.StdEncoding.EncodeToString(flight.SerializeSchema(arrowSchema, memory.DefaultAllocator)))
 	kv.Append(docPagesKey, docPagesValue())
 	d.meta = metadata.NewFileMetadataBuilder(pqSchema, props, kv)
-	if d.codec, err = newPageCodec(codec, docZstdLevel); err != nil {
-		return nil, err
-	}
 	if _, err := d.w.Write(parquetMagic); err != nil {
 		return nil, fmt.Errorf("export: write parquet: %w", err)
 	}
@@ -218,6 +231,7 @@ func (d *docParquet) endGroup() error {
 			c.pages++
 		}
 		d.copied++
+		docBytesCopied.Add(d.groupBytes)
 	} else {
 		for i := range d.cols {
 			if err := d.encodePage(&d.cols[i]); err != nil {
@@ -225,6 +239,7 @@ func (d *docParquet) endGroup() error {
 			}
 		}
 		d.encoded++
+		docBytesEncoded.Add(d.groupBytes)
 	}
 	for i := range d.cols {
 		c := &d.cols[i]
@@ -321,6 +336,7 @@ func (d *docParquet) close() error {
 	if _, err := d.w.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("export: write parquet: %w", err)
 	}
+	d.reuse = nil // the earlier file, not kept for the next
 	docGroupsCopied.Add(int64(d.copied))
 	docGroupsEncoded.Add(int64(d.encoded))
 	if d.reuse != nil {
@@ -331,18 +347,25 @@ func (d *docParquet) close() error {
 
 func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, in *Input, path string, info shards.ShardInfo, fi *FileInfo) error {
 	codec := parquetCodec(e.opt.Compression)
+	if e.docCodec == nil || e.docCodec.level != docZstdLevel {
+		var err error
+		if e.docCodec, err = newPageCodec(codec, docZstdLevel); err != nil {
+			return err
+		}
+	}
 	var reuse *docReuse
 	if old, ofi, ok := e.reuse.lookup(in, info.Name); ok {
 		var err error
-		if reuse, err = loadDocReuse(old, ofi, codec); err != nil {
+		if reuse, err = loadDocReuse(old, ofi, e.docCodec); err != nil {
 			slog.Warn("export: not reusing an earlier Parquet file", "file", old, "err", err)
 			reuse = nil
 		}
 	}
-	d, err := newDocParquet(w, codec, e.opt.RowGroupBytes, reuse)
+	d, err := newDocParquet(w, codec, e.docCodec, e.opt.RowGroupBytes, reuse, e.docPrev)
 	if err != nil {
 		return err
 	}
+	e.docPrev = d
 	fi.Docs, err = forEachDoc(ctx, path, info, d.add)
 	if err != nil {
 		return err

@@ -17,13 +17,14 @@ import (
 // compression.
 type pageCodec struct {
 	kind  compress.Compression
+	level zstd.EncoderLevel
 	zenc  *zstd.Encoder
 	zdec  *zstd.Decoder
 	other compress.Codec
 }
 
 func newPageCodec(kind compress.Compression, level zstd.EncoderLevel) (*pageCodec, error) {
-	p := &pageCodec{kind: kind}
+	p := &pageCodec{kind: kind, level: level}
 	var err error
 	switch kind {
 	case compress.Codecs.Zstd:

@@ -9,7 +9,6 @@ import (
 	"hash/crc32"
 	"os"
 
-	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/metadata"
 )
 
@@ -49,7 +48,7 @@ func (r *docReuse) find(ids []byte) *[docColumns]reusedPage {
 // pages of the same rows, and that each id page decodes to exactly its
 // rows' ids. Any failure is an error, and the caller encodes everything.
 // Memory: the earlier file, about the size of the new one.
-func loadDocReuse(path string, fi FileInfo, codec compress.Compression) (r *docReuse, err error) {
+func loadDocReuse(path string, fi FileInfo, pc *pageCodec) (r *docReuse, err error) {
 	defer func() {
 		// Arrow's Thrift decoder on a hostile footer.
 		if p := recover(); p != nil {
@@ -88,10 +87,6 @@ func loadDocReuse(path string, fi FileInfo, codec compress.Compression) (r *docR
 	if fmd.Schema.NumColumns() != docColumns {
 		return nil, fmt.Errorf("%s: %d columns", path, fmd.Schema.NumColumns())
 	}
-	pc, err := newPageCodec(codec, docZstdLevel)
-	if err != nil {
-		return nil, err
-	}
 	r = &docReuse{groups: map[string][docColumns]reusedPage{}}
 	var buf []byte
 	end := int64(n - 8 - flen)
@@ -105,7 +100,7 @@ func loadDocReuse(path string, fi FileInfo, codec compress.Compression) (r *docR
 			if err != nil {
 				return nil, fmt.Errorf("%s: row group %d: %w", path, g, err)
 			}
-			if cc.Compression() != codec {
+			if cc.Compression() != pc.kind {
 				return nil, fmt.Errorf("%s: codec %v", path, cc.Compression())
 			}
 			off, size := cc.DataPageOffset(), cc.TotalCompressedSize()
