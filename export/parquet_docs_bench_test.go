@@ -234,6 +234,20 @@ func BenchmarkParquetDocs(b *testing.B) {
 		reportCPU(b, cpu, size)
 		b.ReportMetric(float64(dirBytes(b, out))/1e6, "file-MB")
 	})
+	// The floor: reading and verifying the shards, writing nothing.
+	b.Run("read-only", func(b *testing.B) {
+		b.SetBytes(size)
+		cpu := cpuTime()
+		in := open(reduced)[0]
+		for i := 0; i < b.N; i++ {
+			for _, info := range in.Manifest.Shards {
+				if _, err := forEachDoc(context.Background(), filepath.Join(in.Dir, info.Name), info, func(*shards.Document) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		reportCPU(b, cpu, size)
+	})
 	defer func(k uint64, l zstd.EncoderLevel) { docPageK, docZstdLevel = k, l }(docPageK, docZstdLevel)
 	for _, c := range []struct {
 		k     uint64
