@@ -72,7 +72,10 @@ func docPagesValue() string {
 // docPageCut reports whether a page group ends after the document id: a
 // pure function of the id (FNV-1a 64 of a domain-separated id, finished
 // with a 64-bit mixer so that all its bits count).
-func docPageCut(id string) bool {
+func docPageCut(id string) bool { return docPageCutK(id, docPageK) }
+
+// docPageCutK is docPageCut for k documents a group on average.
+func docPageCutK(id string, k uint64) bool {
 	h := fnv.New64a()
 	io.WriteString(h, "smelt/parquet-page\x00")
 	io.WriteString(h, id)
@@ -82,7 +85,7 @@ func docPageCut(id string) bool {
 	x ^= x >> 33
 	x *= 0xc4ceb9fe1a85ec53
 	x ^= x >> 33
-	return x%docPageK == 0
+	return x%k == 0
 }
 
 // Counters of document page groups, for tests and logs: copied from an
@@ -113,7 +116,7 @@ type docParquet struct {
 	codec  *pageCodec
 	cols   [docColumns]docColumn
 	limit  int64
-	reuse  *docReuse // the earlier file's pages, or nil
+	reuse  *pageReuse // the earlier file's pages, or nil
 	ordRG  int16
 	closed bool
 
@@ -140,7 +143,7 @@ func docProps(codec compress.Compression) *parquet.WriterProperties {
 // prev, if not nil, is the writer of the previous file, whose buffers it
 // takes over (a zstd encoder costs 20 ms to set up, as much as 1 MiB of
 // documents to compress; buffers as much again).
-func newDocParquet(w io.Writer, codec compress.Compression, pc *pageCodec, limit int64, reuse *docReuse, prev *docParquet) (*docParquet, error) {
+func newDocParquet(w io.Writer, codec compress.Compression, pc *pageCodec, limit int64, reuse *pageReuse, prev *docParquet) (*docParquet, error) {
 	arrowSchema := ParquetDocSchema()
 	props := docProps(codec)
 	pqSchema, err := pqarrow.ToParquet(arrowSchema, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
@@ -267,7 +270,7 @@ func (d *docParquet) encodePage(c *docColumn) error {
 		return fmt.Errorf("export: parquet page of %d bytes", len(src))
 	}
 	at := len(c.chunk)
-	c.chunk = appendPageHeader(c.chunk, int32(len(src)), int32(len(d.cbuf)), crc32.ChecksumIEEE(d.cbuf), int32(d.rows))
+	c.chunk = appendPageHeader(c.chunk, int32(len(src)), int32(len(d.cbuf)), crc32.ChecksumIEEE(d.cbuf), int32(d.rows), encPlain)
 	c.uncomp += int64(len(c.chunk)-at) + int64(len(src))
 	c.chunk = append(c.chunk, d.cbuf...)
 	c.pages++
@@ -353,10 +356,10 @@ func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, in *Input,
 			return err
 		}
 	}
-	var reuse *docReuse
+	var reuse *pageReuse
 	if old, ofi, ok := e.reuse.lookup(in, info.Name); ok {
 		var err error
-		if reuse, err = loadDocReuse(old, ofi, e.docCodec); err != nil {
+		if reuse, err = loadPageReuse(old, ofi, e.docCodec, pageLayout{pages: docPagesValue(), ncols: docColumns, list: -1}); err != nil {
 			slog.Warn("export: not reusing an earlier Parquet file", "file", old, "err", err)
 			reuse = nil
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/klauspost/compress/zstd"
@@ -169,6 +170,26 @@ func pqarrowDocs(b *testing.B, in *Input, out string) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// writerProps are the pqarrow writer's properties smelt used for both
+// Parquet exports before content-defined pages.
+func writerProps(codec compress.Compression, more ...parquet.WriterProperty) *parquet.WriterProperties {
+	return parquet.NewWriterProperties(append([]parquet.WriterProperty{
+		parquet.WithCompression(codec),
+		// Dictionaries only where values repeat; text, ids and token
+		// lists would only fall back to plain encoding after the
+		// dictionary page fills.
+		parquet.WithDictionaryDefault(false),
+		parquet.WithDictionaryFor(shards.ColSource, true),
+		parquet.WithDictionaryFor(shards.ColLang, true),
+		parquet.WithCreatedBy("smelt export"),
+		// Pages of 8 MiB instead of Arrow's 1 MiB: zstd then starts
+		// far fewer frames. When pqarrow still wrote token files,
+		// exporting 10 M GPT-2 tokens took 1.11 instead of 1.43
+		// CPU-seconds and 1.5 % fewer bytes.
+		parquet.WithDataPageSize(8 << 20),
+	}, more...)...)
 }
 
 func dirBytes(b *testing.B, dir string) int64 {

@@ -195,12 +195,12 @@ func checkDocLayout(t *testing.T, path string, docs []*shards.Document, limit in
 			chunk := data[cc.DataPageOffset() : cc.DataPageOffset()+cc.TotalCompressedSize()]
 			var got []int
 			for len(chunk) > 0 {
-				h, _, z, _, nv, err := parsePageHeader(chunk)
+				h, err := parsePageHeader(chunk)
 				if err != nil {
 					t.Fatalf("%s row group %d column %d: %v", path, i, c, err)
 				}
-				got = append(got, int(nv))
-				chunk = chunk[h+int(z):]
+				got = append(got, int(h.nvals))
+				chunk = chunk[h.n+int(h.compressed):]
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("%s row group %d column %d: pages of %v rows, want %v", path, i, c, got, want)

@@ -99,6 +99,7 @@ const (
 	thriftStruct = 12
 	encPlain     = 0
 	encRLE       = 3
+	encRLEDict   = 8
 )
 
 func appendI32Field(dst []byte, delta byte, v int32) []byte {
@@ -106,31 +107,56 @@ func appendI32Field(dst []byte, delta byte, v int32) []byte {
 	return binary.AppendUvarint(dst, uint64(uint32(v<<1)^uint32(v>>31)))
 }
 
-// appendPageHeader appends the header of a PLAIN data page (v1, RLE
-// levels) of nvals values (rows, nulls included) whose data (as written,
-// compressed) has the CRC-32 crc: what readers may check, and what reuse
-// checks before it copies a page.
-func appendPageHeader(dst []byte, uncompressed, compressed int32, crc uint32, nvals int32) []byte {
+// appendPageHeader appends the header of a data page (v1, RLE levels) of
+// nvals values (rows, nulls included; for a list column, level entries)
+// in encoding enc (PLAIN, or RLE_DICTIONARY for token ids), whose data
+// (as written, compressed) has the CRC-32 crc: what readers may check,
+// and what reuse checks before it copies a page.
+func appendPageHeader(dst []byte, uncompressed, compressed int32, crc uint32, nvals int32, enc int32) []byte {
 	dst = appendI32Field(dst, 1, 0) // type: DATA_PAGE
 	dst = appendI32Field(dst, 1, uncompressed)
 	dst = appendI32Field(dst, 1, compressed)
 	dst = appendI32Field(dst, 1, int32(crc))
 	dst = append(dst, 1<<4|thriftStruct) // field 5: data_page_header
 	dst = appendI32Field(dst, 1, nvals)
-	dst = appendI32Field(dst, 1, encPlain)
+	dst = appendI32Field(dst, 1, enc)
 	dst = appendI32Field(dst, 1, encRLE) // definition levels
 	dst = appendI32Field(dst, 1, encRLE) // repetition levels
 	return append(dst, 0, 0)
 }
 
+// appendDictPageHeader appends the header of a PLAIN dictionary page of
+// nvals values.
+func appendDictPageHeader(dst []byte, uncompressed, compressed int32, crc uint32, nvals int32) []byte {
+	dst = appendI32Field(dst, 1, 2) // type: DICTIONARY_PAGE
+	dst = appendI32Field(dst, 1, uncompressed)
+	dst = appendI32Field(dst, 1, compressed)
+	dst = appendI32Field(dst, 1, int32(crc))
+	dst = append(dst, 3<<4|thriftStruct) // field 7: dictionary_page_header
+	dst = appendI32Field(dst, 1, nvals)
+	dst = appendI32Field(dst, 1, encPlain)
+	return append(dst, 0, 0)
+}
+
 var errPageHeader = errors.New("not a page header smelt writes")
 
-// parsePageHeader reads a header appendPageHeader wrote at the start of
-// b: its length, the page's sizes, CRC and number of values. Anything
-// else is an error.
-func parsePageHeader(b []byte) (n int, uncompressed, compressed int32, crc uint32, nvals int32, err error) {
-	field := func(delta byte) (int32, error) {
-		if n >= len(b) || b[n] != delta<<4|thriftI32 {
+// pageHeader is a parsed page header.
+type pageHeader struct {
+	n            int // the header's length
+	uncompressed int32
+	compressed   int32
+	crc          uint32
+	nvals        int32
+	enc          int32
+	dict         bool // a dictionary page
+}
+
+// parsePageHeader reads a header appendPageHeader or appendDictPageHeader
+// wrote at the start of b. Anything else is an error.
+func parsePageHeader(b []byte) (h pageHeader, err error) {
+	n := 0
+	field := func() (int32, error) {
+		if n >= len(b) || b[n] != 1<<4|thriftI32 {
 			return 0, errPageHeader
 		}
 		n++
@@ -142,24 +168,39 @@ func parsePageHeader(b []byte) (n int, uncompressed, compressed int32, crc uint3
 		x := uint32(u)
 		return int32(x>>1) ^ -int32(x&1), nil
 	}
-	var vals [8]int32
-	for i := range vals {
-		if i == 4 {
-			if n >= len(b) || b[n] != 1<<4|thriftStruct {
-				return 0, 0, 0, 0, 0, errPageHeader
-			}
-			n++
+	var v [8]int32
+	for i := 0; i < 4; i++ {
+		if v[i], err = field(); err != nil {
+			return h, err
 		}
-		if vals[i], err = field(1); err != nil {
-			return 0, 0, 0, 0, 0, err
+	}
+	if n >= len(b) {
+		return h, errPageHeader
+	}
+	sub := 4
+	switch {
+	case v[0] == 0 && b[n] == 1<<4|thriftStruct:
+	case v[0] == 2 && b[n] == 3<<4|thriftStruct:
+		h.dict, sub = true, 2
+	default:
+		return h, errPageHeader
+	}
+	n++
+	for i := 4; i < 4+sub; i++ {
+		if v[i], err = field(); err != nil {
+			return h, err
 		}
 	}
 	if n+2 > len(b) || b[n] != 0 || b[n+1] != 0 {
-		return 0, 0, 0, 0, 0, errPageHeader
+		return h, errPageHeader
 	}
-	n += 2
-	if vals[0] != 0 || vals[1] < 0 || vals[2] < 0 || vals[4] < 0 || vals[5] != encPlain || vals[6] != encRLE || vals[7] != encRLE {
-		return 0, 0, 0, 0, 0, errPageHeader
+	h.n = n + 2
+	h.uncompressed, h.compressed, h.crc, h.nvals, h.enc = v[1], v[2], uint32(v[3]), v[4], v[5]
+	if h.uncompressed < 0 || h.compressed < 0 || h.nvals < 0 || (h.enc != encPlain && h.enc != encRLEDict) {
+		return h, errPageHeader
 	}
-	return n, vals[1], vals[2], uint32(vals[3]), vals[4], nil
+	if !h.dict && (v[6] != encRLE || v[7] != encRLE) {
+		return h, errPageHeader
+	}
+	return h, nil
 }

@@ -12,12 +12,12 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/metadata"
 )
 
-// docReuse is an earlier documents Parquet file's page groups, by the
-// PLAIN bytes of their id pages: a new page group whose ids are the same
-// (the same documents in the same order) has the same bytes in every
-// column, so they are copied.
-type docReuse struct {
-	groups map[string][docColumns]reusedPage
+// pageReuse is an earlier Parquet file's page groups (documents, or
+// token rows), by the PLAIN bytes of their id pages: a new page group
+// whose ids are the same (the same documents in the same order) has the
+// same bytes in every column, so they are copied.
+type pageReuse struct {
+	groups map[string][]reusedPage // a page per column
 }
 
 // reusedPage is one column's page of an earlier file: header and data as
@@ -29,26 +29,32 @@ type reusedPage struct {
 
 // find returns the earlier pages of the group whose id column's PLAIN
 // values are ids, or nil.
-func (r *docReuse) find(ids []byte) *[docColumns]reusedPage {
+func (r *pageReuse) find(ids []byte) []reusedPage {
 	if r == nil {
 		return nil
 	}
-	g, ok := r.groups[string(ids)]
-	if !ok {
-		return nil
-	}
-	return &g
+	return r.groups[string(ids)]
 }
 
-// loadDocReuse reads an earlier documents Parquet file whole and indexes
-// its page groups. It checks everything it will copy: the file's size and
-// sha256 against the earlier export's record (so no damaged byte is ever
-// copied), the page layout named in its footer (a file of another layout,
-// e.g. one pqarrow wrote, is not reused), that every column has the same
-// pages of the same rows, and that each id page decodes to exactly its
-// rows' ids. Any failure is an error, and the caller encodes everything.
-// Memory: the earlier file, about the size of the new one.
-func loadDocReuse(path string, fi FileInfo, pc *pageCodec) (r *docReuse, err error) {
+// pageLayout is what loadPageReuse expects of an earlier file.
+type pageLayout struct {
+	pages string // the footer's smelt.pages value
+	ncols int
+	list  int    // the list column, whose chunks start with dict (-1: none)
+	dict  []byte // that dictionary page, header and data
+}
+
+// loadPageReuse reads an earlier Parquet file written with content-defined
+// page groups whole and indexes its groups. It checks everything it will
+// copy: the file's size and sha256 against the earlier export's record
+// (so no damaged byte is ever copied), the page layout named in its footer
+// (a file of another layout, e.g. one pqarrow wrote, is not reused), that
+// every column has the same number of pages (and, but for a list column,
+// of the same rows), every page's CRC-32, a list column's dictionary page
+// (the same bytes as the new file's), and that each id page decodes to
+// exactly its rows' ids. Any failure is an error, and the caller encodes
+// everything. Memory: the earlier file, about the size of the new one.
+func loadPageReuse(path string, fi FileInfo, pc *pageCodec, lay pageLayout) (r *pageReuse, err error) {
 	defer func() {
 		// Arrow's Thrift decoder on a hostile footer.
 		if p := recover(); p != nil {
@@ -81,21 +87,21 @@ func loadDocReuse(path string, fi FileInfo, pc *pageCodec) (r *docReuse, err err
 	if err != nil {
 		return nil, fmt.Errorf("%s: footer: %w", path, err)
 	}
-	if v := fmd.KeyValueMetadata().FindValue(docPagesKey); v == nil || *v != docPagesValue() {
+	if v := fmd.KeyValueMetadata().FindValue(docPagesKey); v == nil || *v != lay.pages {
 		return nil, fmt.Errorf("%s: pages not laid out as this writer lays them out", path)
 	}
-	if fmd.Schema.NumColumns() != docColumns {
+	if fmd.Schema.NumColumns() != lay.ncols {
 		return nil, fmt.Errorf("%s: %d columns", path, fmd.Schema.NumColumns())
 	}
-	r = &docReuse{groups: map[string][docColumns]reusedPage{}}
+	r = &pageReuse{groups: map[string][]reusedPage{}}
 	var buf []byte
 	end := int64(n - 8 - flen)
 	for g := 0; g < len(fmd.RowGroups); g++ {
 		rg := fmd.RowGroup(g)
-		var cols [docColumns][]reusedPage
-		var rows [docColumns][]int32
+		cols := make([][]reusedPage, lay.ncols)
+		rows := make([][]int32, lay.ncols)
 		var idData [][]byte
-		for c := 0; c < docColumns; c++ {
+		for c := 0; c < lay.ncols; c++ {
 			cc, err := rg.ColumnChunk(c)
 			if err != nil {
 				return nil, fmt.Errorf("%s: row group %d: %w", path, g, err)
@@ -104,43 +110,53 @@ func loadDocReuse(path string, fi FileInfo, pc *pageCodec) (r *docReuse, err err
 				return nil, fmt.Errorf("%s: codec %v", path, cc.Compression())
 			}
 			off, size := cc.DataPageOffset(), cc.TotalCompressedSize()
+			if c == lay.list {
+				off = cc.DictionaryPageOffset()
+			}
 			if off < 4 || size < 0 || off+size > end {
 				return nil, fmt.Errorf("%s: row group %d column %d out of the file", path, g, c)
 			}
 			chunk := data[off : off+size]
+			if c == lay.list {
+				if !bytes.HasPrefix(chunk, lay.dict) {
+					return nil, fmt.Errorf("%s: row group %d column %d: not the dictionary page", path, g, c)
+				}
+				chunk = chunk[len(lay.dict):]
+			}
 			for len(chunk) > 0 {
-				h, u, z, crc, nv, err := parsePageHeader(chunk)
-				if err != nil || int64(h)+int64(z) > int64(len(chunk)) {
+				h, err := parsePageHeader(chunk)
+				if err != nil || h.dict || int64(h.n)+int64(h.compressed) > int64(len(chunk)) {
 					return nil, fmt.Errorf("%s: row group %d column %d: bad page header", path, g, c)
 				}
-				if crc32.ChecksumIEEE(chunk[h:h+int(z)]) != crc {
+				page := chunk[h.n : h.n+int(h.compressed)]
+				if crc32.ChecksumIEEE(page) != h.crc {
 					return nil, fmt.Errorf("%s: row group %d column %d: page CRC differs", path, g, c)
 				}
-				cols[c] = append(cols[c], reusedPage{b: chunk[:h+int(z)], uncomp: int64(h) + int64(u)})
-				rows[c] = append(rows[c], nv)
+				cols[c] = append(cols[c], reusedPage{b: chunk[:h.n+int(h.compressed)], uncomp: int64(h.n) + int64(h.uncompressed)})
+				rows[c] = append(rows[c], h.nvals)
 				if c == 0 {
-					buf, err = pc.decompress(buf, chunk[h:h+int(z)], int(u))
+					buf, err = pc.decompress(buf, page, int(h.uncompressed))
 					if err != nil {
 						return nil, fmt.Errorf("%s: row group %d: id page: %w", path, g, err)
 					}
-					if !plainStrings(buf, int(nv)) {
-						return nil, fmt.Errorf("%s: row group %d: id page does not hold %d ids", path, g, nv)
+					if !plainStrings(buf, int(h.nvals)) {
+						return nil, fmt.Errorf("%s: row group %d: id page does not hold %d ids", path, g, h.nvals)
 					}
 					idData = append(idData, bytes.Clone(buf))
 				}
-				chunk = chunk[h+int(z):]
+				chunk = chunk[h.n+int(h.compressed):]
 			}
 			if len(rows[c]) != len(rows[0]) {
 				return nil, fmt.Errorf("%s: row group %d: columns of different pages", path, g)
 			}
 			for i, nv := range rows[c] {
-				if nv != rows[0][i] {
+				if c != lay.list && nv != rows[0][i] {
 					return nil, fmt.Errorf("%s: row group %d: columns of different pages", path, g)
 				}
 			}
 		}
 		for i, ids := range idData {
-			var pages [docColumns]reusedPage
+			pages := make([]reusedPage, lay.ncols)
 			for c := range pages {
 				pages[c] = cols[c][i]
 			}
