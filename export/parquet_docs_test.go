@@ -580,3 +580,41 @@ func TestParquetDocsCodecs(t *testing.T) {
 		}
 	}
 }
+
+// TestPageHeaderRoundTrip checks that the hand-written page headers parse
+// back, and that every truncation of one is refused.
+func TestPageHeaderRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		u, z, nv int32
+		crc      uint32
+		enc      int32
+	}{{0, 0, 0, 0, encPlain}, {1 << 30, 1<<31 - 1, 1, 0xffffffff, encRLEDict}, {12345, 678, 16, 0x80000000, encPlain}} {
+		b := appendPageHeader(nil, c.u, c.z, c.crc, c.nv, c.enc)
+		h, err := parsePageHeader(append(b, 1, 2, 3))
+		if err != nil || h.n != len(b) || h.uncompressed != c.u || h.compressed != c.z || h.crc != c.crc || h.nvals != c.nv || h.enc != c.enc || h.dict {
+			t.Fatalf("%+v: parsed %+v, %v", c, h, err)
+		}
+		for i := 0; i < len(b); i++ {
+			if _, err := parsePageHeader(b[:i]); err == nil {
+				t.Fatalf("%+v: header cut to %d bytes parsed", c, i)
+			}
+		}
+		d := appendDictPageHeader(nil, c.u, c.z, c.crc, c.nv)
+		if h, err := parsePageHeader(d); err != nil || !h.dict || h.n != len(d) || h.nvals != c.nv {
+			t.Fatalf("%+v: dictionary header parsed %+v, %v", c, h, err)
+		}
+	}
+}
+
+// FuzzParsePageHeader: no input makes the header parser panic or claim
+// more bytes than it was given.
+func FuzzParsePageHeader(f *testing.F) {
+	f.Add(appendPageHeader(nil, 100, 50, 7, 3, encPlain))
+	f.Add(appendDictPageHeader(nil, 100, 50, 7, 3))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := parsePageHeader(b)
+		if err == nil && (h.n > len(b) || h.compressed < 0 || h.uncompressed < 0) {
+			t.Fatalf("parsed %+v from %d bytes", h, len(b))
+		}
+	})
+}

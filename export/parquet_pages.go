@@ -59,15 +59,22 @@ func (p *pageCodec) compress(dst, src []byte) []byte {
 	return append(dst, src...)
 }
 
+// maxReusedPage bounds the size of an id page reuse decompresses (a
+// group's ids are far smaller: its documents stop at 8 MiB).
+const maxReusedPage = 256 << 20
+
 // decompress returns src decompressed into dst's storage; size is the
 // page's uncompressed size, checked.
 func (p *pageCodec) decompress(dst, src []byte, size int) ([]byte, error) {
+	if size < 0 || size > maxReusedPage {
+		return nil, fmt.Errorf("page of %d bytes", size)
+	}
 	var out []byte
 	var err error
 	switch {
 	case p.kind == compress.Codecs.Zstd:
 		if p.zdec == nil {
-			if p.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<31)); err != nil {
+			if p.zdec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxReusedPage)); err != nil {
 				return nil, err
 			}
 		}
