@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -194,5 +195,90 @@ func TestParquetTokensTakedownReuse(t *testing.T) {
 	sameDirs(t, filepath.Join(root, "fresh0"), out, "damaged")
 	if copied, want := tokenGroupsCopied.Load()-before, int64(total-len(tokenGroups(parts[1]))); copied != want {
 		t.Fatalf("damaged earlier file: %d page groups copied, want %d", copied, want)
+	}
+}
+
+// BenchmarkParquetTokensReuse exports BenchmarkExport's 32 M GPT-2 ids to
+// Parquet (zstd), then the same shards less 1 % of the documents at
+// random, from scratch and reusing the first export: MB of ids per
+// CPU-second and the share of page groups copied.
+//
+//	go test ./export -run '^$' -bench ParquetTokensReuse -benchtime 2x
+func BenchmarkParquetTokensReuse(b *testing.B) {
+	dir := benchTokens(b)
+	m := mustManifest(b, dir)
+	tok := *m.Tokenizer
+	root := b.TempDir()
+	reduced := filepath.Join(root, "reduced")
+	if err := os.MkdirAll(reduced, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(28, 5))
+	removed := map[string]bool{}
+	var infos []shards.ShardInfo
+	var ids int64
+	for i, info := range m.Shards {
+		ts, err := shards.ReadTokenShard(filepath.Join(dir, info.Name), &info, tok.VocabSize)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := shards.NewTokenWriter(reduced, shards.TokenWriterOptions{Tokenizer: tok, FirstIndex: i, TargetBytes: 1 << 40})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := 0; j < ts.Rows(); j++ {
+			if r.Float64() < 0.01 {
+				removed[ts.ID(j)] = true
+				continue
+			}
+			toks := ts.AppendTokens(nil, j, 0, ts.Len(j))
+			ids += int64(len(toks))
+			if err := w.Write(ts.ID(j), ts.Source(j), toks); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		infos = append(infos, w.Shards()...)
+	}
+	if err := shards.WriteManifest(reduced, &shards.Manifest{Kind: shards.KindTokens, Stage: "test", Shards: infos, Totals: shards.SumShards(infos), Tokenizer: &tok}); err != nil {
+		b.Fatal(err)
+	}
+	open := func(d string) []*Input {
+		in, err := OpenInput("bench", d, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return []*Input{in}
+	}
+	old := filepath.Join(root, "old")
+	if _, err := Run(context.Background(), open(dir), old, Options{Format: FormatParquet}); err != nil {
+		b.Fatal(err)
+	}
+	for _, reuse := range []bool{false, true} {
+		name := "fresh"
+		if reuse {
+			name = "reuse"
+		}
+		b.Run(name+"-1%", func(b *testing.B) {
+			b.SetBytes(2 * ids)
+			cpu := cpuTime()
+			copied, encoded := tokenGroupsCopied.Load(), tokenGroupsEncoded.Load()
+			for i := 0; i < b.N; i++ {
+				out := filepath.Join(root, "out")
+				os.RemoveAll(out)
+				opt := Options{Format: FormatParquet}
+				if reuse {
+					opt.Reuse = &Reuse{Dir: old, Removed: removed}
+				}
+				if _, err := Run(context.Background(), open(reduced), out, opt); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, cpu, 2*ids)
+			c, e := tokenGroupsCopied.Load()-copied, tokenGroupsEncoded.Load()-encoded
+			b.ReportMetric(100*float64(c)/float64(c+e), "%groups-copied")
+		})
 	}
 }
