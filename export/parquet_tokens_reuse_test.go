@@ -43,14 +43,14 @@ func TestParquetTokensTakedownReuse(t *testing.T) {
 	base := readTokenDocs(t, c.tokens[c.sources[0]])
 	tok := *mustManifest(t, c.tokens[c.sources[0]]).Tokenizer
 	var docs []shardDoc
-	for rep := 0; rep < 8; rep++ {
+	for rep := 0; rep < 4; rep++ {
 		for _, d := range base {
 			docs = append(docs, shardDoc{id: fmt.Sprintf("%s#%d", d.id, rep), source: d.source, tokens: rotate(nil, d.tokens, rep, tok.EOT)})
 		}
 	}
 	var parts [][]shardDoc
-	for i := 0; i < len(docs); i += 250 {
-		parts = append(parts, docs[i:min(i+250, len(docs))])
+	for i := 0; i < len(docs); i += 160 {
+		parts = append(parts, docs[i:min(i+160, len(docs))])
 	}
 	// One token writer per part (shard i of the directory), so that a
 	// reduced copy keeps the shards' names, as a takedown's do.
