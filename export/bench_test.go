@@ -100,6 +100,16 @@ func BenchmarkExport(b *testing.B) {
 				if _, err := Run(context.Background(), []*Input{in}, out, c.opt); err != nil {
 					b.Fatal(err)
 				}
+				if i == b.N-1 {
+					var n int64
+					ents, _ := os.ReadDir(out)
+					for _, e := range ents {
+						if fi, err := e.Info(); err == nil {
+							n += fi.Size()
+						}
+					}
+					b.ReportMetric(float64(n)/1e6, "out-MB")
+				}
 				os.RemoveAll(out)
 			}
 			reportCPU(b, cpu, 2*in.Manifest.Totals.Tokens)

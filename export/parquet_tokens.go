@@ -5,55 +5,62 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"math"
 	"math/bits"
-	"slices"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v17/arrow/flight"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
-	"github.com/apache/arrow/go/v17/parquet/compress"
-	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/metadata"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
-	"github.com/klauspost/compress/zstd"
 	"github.com/smelt-dev/smelt/shards"
 )
 
 // tokenParquet writes one Parquet file of token ids (ParquetTokenSchema).
 //
-// Arrow's parquet/file and parquet/metadata packages write the file's
-// structure: page headers, column chunk metadata and the footer (all the
-// Thrift), with the schema pqarrow derives from the Arrow schema, which is
-// stored too, as pqarrow stores it. The id, source and n_tokens columns go
-// through Arrow's column writers. The pages of input_ids, nearly all of the
-// file, smelt encodes itself, because Arrow's generic path costs far more
-// than the bytes it writes: it computes and RLE-encodes a repetition and a
-// definition level for every token, one value at a time, and writes ids
-// PLAIN as 4-byte INT32, which zstd then compresses at less than half the
-// speed per id of 2-byte ids (19.9 vs 8.4 ns an id, fastest level). Here the levels are runs computed from document lengths (two
-// runs a document), and the ids are dictionary indices into a dictionary
-// that is the vocabulary itself (the int32s 0..vocab-1), so an index is the
-// id and, for GPT-2's 50,257 ids (16 bits), a bit-packed run is the ids'
-// own little-endian bytes. Readers see an ordinary dictionary-encoded
-// list<uint16> column (RLE_DICTIONARY data pages, PLAIN dictionary page).
+// smelt writes every page itself (page headers by hand, parquet_pages.go);
+// Arrow's parquet/metadata builds the column-chunk metadata and the footer,
+// with the schema pqarrow derives from the Arrow schema, which is stored
+// too, as pqarrow stores it. Rows are cut into content-defined page groups
+// as documents are (parquet_docs.go: after a row whose id hashes to 0
+// modulo tokenPageK, or past tokenPageIDs ids), every column one page per
+// group, so that a takedown can copy the untouched groups of an earlier
+// export (Reuse). id and source are PLAIN byte arrays, n_tokens PLAIN
+// int64. The input_ids pages, nearly all of the file, are not Arrow's
+// generic path, which costs far more than the bytes it writes: it
+// computes and RLE-encodes a repetition and a definition level for every
+// token, one value at a time, and writes ids PLAIN as 4-byte INT32, which
+// zstd then compresses at less than half the speed per id of 2-byte ids
+// (19.9 vs 8.4 ns an id, fastest level). Here the levels are runs computed
+// from document lengths (two runs a document), and the ids are dictionary
+// indices into a dictionary that is the vocabulary itself (the int32s
+// 0..vocab-1, the same page in every row group, so a data page does not
+// depend on its row group), so an index is the id and, for GPT-2's 50,257
+// ids (16 bits), a bit-packed run is the ids' own little-endian bytes.
+// Readers see an ordinary dictionary-encoded list<uint16> column
+// (RLE_DICTIONARY data pages, PLAIN dictionary page).
 // Measured on 33.7 M GPT-2 ids, one core: the pqarrow writer 37 MB of ids
 // per CPU-second, this writer 100+ (see BenchmarkExport and the README).
 type tokenParquet struct {
 	w      *tellWriter
-	props  *parquet.WriterProperties
 	meta   *metadata.FileMetaDataBuilder
-	codec  compress.Compression
-	zenc   *zstd.Encoder
-	other  compress.Codec // the codec of token pages when not zstd
+	pc     *pageCodec
 	vocab  int
 	maxDef uint8  // an id's definition level
 	bw     int    // bit width of a dictionary index
-	dict   []byte // the dictionary page: int32 0..vocab-1, PLAIN
-	limit  int64  // row group size (uncompressed bytes, about)
-	ordRG  int16
-	closed bool
+	dict   []byte // the dictionary page, header and data
+	// dictUncomp is its size uncompressed, header included.
+	dictUncomp int64
+	limit      int64 // row group size (uncompressed bytes, about)
+	reuse      *pageReuse
+	ordRG      int16
+	closed     bool
+
+	copied, encoded int
 
 	*tokenBufs
 }
@@ -61,29 +68,22 @@ type tokenParquet struct {
 // tokenBufs are a token Parquet writer's buffers, kept from one file to
 // the next by the exporter.
 type tokenBufs struct {
-	// The row group being built: rows, and the token pages written so far
-	// (compressed, concatenated in pageData).
-	arena     []byte // ids and sources, back to back
-	bounds    []int  // where each id and source ends in arena
-	ids, srcs []parquet.ByteArray
-	ntok      []int64
-	pages     []tokenPage
-	pageData  []byte
-	rgBytes   int64
+	// The columns' pages being built (id, source, n_tokens: PLAIN
+	// values; input_ids: below) and the row group's chunks.
+	cols    [4]docColumn
+	rows    int // in the page group
+	rgRows  int
+	rgVals  int // input_ids level entries in the row group
+	rgBytes int64
 
-	// The page being built: its values and level runs.
+	// The input_ids page being built: its values and level runs.
 	p16     []uint16
 	p32     []uint32
 	rep     []levelRun
 	def     []levelRun
 	pvals   int // level entries (tokens, and one for each empty document)
 	scratch []byte
-}
-
-type tokenPage struct {
-	off, n       int // in pageData
-	nvals        int32
-	uncompressed int32
+	cbuf    []byte
 }
 
 // levelRun is a run of n equal levels of value v.
@@ -92,7 +92,20 @@ type levelRun struct {
 	n int
 }
 
-// Token pages end at the first document boundary past this many ids.
+// Token rows are cut into page groups like documents (docPageCutK, on
+// the row's id), every column one page per group, so that a takedown can
+// copy the groups that lost no row; tokenPageK rows a group on average.
+// Token ids compress less well in small pages than text: on
+// BenchmarkExport's 32 M GPT-2 ids (zstd) the files were 47.9 MB with the
+// 1 Mi-id pages before, 53.7 with k=16, 51.0 with k=64, 49.0 with k=256.
+var tokenPageK uint64 = 64
+
+func tokenPagesValue() string {
+	return fmt.Sprintf("cdc1-tokens k=%d max=%d zstd=1", tokenPageK, tokenPageIDs)
+}
+
+// Token page groups end at the first document boundary past this many
+// ids whatever the ids.
 var tokenPageIDs = 1 << 20
 
 // tellWriter counts what it writes (Arrow's page writers ask for the
@@ -113,12 +126,14 @@ func (t *tellWriter) Tell() int64 { return t.n }
 
 var parquetMagic = []byte("PAR1")
 
-func newTokenParquet(w io.Writer, tok *shards.TokenizerInfo, codec compress.Compression, limit int64, bufs *tokenBufs) (*tokenParquet, error) {
+func newTokenParquet(w io.Writer, tok *shards.TokenizerInfo, pc *pageCodec, limit int64, bufs *tokenBufs, reuse func(dict []byte) *pageReuse) (*tokenParquet, error) {
 	arrowSchema := ParquetTokenSchema(tok)
-	// zstd's fastest level for the ids (also for the dictionary page,
-	// which Arrow compresses with a new encoder each row group: at
-	// level 3 that took 6 % of an export).
-	props := writerProps(codec, parquet.WithCompressionLevelFor(ColInputIDs+".list.element", 1))
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(pc.kind),
+		parquet.WithDictionaryDefault(false),
+		parquet.WithDictionaryFor(ColInputIDs+".list.element", true),
+		parquet.WithCreatedBy("smelt export"),
+	)
 	pqSchema, err := pqarrow.ToParquet(arrowSchema, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return nil, fmt.Errorf("export: parquet schema: %w", err)
@@ -133,6 +148,11 @@ func newTokenParquet(w io.Writer, tok *shards.TokenizerInfo, codec compress.Comp
 	if c.MaxRepetitionLevel() != 1 || c.MaxDefinitionLevel() < 1 || c.MaxDefinitionLevel() > 2 || c.PhysicalType() != parquet.Types.Int32 {
 		return nil, fmt.Errorf("export: internal error: input_ids is %v with levels %d/%d", c.PhysicalType(), c.MaxDefinitionLevel(), c.MaxRepetitionLevel())
 	}
+	for _, i := range []int{0, 1, 3} {
+		if c := pqSchema.Column(i); c.MaxDefinitionLevel() != 0 || c.MaxRepetitionLevel() != 0 {
+			return nil, fmt.Errorf("export: internal error: token column %d has levels %d/%d", i, c.MaxDefinitionLevel(), c.MaxRepetitionLevel())
+		}
+	}
 	kv := metadata.KeyValueMetadata{}
 	md := arrowSchema.Metadata()
 	for i, k := range md.Keys() {
@@ -141,11 +161,11 @@ func newTokenParquet(w io.Writer, tok *shards.TokenizerInfo, codec compress.Comp
 	// What pqarrow.WithStoreSchema stores: readers then get the Arrow
 	// types back exactly (list<uint16> not null).
 	kv.Append("ARROW:schema", base64.StdEncoding.EncodeToString(flight.SerializeSchema(arrowSchema, memory.DefaultAllocator)))
+	kv.Append(docPagesKey, tokenPagesValue())
 	t := &tokenParquet{
 		w:         &tellWriter{w: w},
-		props:     props,
 		meta:      metadata.NewFileMetadataBuilder(pqSchema, props, kv),
-		codec:     codec,
+		pc:        pc,
 		vocab:     tok.VocabSize,
 		maxDef:    uint8(c.MaxDefinitionLevel()),
 		bw:        max(1, bits.Len(uint(tok.VocabSize-1))),
@@ -153,30 +173,18 @@ func newTokenParquet(w io.Writer, tok *shards.TokenizerInfo, codec compress.Comp
 		tokenBufs: bufs,
 	}
 	bufs.reset()
-	if want := int(limit) + int(limit)/8 + 1<<20; cap(bufs.pageData) < want {
-		// Compressed pages stay below their ids' bytes (plus frames);
-		// growing the buffer page by page cost 8 % of an export.
-		bufs.pageData = make([]byte, 0, want)
-	}
-	switch codec {
-	case compress.Codecs.Zstd:
-		// One encoder for the whole file, at zstd's fastest level: on
-		// GPT-2 ids (distinct real text) level 1 compressed 240 MB/s to
-		// 69 % of the size, level 3 (Arrow's default) 136 MB/s to 64 %.
-		// Arrow's codec also starts a new encoder for every page.
-		t.zenc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1), zstd.WithZeroFrames(true))
-		if err != nil {
-			return nil, fmt.Errorf("export: zstd: %w", err)
-		}
-	case compress.Codecs.Uncompressed:
-	default:
-		if t.other, err = compress.GetCodec(codec); err != nil {
-			return nil, fmt.Errorf("export: parquet codec: %w", err)
-		}
-	}
-	t.dict = make([]byte, 4*t.vocab)
+	// The dictionary page, the same in every row group: the vocabulary
+	// (int32 0..vocab-1, PLAIN).
+	raw := make([]byte, 4*t.vocab)
 	for i := 0; i < t.vocab; i++ {
-		binary.LittleEndian.PutUint32(t.dict[4*i:], uint32(i))
+		binary.LittleEndian.PutUint32(raw[4*i:], uint32(i))
+	}
+	z := pc.compress(nil, raw)
+	t.dict = appendDictPageHeader(nil, int32(len(raw)), int32(len(z)), crc32.ChecksumIEEE(z), int32(t.vocab))
+	t.dictUncomp = int64(len(t.dict)) + int64(len(raw))
+	t.dict = append(t.dict, z...)
+	if reuse != nil {
+		t.reuse = reuse(t.dict)
 	}
 	if _, err := t.w.Write(parquetMagic); err != nil {
 		return nil, fmt.Errorf("export: write parquet: %w", err)
@@ -187,12 +195,11 @@ func newTokenParquet(w io.Writer, tok *shards.TokenizerInfo, codec compress.Comp
 // add appends one document; tokens are u16 or u32 (the other nil). It may
 // write a row group.
 func (t *tokenParquet) add(id, source string, u16 []uint16, u32 []uint32) error {
-	t.arena = append(t.arena, id...)
-	t.bounds = append(t.bounds, len(t.arena))
-	t.arena = append(t.arena, source...)
-	t.bounds = append(t.bounds, len(t.arena))
+	c := &t.cols
+	c[0].vals = appendString(c[0].vals, id)
+	c[1].vals = appendString(c[1].vals, source)
 	n := len(u16) + len(u32)
-	t.ntok = append(t.ntok, int64(n))
+	c[3].vals = binary.LittleEndian.AppendUint64(c[3].vals, uint64(n))
 	if n == 0 {
 		t.rep = addRun(t.rep, 0, 1)
 		t.def = addRun(t.def, 0, 1)
@@ -207,14 +214,10 @@ func (t *tokenParquet) add(id, source string, u16 []uint16, u32 []uint32) error 
 		t.p16 = append(t.p16, u16...)
 		t.p32 = append(t.p32, u32...)
 	}
+	t.rows++
 	t.rgBytes += int64(n)*2 + int64(len(id)) + 16
-	if len(t.p16)+len(t.p32) >= tokenPageIDs {
-		if err := t.flushPage(); err != nil {
-			return err
-		}
-	}
-	if t.rgBytes >= t.limit {
-		return t.flushRowGroup()
+	if docPageCutK(id, tokenPageK) || len(t.p16)+len(t.p32) >= tokenPageIDs {
+		return t.endGroup()
 	}
 	return nil
 }
@@ -280,138 +283,135 @@ func appendPacked[T uint16 | uint32](dst []byte, vals []T, bw int) []byte {
 	return dst
 }
 
-// flushPage encodes and compresses the page being built.
-func (t *tokenParquet) flushPage() error {
-	if t.pvals == 0 {
+// endGroup writes the page group built so far (copied from the earlier
+// file where it holds the same rows), then the row group if it is full.
+func (t *tokenParquet) endGroup() error {
+	if t.rows == 0 {
 		return nil
 	}
-	off := len(t.pageData)
-	b := t.scratch[:0]
-	if t.zenc == nil && t.other == nil {
-		b = t.pageData // uncompressed: encode in place
-	}
-	b = appendLevels(b, t.rep)
-	b = appendLevels(b, t.def)
-	b = append(b, byte(t.bw))
-	if len(t.p32) > 0 {
-		b = appendPacked(b, t.p32, t.bw)
-	} else {
-		b = appendPacked(b, t.p16, t.bw)
-	}
-	var size int
-	switch {
-	case t.zenc != nil:
-		t.scratch, size = b, len(b)
-		t.pageData = t.zenc.EncodeAll(b, t.pageData)
-	case t.other != nil:
-		t.scratch, size = b, len(b)
-		bound := int(t.other.CompressBound(int64(len(b))))
-		t.pageData = slices.Grow(t.pageData, bound)
-		c := t.other.Encode(t.pageData[off:off+bound], b)
-		if len(c) > 0 && &c[0] == &t.pageData[off : off+1][0] {
-			t.pageData = t.pageData[:off+len(c)] // encoded in place
-		} else {
-			t.pageData = append(t.pageData, c...)
+	if g := t.reuse.find(t.cols[0].vals); g != nil {
+		for i := range t.cols {
+			c := &t.cols[i]
+			c.chunk = append(c.chunk, g[i].b...)
+			c.uncomp += g[i].uncomp
+			c.pages++
 		}
-	default:
-		t.pageData, size = b, len(b)-off
+		t.copied++
+	} else {
+		for _, i := range []int{0, 1, 3} {
+			c := &t.cols[i]
+			if err := t.appendPage(c, c.vals, t.rows, encPlain); err != nil {
+				return err
+			}
+		}
+		b := appendLevels(t.scratch[:0], t.rep)
+		b = appendLevels(b, t.def)
+		b = append(b, byte(t.bw))
+		if len(t.p32) > 0 {
+			b = appendPacked(b, t.p32, t.bw)
+		} else {
+			b = appendPacked(b, t.p16, t.bw)
+		}
+		t.scratch = b
+		if err := t.appendPage(&t.cols[2], b, t.pvals, encRLEDict); err != nil {
+			return err
+		}
+		t.encoded++
 	}
-	if size > 1<<31-1 {
-		return fmt.Errorf("export: parquet page of %d bytes", size)
+	for i := range t.cols {
+		t.cols[i].vals = t.cols[i].vals[:0]
 	}
-	t.pages = append(t.pages, tokenPage{off: off, n: len(t.pageData) - off, nvals: int32(t.pvals), uncompressed: int32(size)})
+	t.rgVals += t.pvals
 	t.rep, t.def, t.pvals = t.rep[:0], t.def[:0], 0
 	t.p16, t.p32 = t.p16[:0], t.p32[:0]
+	t.rgRows += t.rows
+	t.rows = 0
+	if t.rgBytes >= t.limit {
+		return t.flushRowGroup()
+	}
 	return nil
 }
 
-// flushRowGroup writes the row group built so far, column by column.
+// appendPage compresses a page's data and appends it to a column's chunk.
+func (t *tokenParquet) appendPage(c *docColumn, src []byte, nvals int, enc int32) error {
+	t.cbuf = t.pc.compress(t.cbuf[:0], src)
+	if len(src) > math.MaxInt32 || len(t.cbuf) > math.MaxInt32 || nvals > math.MaxInt32 {
+		return fmt.Errorf("export: parquet page of %d bytes", len(src))
+	}
+	at := len(c.chunk)
+	c.chunk = appendPageHeader(c.chunk, int32(len(src)), int32(len(t.cbuf)), crc32.ChecksumIEEE(t.cbuf), int32(nvals), enc)
+	c.uncomp += int64(len(c.chunk)-at) + int64(len(src))
+	c.chunk = append(c.chunk, t.cbuf...)
+	c.pages++
+	return nil
+}
+
+// flushRowGroup writes the row group's column chunks and their metadata.
 func (t *tokenParquet) flushRowGroup() error {
-	if len(t.ntok) == 0 {
+	if t.rgRows == 0 {
 		return nil
 	}
-	if err := t.flushPage(); err != nil {
-		return err
-	}
-	t.ids, t.srcs = t.ids[:0], t.srcs[:0]
-	for i, at := 0, 0; i < len(t.ntok); i++ {
-		mid, end := t.bounds[2*i], t.bounds[2*i+1]
-		t.ids = append(t.ids, t.arena[at:mid])
-		t.srcs = append(t.srcs, t.arena[mid:end])
-		at = end
-	}
 	rg := t.meta.AppendRowGroup()
-	start := t.w.n
-	mem := memory.DefaultAllocator
-	for col := 0; col < 4; col++ {
+	var total int64
+	for i := range t.cols {
+		c := &t.cols[i]
 		cm := rg.NextColumnChunk()
-		pager, err := file.NewPageWriter(t.w, t.codec, t.props.CompressionLevelFor(cm.Descr().Path()), cm, t.ordRG, int16(col), mem, false, nil, nil)
-		if err != nil {
-			return fmt.Errorf("export: parquet page writer: %w", err)
-		}
-		switch col {
-		case 0, 1:
-			vals := t.ids
-			if col == 1 {
-				vals = t.srcs
+		start := t.w.n
+		info := metadata.ChunkMetaInfo{NumValues: int64(t.rgRows), IndexPageOffset: -1, DataPageOffset: start,
+			CompressedSize: int64(len(c.chunk)), UncompressedSize: c.uncomp}
+		stats := metadata.EncodingStats{DataEncodingStats: map[parquet.Encoding]int32{parquet.Encodings.Plain: c.pages}}
+		if i == 2 {
+			if _, err := t.w.Write(t.dict); err != nil {
+				return fmt.Errorf("export: write parquet: %w", err)
 			}
-			cw := file.NewColumnChunkWriter(cm, pager, t.props).(*file.ByteArrayColumnChunkWriter)
-			if _, err := cw.WriteBatch(vals, nil, nil); err != nil {
-				return fmt.Errorf("export: parquet write: %w", err)
-			}
-			if err := cw.Close(); err != nil {
-				return fmt.Errorf("export: parquet write: %w", err)
-			}
-		case 2:
-			if _, err := pager.WriteDictionaryPage(file.NewDictionaryPage(memory.NewBufferBytes(t.dict), int32(t.vocab), parquet.Encodings.Plain)); err != nil {
-				return fmt.Errorf("export: parquet write: %w", err)
-			}
-			for _, p := range t.pages {
-				page := file.NewDataPageV1(memory.NewBufferBytes(t.pageData[p.off:p.off+p.n]), p.nvals, parquet.Encodings.RLEDict, parquet.Encodings.RLE, parquet.Encodings.RLE, p.uncompressed)
-				if _, err := pager.WriteDataPage(page); err != nil {
-					return fmt.Errorf("export: parquet write: %w", err)
-				}
-			}
-			if err := pager.Close(true, false); err != nil {
-				return fmt.Errorf("export: parquet write: %w", err)
-			}
-		case 3:
-			cw := file.NewColumnChunkWriter(cm, pager, t.props).(*file.Int64ColumnChunkWriter)
-			if _, err := cw.WriteBatch(t.ntok, nil, nil); err != nil {
-				return fmt.Errorf("export: parquet write: %w", err)
-			}
-			if err := cw.Close(); err != nil {
-				return fmt.Errorf("export: parquet write: %w", err)
+			info.DictPageOffset = start
+			info.DataPageOffset = t.w.n
+			info.CompressedSize += int64(len(t.dict))
+			info.UncompressedSize += t.dictUncomp
+			info.NumValues = int64(t.rgVals)
+			stats = metadata.EncodingStats{
+				DictEncodingStats: map[parquet.Encoding]int32{parquet.Encodings.Plain: 1},
+				DataEncodingStats: map[parquet.Encoding]int32{parquet.Encodings.RLEDict: c.pages},
 			}
 		}
+		if _, err := t.w.Write(c.chunk); err != nil {
+			return fmt.Errorf("export: write parquet: %w", err)
+		}
+		if err := cm.Finish(info, i == 2, false, stats, nil); err != nil {
+			return fmt.Errorf("export: parquet column metadata: %w", err)
+		}
+		total += info.UncompressedSize
+		c.chunk, c.uncomp, c.pages = c.chunk[:0], 0, 0
 	}
-	rg.SetNumRows(len(t.ntok))
-	if err := rg.Finish(t.w.n-start, t.ordRG); err != nil {
+	rg.SetNumRows(t.rgRows)
+	if err := rg.Finish(total, t.ordRG); err != nil {
 		return fmt.Errorf("export: parquet row group: %w", err)
 	}
 	t.ordRG++
-	t.resetRowGroup()
+	t.rgRows, t.rgBytes, t.rgVals = 0, 0, 0
 	return nil
-}
-
-func (b *tokenBufs) resetRowGroup() {
-	b.ntok, b.arena, b.bounds = b.ntok[:0], b.arena[:0], b.bounds[:0]
-	b.pages, b.pageData, b.rgBytes = b.pages[:0], b.pageData[:0], 0
 }
 
 // reset empties the buffers for a new file.
 func (b *tokenBufs) reset() {
-	b.resetRowGroup()
+	for i := range b.cols {
+		c := &b.cols[i]
+		c.vals, c.chunk, c.uncomp, c.pages = c.vals[:0], c.chunk[:0], 0, 0
+	}
+	b.rows, b.rgRows, b.rgBytes, b.rgVals = 0, 0, 0, 0
 	b.rep, b.def, b.pvals = b.rep[:0], b.def[:0], 0
 	b.p16, b.p32 = b.p16[:0], b.p32[:0]
 }
 
-// close writes the last row group and the footer.
+// close writes the last groups and the footer.
 func (t *tokenParquet) close() error {
 	if t.closed {
 		return nil
 	}
 	t.closed = true
+	if err := t.endGroup(); err != nil {
+		return err
+	}
 	if err := t.flushRowGroup(); err != nil {
 		return err
 	}
@@ -429,5 +429,15 @@ func (t *tokenParquet) close() error {
 	if _, err := t.w.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("export: write parquet: %w", err)
 	}
+	t.reuse = nil
+	tokenGroupsCopied.Add(int64(t.copied))
+	tokenGroupsEncoded.Add(int64(t.encoded))
 	return nil
 }
+
+// Counters of token page groups, for tests: copied from an earlier
+// export, and compressed.
+var (
+	tokenGroupsCopied  atomic.Int64
+	tokenGroupsEncoded atomic.Int64
+)

@@ -5,13 +5,17 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/parquet/compress"
-	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/klauspost/compress/zstd"
 	"github.com/smelt-dev/smelt/ingest"
+	"github.com/smelt-dev/smelt/shards"
 )
 
 // TestParquetReingest exports documents to Parquet, ingests the export
@@ -25,7 +29,7 @@ func TestParquetReingest(t *testing.T) {
 		want := readDocs(t, c.docs[s])
 		out := t.TempDir()
 		export(t, c.docInputs(t)[indexOf(c.sources, s):][:1], out, Options{Format: FormatParquet, RowGroupBytes: 32 << 10})
-		checkRowGroups(t, globbed(t, out, "*.parquet"), 32<<10)
+		checkRowGroups(t, out, c.docs[s], 32<<10)
 		back := t.TempDir()
 		if _, err := ingest.Run(context.Background(), globbed(t, out, "*.parquet"), back, ingest.Options{Source: s, Workers: 2}); err != nil {
 			t.Fatal(err)
@@ -125,39 +129,34 @@ func TestJSONLDolma(t *testing.T) {
 	}
 }
 
-// checkRowGroups checks that Parquet files are zstd-compressed and cut
-// into row groups of about limit bytes of data.
-func checkRowGroups(t *testing.T, files []string, limit int64) {
+// checkRowGroups checks the documents Parquet files an export of the
+// document shards in dir wrote into out (part-NNNNN.parquet, one per
+// shard): zstd, row-aligned content-defined pages, and row groups cut at
+// the first page group that reaches limit (checkDocLayout).
+func checkRowGroups(t *testing.T, out, dir string, limit int64) {
 	t.Helper()
-	groups := 0
-	for _, f := range files {
-		pf, err := file.OpenParquetFile(f, false)
+	m, err := shards.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, info := range m.Shards {
+		r, err := shards.OpenDocShard(filepath.Join(dir, info.Name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		md := pf.MetaData()
-		for i := 0; i < pf.NumRowGroups(); i++ {
-			rg := md.RowGroup(i)
-			var n int64
-			for c := 0; c < rg.NumColumns(); c++ {
-				cc, err := rg.ColumnChunk(c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if cc.Compression() != compress.Codecs.Zstd {
-					t.Fatalf("%s row group %d column %d: compression %v", f, i, c, cc.Compression())
-				}
-				n += cc.TotalUncompressedSize()
+		var list []*shards.Document
+		for {
+			d, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
 			}
-			// A row group ends with the row that reaches the limit.
-			if n > 4*limit+(1<<20) {
-				t.Fatalf("%s row group %d: %d bytes for a limit of %d", f, i, n, limit)
+			if err != nil {
+				t.Fatal(err)
 			}
-			groups++
+			c := *d
+			list = append(list, &c)
 		}
-		pf.Close()
-	}
-	if groups <= len(files) {
-		t.Fatalf("%d row groups in %d files: not cut", groups, len(files))
+		r.Close()
+		checkDocLayout(t, filepath.Join(out, fmt.Sprintf("part-%05d.parquet", i)), list, limit, compress.Codecs.Zstd)
 	}
 }
