@@ -275,9 +275,9 @@ func sameDoc(a, b *shards.Document) bool {
 		a.LangScore == b.LangScore && a.HasQuality == b.HasQuality && a.Quality == b.Quality && a.Meta == b.Meta
 }
 
-// sameDirs fails unless two export directories hold the same files with
+// sameExportDirs fails unless two export directories hold the same files with
 // the same bytes (export.json included).
-func sameDirs(t *testing.T, a, b, what string) {
+func sameExportDirs(t *testing.T, a, b, what string) {
 	t.Helper()
 	ea, _ := os.ReadDir(a)
 	eb, _ := os.ReadDir(b)
@@ -406,7 +406,7 @@ func TestParquetDocsTakedownReuse(t *testing.T) {
 		o.Reuse = &Reuse{Dir: old, Removed: tc.removed}
 		export(t, in(reduced), reused, o)
 		copied := docGroupsCopied.Load() - before
-		sameDirs(t, fresh, reused, tc.name)
+		sameExportDirs(t, fresh, reused, tc.name)
 		if want := expectedCopies(parts, tc.removed); copied != int64(want) {
 			t.Fatalf("%s: %d page groups copied, want %d of %d", tc.name, copied, want, totalGroups)
 		}
@@ -502,7 +502,7 @@ func TestParquetDocsReuseCorrupt(t *testing.T) {
 		o.Reuse = &Reuse{Dir: old, Removed: removed}
 		out := filepath.Join(root, fmt.Sprintf("reused%d", k))
 		export(t, in(reduced), out, o)
-		sameDirs(t, fresh, out, dm.name)
+		sameExportDirs(t, fresh, out, dm.name)
 		// Only the second file's untouched groups are copied.
 		if copied, want := docGroupsCopied.Load()-before, expectedCopies(parts[1:], removed); copied != int64(want) {
 			t.Fatalf("%s: %d page groups copied, want %d (the undamaged file's)", dm.name, copied, want)
@@ -563,7 +563,7 @@ func TestParquetDocsCodecs(t *testing.T) {
 		before := docGroupsCopied.Load()
 		opt.Reuse = &Reuse{Dir: out}
 		export(t, []*Input{i}, again, opt)
-		sameDirs(t, out, again, c.name)
+		sameExportDirs(t, out, again, c.name)
 		total := 0
 		for k, p := range parts {
 			f := filepath.Join(out, fmt.Sprintf("part-%05d.parquet", k))

@@ -140,7 +140,7 @@ func TestParquetTokensTakedownReuse(t *testing.T) {
 		o.Reuse = &Reuse{Dir: old, Removed: tc.removed}
 		export(t, in(reduced), reused, o)
 		copied := tokenGroupsCopied.Load() - before
-		sameDirs(t, fresh, reused, tc.name)
+		sameExportDirs(t, fresh, reused, tc.name)
 		want := 0
 		for i, p := range parts {
 			now := map[string]bool{}
@@ -192,7 +192,7 @@ func TestParquetTokensTakedownReuse(t *testing.T) {
 	before := tokenGroupsCopied.Load()
 	out := filepath.Join(root, "damaged")
 	export(t, in(filepath.Join(root, "in0")), out, Options{Format: FormatParquet, RowGroupBytes: 64 << 10, Reuse: &Reuse{Dir: old}})
-	sameDirs(t, filepath.Join(root, "fresh0"), out, "damaged")
+	sameExportDirs(t, filepath.Join(root, "fresh0"), out, "damaged")
 	if copied, want := tokenGroupsCopied.Load()-before, int64(total-len(tokenGroups(parts[1]))); copied != want {
 		t.Fatalf("damaged earlier file: %d page groups copied, want %d", copied, want)
 	}
