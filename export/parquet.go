@@ -146,10 +146,9 @@ func (e *parquetExporter) shard(ctx context.Context, in *Input, path string, inf
 // checking the shard against its manifest entry; it returns the number of
 // documents, which must be the entry's.
 func forEachDoc(ctx context.Context, path string, info shards.ShardInfo, fn func(*shards.Document) error) (int64, error) {
-	if err := shards.VerifyShard(path, info); err != nil {
-		return 0, fmt.Errorf("export: %w", err)
-	}
-	r, err := shards.OpenDocShard(path)
+	// One read of the file, checked against the manifest and decoded by
+	// the fast reader where the layout allows (shards.OpenDocShardInfo).
+	r, err := shards.OpenDocShardInfo(path, info, true)
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}

@@ -545,7 +545,7 @@ func finished(dir string) bool {
 // with its shard and row.
 func forEachDoc(dir string, m *shards.Manifest, fn func(shard string, row int64, d *shards.Document)) error {
 	for _, s := range m.Shards {
-		r, err := shards.OpenDocShard(filepath.Join(dir, s.Name))
+		r, err := shards.OpenDocShardInfo(filepath.Join(dir, s.Name), s, false)
 		if err != nil {
 			return err
 		}

@@ -73,7 +73,15 @@ func addToStores(ctx context.Context, run *pipelines.Run, j *journal) ([]StoreAd
 	for i, k := range keys {
 		g.Go(func() error {
 			dir, shard := filepath.Split(k)
+			// The manifest entry lets the fast reader read the shard.
 			m := &shards.Manifest{Shards: []shards.ShardInfo{{Name: shard}}}
+			if dm, err := shards.ReadManifest(filepath.Join(run.Dir, dir)); err == nil {
+				for _, si := range dm.Shards {
+					if si.Name == shard {
+						m.Shards[0] = si
+					}
+				}
+			}
 			return forEachDoc(filepath.Join(run.Dir, dir), m, func(_ string, _ int64, doc *shards.Document) {
 				if want[k][doc.ID] {
 					c := *doc

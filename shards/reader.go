@@ -207,9 +207,39 @@ func (r *DirReader) Done(d *Document) {
 }
 
 // docSource is an open document shard.
-type docSource interface {
+type docSource = DocSource
+
+// DocSource reads one document shard's documents in order.
+type DocSource interface {
+	// Next returns the next document, or io.EOF after the last.
 	Next() (*Document, error)
 	Close() error
+}
+
+// OpenDocShardInfo opens the document shard at path whose manifest entry
+// is info, and with verify checks the file's size and sha256 against it
+// first. Where the shard's layout allows, it reads with the fast reader
+// (docfast.go: the file read once, each record batch's buffers decoded
+// into one block with a reused zstd decoder); else with Arrow Go's reader,
+// as OpenDocShard does. Arrow Go decompresses every buffer through a new
+// streaming zstd decoder: in a takedown's profile on 200,000 documents
+// those decoders took 4.3 of 43.8 CPU-seconds.
+func OpenDocShardInfo(path string, info ShardInfo, verify bool) (DocSource, error) {
+	if info.Bytes > 0 && info.Rows > 0 {
+		s, err := openFastDocShard(path, info, verify, nil)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, errNotFast) {
+			return nil, err
+		}
+	}
+	if verify {
+		if err := VerifyShard(path, info); err != nil {
+			return nil, err
+		}
+	}
+	return OpenDocShard(path)
 }
 
 // OpenDocDirs opens finished shard directories (each with a manifest.json).
