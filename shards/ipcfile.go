@@ -184,13 +184,20 @@ type batchFormat interface {
 type arrowFormat struct {
 	schema *arrow.Schema
 	b      *array.RecordBuilder
+	// open, when set, replaces CreateIPCFile (benchmarks compare writers).
+	open func(path string, schema *arrow.Schema) (*IPCFile, error)
 }
 
 func newArrowFormat(schema *arrow.Schema) *arrowFormat {
 	return &arrowFormat{schema: schema, b: array.NewRecordBuilder(memory.DefaultAllocator, schema)}
 }
 
-func (a *arrowFormat) create(path string) (shardFile, error) { return CreateIPCFile(path, a.schema) }
+func (a *arrowFormat) create(path string) (shardFile, error) {
+	if a.open != nil {
+		return a.open(path, a.schema)
+	}
+	return CreateIPCFile(path, a.schema)
+}
 
 func (a *arrowFormat) flush(f shardFile) error {
 	rec := a.b.NewRecord()
