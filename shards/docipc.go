@@ -43,7 +43,7 @@ import (
 // depend on which of its internal encoders runs a buffer (or on
 // GOMAXPROCS).
 var docZstd = sync.OnceValue(func() *zstd.Encoder {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 	if err != nil {
 		panic(fmt.Sprintf("zstd encoder: %v", err)) // only on invalid options
