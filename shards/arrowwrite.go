@@ -25,7 +25,9 @@ import (
 // level 1 was still 18% of the stage's CPU, so by default (since
 // 2026-12-05) the buffers are written uncompressed, straight from the
 // column slices: a record batch without a compression field, every buffer
-// 8-byte aligned, which a reader can memory-map.
+// 8-byte aligned, which a reader can memory-map. Document shards use the
+// same machinery, with float64 columns, validity bitmaps and buffers that
+// zstd does not shrink stored as they are (docipc.go).
 
 // Arrow flatbuffer enums (format/Schema.fbs, Message.fbs).
 const (

@@ -30,23 +30,24 @@ import (
 // The level, measured with BenchmarkDocWrite (64 MB of real text: the
 // shared clean_text files cut into documents, every column filled; the
 // whole DocWriter path, record builder included; CPU time of all threads
-// per MB of documents, the least of three runs on a 2-core machine under
-// a load of 8-12, so ratios matter more than the absolute figures):
+// per MB of documents, the median of five runs on a 2-core machine under
+// a load of 6-8, so the ratios matter more than the absolute figures):
 //
 //	writer, zstd level         64 MiB shards        1 MiB shards
 //	                           CPU-ms/MB  size      CPU-ms/MB  size
-//	Arrow Go, 3 (before)       13.0       0.331     18.6       0.337
-//	hand, 1 (SpeedFastest)      8.4       0.361     11.2       0.366
-//	hand, 3 (SpeedDefault)     10.9       0.331     16.0       0.337
-//	hand, 7 (SpeedBetter...)   24.7       0.310
+//	Arrow Go, 3 (before)       11.9       0.331     20.6       0.337
+//	hand, 1 (SpeedFastest)      8.4       0.361      9.5       0.366
+//	hand, 3 (SpeedDefault)     10.7       0.331     15.1       0.337
 //
-// (size: file bytes per byte of documents). At Arrow Go's level the hand
-// writer makes files of the same size for 10-15% less CPU (what the
-// per-buffer encoder set-up cost: Arrow Go allocated 1.6 GB to write
-// 64 MB as 1 MiB shards, this writer 0.15 GB); level 1 costs 35-40% less
-// CPU than Arrow Go for files 9% larger, and is what docZstd uses: the
-// stages that write documents (and a takedown, which rewrites them) are
-// CPU-bound, and the token shards made the same choice.
+// (size: file bytes per byte of documents; level 7, SpeedBetterCompression,
+// gave 0.310 for about twice Arrow Go's CPU). At Arrow Go's own level the
+// hand writer makes files of the same size for 10% (64 MiB shards) to 27%
+// (1 MiB shards) less CPU: the per-file and per-buffer encoder set-up
+// (Arrow Go allocated 1.6 GB to write the 64 MB as 1 MiB shards, this
+// writer 0.15 GB). Level 1 costs 30% to 54% less than Arrow Go for files
+// 9% larger, and is what docZstd uses: the stages that write documents,
+// and a takedown, which rewrites them, are CPU-bound, and the token
+// shards made the same choice.
 
 // docZstd compresses document shards' buffers: one encoder for the
 // process, each EncodeAll independent of the others, so the bytes do not
