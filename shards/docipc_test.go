@@ -1,12 +1,15 @@
 package shards
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +20,8 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/smelt-dev/smelt/internal/nodepkg"
 )
 
 // edgeDocs are documents with every awkward value: null and present
@@ -588,5 +593,92 @@ func TestHandIPCNullStrings(t *testing.T) {
 	}
 	if nulls == 0 {
 		t.Fatal("no null strings read back")
+	}
+}
+
+// TestPolarsReadsHandIPC: Polars (nodejs-polars, installed under
+// export/testdata/node as export's reader tests install it) reads every
+// case the same from the hand-written file as from Arrow Go's, and the
+// values are the documents written.
+func TestPolarsReadsHandIPC(t *testing.T) {
+	modDir, err := filepath.Abs(filepath.Join("..", "export", "testdata", "node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, skip := nodepkg.Install(modDir, "the Polars check of document shards",
+		"nodejs-polars/package.json", "nodejs-polars-linux-x64-gnu/package.json")
+	if node == "" {
+		t.Skip(skip)
+	}
+	dir := t.TempDir()
+	var files []string
+	var want [][]*Document
+	for _, c := range docCases(t, true) {
+		var all []*Document
+		for _, b := range c.batches {
+			all = append(all, b...)
+		}
+		for _, w := range []struct {
+			suffix string
+			open   func(string, *arrow.Schema) (*IPCFile, error)
+		}{{".arrow", CreateIPCFile}, {".arrowgo.arrow", createArrowGoIPCFile}} {
+			path := filepath.Join(dir, c.name+w.suffix)
+			writeDocFile(t, path, true, c.batches, w.open)
+			files = append(files, path)
+			want = append(want, all)
+		}
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "polars", "read.cjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), node, append([]string{script, filepath.Join(modDir, "node_modules")}, files...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node read.cjs: %v\n%s", err, stderr.String())
+	}
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	if len(lines) != len(files) {
+		t.Fatalf("read.cjs printed %d lines for %d files", len(lines), len(files))
+	}
+	for i := 0; i < len(lines); i += 2 {
+		hand, ref := lines[i], lines[i+1]
+		var h struct {
+			File    string           `json:"file"`
+			Rows    int              `json:"rows"`
+			Records []map[string]any `json:"records"`
+		}
+		if err := json.Unmarshal(hand, &h); err != nil {
+			t.Fatalf("read.cjs output: %v", err)
+		}
+		// The same values from Arrow Go's file (its name aside).
+		if a, b := bytes.SplitN(hand, []byte(`"rows"`), 2)[1], bytes.SplitN(ref, []byte(`"rows"`), 2)[1]; !bytes.Equal(a, b) {
+			t.Fatalf("%s: Polars reads it differently from Arrow Go's file", h.File)
+		}
+		docs := want[i]
+		if h.Rows != len(docs) || len(h.Records) != len(docs) {
+			t.Fatalf("%s: Polars reads %d rows, wrote %d", h.File, h.Rows, len(docs))
+		}
+		for r, d := range docs {
+			rec := h.Records[r]
+			var dr Drop
+			if d.Drop != nil {
+				dr = *d.Drop
+			}
+			for col, v := range map[string]string{ColID: d.ID, ColSource: d.Source, ColURL: d.URL, ColDate: d.Date, ColLang: d.Lang,
+				ColText: d.Text, ColMeta: d.Meta, ColReason: dr.Reason, ColRuleValue: dr.Value, ColDupOf: dr.DupOf} {
+				if rec[col] != v {
+					t.Fatalf("%s row %d: Polars reads %s=%q, want %q", h.File, r, col, rec[col], v)
+				}
+			}
+			if rec[ColLangScore] != d.LangScore {
+				t.Fatalf("%s row %d: lang_score %v, want %v", h.File, r, rec[ColLangScore], d.LangScore)
+			}
+			if q, ok := rec[ColQuality].(float64); ok != d.HasQuality || (ok && q != d.Quality) {
+				t.Fatalf("%s row %d: quality %v, want %v (has=%v)", h.File, r, rec[ColQuality], d.Quality, d.HasQuality)
+			}
+		}
 	}
 }
