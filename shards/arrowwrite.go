@@ -25,7 +25,9 @@ import (
 // level 1 was still 18% of the stage's CPU, so by default (since
 // 2026-12-05) the buffers are written uncompressed, straight from the
 // column slices: a record batch without a compression field, every buffer
-// 8-byte aligned, which a reader can memory-map.
+// 8-byte aligned, which a reader can memory-map. Document shards use the
+// same machinery, with float64 columns, validity bitmaps and buffers that
+// zstd does not shrink stored as they are (docipc.go).
 
 // Arrow flatbuffer enums (format/Schema.fbs, Message.fbs).
 const (
@@ -33,22 +35,25 @@ const (
 	fbHeaderSchema      = 1
 	fbHeaderRecordBatch = 3
 	fbTypeInt           = 2
+	fbTypeFloat         = 3
 	fbTypeUtf8          = 5
 	fbTypeList          = 12
 	fbCodecZstd         = 1
+	fbPrecisionDouble   = 2
 )
 
 // arrowMagic starts and ends an Arrow IPC file.
 var arrowMagic = []byte("ARROW1")
 
 // fbField is one field of a hand-written schema: a utf8 string, an integer
-// of Bits bits, or a list of Elem.
+// of Bits bits, a float64 (fbTypeFloat) or a list of Elem.
 type fbField struct {
-	Name   string
-	Type   int // fbTypeUtf8, fbTypeInt, fbTypeList
-	Bits   int
-	Signed bool
-	Elem   *fbField
+	Name     string
+	Type     int // fbTypeUtf8, fbTypeInt, fbTypeFloat, fbTypeList
+	Bits     int
+	Signed   bool
+	Nullable bool
+	Elem     *fbField
 }
 
 // fbBlock locates one record batch in the file, for the footer.
@@ -95,13 +100,17 @@ func buildField(b *flatbuffers.Builder, f *fbField) flatbuffers.UOffsetT {
 		b.PrependInt32Slot(0, int32(f.Bits), 0)
 		b.PrependBoolSlot(1, f.Signed, false)
 		typ = b.EndObject()
+	case fbTypeFloat:
+		b.StartObject(1)
+		b.PrependInt16Slot(0, fbPrecisionDouble, 0)
+		typ = b.EndObject()
 	default: // Utf8 and List are empty tables
 		b.StartObject(0)
 		typ = b.EndObject()
 	}
 	b.StartObject(7)
 	b.PrependUOffsetTSlot(0, name, 0)
-	b.PrependBoolSlot(1, false, false) // not nullable
+	b.PrependBoolSlot(1, f.Nullable, false)
 	b.PrependByteSlot(2, byte(f.Type), 0)
 	b.PrependUOffsetTSlot(3, typ, 0)
 	b.PrependUOffsetTSlot(5, cvec, 0)
@@ -145,6 +154,11 @@ type arrowFileWriter struct {
 	blocks []fbBlock
 	// enc compresses every buffer; nil writes them uncompressed.
 	enc *zstd.Encoder
+	// rawIfLarger stores a buffer that zstd does not make smaller as it
+	// is, behind the length prefix -1 (as Arrow C++ and Go do when asked
+	// for a minimum saving). Document shards set it; token shards, whose
+	// bytes tests pin, do not.
+	rawIfLarger bool
 	// Per batch, reused: the compressed body (or, uncompressed, the
 	// buffers themselves and the body's padded length) and its layout.
 	body    []byte
@@ -222,6 +236,11 @@ func (w *arrowFileWriter) resetBatch() {
 // node records a column's field node.
 func (w *arrowFileWriter) node(length int64) { w.nodes = append(w.nodes, fbNode{length: length}) }
 
+// nodeNulls records a column's field node with its null count.
+func (w *arrowFileWriter) nodeNulls(length, nulls int64) {
+	w.nodes = append(w.nodes, fbNode{length: length, nulls: nulls})
+}
+
 // buffer adds one buffer to the body, compressed when the writer has an
 // encoder (an empty buffer, such as the validity bitmap of a column without
 // nulls, takes no bytes). An uncompressed buffer is not copied: data must
@@ -248,6 +267,11 @@ func (w *arrowFileWriter) buffer(data []byte) {
 	}
 	w.body = binary.LittleEndian.AppendUint64(w.body, uint64(len(data)))
 	w.body = w.enc.EncodeAll(data, w.body)
+	if w.rawIfLarger && int64(len(w.body))-off-8 >= int64(len(data)) {
+		// Compression did not help: the buffer as it is, prefix -1.
+		w.body = binary.LittleEndian.AppendUint64(w.body[:off], ^uint64(0))
+		w.body = append(w.body, data...)
+	}
 	n := int64(len(w.body)) - off
 	for len(w.body)%8 != 0 {
 		w.body = append(w.body, 0)

@@ -167,7 +167,19 @@ func DocBytes(d *Document) int64 {
 
 // Write appends a document.
 func (w *DocWriter) Write(d *Document) error {
-	f := w.b.Fields()
+	appendDoc(w.b, d, w.opt.Dropped)
+	if err := w.added(DocBytes(d), 0); err != nil {
+		return err
+	}
+	if !w.opt.Manual && w.Full() {
+		return w.Cut()
+	}
+	return nil
+}
+
+// appendDoc appends d as one row to b, a builder of DocSchema(dropped).
+func appendDoc(b *array.RecordBuilder, d *Document, dropped bool) {
+	f := b.Fields()
 	f[0].(*array.StringBuilder).Append(d.ID)
 	f[1].(*array.StringBuilder).Append(d.Source)
 	f[2].(*array.StringBuilder).Append(d.URL)
@@ -181,7 +193,7 @@ func (w *DocWriter) Write(d *Document) error {
 	}
 	f[7].(*array.StringBuilder).Append(d.Text)
 	f[8].(*array.StringBuilder).Append(d.Meta)
-	if w.opt.Dropped {
+	if dropped {
 		var dr Drop
 		if d.Drop != nil {
 			dr = *d.Drop
@@ -190,11 +202,4 @@ func (w *DocWriter) Write(d *Document) error {
 		f[10].(*array.StringBuilder).Append(dr.Value)
 		f[11].(*array.StringBuilder).Append(dr.DupOf)
 	}
-	if err := w.added(DocBytes(d), 0); err != nil {
-		return err
-	}
-	if !w.opt.Manual && w.Full() {
-		return w.Cut()
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package shards
 
 import (
+	"bufio"
 	"fmt"
 	"path/filepath"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/klauspost/compress/zstd"
 )
 
 // ShardInfo describes one published shard file, as listed in a manifest.
@@ -27,16 +29,44 @@ type ShardInfo struct {
 }
 
 // IPCFile writes one Arrow IPC file with ZSTD buffer compression, atomically:
-// the file appears under its name only on Commit.
+// the file appears under its name only on Commit. A schema of utf8 and
+// float64 columns (document shards) is written by hand (docipc.go: one
+// reused zstd encoder instead of Arrow Go's per-buffer streaming one);
+// any other goes through Arrow Go's ipc.FileWriter.
 type IPCFile struct {
 	name string
 	af   *AtomicFile
 	w    *ipc.FileWriter
+	h    *handIPC
 	rows int64
 }
 
 // CreateIPCFile starts an Arrow IPC file at path with the given schema.
 func CreateIPCFile(path string, schema *arrow.Schema) (*IPCFile, error) {
+	if fields, ok := handFields(schema); ok {
+		return createHandIPCFile(path, schema, fields, docZstd())
+	}
+	return createArrowGoIPCFile(path, schema)
+}
+
+// createHandIPCFile starts a file written by hand, compressed with enc.
+func createHandIPCFile(path string, schema *arrow.Schema, fields []fbField, enc *zstd.Encoder) (*IPCFile, error) {
+	af, err := CreateAtomic(path)
+	if err != nil {
+		return nil, err
+	}
+	h, err := newHandIPC(bufio.NewWriterSize(af, 1<<16), schema, fields, enc)
+	if err != nil {
+		h.release()
+		af.Abort()
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return &IPCFile{name: path, af: af, h: h}, nil
+}
+
+// createArrowGoIPCFile starts a file written by Arrow Go's ipc.FileWriter
+// (schemas handIPC does not cover; tests and benchmarks compare with it).
+func createArrowGoIPCFile(path string, schema *arrow.Schema) (*IPCFile, error) {
 	af, err := CreateAtomic(path)
 	if err != nil {
 		return nil, err
@@ -55,7 +85,13 @@ func CreateIPCFile(path string, schema *arrow.Schema) (*IPCFile, error) {
 
 // Write appends one record batch.
 func (f *IPCFile) Write(rec arrow.Record) error {
-	if err := f.w.Write(rec); err != nil {
+	var err error
+	if f.h != nil {
+		err = f.h.write(rec)
+	} else {
+		err = f.w.Write(rec)
+	}
+	if err != nil {
 		return fmt.Errorf("write batch to %s: %w", f.name, err)
 	}
 	f.rows += rec.NumRows()
@@ -65,7 +101,14 @@ func (f *IPCFile) Write(rec arrow.Record) error {
 // Commit writes the footer and publishes the file. The returned ShardInfo
 // has Rows, Bytes and SHA256 set; Name is the path's base name.
 func (f *IPCFile) Commit() (ShardInfo, error) {
-	if err := f.w.Close(); err != nil {
+	var err error
+	if f.h != nil {
+		err = f.h.finish()
+		f.h.release()
+	} else {
+		err = f.w.Close()
+	}
+	if err != nil {
 		f.af.Abort()
 		return ShardInfo{}, fmt.Errorf("finish %s: %w", f.name, err)
 	}
@@ -77,7 +120,12 @@ func (f *IPCFile) Commit() (ShardInfo, error) {
 }
 
 // Abort discards the file.
-func (f *IPCFile) Abort() { f.af.Abort() }
+func (f *IPCFile) Abort() {
+	if f.h != nil {
+		f.h.release()
+	}
+	f.af.Abort()
+}
 
 func baseName(p string) string {
 	for i := len(p) - 1; i >= 0; i-- {
@@ -132,17 +180,24 @@ type batchFormat interface {
 }
 
 // arrowFormat writes record batches built with an Arrow RecordBuilder
-// through Arrow Go's IPC file writer (document shards).
+// through IPCFile (document shards: written by hand, see docipc.go).
 type arrowFormat struct {
 	schema *arrow.Schema
 	b      *array.RecordBuilder
+	// open, when set, replaces CreateIPCFile (benchmarks compare writers).
+	open func(path string, schema *arrow.Schema) (*IPCFile, error)
 }
 
 func newArrowFormat(schema *arrow.Schema) *arrowFormat {
 	return &arrowFormat{schema: schema, b: array.NewRecordBuilder(memory.DefaultAllocator, schema)}
 }
 
-func (a *arrowFormat) create(path string) (shardFile, error) { return CreateIPCFile(path, a.schema) }
+func (a *arrowFormat) create(path string) (shardFile, error) {
+	if a.open != nil {
+		return a.open(path, a.schema)
+	}
+	return CreateIPCFile(path, a.schema)
+}
 
 func (a *arrowFormat) flush(f shardFile) error {
 	rec := a.b.NewRecord()
