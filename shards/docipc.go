@@ -37,24 +37,24 @@ import (
 //	                           CPU-ms/MB  size      CPU-ms/MB  size
 //	Arrow Go, 3 (before)       11.9       0.331     20.6       0.337
 //	hand, 1 (SpeedFastest)      8.4       0.361      9.5       0.366
-//	hand, 3 (SpeedDefault)     10.7       0.331     15.1       0.337
+//	hand, 3 (SpeedDefault, now) 10.7      0.331     15.1       0.337
 //
 // (size: file bytes per byte of documents; level 7, SpeedBetterCompression,
 // gave 0.310 for about twice Arrow Go's CPU). At Arrow Go's own level the
 // hand writer makes files of the same size for 10% (64 MiB shards) to 27%
 // (1 MiB shards) less CPU: the per-file and per-buffer encoder set-up
 // (Arrow Go allocated 1.6 GB to write the 64 MB as 1 MiB shards, this
-// writer 0.15 GB). Level 1 costs 30% to 54% less than Arrow Go for files
-// 9% larger, and is what docZstd uses: the stages that write documents,
-// and a takedown, which rewrites them, are CPU-bound, and the token
-// shards made the same choice.
+// writer 0.15 GB). Level 1 would cost 30% to 54% less than Arrow Go, but
+// for files 9% larger; docZstd keeps level 3: a run holds three copies of
+// its documents (ingest, filter, dedup), and their size on disk is what
+// a crawl-sized run runs out of first.
 
 // docZstd compresses document shards' buffers: one encoder for the
 // process, each EncodeAll independent of the others, so the bytes do not
 // depend on which of its internal encoders runs a buffer (or on
 // GOMAXPROCS).
 var docZstd = sync.OnceValue(func() *zstd.Encoder {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
 	if err != nil {
 		panic(fmt.Sprintf("zstd encoder: %v", err)) // only on invalid options
