@@ -177,39 +177,6 @@ func openDocInput(t testing.TB, dir string) []*Input {
 	return []*Input{in}
 }
 
-// sameDirs fails unless directories a and b hold the same files with the
-// same bytes.
-func sameDirs(t testing.TB, a, b string) {
-	t.Helper()
-	ea, err := os.ReadDir(a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eb, err := os.ReadDir(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ea) != len(eb) {
-		t.Fatalf("%s holds %d files, %s %d", a, len(ea), b, len(eb))
-	}
-	for i := range ea {
-		if ea[i].Name() != eb[i].Name() {
-			t.Fatalf("file %d: %s vs %s", i, ea[i].Name(), eb[i].Name())
-		}
-		x, err := os.ReadFile(filepath.Join(a, ea[i].Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		y, err := os.ReadFile(filepath.Join(b, eb[i].Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(x, y) {
-			t.Fatalf("%s differs: %d bytes in %s, %d in %s", ea[i].Name(), len(x), a, len(y), b)
-		}
-	}
-}
-
 // blockIDs lists the blocks (as their documents' ids) that an export of
 // groups writes, by the cut rule alone (no block here reaches the cap).
 func blockIDs(groups [][]*shards.Document, removed map[string]bool) []string {
@@ -368,7 +335,7 @@ func TestJSONLReuseMatchesFreshExport(t *testing.T) {
 				export(t, openDocInput(t, in), fresh, opt)
 				opt.Reuse = &Reuse{Dir: filepath.Join(root, comp), Removed: c.removed}
 				export(t, openDocInput(t, in), reused, opt)
-				sameDirs(t, fresh, reused)
+				sameExportDirs(t, fresh, reused, "jsonl")
 				copied, encoded := countsOf(t, reused)
 				if encoded != int64(want) || copied+encoded != int64(total) {
 					t.Fatalf("%s: copied %d and compressed %d blocks; want %d compressed of %d", comp, copied, encoded, want, total)
@@ -449,7 +416,7 @@ func TestJSONLReuseOfCorruptEarlierFiles(t *testing.T) {
 
 			opt.Reuse = &Reuse{Dir: base, Removed: removed}
 			export(t, openDocInput(t, in), reused, opt)
-			sameDirs(t, fresh, reused)
+			sameExportDirs(t, fresh, reused, "jsonl")
 			copied, encoded := countsOf(t, reused)
 			want, total := expectEncoded(groups, removed)
 			if copied == 0 || encoded <= int64(want) || copied+encoded != int64(total) {
@@ -712,7 +679,7 @@ func TestJSONLTakedownSpeed(t *testing.T) {
 		w1, c1, _ := timed(fresh, opt)
 		opt.Reuse = &Reuse{Dir: base, Removed: removed}
 		w2, c2, _ := timed(reused, opt)
-		sameDirs(t, fresh, reused)
+		sameExportDirs(t, fresh, reused, "jsonl")
 		copied, encoded := countsOf(t, reused)
 		t.Logf("%s: files %.2f MB in blocks, %.2f MB as one stream per file (%.3fx)", comp, float64(size)/1e6, float64(stream[comp])/1e6, float64(size)/float64(stream[comp]))
 		t.Logf("%s: first export %.2f s (%.2f CPU-s); after 1%% removal: fresh %.2f s (%.2f CPU-s), with Reuse %.2f s (%.2f CPU-s), %.1fx faster; %d blocks copied, %d compressed",

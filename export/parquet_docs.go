@@ -1,7 +1,6 @@
 package export
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -325,26 +324,15 @@ func (d *docParquet) close() error {
 	if err := d.flushRowGroup(); err != nil {
 		return err
 	}
-	fmd, err := d.meta.Finish()
-	if err != nil {
-		return fmt.Errorf("export: parquet footer: %w", err)
+	if err := writeParquetFooter(d.w, d.meta); err != nil {
+		return err
 	}
-	var buf bytes.Buffer
-	n, err := fmd.WriteTo(&buf, nil)
-	if err != nil {
-		return fmt.Errorf("export: parquet footer: %w", err)
-	}
-	buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(n)))
-	buf.Write(parquetMagic)
-	if _, err := d.w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("export: write parquet: %w", err)
+	if d.reuse != nil {
+		slog.Debug("export: parquet pages", "copied", d.copied, "encoded", d.encoded)
 	}
 	d.reuse = nil // the earlier file, not kept for the next
 	docGroupsCopied.Add(int64(d.copied))
 	docGroupsEncoded.Add(int64(d.encoded))
-	if d.reuse != nil {
-		slog.Debug("export: parquet pages", "copied", d.copied, "encoded", d.encoded)
-	}
 	return nil
 }
 

@@ -277,7 +277,7 @@ func sameDoc(a, b *shards.Document) bool {
 
 // sameExportDirs fails unless two export directories hold the same files with
 // the same bytes (export.json included).
-func sameExportDirs(t *testing.T, a, b, what string) {
+func sameExportDirs(t testing.TB, a, b, what string) {
 	t.Helper()
 	ea, _ := os.ReadDir(a)
 	eb, _ := os.ReadDir(b)

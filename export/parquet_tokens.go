@@ -126,6 +126,26 @@ func (t *tellWriter) Tell() int64 { return t.n }
 
 var parquetMagic = []byte("PAR1")
 
+// writeParquetFooter writes a Parquet file's end: the file metadata, its
+// length and the magic.
+func writeParquetFooter(w io.Writer, meta *metadata.FileMetaDataBuilder) error {
+	fmd, err := meta.Finish()
+	if err != nil {
+		return fmt.Errorf("export: parquet footer: %w", err)
+	}
+	var buf bytes.Buffer
+	n, err := fmd.WriteTo(&buf, nil)
+	if err != nil {
+		return fmt.Errorf("export: parquet footer: %w", err)
+	}
+	buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(n)))
+	buf.Write(parquetMagic)
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("export: write parquet: %w", err)
+	}
+	return nil
+}
+
 func newTokenParquet(w io.Writer, tok *shards.TokenizerInfo, pc *pageCodec, limit int64, bufs *tokenBufs, reuse func(dict []byte) *pageReuse) (*tokenParquet, error) {
 	arrowSchema := ParquetTokenSchema(tok)
 	props := parquet.NewWriterProperties(
@@ -415,19 +435,8 @@ func (t *tokenParquet) close() error {
 	if err := t.flushRowGroup(); err != nil {
 		return err
 	}
-	fmd, err := t.meta.Finish()
-	if err != nil {
-		return fmt.Errorf("export: parquet footer: %w", err)
-	}
-	var buf bytes.Buffer
-	n, err := fmd.WriteTo(&buf, nil)
-	if err != nil {
-		return fmt.Errorf("export: parquet footer: %w", err)
-	}
-	buf.Write(binary.LittleEndian.AppendUint32(nil, uint32(n)))
-	buf.Write(parquetMagic)
-	if _, err := t.w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("export: write parquet: %w", err)
+	if err := writeParquetFooter(t.w, t.meta); err != nil {
+		return err
 	}
 	t.reuse = nil
 	tokenGroupsCopied.Add(int64(t.copied))
