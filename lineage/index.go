@@ -559,6 +559,16 @@ func forEachDoc(dir string, m *shards.Manifest, fn func(shard string, row int64,
 				r.Close()
 				return fmt.Errorf("%s: %w", filepath.Join(dir, s.Name), err)
 			}
+			// The fast reader's strings point into the record batch's
+			// decoded block: a string kept past the call (the index's
+			// per-id counters, map keys) would keep the whole block, and so
+			// the whole run, in memory. The small fields are copied; a
+			// caller that keeps Text copies it.
+			d.ID, d.Source, d.URL, d.Date = strings.Clone(d.ID), strings.Clone(d.Source), strings.Clone(d.URL), strings.Clone(d.Date)
+			d.Lang, d.Meta = strings.Clone(d.Lang), strings.Clone(d.Meta)
+			if d.Drop != nil {
+				d.Drop.Reason, d.Drop.Value, d.Drop.DupOf = strings.Clone(d.Drop.Reason), strings.Clone(d.Drop.Value), strings.Clone(d.Drop.DupOf)
+			}
 			fn(s.Name, row, d)
 			row++
 		}

@@ -3,8 +3,10 @@ package lineage
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -204,4 +206,42 @@ func TestLineagePaths(t *testing.T) {
 		}
 	}
 	_ = pipelines.StateDir
+}
+
+// TestForEachDocKeepsNoBlock: an index build keeps every document's id
+// (its per-id counters) but must not keep the decoded record batches the
+// ids were read from, or its memory grows with the whole run (the fast
+// reader's strings point into one block per batch).
+func TestForEachDocKeepsNoBlock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "docs")
+	var docs []*shards.Document
+	text := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 1100) // ~50 KB
+	for i := 0; i < 200; i++ {
+		docs = append(docs, &shards.Document{ID: fmt.Sprintf("d%04d", i), Source: "web", URL: fmt.Sprintf("https://example.com/%d", i), Text: fmt.Sprintf("%d %s", i, text)})
+	}
+	if err := writeDocDir(dir, docs); err != nil {
+		t.Fatal(err)
+	}
+	m, err := shards.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	kept := map[string]string{}
+	if err := forEachDoc(dir, m, func(_ string, _ int64, d *shards.Document) { kept[d.ID] = d.URL }); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	if len(kept) != len(docs) {
+		t.Fatalf("read %d documents, wrote %d", len(kept), len(docs))
+	}
+	// 200 ids and URLs are a few KB; the text read was 10 MB.
+	if grown := int64(ms.HeapAlloc) - int64(before); grown > 2<<20 {
+		t.Fatalf("keeping 200 ids and URLs kept %d bytes of heap: the documents' decoded text is still referenced", grown)
+	}
+	runtime.KeepAlive(kept)
 }

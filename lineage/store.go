@@ -86,6 +86,7 @@ func addToStores(ctx context.Context, run *pipelines.Run, j *journal) ([]StoreAd
 				if want[k][doc.ID] {
 					c := *doc
 					c.Drop = nil
+					c.Text = strings.Clone(doc.Text) // not the shard's whole decoded block
 					found[i] = append(found[i], &c)
 				}
 			})
