@@ -423,7 +423,7 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 	if err := removePartials(out, cp.Partials); err != nil {
 		return nil, err
 	}
-	reuse, err := openReuse(opt.Reuse, opt, prov)
+	reuse, err := openReuse(opt.Reuse, opt, prov, inputs)
 	if err != nil {
 		return nil, err
 	}

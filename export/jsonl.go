@@ -70,8 +70,10 @@ var jsonlBlocksDone func(out string, copied, encoded int64)
 
 func (e *jsonlExporter) finish(ctx context.Context, cp *checkpoint) ([]FileInfo, error) {
 	if e.reuse != nil {
-		slog.Info("export: jsonl blocks", "copied", e.copied, "compressed", e.encoded)
+		slog.Debug("export: jsonl blocks", "copied", e.copied, "compressed", e.encoded)
 	}
+	jsonlBlocksCopied.Add(e.copied)
+	jsonlBlocksEncoded.Add(e.encoded)
 	if jsonlBlocksDone != nil {
 		jsonlBlocksDone(e.out, e.copied, e.encoded)
 	}

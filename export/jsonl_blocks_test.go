@@ -759,3 +759,46 @@ func TestJSONLBlocksStandardReaders(t *testing.T) {
 		})
 	}
 }
+
+// TestReuseInputsShareOneName: a run's export has one input per task of a
+// source, all named after the source, each with shards part-00000...; the
+// earlier file of a shard is the one of the input at the same position
+// (keyed by name alone, every input's part-00000 was matched with one
+// earlier file, and nothing was copied).
+func TestReuseInputsShareOneName(t *testing.T) {
+	docs := webDocs(t, 400, 300, 3)
+	groups := partition(docs, 60<<10)
+	if len(groups) < 4 {
+		t.Fatalf("%d shards; the test wants several", len(groups))
+	}
+	half := len(groups) / 2
+	root := t.TempDir()
+	inputs := func(sub string, removed map[string]bool) []*Input {
+		var ins []*Input
+		for i, g := range [][][]*shards.Document{groups[:half], groups[half:]} {
+			dir := filepath.Join(root, sub, fmt.Sprint(i))
+			writeShards(t, dir, g, removed)
+			ins = append(ins, openDocInput(t, dir)...)
+		}
+		return ins
+	}
+	removed := map[string]bool{groups[half][3].ID: true, groups[len(groups)-1][0].ID: true}
+	for _, format := range []Format{FormatJSONL, FormatParquet} {
+		t.Run(string(format), func(t *testing.T) {
+			orig := filepath.Join(root, string(format), "orig")
+			export(t, inputs(string(format)+"-in-orig", nil), orig, Options{Format: format})
+			fresh, reused := filepath.Join(root, string(format), "fresh"), filepath.Join(root, string(format), "reused")
+			reduced := inputs(string(format)+"-in-reduced", removed)
+			export(t, reduced, fresh, Options{Format: format})
+			c0, e0 := ReuseCounts()
+			export(t, reduced, reused, Options{Format: format, Reuse: &Reuse{Dir: orig, Removed: removed}})
+			c1, e1 := ReuseCounts()
+			sameExportDirs(t, fresh, reused, string(format))
+			// Two documents removed: at most four blocks compressed again
+			// (each and the block after it, where it was a cut point).
+			if copied, compressed := c1-c0, e1-e0; copied == 0 || compressed > 4 {
+				t.Fatalf("copied %d blocks and compressed %d: the earlier files were not matched to their shards", copied, compressed)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 )
 
 // Reuse names a finished export whose compressed blocks a new export may
@@ -31,16 +32,25 @@ type Reuse struct {
 type reuseSet struct {
 	dir     string
 	removed map[string]bool
-	files   map[string]FileInfo // reuseKey(input name, shard name) -> file
+	files   map[reuseKey]FileInfo
+	// pos is each new input's position among the inputs: the earlier
+	// export's input at the same position, under the same name, is the
+	// one it was written from (a run's inputs often share one name, the
+	// source's, and their shards the names part-00000...).
+	pos map[*Input]int
 }
 
-func reuseKey(input, shard string) string { return input + "\x00" + shard }
+type reuseKey struct {
+	input int
+	name  string // the input's name
+	shard string
+}
 
 // openReuse reads the earlier export named by r. It returns nil (export
 // everything) when there is none to reuse: r is nil, or the earlier
 // export is of another format, options or tokenizer, or not one file per
 // input shard.
-func openReuse(r *Reuse, opt Options, prov *Provenance) (*reuseSet, error) {
+func openReuse(r *Reuse, opt Options, prov *Provenance, inputs []*Input) (*reuseSet, error) {
 	if r == nil || r.Dir == "" {
 		return nil, nil
 	}
@@ -61,14 +71,17 @@ func openReuse(r *Reuse, opt Options, prov *Provenance) (*reuseSet, error) {
 		slog.Debug("export: not reusing an export of other options", "dir", r.Dir)
 		return nil, nil
 	}
-	rs := &reuseSet{dir: r.Dir, removed: r.Removed, files: map[string]FileInfo{}}
+	rs := &reuseSet{dir: r.Dir, removed: r.Removed, files: map[reuseKey]FileInfo{}, pos: map[*Input]int{}}
+	for i, in := range inputs {
+		rs.pos[in] = i
+	}
 	k := 0
-	for _, in := range old.Inputs {
+	for i, in := range old.Inputs {
 		for _, s := range in.Shards {
 			if k >= len(old.Files) {
 				return nil, nil
 			}
-			rs.files[reuseKey(in.Name, s.Name)] = old.Files[k]
+			rs.files[reuseKey{i, in.Name, s.Name}] = old.Files[k]
 			k++
 		}
 	}
@@ -79,14 +92,29 @@ func openReuse(r *Reuse, opt Options, prov *Provenance) (*reuseSet, error) {
 }
 
 // lookup returns the path of the earlier export's file written from the
-// input shard (input name, shard name), and its record.
+// input shard (the input at in's position, under its name; the shard's
+// name), and its record.
 func (r *reuseSet) lookup(in *Input, shard string) (string, FileInfo, bool) {
 	if r == nil {
 		return "", FileInfo{}, false
 	}
-	fi, ok := r.files[reuseKey(in.Name, shard)]
+	i, ok := r.pos[in]
+	if !ok {
+		return "", FileInfo{}, false
+	}
+	fi, ok := r.files[reuseKey{i, in.Name, shard}]
 	if !ok {
 		return "", FileInfo{}, false
 	}
 	return filepath.Join(r.dir, fi.Name), fi, true
 }
+
+// ReuseCounts returns how many compressed blocks (JSONL blocks, Parquet
+// page groups) exports have copied from earlier exports (Options.Reuse),
+// and how many they compressed, in this process so far.
+func ReuseCounts() (copied, compressed int64) {
+	return jsonlBlocksCopied.Load() + docGroupsCopied.Load() + tokenGroupsCopied.Load(),
+		jsonlBlocksEncoded.Load() + docGroupsEncoded.Load() + tokenGroupsEncoded.Load()
+}
+
+var jsonlBlocksCopied, jsonlBlocksEncoded atomic.Int64
