@@ -16,8 +16,8 @@ import (
 	"testing"
 
 	"github.com/smelt-dev/smelt/dedup"
-	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/export"
+	"github.com/smelt-dev/smelt/internal/testutil"
 	"github.com/smelt-dev/smelt/pipelines"
 	"github.com/smelt-dev/smelt/shards"
 )
