@@ -31,11 +31,16 @@ rm -rf "$dir/run/.smelt/lineage"
 t "$dir/smelt" lineage "$dir/run" --url "$u" >/dev/null
 echo "== smelt lineage, second query"
 t "$dir/smelt" lineage "$dir/run" --url "$u" >/dev/null
-rm -rf "$dir/td"
+# The takedown runs on a copy of the run and adds to the dedup store
+# (a segment, the takedown list): the store is put back after it, or the
+# rerun below would see its dedup step's inputs changed.
+rm -rf "$dir/td" "$dir/store.bak"
 cp -a "$dir/run" "$dir/td"
+cp -a "$dir/store" "$dir/store.bak"
 echo "== smelt takedown of $(wc -l <"$dir/urls.txt") URLs (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 t "$dir/smelt" takedown "$dir/td" --urls "$dir/urls.txt" >/dev/null
-rm -rf "$dir/td"
+rm -rf "$dir/td" "$dir/store"
+mv "$dir/store.bak" "$dir/store"
 echo "== smelt run, after removing the tokenize and export outputs (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 (cd "$dir/run" && rm -rf tokenize export-* mix.yaml .smelt/tasks/tokenize .smelt/tasks/export-*)
 t "$dir/smelt" run "$dir/recipe.yaml" --run-dir "$dir/run" >/dev/null
