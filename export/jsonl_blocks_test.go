@@ -333,7 +333,7 @@ func TestJSONLReuseMatchesFreshExport(t *testing.T) {
 				opt := Options{Format: FormatJSONL, Compression: comp}
 				fresh, reused := filepath.Join(dir, comp+"-fresh"), filepath.Join(dir, comp+"-reused")
 				export(t, openDocInput(t, in), fresh, opt)
-				opt.Reuse = &Reuse{Dir: filepath.Join(root, comp), Removed: c.removed}
+				opt.Reuse = &Reuse{Dir: filepath.Join(root, comp)}
 				export(t, openDocInput(t, in), reused, opt)
 				sameExportDirs(t, fresh, reused, "jsonl")
 				copied, encoded := countsOf(t, reused)
@@ -414,7 +414,7 @@ func TestJSONLReuseOfCorruptEarlierFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			opt.Reuse = &Reuse{Dir: base, Removed: removed}
+			opt.Reuse = &Reuse{Dir: base}
 			export(t, openDocInput(t, in), reused, opt)
 			sameExportDirs(t, fresh, reused, "jsonl")
 			copied, encoded := countsOf(t, reused)
@@ -677,7 +677,7 @@ func TestJSONLTakedownSpeed(t *testing.T) {
 		w0, c0, size := timed(base, opt)
 		fresh, reused := filepath.Join(in, comp+"-fresh"), filepath.Join(in, comp+"-reused")
 		w1, c1, _ := timed(fresh, opt)
-		opt.Reuse = &Reuse{Dir: base, Removed: removed}
+		opt.Reuse = &Reuse{Dir: base}
 		w2, c2, _ := timed(reused, opt)
 		sameExportDirs(t, fresh, reused, "jsonl")
 		copied, encoded := countsOf(t, reused)
@@ -791,7 +791,7 @@ func TestReuseInputsShareOneName(t *testing.T) {
 			reduced := inputs(string(format)+"-in-reduced", removed)
 			export(t, reduced, fresh, Options{Format: format})
 			c0, e0 := ReuseCounts()
-			export(t, reduced, reused, Options{Format: format, Reuse: &Reuse{Dir: orig, Removed: removed}})
+			export(t, reduced, reused, Options{Format: format, Reuse: &Reuse{Dir: orig}})
 			c1, e1 := ReuseCounts()
 			sameExportDirs(t, fresh, reused, string(format))
 			// Two documents removed: at most four blocks compressed again

@@ -302,7 +302,7 @@ func BenchmarkParquetDocs(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				out := filepath.Join(root, "reused")
 				os.RemoveAll(out)
-				if _, err := Run(context.Background(), open(reduced), out, Options{Format: FormatParquet, Reuse: &Reuse{Dir: old, Removed: removed}}); err != nil {
+				if _, err := Run(context.Background(), open(reduced), out, Options{Format: FormatParquet, Reuse: &Reuse{Dir: old}}); err != nil {
 					b.Fatal(err)
 				}
 			}

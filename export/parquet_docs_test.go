@@ -403,7 +403,7 @@ func TestParquetDocsTakedownReuse(t *testing.T) {
 		export(t, in(reduced), fresh, opt)
 		before := docGroupsCopied.Load()
 		o := opt
-		o.Reuse = &Reuse{Dir: old, Removed: tc.removed}
+		o.Reuse = &Reuse{Dir: old}
 		export(t, in(reduced), reused, o)
 		copied := docGroupsCopied.Load() - before
 		sameExportDirs(t, fresh, reused, tc.name)
@@ -499,7 +499,7 @@ func TestParquetDocsReuseCorrupt(t *testing.T) {
 		}
 		before := docGroupsCopied.Load()
 		o := opt
-		o.Reuse = &Reuse{Dir: old, Removed: removed}
+		o.Reuse = &Reuse{Dir: old}
 		out := filepath.Join(root, fmt.Sprintf("reused%d", k))
 		export(t, in(reduced), out, o)
 		sameExportDirs(t, fresh, out, dm.name)

@@ -137,7 +137,7 @@ func TestParquetTokensTakedownReuse(t *testing.T) {
 		export(t, in(reduced), fresh, opt)
 		before := tokenGroupsCopied.Load()
 		o := opt
-		o.Reuse = &Reuse{Dir: old, Removed: tc.removed}
+		o.Reuse = &Reuse{Dir: old}
 		export(t, in(reduced), reused, o)
 		copied := tokenGroupsCopied.Load() - before
 		sameExportDirs(t, fresh, reused, tc.name)
@@ -270,7 +270,7 @@ func BenchmarkParquetTokensReuse(b *testing.B) {
 				os.RemoveAll(out)
 				opt := Options{Format: FormatParquet}
 				if reuse {
-					opt.Reuse = &Reuse{Dir: old, Removed: removed}
+					opt.Reuse = &Reuse{Dir: old}
 				}
 				if _, err := Run(context.Background(), open(reduced), out, opt); err != nil {
 					b.Fatal(err)

@@ -14,25 +14,21 @@ import (
 // copy instead of compressing them again: what a takedown needs, where
 // the new inputs are the old ones with some documents removed. The output
 // is byte-identical to an export without Reuse: a block is copied only
-// where the new export would write the same bytes (its documents are the
-// same, in the same order), so Reuse changes the cost, never the result.
+// where its uncompressed content equals what the new export would
+// compress (a JSONL block's bytes, a Parquet page group's id page, the
+// earlier file first checked against its sha256), so Reuse changes the
+// cost, never the result.
 type Reuse struct {
 	// Dir is the earlier export's directory (with its export.json), made
 	// with the same format and options.
 	Dir string
-	// Removed holds the ids of the documents the new inputs no longer
-	// hold. Every other document must be unchanged (same id, same fields,
-	// same order): the caller promises it, as a takedown's inputs are
-	// the old shards less the removed rows.
-	Removed map[string]bool
 }
 
 // reuseSet is an opened Reuse: the earlier export's per-shard output
 // files, by the input shard they were written from.
 type reuseSet struct {
-	dir     string
-	removed map[string]bool
-	files   map[reuseKey]FileInfo
+	dir   string
+	files map[reuseKey]FileInfo
 	// pos is each new input's position among the inputs: the earlier
 	// export's input at the same position, under the same name, is the
 	// one it was written from (a run's inputs often share one name, the
@@ -71,7 +67,7 @@ func openReuse(r *Reuse, opt Options, prov *Provenance, inputs []*Input) (*reuse
 		slog.Debug("export: not reusing an export of other options", "dir", r.Dir)
 		return nil, nil
 	}
-	rs := &reuseSet{dir: r.Dir, removed: r.Removed, files: map[reuseKey]FileInfo{}, pos: map[*Input]int{}}
+	rs := &reuseSet{dir: r.Dir, files: map[reuseKey]FileInfo{}, pos: map[*Input]int{}}
 	for i, in := range inputs {
 		rs.pos[in] = i
 	}
