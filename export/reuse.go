@@ -12,12 +12,14 @@ import (
 
 // Reuse names a finished export whose compressed blocks a new export may
 // copy instead of compressing them again: what a takedown needs, where
-// the new inputs are the old ones with some documents removed. The output
-// is byte-identical to an export without Reuse: a block is copied only
-// where its uncompressed content equals what the new export would
-// compress (a JSONL block's bytes, a Parquet page group's id page, the
-// earlier file first checked against its sha256), so Reuse changes the
-// cost, never the result.
+// the new inputs are the old ones with some documents removed. The caller
+// promises that a document the new inputs hold under an id the earlier
+// export held is the same document (same fields): a JSONL block is copied
+// only where its uncompressed bytes are the new block's, a Parquet page
+// group where its ids are the new group's (both from an earlier file that
+// matches its recorded sha256). Under that promise the output is
+// byte-identical to an export without Reuse: Reuse changes the cost,
+// never the result.
 type Reuse struct {
 	// Dir is the earlier export's directory (with its export.json), made
 	// with the same format and options.
