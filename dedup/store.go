@@ -662,9 +662,13 @@ func PlanSnapshot(path string, opt Options, run string) ([]uint64, error) {
 	if err != nil {
 		return nil, err
 	}
-	gens := make([]uint64, len(snap.Segments))
-	for i, s := range snap.Segments {
-		gens[i] = s.Gen
+	// None is nil, as for a store that does not exist yet: a run planned
+	// before its first commit and planned again after it (its own segment
+	// is not in its snapshot) then has the same fingerprints, and the
+	// same command resumes or reruns it instead of asking for --force.
+	var gens []uint64
+	for _, s := range snap.Segments {
+		gens = append(gens, s.Gen)
 	}
 	return gens, nil
 }
