@@ -144,28 +144,15 @@ func partition(docs []*shards.Document, target int64) [][]*shards.Document {
 // original shards' names.
 func writeShards(t testing.TB, dir string, groups [][]*shards.Document, removed map[string]bool) {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	w := shards.NewDocWriter(dir, shards.DocWriterOptions{Manual: true, TargetBytes: 1 << 40})
-	for _, g := range groups {
+	parts := make([][]*shards.Document, len(groups))
+	for i, g := range groups {
 		for _, d := range g {
 			if !removed[d.ID] {
-				if err := w.Write(d); err != nil {
-					t.Fatal(err)
-				}
+				parts[i] = append(parts[i], d)
 			}
 		}
-		if err := w.Cut(); err != nil {
-			t.Fatal(err)
-		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := shards.WriteManifest(dir, &shards.Manifest{Kind: shards.KindDocuments, Stage: "test", Shards: w.Shards(), Totals: shards.SumShards(w.Shards())}); err != nil {
-		t.Fatal(err)
-	}
+	writeCutDocDir(t, dir, parts)
 }
 
 func openDocInput(t testing.TB, dir string) []*Input {
