@@ -4,8 +4,9 @@
 //
 // # Index
 //
-// Index builds, once per run, a Badger database under
-// RUN_DIR/.smelt/lineage/ with one small record per document and step it
+// Index builds, once per run, a sorted, immutable file of zstd blocks under
+// RUN_DIR/.smelt/lineage/ (index.slx; the build sorts on disk, so its
+// memory does not grow with the run) with one small record per document and step it
 // went through: the ingest task, shard and row with its input file and
 // record key; every filter step's decision (kept, or the rule, reason and
 // value that dropped it, with the rules it passed); the dedup decision with
@@ -13,7 +14,7 @@
 // the token offset in the shard; and, for every export, the file, byte
 // offset and length (and the Megatron document index, or the row of a
 // Parquet or JSONL file). URLs and hosts are keyed too, so a query by id,
-// URL or domain is a few Badger seeks. The index records a stamp (the
+// URL or domain reads one or two blocks. The index records a stamp (the
 // sha256 of every manifest, export.json and takedown.json of the run): a
 // query on a run whose stamp changed rebuilds it first.
 //

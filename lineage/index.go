@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 
-	badger "github.com/dgraph-io/badger/v4"
 	"github.com/smelt-dev/smelt/export"
 	"github.com/smelt-dev/smelt/filter"
 	"github.com/smelt-dev/smelt/pipelines"
@@ -100,7 +99,7 @@ type Lineage struct {
 // Index is an opened lineage index.
 type Index struct {
 	run *pipelines.Run
-	db  *badger.DB
+	db  *indexFile
 	// taken are the ids in the dedup store's takedown list (read once).
 	takenOnce sync.Once
 	taken     map[string]bool
@@ -178,17 +177,6 @@ func Stamp(runDir string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func openDB(dir string, readOnly bool) (*badger.DB, error) {
-	o := badger.DefaultOptions(dir).WithLogger(nil).WithNumVersionsToKeep(1).
-		WithMemTableSize(16 << 20).WithValueLogFileSize(64 << 20).WithBlockCacheSize(8 << 20).
-		WithIndexCacheSize(8 << 20).WithNumCompactors(2).WithReadOnly(readOnly)
-	db, err := badger.Open(o)
-	if err != nil {
-		return nil, fmt.Errorf("lineage index %s: %w", dir, err)
-	}
-	return db, nil
-}
-
 // Open opens the run's lineage index, building it first when it is missing
 // or stale (the run's outputs changed since it was built).
 func Open(ctx context.Context, runDir string) (*Index, error) {
@@ -200,30 +188,20 @@ func Open(ctx context.Context, runDir string) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(run.Dir, IndexDir)
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err == nil {
-		db, err := openDB(dir, true)
-		if err == nil {
-			var have string
-			_ = db.View(func(txn *badger.Txn) error {
-				it, err := txn.Get([]byte(kStamp))
-				if err != nil {
-					return err
-				}
-				v, err := it.ValueCopy(nil)
-				have = string(v)
-				return err
-			})
-			if have == stamp {
-				return &Index{run: run, db: db}, nil
-			}
-			db.Close()
+	path := filepath.Join(run.Dir, IndexDir, IndexFile)
+	if db, err := openIndexFile(path); err == nil {
+		have, _, err := db.get([]byte(kStamp))
+		if err == nil && string(have) == stamp {
+			return &Index{run: run, db: db}, nil
 		}
+		db.close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		slog.Warn("lineage: rebuilding an unreadable index", "err", err)
 	}
 	if err := Build(ctx, run, stamp); err != nil {
 		return nil, err
 	}
-	db, err := openDB(dir, true)
+	db, err := openIndexFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -231,22 +209,22 @@ func Open(ctx context.Context, runDir string) (*Index, error) {
 }
 
 // Close closes the index.
-func (ix *Index) Close() error { return ix.db.Close() }
+func (ix *Index) Close() error { return ix.db.close() }
 
 // Run is the index's run.
 func (ix *Index) Run() *pipelines.Run { return ix.run }
 
-// builder writes index entries in batches.
+// builder collects index entries and bulk-loads them (sorter).
 type builder struct {
 	run *pipelines.Run
-	wb  *badger.WriteBatch
-	seq map[string]int // events per document so far
+	s   *sorter
+	n   uint64 // events so far: numbers each document's events in build order
 	err error
 }
 
 func (b *builder) set(k []byte, v []byte) {
 	if b.err == nil {
-		b.err = b.wb.Set(k, v)
+		b.err = b.s.add(k, v)
 	}
 }
 
@@ -255,16 +233,17 @@ func key(parts ...string) []byte {
 }
 
 // event adds an event of document id. Events of one document are numbered
-// in the order the build sees them (steps in plan order).
+// in the order the build sees them (steps in plan order): one counter for
+// the whole build, so that no per-document state grows with the run.
 func (b *builder) event(id string, e Event) {
-	n := b.seq[id]
-	b.seq[id] = n + 1
+	n := b.n
+	b.n++
 	data, err := json.Marshal(e)
 	if err != nil {
 		b.err = err
 		return
 	}
-	b.set(key(pDoc, id, fmt.Sprintf("%06d", n)), data)
+	b.set(key(pDoc, id, fmt.Sprintf("%012d", n)), data)
 }
 
 // reverseHost turns "www.example.com" into "com.example.www", so that a
@@ -285,35 +264,30 @@ func hostOf(u string) string {
 	return strings.TrimSuffix(strings.ToLower(p.Hostname()), ".")
 }
 
-// Build (re)builds the run's index. The seq map holds a counter per
-// document id: the one structure of the build that grows with the run.
+// Build (re)builds the run's index: its entries are sorted on disk and
+// bulk-loaded (indexsort.go), so that its memory does not grow with the
+// run.
 func Build(ctx context.Context, run *pipelines.Run, stamp string) error {
 	dir := filepath.Join(run.Dir, IndexDir)
 	tmp := dir + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
+	sortDir := dir + ".sort"
+	for _, d := range []string{tmp, sortDir} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(sortDir, 0o755); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return err
-	}
-	db, err := openDB(tmp, false)
-	if err != nil {
-		return err
-	}
-	b := &builder{run: run, wb: db.NewWriteBatch(), seq: map[string]int{}}
-	err = b.build(ctx)
+	defer os.RemoveAll(sortDir)
+	b := &builder{run: run, s: &sorter{dir: sortDir}}
+	err := b.build(ctx)
 	if err == nil {
-		slog.Info("lineage index built", "run", run.Dir, "docs", len(b.seq))
 		b.set([]byte(kStamp), []byte(stamp))
 		err = b.err
 	}
 	if err == nil {
-		err = b.wb.Flush()
-	} else {
-		b.wb.Cancel()
-	}
-	if cerr := db.Close(); err == nil {
-		err = cerr
+		err = loadIndex(tmp, b.s, run.Dir)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -323,6 +297,41 @@ func Build(ctx context.Context, run *pipelines.Run, stamp string) error {
 		return err
 	}
 	return os.Rename(tmp, dir)
+}
+
+// loadIndex writes the sorted entries into a new index file in dir.
+func loadIndex(dir string, s *sorter, runDir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	w, err := newIndexWriter(filepath.Join(dir, IndexFile))
+	if err != nil {
+		return err
+	}
+	docs, keys := 0, 0
+	var lastDoc []byte
+	err = s.merge(func(k, v []byte) error {
+		w.add(k, v)
+		keys++
+		// Keys "d" 0 ID 0 NNN: count the documents.
+		if len(k) > 2 && k[0] == pDoc[0] && k[1] == 0 {
+			id := k[2:bytes.LastIndexByte(k, 0)]
+			if !bytes.Equal(id, lastDoc) {
+				docs++
+				lastDoc = append(lastDoc[:0], id...)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.abort()
+		return err
+	}
+	if err := w.finish(); err != nil {
+		return err
+	}
+	slog.Info("lineage index built", "run", runDir, "docs", docs, "keys", keys)
+	return nil
 }
 
 func (b *builder) build(ctx context.Context) error {
@@ -793,26 +802,20 @@ func (ix *Index) ids(q Query, limit int) ([]string, error) {
 	}
 	seen := map[string]bool{}
 	var ids []string
-	err := ix.db.View(func(txn *badger.Txn) error {
-		for _, p := range prefixes {
-			// Keys only, and the prefix lets Badger skip tables by
-			// their bloom filters: a query is a few seeks.
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-			defer it.Close()
-			for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-				k := it.Item().Key()
-				id := string(k[bytes.LastIndexByte(k, 0)+1:])
-				if !seen[id] {
-					seen[id] = true
-					ids = append(ids, id)
-				}
-				if limit > 0 && len(ids) >= limit {
-					return nil
-				}
+	var err error
+	for _, p := range prefixes {
+		err = ix.db.scan(p, func(k, _ []byte) bool {
+			id := string(k[bytes.LastIndexByte(k, 0)+1:])
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
 			}
+			return limit <= 0 || len(ids) < limit
+		})
+		if err != nil || (limit > 0 && len(ids) >= limit) {
+			break
 		}
-		return nil
-	})
+	}
 	sort.Strings(ids)
 	return ids, err
 }
@@ -820,28 +823,25 @@ func (ix *Index) ids(q Query, limit int) ([]string, error) {
 // lineage reads one document's events, nil when the index has none.
 func (ix *Index) lineage(id string) (*Lineage, error) {
 	l := &Lineage{ID: id}
-	err := ix.db.View(func(txn *badger.Txn) error {
-		p := key(pDoc, id, "")
-		// No prefetching: it allocates for a hundred values where a
-		// document has a dozen events.
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-		defer it.Close()
-		for it.Seek(p); it.ValidForPrefix(p); it.Next() {
-			var e Event
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &e) }); err != nil {
-				return err
-			}
-			l.Events = append(l.Events, e)
+	var derr error
+	err := ix.db.scan(key(pDoc, id, ""), func(_, v []byte) bool {
+		var e Event
+		if derr = json.Unmarshal(v, &e); derr != nil {
+			return false
 		}
-		p = key(pCluster, id, "")
-		ci := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-		defer ci.Close()
-		for ci.Seek(p); ci.ValidForPrefix(p); ci.Next() {
-			k := ci.Item().Key()
-			l.Cluster = append(l.Cluster, string(k[len(p):]))
-		}
-		return nil
+		l.Events = append(l.Events, e)
+		return true
 	})
+	if err == nil {
+		err = derr
+	}
+	if err == nil {
+		p := key(pCluster, id, "")
+		err = ix.db.scan(p, func(k, _ []byte) bool {
+			l.Cluster = append(l.Cluster, string(k[len(p):]))
+			return true
+		})
+	}
 	if err != nil || len(l.Events) == 0 {
 		return nil, err
 	}
