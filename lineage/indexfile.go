@@ -138,9 +138,50 @@ type indexFile struct {
 	size   int64
 	blocks []blockRef
 	dec    *zstd.Decoder
-	mu     sync.Mutex // guards buf and dec
-	buf    []byte
+	mu     sync.Mutex // guards cache, raw and dec
+	cache  [4]cachedBlock
+	tick   uint64
 	raw    []byte
+}
+
+// cachedBlock is a decoded block kept for the next lookups: a domain's
+// documents, looked up in id order, mostly share their blocks.
+type cachedBlock struct {
+	i    int // block number + 1 (0: empty)
+	used uint64
+	data []byte
+}
+
+// block returns block i decoded, from the cache or the file.
+func (ix *indexFile) block(i int) ([]byte, error) {
+	ix.tick++
+	lru := 0
+	for j := range ix.cache {
+		c := &ix.cache[j]
+		if c.i == i+1 {
+			c.used = ix.tick
+			return c.data, nil
+		}
+		if c.used < ix.cache[lru].used {
+			lru = j
+		}
+	}
+	b := ix.blocks[i]
+	if cap(ix.raw) < int(b.clen) {
+		ix.raw = make([]byte, b.clen)
+	}
+	raw := ix.raw[:b.clen]
+	if _, err := ix.f.ReadAt(raw, b.off); err != nil {
+		return nil, fmt.Errorf("%s: block %d at offset %d: %w", ix.f.Name(), i, b.off, err)
+	}
+	c := &ix.cache[lru]
+	c.i = 0
+	data, err := ix.dec.DecodeAll(raw, c.data[:0])
+	if err != nil {
+		return nil, fmt.Errorf("%s: block %d at offset %d: %w", ix.f.Name(), i, b.off, err)
+	}
+	c.i, c.used, c.data = i+1, ix.tick, data
+	return data, nil
 }
 
 type blockRef struct {
@@ -252,19 +293,10 @@ func (ix *indexFile) scan(prefix []byte, fn func(k, v []byte) bool) error {
 		if bytes.Compare(b.first, prefix) > 0 && !bytes.HasPrefix(b.first, prefix) {
 			return nil
 		}
-		if cap(ix.raw) < int(b.clen) {
-			ix.raw = make([]byte, b.clen)
-		}
-		raw := ix.raw[:b.clen]
-		if _, err := ix.f.ReadAt(raw, b.off); err != nil {
-			return fmt.Errorf("%s: block %d at offset %d: %w", ix.f.Name(), i, b.off, err)
-		}
-		var err error
-		ix.buf, err = ix.dec.DecodeAll(raw, ix.buf[:0])
+		p, err := ix.block(i)
 		if err != nil {
-			return fmt.Errorf("%s: block %d at offset %d: %w", ix.f.Name(), i, b.off, err)
+			return err
 		}
-		p := ix.buf
 		for len(p) > 0 {
 			kl, n1 := binary.Uvarint(p)
 			if n1 <= 0 {
