@@ -766,21 +766,37 @@ type Query struct {
 // Lookup returns the lineage of every document the query matches, in id
 // order, at most limit (0 = no limit).
 func (ix *Index) Lookup(q Query, limit int) ([]*Lineage, error) {
+	var out []*Lineage
+	err := ix.Each(q, limit, func(l *Lineage) error {
+		out = append(out, l)
+		return nil
+	})
+	if out == nil && err == nil {
+		out = []*Lineage{}
+	}
+	return out, err
+}
+
+// Each calls fn with the lineage of each document q matches, in id order
+// (at most limit documents; 0: all), one at a time: a query that matches
+// a whole run holds one document's lineage at a time, and the ids.
+func (ix *Index) Each(q Query, limit int, fn func(*Lineage) error) error {
 	ids, err := ix.ids(q, limit)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make([]*Lineage, 0, len(ids))
 	for _, id := range ids {
 		l, err := ix.lineage(id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if l != nil {
-			out = append(out, l)
+			if err := fn(l); err != nil {
+				return err
+			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // ids lists the ids a query matches.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,26 +51,48 @@ manifests, exports or takedowns change.`,
 				return err
 			}
 			defer ix.Close()
-			ls, err := ix.Lookup(q, limit)
+			// Each document is printed as it is looked up: a query that
+			// matches a whole run does not hold every lineage at once.
+			out := bufio.NewWriter(cmd.OutOrStdout())
+			docs := 0
+			err = ix.Each(q, limit, func(l *lineage.Lineage) error {
+				if asJSON {
+					// The list json.Encoder with a two-space indent
+					// writes, one element at a time.
+					b, err := json.MarshalIndent(l, "  ", "  ")
+					if err != nil {
+						return err
+					}
+					sep := ",\n  "
+					if docs == 0 {
+						sep = "[\n  "
+					}
+					out.WriteString(sep)
+					out.Write(b)
+				} else {
+					writeLineage(out, l)
+				}
+				docs++
+				return nil
+			})
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if ls == nil {
-					ls = []*lineage.Lineage{}
+				if docs == 0 {
+					out.WriteString("[]\n")
+				} else {
+					out.WriteString("\n]\n")
 				}
-				return enc.Encode(ls)
+				return out.Flush()
 			}
-			if len(ls) == 0 {
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			if docs == 0 {
 				return exitError{code: 1, err: fmt.Errorf("no document in %s matches", args[0])}
 			}
-			for _, l := range ls {
-				writeLineage(out, l)
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d document(s) in %v\n", len(ls), time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d document(s) in %v\n", docs, time.Since(start).Round(time.Millisecond))
 			return nil
 		},
 	}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/smelt-dev/smelt/lineage"
 )
 
 // TestLineageTakedownCLI runs a small recipe, asks where a page went,
@@ -70,6 +73,26 @@ export:
 	var ls []map[string]any
 	if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "]")+1]), &ls); err != nil || len(ls) != 20 {
 		t.Fatalf("--json: %d documents, %v\n%s", len(ls), err, out)
+	}
+	// Printed one document at a time, the list reads exactly as
+	// json.Encoder writes the whole of it.
+	ix, err := lineage.Open(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := ix.Lookup(lineage.Query{Domain: "example.org"}, 0)
+	ix.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var whole strings.Builder
+	enc := json.NewEncoder(&whole)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(all); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, whole.String()) {
+		t.Fatalf("--json printed\n%.400s\nwant\n%.400s", out, whole.String())
 	}
 	if _, err := runSmelt(t, "lineage", run); err == nil {
 		t.Fatal("lineage without a query succeeded")
