@@ -45,8 +45,10 @@ func FilterDocShard(src, dst string, remove func(id string) bool) (ShardInfo, in
 
 // filterStats counts what a filter did with the text frames.
 type filterStats struct {
-	copied, compressed int // frames copied as they were; frames compressed
-	whole              int // batches whose text was decompressed whole
+	copied, compressed int   // frames copied as they were; frames compressed
+	whole              int   // batches whose text was decompressed whole
+	copiedBytes        int64 // text bytes in the frames copied
+	compressedBytes    int64 // text bytes compressed
 }
 
 func filterDocShard(src, dst string, remove func(id string) bool) (info ShardInfo, removed int64, stats filterStats, err error) {
@@ -591,6 +593,7 @@ func (f *docFilter) text(b int, textOld strCol, newOffs []byte) error {
 		return err
 	}
 	rows := len(f.idx)
+	// newEnd(n) is where row n's text ends (newEnd(-1) is 0).
 	newEnd := func(n int) int64 { return int64(binary.LittleEndian.Uint32(newOffs[4*(n+1):])) }
 	total := newEnd(rows - 1)
 	f.spans = appendTextFrames(f.spans[:0], rows, func(n int) []byte { return ids.value(f.idx[n]) }, newEnd)
@@ -684,6 +687,7 @@ func (f *docFilter) text(b int, textOld strCol, newOffs []byte) error {
 				fr := f.frames[k]
 				w.body = append(w.body, raw[8+fr.lo:8+fr.hi]...)
 				f.stats.copied++
+				f.stats.copiedBytes += s.end - newEnd(s.lo-1)
 				continue
 			}
 		}
@@ -697,6 +701,7 @@ func (f *docFilter) text(b int, textOld strCol, newOffs []byte) error {
 		}
 		w.body = enc.EncodeAll(f.scratch, w.body)
 		f.stats.compressed++
+		f.stats.compressedBytes += int64(len(f.scratch))
 	}
 	if w.rawIfLarger && int64(len(w.body))-off-8 >= total {
 		// Not smaller than the text: stored as it is, as a fresh write
