@@ -714,9 +714,8 @@ func (f *docFilter) text(b int, textOld strCol, newOffs []byte) error {
 			}
 			data = append(data, t...)
 		}
-		w.body = w.body[:off]
-		w.bufferFrames(data, nil)
-		return nil
+		w.body = binary.LittleEndian.AppendUint64(w.body[:off], ^uint64(0))
+		w.body = append(w.body, data...)
 	}
 	n := int64(len(w.body)) - off
 	for len(w.body)%8 != 0 {

@@ -333,6 +333,31 @@ func TestFilterDocShardEqualsFreshWrite(t *testing.T) {
 	}
 }
 
+// TestFilterDocShardIncompressible: text that zstd does not shrink is
+// stored as it is (prefix -1), by a fresh write and by the filter alike,
+// also where the removed rows were what made the frames smaller.
+func TestFilterDocShardIncompressible(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var docs []*Document
+	for i := 0; i < 60; i++ {
+		p := make([]byte, 50+rng.IntN(400))
+		for j := range p {
+			p[j] = byte(rng.IntN(256))
+		}
+		text := string(p)
+		if i%20 == 0 {
+			text = strings.Repeat("compressible ", 4000)
+		}
+		docs = append(docs, &Document{ID: fmt.Sprintf("r/%d", i), Text: text})
+	}
+	write := func(path string, info *ShardInfo) error {
+		*info = writeDocFile(t, path, false, [][]*Document{docs}, CreateIPCFile)
+		return nil
+	}
+	filterCase(t, "the compressible rows removed", false, [][]*Document{docs}, func(d *Document) bool { return strings.HasPrefix(d.Text, "compressible") }, write)
+	filterCase(t, "one random row removed", false, [][]*Document{docs}, func(d *Document) bool { return d.ID == "r/7" }, write)
+}
+
 // TestFilterDocShardOneFrame: shards written before the text was framed
 // (one zstd frame per buffer, by this writer or by Arrow Go's) still
 // filter to the kept rows, written as a fresh write writes them now.
