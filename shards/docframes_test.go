@@ -2,6 +2,7 @@ package shards
 
 import (
 	"bytes"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -493,5 +494,46 @@ func TestFilterDocShardNulls(t *testing.T) {
 	}
 	if stats.copied == 0 {
 		t.Fatalf("no frame copied: %+v", stats)
+	}
+}
+
+// TestFilterDocShardCorrupt: a damaged shard (bytes changed anywhere, or
+// cut short) gives an error or a file, never a panic or a hang; and the
+// error names the file.
+func TestFilterDocShardCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.arrow")
+	docs := edgeDocs(120, true)
+	writeDocFile(t, src, true, [][]*Document{docs[:70], docs[70:]}, CreateIPCFile)
+	good, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := func(id string) bool { return strings.HasSuffix(id, "7") }
+	rng := rand.New(rand.NewPCG(5, 6))
+	bad := filepath.Join(dir, "bad.arrow")
+	errs := 0
+	for i := 0; i < 300; i++ {
+		p := bytes.Clone(good)
+		if i%10 == 9 {
+			p = p[:rng.IntN(len(p))]
+		} else {
+			for k := 0; k < 1+rng.IntN(4); k++ {
+				p[rng.IntN(len(p))] ^= byte(1 + rng.IntN(255))
+			}
+		}
+		if err := os.WriteFile(bad, p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := FilterDocShard(bad, filepath.Join(dir, "out.arrow"), rm)
+		if err != nil {
+			errs++
+			if !strings.Contains(err.Error(), bad) && !errors.Is(err, ErrFilterFallback) {
+				t.Fatalf("error without the file's name: %v", err)
+			}
+		}
+	}
+	if errs == 0 {
+		t.Fatal("no damaged file was refused")
 	}
 }
