@@ -272,15 +272,21 @@ func filterCase(t *testing.T, what string, dropped bool, batches [][]*Document, 
 // merges with the next), whole frames, whole batches, the first and last
 // rows, nothing and everything.
 func TestFilterDocShardEqualsFreshWrite(t *testing.T) {
+	// 1 MiB of real text in a thoroughness run (SMELT_THOROUGH=1; testutil
+	// imports this package), 256 KiB otherwise.
+	limit := 256 << 10
+	if os.Getenv("SMELT_THOROUGH") != "" {
+		limit = 1 << 20
+	}
 	for _, dropped := range []bool{false, true} {
-		docs := testRealDocs(t, 1<<20, dropped)
+		docs := testRealDocs(t, limit, dropped)
 		if docs == nil {
 			docs = edgeDocs(300, dropped)
 		}
 		docs = append(docs, edgeDocs(120, dropped)...)
 		var batches [][]*Document
 		for i, n := 0, 0; i < len(docs); n++ {
-			size := []int{200, 1, 57, 333, 2}[n%5]
+			size := []int{70, 1, 17, 130, 2}[n%5]
 			batches = append(batches, docs[i:min(i+size, len(docs))])
 			i += size
 		}
@@ -295,6 +301,7 @@ func TestFilterDocShardEqualsFreshWrite(t *testing.T) {
 				pick[d.ID] = true
 			}
 		}
+		pick[docs[len(docs)/2].ID] = true
 		var cutter string
 		for _, d := range docs[10:] {
 			if frameCut([]byte(d.ID)) && len(d.Text) > 0 {
