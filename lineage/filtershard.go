@@ -1,6 +1,7 @@
 package lineage
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -14,15 +15,31 @@ import (
 
 // filterDocShard writes the rows of the document shard src whose id is
 // not in remove to the new file dst: the same schema and record batches,
-// less the removed rows, filtered column by column (the kept runs of each
-// column sliced and concatenated), so that no row is decoded into a
-// Document and encoded again; the buffers are still decompressed and
-// compressed again. It returns the new shard's info (Name, Rows, Bytes,
-// DataBytes and SHA256; DataBytes counted as shards.DocBytes counts a
-// document) and the number of rows removed. When no row is removed, or
-// every row is, it writes nothing: the info then has Rows and DataBytes
-// of what is kept, and no Name, Bytes or SHA256.
+// less the removed rows. It returns the new shard's info (Name, Rows,
+// Bytes, DataBytes and SHA256; DataBytes counted as shards.DocBytes
+// counts a document) and the number of rows removed. When no row is
+// removed, or every row is, it writes nothing: the info then has Rows and
+// DataBytes of what is kept, and no Name, Bytes or SHA256.
+//
+// shards.FilterDocShard does the work: it copies the text column's zstd
+// frames that hold no removed document without decompressing them, and
+// recompresses only the frames a removal touches (docs/formats.md). A
+// shard whose layout it does not handle goes through Arrow Go's reader
+// (filterDocShardArrow).
 func filterDocShard(src, dst string, remove map[string]bool) (shards.ShardInfo, int64, error) {
+	info, removed, err := shards.FilterDocShard(src, dst, func(id string) bool { return remove[id] })
+	if errors.Is(err, shards.ErrFilterFallback) {
+		return filterDocShardArrow(src, dst, remove)
+	}
+	return info, removed, err
+}
+
+// filterDocShardArrow is filterDocShard through Arrow Go's reader, for
+// layouts shards.FilterDocShard does not handle: filtered column by column
+// (the kept runs of each column sliced and concatenated), so that no row
+// is decoded into a Document and encoded again; every buffer is
+// decompressed and compressed again.
+func filterDocShardArrow(src, dst string, remove map[string]bool) (shards.ShardInfo, int64, error) {
 	var info shards.ShardInfo
 	f, err := os.Open(src)
 	if err != nil {

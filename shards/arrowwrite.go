@@ -245,7 +245,13 @@ func (w *arrowFileWriter) nodeNulls(length, nulls int64) {
 // encoder (an empty buffer, such as the validity bitmap of a column without
 // nulls, takes no bytes). An uncompressed buffer is not copied: data must
 // stay unchanged until flushBatch has written it.
-func (w *arrowFileWriter) buffer(data []byte) {
+func (w *arrowFileWriter) buffer(data []byte) { w.bufferFrames(data, nil) }
+
+// bufferFrames is buffer with the data compressed as several zstd frames,
+// one after the other behind the one length prefix: frame k holds
+// data[ends[k-1]:ends[k]] (the last end is len(data)). With no or one end
+// it is one frame, as buffer writes it. Uncompressed, ends is ignored.
+func (w *arrowFileWriter) bufferFrames(data []byte, ends []int64) {
 	if w.enc == nil {
 		off := w.rawLen
 		w.raw = append(w.raw, data)
@@ -260,13 +266,33 @@ func (w *arrowFileWriter) buffer(data []byte) {
 	}
 	// Room for the worst case up front: EncodeAll would otherwise grow
 	// the body by appending, copying it several times per batch.
-	if need := len(w.body) + 8 + w.enc.MaxEncodedSize(len(data)) + 8; need > cap(w.body) {
+	need := len(w.body) + 8 + w.enc.MaxEncodedSize(len(data)) + 8
+	if len(ends) > 1 {
+		// Each frame has its own header and last block.
+		need += 32 * len(ends)
+	}
+	if need > cap(w.body) {
 		nb := make([]byte, len(w.body), need+need/4)
 		copy(nb, w.body)
 		w.body = nb
 	}
 	w.body = binary.LittleEndian.AppendUint64(w.body, uint64(len(data)))
-	w.body = w.enc.EncodeAll(data, w.body)
+	if len(ends) > 1 {
+		lo := int64(0)
+		for _, hi := range ends {
+			w.body = w.enc.EncodeAll(data[lo:hi], w.body)
+			lo = hi
+		}
+	} else {
+		w.body = w.enc.EncodeAll(data, w.body)
+	}
+	w.endCompressed(off, data)
+}
+
+// endCompressed finishes the compressed buffer that starts at off in the
+// body: stored as it is (prefix -1) where compression did not make it
+// smaller and the writer says so, padded to 8 bytes, and listed.
+func (w *arrowFileWriter) endCompressed(off int64, data []byte) {
 	if w.rawIfLarger && int64(len(w.body))-off-8 >= int64(len(data)) {
 		// Compression did not help: the buffer as it is, prefix -1.
 		w.body = binary.LittleEndian.AppendUint64(w.body[:off], ^uint64(0))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -25,11 +26,18 @@ func BenchmarkDocRead(b *testing.B) {
 	for _, c := range []struct {
 		name   string
 		target int64
-	}{{"64KiB", 64 << 10}, {"4MiB", 4 << 20}} {
+		one    bool
+	}{{"64KiB", 64 << 10, false}, {"4MiB", 4 << 20, false}, {"64KiB-oneframe", 64 << 10, true}, {"4MiB-oneframe", 4 << 20, true}} {
 		b.Run(c.name, func(b *testing.B) {
 			in := filepath.Join(b.TempDir(), "docs")
+			// -oneframe: the text as one zstd frame per batch, as
+			// written before the framing (docframes.go).
+			frameText = !c.one
 			writeDocDir(b, in, docs, c.target)
+			frameText = true
 			b.SetBytes(total)
+			runtime.GC()
+			cpu0 := cpuTime()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				r, err := OpenDocDirs(in)
@@ -49,6 +57,9 @@ func BenchmarkDocRead(b *testing.B) {
 				}
 				r.Close()
 			}
+			b.StopTimer()
+			cpu := cpuTime() - cpu0
+			b.ReportMetric(float64(total)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
 		})
 	}
 }

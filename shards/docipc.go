@@ -102,12 +102,37 @@ type handIPC struct {
 	// scratch holds a rebased offsets buffer or a shifted bitmap until
 	// buffer has compressed it.
 	scratch []byte
+	// idCol and textCol are the id and text columns (utf8), -1 when the
+	// schema lacks one: the text buffer is then one frame.
+	idCol, textCol int
+	// ends are the current batch's text frame ends (docframes.go).
+	spans []frameSpan
+	ends  []int64
+}
+
+// textColumns returns the indices of the utf8 id and text columns of
+// fields, -1 for a missing one.
+func textColumns(fields []fbField) (idCol, textCol int) {
+	idCol, textCol = -1, -1
+	for i, f := range fields {
+		switch {
+		case f.Name == ColID && f.Type == fbTypeUtf8 && idCol < 0:
+			idCol = i
+		case f.Name == ColText && f.Type == fbTypeUtf8 && textCol < 0:
+			textCol = i
+		}
+	}
+	if idCol < 0 || textCol < 0 {
+		return -1, -1
+	}
+	return idCol, textCol
 }
 
 // newHandIPC starts the file on out (magic and schema message).
 func newHandIPC(out *bufio.Writer, schema *arrow.Schema, fields []fbField, enc *zstd.Encoder) (*handIPC, error) {
 	md := schema.Metadata()
 	h := &handIPC{schema: schema, fields: fields, keys: md.Keys(), vals: md.Values(), bw: out}
+	h.idCol, h.textCol = textColumns(fields)
 	var body []byte
 	if b, ok := docBodies.Get().(*[]byte); ok {
 		body = (*b)[:0]
@@ -162,7 +187,11 @@ func (h *handIPC) write(rec arrow.Record) error {
 				continue
 			}
 			offs := a.ValueOffsets()
-			if base := offs[0]; base != 0 {
+			base := offs[0]
+			if c == h.textCol {
+				h.textFrames(rec.Column(h.idCol), offs)
+			}
+			if base != 0 {
 				h.scratch = h.scratch[:0]
 				for _, o := range offs {
 					h.scratch = append(h.scratch, byte(o-base), byte((o-base)>>8), byte((o-base)>>16), byte((o-base)>>24))
@@ -171,7 +200,11 @@ func (h *handIPC) write(rec arrow.Record) error {
 			} else {
 				w.buffer(arrow.Int32Traits.CastToBytes(offs))
 			}
-			w.buffer(a.ValueBytes())
+			if c == h.textCol {
+				w.bufferFrames(a.ValueBytes(), h.ends)
+			} else {
+				w.buffer(a.ValueBytes())
+			}
 		case *array.Float64:
 			h.validity(a.Data(), nulls)
 			w.buffer(arrow.Float64Traits.CastToBytes(a.Float64Values()))
@@ -180,6 +213,28 @@ func (h *handIPC) write(rec arrow.Record) error {
 		}
 	}
 	return w.flushBatch(rows)
+}
+
+// textFrames sets h.ends to the text frames' ends for a batch whose id
+// column is ids and whose text offsets are offs (docframes.go).
+func (h *handIPC) textFrames(ids arrow.Array, offs []int32) {
+	h.spans, h.ends = h.spans[:0], h.ends[:0]
+	a, ok := ids.(*array.String)
+	if !ok || !frameText {
+		return
+	}
+	base := int64(offs[0])
+	h.spans = appendTextFrames(h.spans, len(offs)-1,
+		func(i int) []byte {
+			if a.IsNull(i) {
+				return nil
+			}
+			return unsafeBytes(a.Value(i))
+		},
+		func(i int) int64 { return int64(offs[i+1]) - base })
+	for _, s := range h.spans {
+		h.ends = append(h.ends, s.end)
+	}
 }
 
 // finish writes the footer and flushes the file.

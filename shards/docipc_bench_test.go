@@ -126,13 +126,16 @@ func BenchmarkDocWrite(b *testing.B) {
 	}{
 		{"shard=64MiB/arrowgo", 64 << 20, createArrowGoIPCFile},
 		{"shard=64MiB/hand", 64 << 20, CreateIPCFile},
+		{"shard=64MiB/hand-oneframe", 64 << 20, oneFrame(CreateIPCFile)},
 		{"shard=64MiB/hand-level3", 64 << 20, hand(zstd.SpeedDefault)},
 		{"shard=64MiB/hand-level7", 64 << 20, hand(zstd.SpeedBetterCompression)},
 		{"shard=1MiB/arrowgo", 1 << 20, createArrowGoIPCFile},
 		{"shard=1MiB/hand", 1 << 20, CreateIPCFile},
+		{"shard=1MiB/hand-oneframe", 1 << 20, oneFrame(CreateIPCFile)},
 		{"shard=1MiB/hand-level3", 1 << 20, hand(zstd.SpeedDefault)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			defer func() { frameText = true }()
 			b.SetBytes(data)
 			b.ReportAllocs()
 			var files int64
@@ -161,5 +164,14 @@ func BenchmarkDocWrite(b *testing.B) {
 			b.ReportMetric(cpu.Seconds()*1000/float64(b.N)/(float64(data)/1e6), "cpu-ms/MB")
 			b.ReportMetric(float64(files)/float64(data), "file/data")
 		})
+	}
+}
+
+// oneFrame is open writing each text buffer as one zstd frame, as before
+// the text was framed (docframes.go): the framing's cost, in the same run.
+func oneFrame(open func(string, *arrow.Schema) (*IPCFile, error)) func(string, *arrow.Schema) (*IPCFile, error) {
+	return func(path string, sc *arrow.Schema) (*IPCFile, error) {
+		frameText = false
+		return open(path, sc)
 	}
 }
