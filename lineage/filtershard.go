@@ -26,8 +26,8 @@ import (
 // recompresses only the frames a removal touches (docs/formats.md). A
 // shard whose layout it does not handle goes through Arrow Go's reader
 // (filterDocShardArrow).
-func filterDocShard(src, dst string, remove map[string]bool) (shards.ShardInfo, int64, error) {
-	info, removed, err := shards.FilterDocShard(src, dst, func(id string) bool { return remove[id] })
+func filterDocShard(src, dst string, known shards.ShardInfo, remove map[string]bool) (shards.ShardInfo, int64, error) {
+	info, removed, err := shards.FilterDocShard(src, dst, known, func(id string) bool { return remove[id] })
 	if errors.Is(err, shards.ErrFilterFallback) {
 		return filterDocShardArrow(src, dst, remove)
 	}

@@ -61,7 +61,7 @@ func TestFilterDocShard(t *testing.T) {
 				}
 			}
 			dst := filepath.Join(t.TempDir(), "out.arrow")
-			info, removed, err := filterDocShard(src, dst, rm)
+			info, removed, err := filterDocShard(src, dst, shards.ShardInfo{}, rm)
 			if err != nil {
 				t.Fatal(err)
 			}

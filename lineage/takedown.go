@@ -842,7 +842,7 @@ func rewriteDocDir(dir string, p *docPlan) error {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			continue // emptied and removed by an earlier attempt
 		}
-		info, removedRows, err := filterDocShard(path, filepath.Join(tmp, si.Name), remove)
+		info, removedRows, err := filterDocShard(path, filepath.Join(tmp, si.Name), si, remove)
 		if err != nil {
 			return err
 		}

@@ -18,9 +18,11 @@ import (
 // the caller filters it another way (Arrow Go's reader).
 var ErrFilterFallback = errors.New("document shard layout not handled by the frame-copying filter")
 
-// filterDecodeLimit bounds what one buffer may decompress to: a utf8
-// buffer cannot be longer (int32 offsets), and the decoder allocates as
-// its output grows, never what a header claims.
+// filterDecodeLimit bounds what one buffer may decompress to when the
+// caller gives no shard info: a utf8 buffer cannot be longer (int32
+// offsets). With the manifest's info the bound is what the shard records
+// (its DataBytes and rows), as for the fast reader: a zstd frame header
+// that states a size makes the decoder allocate it up front.
 const filterDecodeLimit = 1<<31 - 1
 
 // FilterDocShard writes the rows of the document shard src whose id remove
@@ -37,10 +39,16 @@ const filterDecodeLimit = 1<<31 - 1
 // as DocBytes counts a document, SHA256) and the number of rows removed.
 // When no row is removed, or every row is, it writes nothing: the info
 // then has Rows and DataBytes of what is kept. ErrFilterFallback means the
-// layout is not one this filter handles.
-func FilterDocShard(src, dst string, remove func(id string) bool) (ShardInfo, int64, error) {
-	info, removed, _, err := filterDocShard(src, dst, remove)
+// layout is not one this filter handles. known is the shard's entry in its
+// manifest (Rows and DataBytes bound what a buffer may decompress to;
+// zero: only the utf8 limit).
+func FilterDocShard(src, dst string, known ShardInfo, remove func(id string) bool) (ShardInfo, int64, error) {
+	info, removed, _, err := filterDocShardInfo(src, dst, known, remove)
 	return info, removed, err
+}
+
+func filterDocShard(src, dst string, remove func(id string) bool) (info ShardInfo, removed int64, stats filterStats, err error) {
+	return filterDocShardInfo(src, dst, ShardInfo{}, remove)
 }
 
 // filterStats counts what a filter did with the text frames.
@@ -51,7 +59,7 @@ type filterStats struct {
 	compressedBytes    int64 // text bytes compressed
 }
 
-func filterDocShard(src, dst string, remove func(id string) bool) (info ShardInfo, removed int64, stats filterStats, err error) {
+func filterDocShardInfo(src, dst string, known ShardInfo, remove func(id string) bool) (info ShardInfo, removed int64, stats filterStats, err error) {
 	st, err := os.Stat(src)
 	if err != nil {
 		return info, 0, stats, err
@@ -67,6 +75,9 @@ func filterDocShard(src, dst string, remove func(id string) bool) (info ShardInf
 		return info, 0, stats, err
 	}
 	s.limit = filterDecodeLimit
+	if known.DataBytes > 0 || known.Rows > 0 {
+		s.limit = min(filterDecodeLimit, known.DataBytes+16*known.Rows+1<<20)
+	}
 	f := &docFilter{s: s, remove: remove}
 	defer func() {
 		if r := recover(); r != nil {

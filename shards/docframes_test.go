@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -532,7 +533,7 @@ func TestFilterDocShardCorrupt(t *testing.T) {
 		if err := os.WriteFile(bad, p, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := FilterDocShard(bad, filepath.Join(dir, "out.arrow"), rm)
+		_, _, err := FilterDocShard(bad, filepath.Join(dir, "out.arrow"), ShardInfo{}, rm)
 		if err != nil {
 			errs++
 			if !strings.Contains(err.Error(), bad) && !errors.Is(err, ErrFilterFallback) {
@@ -542,5 +543,30 @@ func TestFilterDocShardCorrupt(t *testing.T) {
 	}
 	if errs == 0 {
 		t.Fatal("no damaged file was refused")
+	}
+}
+
+// TestFilterDocShardRefusesClaims: a shard whose text claims far more
+// bytes than its manifest entry records (here 64 MiB of one repeated byte,
+// a few KiB compressed, against the entry of a small shard) is refused
+// with an error naming the file, before the claimed bytes are allocated.
+func TestFilterDocShardRefusesClaims(t *testing.T) {
+	dir := t.TempDir()
+	small := writeDocFile(t, filepath.Join(dir, "small.arrow"), false, [][]*Document{edgeDocs(10, false)}, CreateIPCFile)
+	src := filepath.Join(dir, "big.arrow")
+	// c and a share a frame (the cap cuts after a), so removing c makes
+	// the filter decompress that frame.
+	big := []*Document{{ID: "c", Source: "web", Text: "z"}, {ID: "a", Source: "web", Text: strings.Repeat("x", 64<<20)}, {ID: "b", Source: "web", Text: "y"}}
+	writeDocFile(t, src, false, [][]*Document{big}, CreateIPCFile)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, _, err := FilterDocShard(src, filepath.Join(dir, "out.arrow"), small, func(id string) bool { return id == "c" })
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), src) || !strings.Contains(err.Error(), "claims") {
+		t.Fatalf("a shard larger than its manifest says filtered with %v", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+		t.Fatalf("refusing it allocated %d MB", got>>20)
 	}
 }
