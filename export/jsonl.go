@@ -62,12 +62,14 @@ func (e *jsonlExporter) shard(ctx context.Context, in *Input, path string, info 
 		if e.reuse.removed != nil {
 			data, err := readVerified(p, fi)
 			if err == nil {
+				copied, encoded := e.copied, e.encoded
 				err = e.write(name, FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
 					return e.derive(ctx, w, data, e.reuse.earlierRows(in, info.Name), info, fi)
 				})
 				if err == nil || !errors.Is(err, errDerive) {
 					return err
 				}
+				e.copied, e.encoded = copied, encoded
 			}
 			slog.Warn("export: reuse: not deriving from the earlier file; exporting it from its shard", "file", p, "err", err)
 		}
