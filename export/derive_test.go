@@ -336,7 +336,7 @@ func TestParquetDocsDeriveMatchesFreshExport(t *testing.T) {
 		return []*Input{i}
 	}
 	for _, comp := range []string{"zstd", "snappy"} {
-		opt := Options{Format: FormatParquet, Compression: comp, RowGroupBytes: 96 << 10}
+		opt := Options{Format: FormatParquet, Compression: comp, RowGroupBytes: 24 << 10}
 		old := filepath.Join(root, "old-"+comp)
 		export(t, in(orig), old, opt)
 		for k, c := range removalCases(t, parts, docPageCut) {
@@ -422,5 +422,93 @@ func TestParquetDocsDeriveFallsBack(t *testing.T) {
 	sameExportDirs(t, fresh, derived, "damaged")
 	if n, want := DocsReadFromShards()-before, int64(len(docs)-len(removed)); n != want {
 		t.Fatalf("%d documents read from the shards, want %d (every file damaged)", n, want)
+	}
+}
+
+// TestDeriveSizeCaps derives files whose blocks end at the size caps (a
+// document of 9 MiB ends its JSONL block and its Parquet page group
+// whatever its id) for removals around it: the bytes are a fresh
+// export's, JSONL and Parquet.
+func TestDeriveSizeCaps(t *testing.T) {
+	docs := webDocs(t, 120, 300, 6)
+	pool := realText(t)
+	var big []byte
+	for len(big) < 9<<20 {
+		big = append(big, pool[:min(len(pool), 9<<20-len(big))]...)
+	}
+	docs[60].Text = string(bytes.ToValidUTF8(big, []byte("\uFFFD")))
+	parts := [][]*shards.Document{docs[:100], docs[100:]}
+	root := t.TempDir()
+	orig := filepath.Join(root, "orig")
+	writeCutDocDir(t, orig, parts)
+	cases := []map[string]bool{
+		{docs[59].ID: true},
+		{docs[61].ID: true, docs[3].ID: true},
+	}
+	for _, opt := range []Options{{Format: FormatJSONL}, {Format: FormatParquet, RowGroupBytes: 1 << 20}} {
+		old := filepath.Join(root, "old-"+string(opt.Format))
+		export(t, openDocInput(t, orig), old, opt)
+		for k, removed := range cases {
+			in := filepath.Join(root, fmt.Sprintf("in-%s-%d", opt.Format, k))
+			writeReducedDir(t, in, orig, parts, removed)
+			fresh, derived := filepath.Join(root, fmt.Sprintf("fresh-%s-%d", opt.Format, k)), filepath.Join(root, fmt.Sprintf("derived-%s-%d", opt.Format, k))
+			export(t, openDocInput(t, in), fresh, opt)
+			o := opt
+			o.Reuse = &Reuse{Dir: old, Removed: removed}
+			before := DocsReadFromShards()
+			export(t, openDocInput(t, in), derived, o)
+			if n := DocsReadFromShards() - before; n != 0 {
+				t.Fatalf("%s case %d: %d documents read from the shards", opt.Format, k, n)
+			}
+			sameExportDirs(t, fresh, derived, fmt.Sprintf("%s case %d", opt.Format, k))
+		}
+	}
+}
+
+// TestParquetGroupBytes checks the size a derived export gives a copied
+// page group without decompressing its text (what places the row-group
+// cuts) against shards.DocBytes of the group's documents, decoded, and
+// those documents against the ones exported, for every group of a file.
+func TestParquetGroupBytes(t *testing.T) {
+	docs := wikiDocs(t)[:800]
+	root := t.TempDir()
+	writeCutDocDir(t, filepath.Join(root, "in"), [][]*shards.Document{docs})
+	for _, comp := range []string{"zstd", "snappy", "none"} {
+		out := filepath.Join(root, comp)
+		p := export(t, openDocInput(t, filepath.Join(root, "in")), out, Options{Format: FormatParquet, Compression: comp, RowGroupBytes: 64 << 10})
+		pc, err := newPageCodec(parquetCodec(comp), docZstdLevel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups, err := readPageGroups(filepath.Join(out, p.Files[0].Name), p.Files[0], pc, pageLayout{pages: docPagesValue(), ncols: docColumns, list: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gd groupDecoder
+		i := 0
+		for k, g := range groups {
+			got, err := gd.groupBytes(g, pc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err := gd.decode(g, pc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want int64
+			for j := range dec {
+				want += shards.DocBytes(&dec[j])
+				if !sameDoc(&dec[j], docs[i]) {
+					t.Fatalf("%s: group %d row %d decodes to %+v, want %+v", comp, k, j, dec[j], *docs[i])
+				}
+				i++
+			}
+			if got != want {
+				t.Fatalf("%s: group %d: %d bytes from the headers, %d from its documents", comp, k, got, want)
+			}
+		}
+		if i != len(docs) {
+			t.Fatalf("%s: %d documents in the groups, want %d", comp, i, len(docs))
+		}
 	}
 }
