@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,11 +56,26 @@ func (e *jsonlExporter) shard(ctx context.Context, in *Input, path string, info 
 		}
 		e.enc = enc
 	}
+	name := fmt.Sprintf("part-%05d%s", index, ext)
 	var old *earlierBlocks
 	if p, fi, ok := e.reuse.lookup(in, info.Name); ok {
+		if e.reuse.removed != nil {
+			data, err := readVerified(p, fi)
+			if err == nil {
+				copied, encoded := e.copied, e.encoded
+				err = e.write(name, FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
+					return e.derive(ctx, w, data, e.reuse.earlierRows(in, info.Name), info, fi)
+				})
+				if err == nil || !errors.Is(err, errDerive) {
+					return err
+				}
+				e.copied, e.encoded = copied, encoded
+			}
+			slog.Warn("export: reuse: not deriving from the earlier file; exporting it from its shard", "file", p, "err", err)
+		}
 		old = readEarlier(p, fi.SHA256, e.enc)
 	}
-	return e.write(fmt.Sprintf("part-%05d%s", index, ext), FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
+	return e.write(name, FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
 		return e.writeDocs(ctx, w, path, info, fi, old)
 	})
 }

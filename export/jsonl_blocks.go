@@ -53,7 +53,7 @@ const jsonlBlockSalt = "smelt/jsonl-block/v1\x00"
 
 // jsonlCutAfter reports whether a block ends after the document id, with
 // k documents per block on average.
-func jsonlCutAfter(id string, k uint64) bool {
+func jsonlCutAfter[T string | []byte](id T, k uint64) bool {
 	// FNV-1a over salt and id, then a 64-bit finaliser (splitmix64) so
 	// that every bit of the result depends on every byte.
 	h := uint64(14695981039346656037)

@@ -137,6 +137,21 @@ func (e *parquetExporter) shard(ctx context.Context, in *Input, path string, inf
 			return e.writeTokens(ctx, w, in, path, info, fi)
 		})
 	}
+	if old, ofi, ok := e.reuse.lookup(in, info.Name); ok && e.reuse.removed != nil {
+		if err := e.docPageCodec(); err != nil {
+			return err
+		}
+		groups, err := readPageGroups(old, ofi, e.docCodec, pageLayout{pages: docPagesValue(), ncols: docColumns, list: -1})
+		if err == nil {
+			err = e.write(name, FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
+				return e.deriveDocs(ctx, w, groups, e.reuse.earlierRows(in, info.Name), info, fi)
+			})
+			if err == nil || !errors.Is(err, errDerive) {
+				return err
+			}
+		}
+		slog.Warn("export: reuse: not deriving from the earlier file; exporting it from its shard", "file", old, "err", err)
+	}
 	return e.write(name, FileInfo{Role: "documents"}, func(w io.Writer, fi *FileInfo) error {
 		return e.writeDocs(ctx, w, in, path, info, fi)
 	})
@@ -170,6 +185,7 @@ func forEachDoc(ctx context.Context, path string, info shards.ShardInfo, fn func
 		}
 		n++
 	}
+	docsReadFromShards.Add(n)
 	if n != info.Rows {
 		return n, fmt.Errorf("export: %s: read %d documents, its manifest says %d", path, n, info.Rows)
 	}

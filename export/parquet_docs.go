@@ -225,7 +225,21 @@ func (d *docParquet) endGroup() error {
 	if d.rows == 0 {
 		return nil
 	}
-	if g := d.reuse.find(d.cols[0].vals); g != nil {
+	return d.putGroup(d.reuse.find(d.cols[0].vals))
+}
+
+// copyGroup writes an earlier file's page group of rows documents,
+// holding groupBytes (shards.DocBytes), as the next group: the group
+// being built must be empty.
+func (d *docParquet) copyGroup(g pageGroup, groupBytes int64) error {
+	d.rows, d.groupBytes = g.rows, groupBytes
+	return d.putGroup(g.pages)
+}
+
+// putGroup writes the page group of d.rows documents: the earlier pages
+// g, or (g nil) the pages built from the documents added.
+func (d *docParquet) putGroup(g []reusedPage) error {
+	if g != nil {
 		for i := range d.cols {
 			c := &d.cols[i]
 			c.chunk = append(c.chunk, g[i].b...)
@@ -336,13 +350,21 @@ func (d *docParquet) close() error {
 	return nil
 }
 
-func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, in *Input, path string, info shards.ShardInfo, fi *FileInfo) error {
-	codec := parquetCodec(e.opt.Compression)
+// docPageCodec makes the documents' page codec.
+func (e *parquetExporter) docPageCodec() error {
 	if e.docCodec == nil || e.docCodec.level != docZstdLevel {
 		var err error
-		if e.docCodec, err = newPageCodec(codec, docZstdLevel); err != nil {
+		if e.docCodec, err = newPageCodec(parquetCodec(e.opt.Compression), docZstdLevel); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+func (e *parquetExporter) writeDocs(ctx context.Context, w io.Writer, in *Input, path string, info shards.ShardInfo, fi *FileInfo) error {
+	codec := parquetCodec(e.opt.Compression)
+	if err := e.docPageCodec(); err != nil {
+		return err
 	}
 	var reuse *pageReuse
 	if old, ofi, ok := e.reuse.lookup(in, info.Name); ok {

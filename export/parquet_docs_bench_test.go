@@ -310,5 +310,28 @@ func BenchmarkParquetDocs(b *testing.B) {
 			c, e := docBytesCopied.Load()-copied, docBytesEncoded.Load()-encoded
 			b.ReportMetric(100*float64(c)/float64(c+e), "%bytes-copied")
 		})
+		if c.k != 16 || c.level != zstd.SpeedDefault {
+			continue
+		}
+		// The same takedown told which documents went (Reuse.Removed):
+		// derived from the earlier files, the shards unread.
+		b.Run(name+"/derive-1%", func(b *testing.B) {
+			if _, err := os.Stat(old); err != nil {
+				if _, err := Run(context.Background(), open(orig), old, Options{Format: FormatParquet}); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+			}
+			b.SetBytes(size)
+			cpu := cpuTime()
+			for i := 0; i < b.N; i++ {
+				out := filepath.Join(root, "derived")
+				os.RemoveAll(out)
+				if _, err := Run(context.Background(), open(reduced), out, Options{Format: FormatParquet, Reuse: &Reuse{Dir: old, Removed: removed}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, cpu, size)
+		})
 	}
 }

@@ -54,11 +54,33 @@ type pageLayout struct {
 // (the same bytes as the new file's), and that each id page decodes to
 // exactly its rows' ids. Any failure is an error, and the caller encodes
 // everything. Memory: the earlier file, about the size of the new one.
-func loadPageReuse(path string, fi FileInfo, pc *pageCodec, lay pageLayout) (r *pageReuse, err error) {
+func loadPageReuse(path string, fi FileInfo, pc *pageCodec, lay pageLayout) (*pageReuse, error) {
+	groups, err := readPageGroups(path, fi, pc, lay)
+	if err != nil {
+		return nil, err
+	}
+	r := &pageReuse{groups: map[string][]reusedPage{}}
+	for _, g := range groups {
+		r.groups[string(g.ids)] = g.pages
+	}
+	return r, nil
+}
+
+// pageGroup is one page group of an earlier file: its pages (one per
+// column), its id page's PLAIN values, and its rows.
+type pageGroup struct {
+	pages []reusedPage
+	ids   []byte
+	rows  int
+}
+
+// readPageGroups reads and checks an earlier file as loadPageReuse
+// describes, and returns its page groups in file order.
+func readPageGroups(path string, fi FileInfo, pc *pageCodec, lay pageLayout) (groups []pageGroup, err error) {
 	defer func() {
 		// Arrow's Thrift decoder on a hostile footer.
 		if p := recover(); p != nil {
-			r, err = nil, fmt.Errorf("%s: bad footer: %v", path, p)
+			groups, err = nil, fmt.Errorf("%s: bad footer: %v", path, p)
 		}
 	}()
 	st, err := os.Stat(path)
@@ -93,7 +115,6 @@ func loadPageReuse(path string, fi FileInfo, pc *pageCodec, lay pageLayout) (r *
 	if fmd.Schema.NumColumns() != lay.ncols {
 		return nil, fmt.Errorf("%s: %d columns", path, fmd.Schema.NumColumns())
 	}
-	r = &pageReuse{groups: map[string][]reusedPage{}}
 	var buf []byte
 	end := int64(n - 8 - flen)
 	for g := 0; g < len(fmd.RowGroups); g++ {
@@ -160,10 +181,10 @@ func loadPageReuse(path string, fi FileInfo, pc *pageCodec, lay pageLayout) (r *
 			for c := range pages {
 				pages[c] = cols[c][i]
 			}
-			r.groups[string(ids)] = pages
+			groups = append(groups, pageGroup{pages: pages, ids: ids, rows: int(rows[0][i])})
 		}
 	}
-	return r, nil
+	return groups, nil
 }
 
 // plainStrings reports whether b is exactly n PLAIN byte arrays.

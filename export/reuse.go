@@ -24,13 +24,29 @@ type Reuse struct {
 	// Dir is the earlier export's directory (with its export.json), made
 	// with the same format and options.
 	Dir string
+	// Removed, if not nil, makes a stronger promise: each new input shard
+	// holds exactly the documents of the earlier export's shard of the
+	// same input and name, in the same order, less those whose ids are in
+	// Removed (what a takedown's rewritten shards hold). The JSONL and
+	// Parquet documents exporters then derive each file from the earlier
+	// file alone (derive.go): a block or page group holding no removed
+	// document is copied without reading the input shard, the others are
+	// decoded from the earlier file, re-cut and compressed. A file the
+	// promise does not fit (a sha256 that differs from its record, a
+	// layout this exporter does not write, a kept count other than the
+	// new shard's rows) is exported from its input shard as without
+	// Removed, with a warning. The output is the same bytes either way.
+	Removed map[string]bool
 }
 
 // reuseSet is an opened Reuse: the earlier export's per-shard output
 // files, by the input shard they were written from.
 type reuseSet struct {
-	dir   string
-	files map[reuseKey]FileInfo
+	dir     string
+	removed map[string]bool // Reuse.Removed
+	files   map[reuseKey]FileInfo
+	// rows are the earlier input shards' rows, by the same key.
+	rows map[reuseKey]int64
 	// pos is each new input's position among the inputs: the earlier
 	// export's input at the same position, under the same name, is the
 	// one it was written from (a run's inputs often share one name, the
@@ -69,7 +85,7 @@ func openReuse(r *Reuse, opt Options, prov *Provenance, inputs []*Input) (*reuse
 		slog.Debug("export: not reusing an export of other options", "dir", r.Dir)
 		return nil, nil
 	}
-	rs := &reuseSet{dir: r.Dir, files: map[reuseKey]FileInfo{}, pos: map[*Input]int{}}
+	rs := &reuseSet{dir: r.Dir, removed: r.Removed, files: map[reuseKey]FileInfo{}, rows: map[reuseKey]int64{}, pos: map[*Input]int{}}
 	for i, in := range inputs {
 		rs.pos[in] = i
 	}
@@ -80,6 +96,7 @@ func openReuse(r *Reuse, opt Options, prov *Provenance, inputs []*Input) (*reuse
 				return nil, nil
 			}
 			rs.files[reuseKey{i, in.Name, s.Name}] = old.Files[k]
+			rs.rows[reuseKey{i, in.Name, s.Name}] = s.Rows
 			k++
 		}
 	}
@@ -87,6 +104,12 @@ func openReuse(r *Reuse, opt Options, prov *Provenance, inputs []*Input) (*reuse
 		return nil, nil
 	}
 	return rs, nil
+}
+
+// earlierRows returns the rows of the earlier export's input shard that
+// lookup's file was written from.
+func (r *reuseSet) earlierRows(in *Input, shard string) int64 {
+	return r.rows[reuseKey{r.pos[in], in.Name, shard}]
 }
 
 // lookup returns the path of the earlier export's file written from the

@@ -638,7 +638,7 @@ func execute(ctx context.Context, run *pipelines.Run, j *journal, jpath string, 
 		nodes = append(nodes, n)
 	}
 	for _, e := range j.Exports {
-		n := &dagNode{name: "export " + e, prio: 3, fn: func(ctx context.Context) error { return reexport(ctx, run, e) }}
+		n := &dagNode{name: "export " + e, prio: 3, fn: func(ctx context.Context) error { return reexport(ctx, run, e, setOf(j.Record.Matched)) }}
 		p, err := readExport(run, e)
 		if err != nil {
 			// Swapped half-way by a killed attempt: wait for every
@@ -1026,7 +1026,11 @@ func swapDir(dir, old, staging string) error {
 // The new export reuses the old one's unchanged compressed blocks
 // (export.Reuse): the same bytes as exporting from scratch, without
 // compressing again what the removed documents did not touch.
-func reexport(ctx context.Context, run *pipelines.Run, step string) error {
+//
+// The new inputs are the export's old inputs less removed (the matched
+// documents): the JSONL and Parquet documents files are derived from the
+// old files (export.Reuse.Removed) without reading the shards' documents.
+func reexport(ctx context.Context, run *pipelines.Run, step string, removed map[string]bool) error {
 	out := filepath.Join(run.Dir, step)
 	old, staging := out+".takedown-old", out+".takedown-new"
 	if _, err := os.Stat(out); errors.Is(err, os.ErrNotExist) {
@@ -1067,7 +1071,7 @@ func reexport(ctx context.Context, run *pipelines.Run, step string) error {
 	}
 	// A killed attempt's staging export resumes from its checkpoint.
 	opt := p.Options
-	opt.Reuse = &export.Reuse{Dir: out}
+	opt.Reuse = &export.Reuse{Dir: out, Removed: removed}
 	if _, err := export.Run(ctx, ins, staging, opt); err != nil {
 		return err
 	}
