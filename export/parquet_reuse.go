@@ -2,12 +2,9 @@ package export
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"hash/crc32"
-	"os"
 
 	"github.com/apache/arrow/go/v17/parquet/metadata"
 )
@@ -83,19 +80,9 @@ func readPageGroups(path string, fi FileInfo, pc *pageCodec, lay pageLayout) (gr
 			groups, err = nil, fmt.Errorf("%s: bad footer: %v", path, p)
 		}
 	}()
-	st, err := os.Stat(path)
+	data, err := readVerified(path, fi)
 	if err != nil {
 		return nil, err
-	}
-	if st.Size() != fi.Bytes {
-		return nil, fmt.Errorf("%s: %d bytes, the earlier export recorded %d", path, st.Size(), fi.Bytes)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != fi.SHA256 {
-		return nil, fmt.Errorf("%s: sha256 differs from the earlier export's record", path)
 	}
 	n := len(data)
 	if n < 12 || !bytes.Equal(data[:4], parquetMagic) || !bytes.Equal(data[n-4:], parquetMagic) {
