@@ -181,7 +181,8 @@ func loadAvg() string {
 
 // TestProfileTakedown takes down SMELT_LINEAGE_PROFILE_URLS kept URLs
 // (default 200) of the existing run SMELT_LINEAGE_PROFILE_RUN (unset:
-// skipped), logging each phase's time; run it with -cpuprofile.
+// skipped), or the first of those SMELT_LINEAGE_PROFILE_URLFILE lists,
+// logging each phase's time; run it with -cpuprofile.
 func TestProfileTakedown(t *testing.T) {
 	run := os.Getenv("SMELT_LINEAGE_PROFILE_RUN")
 	if run == "" {
@@ -194,26 +195,35 @@ func TestProfileTakedown(t *testing.T) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := context.Background()
 	start := time.Now()
-	ix, err := Open(ctx, run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("index open: %v", time.Since(start))
-	ls, err := ix.Lookup(Query{Domain: "example"}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix.Close()
-	// The URLs TestMeasureTakedown takes down: kept documents at random.
 	var urls []string
-	for _, l := range ls {
-		if l.Status == "kept (tokenized)" {
-			urls = append(urls, l.URL)
+	if f := os.Getenv("SMELT_LINEAGE_PROFILE_URLFILE"); f != "" {
+		// The URLs measure_takedown.sh takes down (its DIR/urls.txt).
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
 		}
+		urls = strings.Fields(string(data))
+	} else {
+		ix, err := Open(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("index open: %v", time.Since(start))
+		ls, err := ix.Lookup(Query{Domain: "example"}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix.Close()
+		// The URLs TestMeasureTakedown takes down: kept documents at random.
+		for _, l := range ls {
+			if l.Status == "kept (tokenized)" {
+				urls = append(urls, l.URL)
+			}
+		}
+		sort.Strings(urls)
+		rng := rand.New(rand.NewPCG(1, 2))
+		rng.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
 	}
-	sort.Strings(urls)
-	rng := rand.New(rand.NewPCG(1, 2))
-	rng.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
 	urls = urls[:min(n, len(urls))]
 	start = time.Now()
 	rec, err := Takedown(ctx, run, Request{URLs: urls}, TakedownOptions{})
