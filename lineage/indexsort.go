@@ -62,7 +62,7 @@ func (s *sorter) spill() error {
 		if c := bytes.Compare(s.key(a), s.key(b)); c != 0 {
 			return c
 		}
-		return cmpU64(a.seq, b.seq)
+		return cmp.Compare(a.seq, b.seq)
 	})
 	path := filepath.Join(s.dir, fmt.Sprintf("run-%05d", len(s.runs)))
 	f, err := os.Create(path)
@@ -88,16 +88,6 @@ func (s *sorter) spill() error {
 	s.runs = append(s.runs, path)
 	s.buf, s.recs = s.buf[:0], s.recs[:0]
 	return nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // runReader reads one run file's records in order.
