@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -68,28 +69,72 @@ func addToStores(ctx context.Context, run *pipelines.Run, j *journal) ([]StoreAd
 	// sit in every shard of the dedup step).
 	keys := sortedKeys(want)
 	found := make([][]*shards.Document, len(keys))
+	// Each shard's wanted documents are first copied out into a small
+	// shard of their own (read/NNNNN.arrow) by shards.FilterDocShard, which
+	// decompresses only the text frames that hold one: reading every
+	// shard whole decoded all of the dedup step's text for 1% of it
+	// (2.7 of the 3.2 CPU-s this phase took at 1,000,000 documents).
+	read := filepath.Join(run.Dir, pipelines.StateDir, storeDir+"-read")
+	if err := os.RemoveAll(read); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(read, 0o755); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(read)
+	manifests := map[string]*shards.Manifest{}
+	for _, k := range keys {
+		dir := filepath.Dir(k)
+		if _, ok := manifests[dir]; !ok {
+			// The manifest entry lets the fast reader and the filter
+			// bound what they decode; without it they still read.
+			dm, err := shards.ReadManifest(filepath.Join(run.Dir, dir))
+			if err != nil {
+				dm = nil
+			}
+			manifests[dir] = dm
+		}
+	}
 	g, _ := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, runtime.GOMAXPROCS(0)))
 	for i, k := range keys {
 		g.Go(func() error {
 			dir, shard := filepath.Split(k)
-			// The manifest entry lets the fast reader read the shard.
-			m := &shards.Manifest{Shards: []shards.ShardInfo{{Name: shard}}}
-			if dm, err := shards.ReadManifest(filepath.Join(run.Dir, dir)); err == nil {
+			dir = filepath.Clean(dir)
+			info := shards.ShardInfo{Name: shard}
+			if dm := manifests[dir]; dm != nil {
 				for _, si := range dm.Shards {
 					if si.Name == shard {
-						m.Shards[0] = si
+						info = si
 					}
 				}
 			}
-			return forEachDoc(filepath.Join(run.Dir, dir), m, func(_ string, _ int64, doc *shards.Document) {
+			src := filepath.Join(run.Dir, dir, shard)
+			keep := func(doc *shards.Document) {
 				if want[k][doc.ID] {
 					c := *doc
 					c.Drop = nil
 					c.Text = strings.Clone(doc.Text) // not the shard's whole decoded block
 					found[i] = append(found[i], &c)
 				}
-			})
+			}
+			tmp := filepath.Join(read, fmt.Sprintf("%05d.arrow", i))
+			got, _, err := shards.FilterDocShard(src, tmp, info, func(id string) bool { return !want[k][id] })
+			switch {
+			case errors.Is(err, shards.ErrFilterFallback):
+				// A layout the filter does not handle: read it whole.
+			case err != nil:
+				return err
+			case got.Name != "":
+				defer os.Remove(tmp)
+				got.Name = filepath.Base(tmp)
+				return forEachDoc(read, &shards.Manifest{Shards: []shards.ShardInfo{got}}, func(_ string, _ int64, doc *shards.Document) { keep(doc) })
+			case got.Rows == 0:
+				return nil // none of them is in the shard
+			}
+			// Every row is wanted (the filter wrote nothing), or the
+			// fallback: the shard itself.
+			return forEachDoc(filepath.Join(run.Dir, dir), &shards.Manifest{Shards: []shards.ShardInfo{info}}, func(_ string, _ int64, doc *shards.Document) { keep(doc) })
 		})
 	}
 	if err := g.Wait(); err != nil {

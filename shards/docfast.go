@@ -56,6 +56,29 @@ func docDecoder(limit int64) *zstd.Decoder {
 	return d
 }
 
+// docDecoders recycles the decoders docDecoder makes for limits of at
+// most 64 MiB (all alike: its floor). The takedown's filter reads each
+// shard once, with a decoder of its own: at 1,000,000 documents, 600
+// shards and 0.3 CPU-s of allocating their buffers, plus the collector's.
+var docDecoders sync.Pool
+
+// getDocDecoder returns docDecoder(limit), recycled where it can be.
+func getDocDecoder(limit int64) *zstd.Decoder {
+	if limit <= 64<<20 {
+		if d, ok := docDecoders.Get().(*zstd.Decoder); ok {
+			return d
+		}
+	}
+	return docDecoder(limit)
+}
+
+// putDocDecoder gives back a decoder getDocDecoder returned for limit.
+func putDocDecoder(d *zstd.Decoder, limit int64) {
+	if d != nil && limit <= 64<<20 {
+		docDecoders.Put(d)
+	}
+}
+
 // errNotFast says a shard is valid for the Arrow reader but not one the
 // fast reader handles.
 var errNotFast = errors.New("shard layout not handled by the fast reader")

@@ -79,6 +79,7 @@ func filterDocShardInfo(src, dst string, known ShardInfo, remove func(id string)
 		s.limit = min(filterDecodeLimit, known.DataBytes+16*known.Rows+1<<20)
 	}
 	f := &docFilter{s: s, remove: remove}
+	defer func() { putDocDecoder(s.dec, s.decLimit) }()
 	defer func() {
 		if r := recover(); r != nil {
 			info, removed, stats, err = ShardInfo{}, 0, filterStats{}, fmt.Errorf("%s: corrupt Arrow data: %v", src, r)
@@ -322,7 +323,7 @@ func (f *docFilter) decode(b, j int, p []byte, want int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: record batch %d: buffer %d claims %d bytes", s.path, b, j, want)
 	}
 	if s.dec == nil {
-		s.dec, s.decLimit = docDecoder(s.limit), s.limit
+		s.dec, s.decLimit = getDocDecoder(s.limit), s.limit
 	}
 	out, err := s.dec.DecodeAll(p, nil)
 	if err != nil {
