@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,10 +36,16 @@ func runSmelt(t testing.TB, args ...string) (string, error) {
 
 func writeDocs(t testing.TB, dir string, docs []*shards.Document) {
 	t.Helper()
+	writeDocsTarget(t, dir, docs, 64<<10)
+}
+
+// writeDocsTarget is writeDocs with shards cut at target bytes.
+func writeDocsTarget(t testing.TB, dir string, docs []*shards.Document, target int64) {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	w := shards.NewDocWriter(dir, shards.DocWriterOptions{TargetBytes: 64 << 10})
+	w := shards.NewDocWriter(dir, shards.DocWriterOptions{TargetBytes: target})
 	for _, d := range docs {
 		if err := w.Write(d); err != nil {
 			t.Fatal(err)
@@ -221,7 +228,11 @@ func BenchmarkTokenize(b *testing.B) {
 	comp := os.Getenv("SMELT_BENCH_TOKEN_COMPRESSION")
 	root := b.TempDir()
 	in := filepath.Join(root, "docs")
-	writeDocs(b, in, docs)
+	target := int64(64 << 10)
+	if kb, err := strconv.ParseInt(os.Getenv("SMELT_BENCH_DOC_SHARD_KB"), 10, 64); err == nil && kb > 0 {
+		target = kb << 10
+	}
+	writeDocsTarget(b, in, docs, target)
 	var tokSec, stageSec, tokCPU, stageCPU float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
