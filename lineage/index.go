@@ -431,7 +431,7 @@ func (b *builder) docDir(s *pipelines.Step, rel string) error {
 	}
 	var row int64
 	rules := b.filterRules(s)
-	err = forEachDoc(dir, m, func(shard string, r int64, d *shards.Document) {
+	err = forEachDocLengths(dir, m, func(shard string, r int64, d *shards.Document) {
 		e := Event{Step: s.Name, Kind: s.Kind, Dir: rel, Shard: shard, Row: r, Kept: true,
 			Bytes: shards.DocBytes(d), Source: d.Source, Lang: d.Lang}
 		if s.Kind == pipelines.KindIngest {
@@ -463,7 +463,7 @@ func (b *builder) docDir(s *pipelines.Step, rel string) error {
 		}
 		return err
 	}
-	return forEachDoc(ddir, dm, func(shard string, r int64, d *shards.Document) {
+	return forEachDocLengths(ddir, dm, func(shard string, r int64, d *shards.Document) {
 		e := Event{Step: s.Name, Kind: s.Kind, Dir: filepath.Join(rel, shards.DroppedDir), Shard: shard, Row: r,
 			Bytes: shards.DocBytes(d), Source: d.Source, Lang: d.Lang}
 		if d.Drop != nil {
@@ -553,8 +553,20 @@ func finished(dir string) bool {
 // forEachDoc calls fn for every document of a document-shard directory,
 // with its shard and row.
 func forEachDoc(dir string, m *shards.Manifest, fn func(shard string, row int64, d *shards.Document)) error {
+	return eachDoc(dir, m, shards.OpenDocShardInfo, fn)
+}
+
+// forEachDocLengths is forEachDoc for a caller that needs each document's
+// text length (shards.DocBytes) but not its text: the text is not
+// decompressed, and d.Text holds zero bytes of its length
+// (shards.OpenDocShardLengths).
+func forEachDocLengths(dir string, m *shards.Manifest, fn func(shard string, row int64, d *shards.Document)) error {
+	return eachDoc(dir, m, shards.OpenDocShardLengths, fn)
+}
+
+func eachDoc(dir string, m *shards.Manifest, open func(string, shards.ShardInfo, bool) (shards.DocSource, error), fn func(shard string, row int64, d *shards.Document)) error {
 	for _, s := range m.Shards {
-		r, err := shards.OpenDocShardInfo(filepath.Join(dir, s.Name), s, false)
+		r, err := open(filepath.Join(dir, s.Name), s, false)
 		if err != nil {
 			return err
 		}
@@ -746,7 +758,7 @@ func (b *builder) docExport(s *pipelines.Step) error {
 		for _, si := range m.Shards {
 			file := fmt.Sprintf("part-%05d%s", k, ext)
 			k++
-			err := forEachDoc(dir, &shards.Manifest{Shards: []shards.ShardInfo{si}}, func(_ string, row int64, d *shards.Document) {
+			err := forEachDocLengths(dir, &shards.Manifest{Shards: []shards.ShardInfo{si}}, func(_ string, row int64, d *shards.Document) {
 				b.event(d.ID, Event{Step: s.Name, Kind: pipelines.KindExport, Format: string(p.Format), File: file, DocIndex: row})
 			})
 			if err != nil {

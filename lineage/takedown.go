@@ -539,7 +539,7 @@ func planStats(run *pipelines.Run, rel string, p *docPlan, evs []Event) error {
 				shs = append(shs, s)
 			}
 		}
-		err = forEachDoc(dir, &shards.Manifest{Shards: shs}, func(_ string, _ int64, d *shards.Document) {
+		err = forEachDocLengths(dir, &shards.Manifest{Shards: shs}, func(_ string, _ int64, d *shards.Document) {
 			if remove[d.ID] {
 				sub(d.Source, d.Lang, shards.DocBytes(d))
 			}
@@ -966,6 +966,9 @@ func retokenize(ctx context.Context, run *pipelines.Run, rank int, remove map[st
 	}
 	enc := &replayEncoder{info: *m.Tokenizer, dir: out, m: m, skip: remove}
 	cfg.Encoder, cfg.Out, cfg.Workers = enc, staging, 1
+	// The replay hands out tokens, never reading the text: the shards'
+	// text is not decompressed.
+	cfg.TextUnused = true
 	// The replayed shards keep the directory's compression (a manifest
 	// without the field is from before it existed: zstd), so the shards
 	// before the first changed one and the rewritten ones agree. A

@@ -159,6 +159,27 @@ type fastDocShard struct {
 	// interned holds copies of the source and lang values, which stages
 	// keep as map keys: a string aliasing a batch would pin the batch.
 	interned map[string]string
+	// noText leaves the text column's data compressed: each document's
+	// Text is as many zero bytes as its text has (OpenDocShardLengths).
+	noText bool
+}
+
+// zeroText is the shared, never written, zero bytes that documents read
+// without their text point into; zeroMu guards growing it.
+var (
+	zeroMu   sync.Mutex
+	zeroText []byte
+)
+
+// zeros returns n zero bytes that must not be written (n is bounded by the
+// caller: a buffer's length the shard's limit admits).
+func zeros(n int64) []byte {
+	zeroMu.Lock()
+	defer zeroMu.Unlock()
+	if int64(len(zeroText)) < n {
+		zeroText = make([]byte, n)
+	}
+	return zeroText[:n:n]
 }
 
 // intern returns a copy of v that does not alias the batch.
@@ -307,10 +328,25 @@ func (s *fastDocShard) loadBatch() (err error) {
 	if nn != len(s.kinds) {
 		return fmt.Errorf("%s: record batch %d has %d columns, schema %d", s.path, s.next-1, nn, len(s.kinds))
 	}
+	// The text column's data buffer, which noText leaves compressed.
+	skip := -1
+	if s.noText {
+		j := 0
+		for k, kind := range s.kinds {
+			if kind == fbTypeUtf8 {
+				if s.names[k] == ColText {
+					skip = j + 2
+				}
+				j += 3
+			} else {
+				j += 2
+			}
+		}
+	}
 	// Sum the uncompressed sizes first, to decode into one block.
 	type span struct{ lo, hi int64 }
 	bufs := make([]span, nbuf)
-	var total int64
+	var total, skipped int64
 	for j := range bufs {
 		x := bstart + flatbuffers.UOffsetT(16*j)
 		off, ln := rb.i64(x), rb.i64(x+8)
@@ -330,11 +366,14 @@ func (s *fastDocShard) loadBatch() (err error) {
 			if total > s.limit {
 				return fmt.Errorf("%s: record batch %d: buffers claim %d bytes, more than the shard holds", s.path, s.next-1, total)
 			}
+			if j == skip {
+				skipped = u
+			}
 		}
 	}
 	// Room past the buffers lets the decoder copy 32 bytes at a time up to
 	// the end of the last one (see decodeSlack).
-	size := total
+	size := total - skipped
 	if compressed && total > 0 {
 		size += decodeSlack
 	}
@@ -363,6 +402,10 @@ func (s *fastDocShard) loadBatch() (err error) {
 		if u == -1 {
 			s.aliases = true
 			return raw[8:], nil
+		}
+		if j == skip {
+			// Checked against the limit above.
+			return zeros(u), nil
 		}
 		if s.dec == nil || s.decLimit < s.limit {
 			s.dec, s.decLimit = docDecoder(s.limit), s.limit

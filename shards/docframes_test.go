@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -568,5 +570,95 @@ func TestFilterDocShardRefusesClaims(t *testing.T) {
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
 		t.Fatalf("refusing it allocated %d MB", got>>20)
+	}
+}
+
+// TestOpenDocShardLengths: the lengths-only reader gives every field the
+// full reader gives, and text of the same length, all zero bytes, without
+// decompressing the text (a text buffer that is not zstd still reads);
+// on a layout the fast reader does not handle it reads the text.
+func TestOpenDocShardLengths(t *testing.T) {
+	dir := t.TempDir()
+	for _, dropped := range []bool{false, true} {
+		for _, c := range docCases(t, dropped) {
+			path := filepath.Join(dir, fmt.Sprintf("%s-%v.arrow", c.name, dropped))
+			info := writeDocFile(t, path, dropped, c.batches, CreateIPCFile)
+			full, err := OpenDocShardInfo(path, info, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := drain(t, full)
+			full.Close()
+			r, err := OpenDocShardLengths(path, info, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, fast := r.(*fastDocShard); !fast && info.Rows > 0 {
+				t.Fatalf("%s: not read by the fast reader", c.name)
+			}
+			got := drain(t, r)
+			r.Close()
+			if len(got) != len(want) {
+				t.Fatalf("%s: %d documents, want %d", c.name, len(got), len(want))
+			}
+			for i := range want {
+				g, w := *got[i], *want[i]
+				if len(g.Text) != len(w.Text) || strings.Trim(g.Text, "\x00") != "" {
+					t.Fatalf("%s row %d: text of %d bytes (%q...), want %d zero bytes", c.name, i, len(g.Text), g.Text[:min(8, len(g.Text))], len(w.Text))
+				}
+				if DocBytes(&g) != DocBytes(&w) {
+					t.Fatalf("%s row %d: %d bytes, want %d", c.name, i, DocBytes(&g), DocBytes(&w))
+				}
+				g.Text, w.Text = "", ""
+				if !reflect.DeepEqual(g, w) {
+					t.Fatalf("%s row %d:\n got %+v\nwant %+v", c.name, i, g, w)
+				}
+			}
+		}
+	}
+	// A text frame damaged past its header: the full reader fails, the
+	// lengths-only reader, which does not decompress it, still reads the
+	// other columns (the sha256 check is the caller's, as with verify).
+	// Text of random numbers compresses to most of the file.
+	rng := rand.New(rand.NewPCG(5, 6))
+	var docs []*Document
+	for i := 0; i < 50; i++ {
+		var b strings.Builder
+		for b.Len() < 2000 {
+			fmt.Fprintf(&b, "%d ", rng.IntN(100000))
+		}
+		docs = append(docs, &Document{ID: fmt.Sprintf("d/%d", i), URL: fmt.Sprintf("https://example.com/%d", i), Text: b.String()})
+	}
+	path := filepath.Join(dir, "damaged.arrow")
+	info := writeDocFile(t, path, false, [][]*Document{docs}, CreateIPCFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The text buffer is most of the file: flip bytes in its middle.
+	for i := len(data)/2 - 8; i < len(data)/2+8; i++ {
+		data[i] ^= 0xff
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenDocShardLengths(path, info, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := drain(t, r)
+	r.Close()
+	if len(got) != len(docs) || got[49].ID != "d/49" || len(got[49].Text) != len(docs[49].Text) {
+		t.Fatalf("lengths-only read of a shard with damaged text: %d documents", len(got))
+	}
+	if full, err := OpenDocShardInfo(path, info, false); err == nil {
+		for {
+			if _, err = full.Next(); err != nil {
+				break
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			t.Fatal("the full reader read the damaged text without an error: the damage missed the text")
+		}
 	}
 }

@@ -188,6 +188,8 @@ type DirReader struct {
 	// pool, when set (recycle), reuses batch blocks of documents passed
 	// to Done.
 	pool *blockPool
+	// noText reads fast shards without their text (OpenDocShardLengths).
+	noText bool
 }
 
 // recycle makes the fast reader reuse the memory of a record batch once
@@ -228,6 +230,33 @@ func OpenDocShardInfo(path string, info ShardInfo, verify bool) (DocSource, erro
 	if info.Bytes > 0 && info.Rows > 0 {
 		s, err := openFastDocShard(path, info, verify, nil)
 		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, errNotFast) {
+			return nil, err
+		}
+	}
+	if verify {
+		if err := VerifyShard(path, info); err != nil {
+			return nil, err
+		}
+	}
+	return OpenDocShard(path)
+}
+
+// OpenDocShardLengths is OpenDocShardInfo for a reader that needs each
+// document's text length but not its text (counting bytes, listing ids):
+// where the fast reader handles the shard, the text column, nearly all of
+// a shard's bytes, is not decompressed, and each document's Text is as
+// many zero bytes as its text has (shared and read-only: not to be kept
+// or changed). Elsewhere the text is read. The lineage index reads the
+// shards this way: decompressing the text was 19% of its CPU at 1,000,000
+// documents.
+func OpenDocShardLengths(path string, info ShardInfo, verify bool) (DocSource, error) {
+	if info.Bytes > 0 && info.Rows > 0 {
+		s, err := openFastDocShard(path, info, verify, nil)
+		if err == nil {
+			s.noText = true
 			return s, nil
 		}
 		if !errors.Is(err, errNotFast) {
@@ -359,6 +388,7 @@ func (r *DirReader) Next() (*Document, error) {
 			if err == nil {
 				s.dec, s.decLimit = r.dec, r.decLimit
 				s.blocks2 = r.pool
+				s.noText = r.noText
 				r.cur = s
 				continue
 			}

@@ -56,6 +56,12 @@ type TokenizeConfig struct {
 	// Progress, if set, is called in input order with documents and bytes
 	// consumed so far out of the totals.
 	Progress func(docs, bytes, totalDocs, totalBytes int64)
+	// TextUnused says the Encoder does not read the text it is given (a
+	// takedown's replay of the tokens already in the shards): the
+	// documents' text is not decompressed, and the Encoder gets as many
+	// zero bytes as each text has (OpenDocShardLengths). The output is the
+	// same for such an Encoder.
+	TextUnused bool
 }
 
 // Drop reasons of the tokenize stage.
@@ -122,6 +128,7 @@ func Tokenize(ctx context.Context, cfg TokenizeConfig) (*Stats, error) {
 	// it has been emitted (docfast.go). emit keeps no string of a document
 	// (the source and language it keeps are copies).
 	in.recycle()
+	in.noText = cfg.TextUnused
 	ids := in.Identity()
 	fp, err := Fingerprint("tokenize", struct {
 		Tokenizer TokenizerInfo `json:"tokenizer"`
