@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -220,6 +221,8 @@ type builder struct {
 	s   *sorter
 	n   uint64 // events so far: numbers each document's events in build order
 	err error
+	// key and value are event's scratch buffers.
+	key, value []byte
 }
 
 func (b *builder) set(k []byte, v []byte) {
@@ -238,12 +241,25 @@ func key(parts ...string) []byte {
 func (b *builder) event(id string, e Event) {
 	n := b.n
 	b.n++
-	data, err := json.Marshal(e)
+	data, err := appendEvent(b.value[:0], &e)
 	if err != nil {
 		b.err = err
 		return
 	}
-	b.set(key(pDoc, id, fmt.Sprintf("%012d", n)), data)
+	b.value = data
+	// The key: "d", id and the event's number in 12 digits, NUL between.
+	k := append(b.key[:0], pDoc...)
+	k = append(k, 0)
+	k = append(k, id...)
+	k = append(k, 0)
+	var num [20]byte
+	digits := strconv.AppendUint(num[:0], n, 10)
+	for range 12 - len(digits) {
+		k = append(k, '0')
+	}
+	k = append(k, digits...)
+	b.key = k
+	b.set(k, data) // the sorter copies both
 }
 
 // reverseHost turns "www.example.com" into "com.example.www", so that a
