@@ -25,7 +25,7 @@ func TestAppendEventMatchesJSON(t *testing.T) {
 		Tokens: 10, TokenOffset: -3, Format: "megatron", File: "cc.bin", ByteOffset: 1 << 40, Length: 7, DocIndex: 9,
 		Time: "2026-12-06T00:00:00Z", Bytes: 123, Source: "cc", Lang: "en",
 	}}
-	for _, f := range []float64{0, -0.0, 1e-7, 1e-6, 123456789, 1e20, 1e21, 1.5e300, math.SmallestNonzeroFloat64, 0.1 + 0.2} {
+	for _, f := range []float64{0, math.Copysign(0, -1), 1e-7, 1e-6, 123456789, 1e20, 1e21, 1.5e300, math.SmallestNonzeroFloat64, 0.1 + 0.2} {
 		events = append(events, Event{Quality: q(f)})
 	}
 	for _, s := range strs {
