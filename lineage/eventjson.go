@@ -45,7 +45,8 @@ func appendEvent(b []byte, e *Event) ([]byte, error) {
 		b = append(b, ']')
 	}
 	if e.Quality != nil {
-		// Rare enough, and json's float format has its own rules.
+		// encoding/json's own float format (one small allocation a
+		// scored document; its rules for exponents are its own).
 		q, err := json.Marshal(*e.Quality)
 		if err != nil {
 			return nil, err

@@ -57,10 +57,10 @@ type TokenizeConfig struct {
 	// consumed so far out of the totals.
 	Progress func(docs, bytes, totalDocs, totalBytes int64)
 	// TextUnused says the Encoder does not read the text it is given (a
-	// takedown's replay of the tokens already in the shards): the
-	// documents' text is not decompressed, and the Encoder gets as many
-	// zero bytes as each text has (OpenDocShardLengths). The output is the
-	// same for such an Encoder.
+	// takedown's replay of the tokens already in the shards): where the
+	// fast reader reads a shard, its text is not decompressed and the
+	// Encoder gets as many zero bytes as each text has
+	// (OpenDocShardLengths). The output is the same for such an Encoder.
 	TextUnused bool
 }
 
