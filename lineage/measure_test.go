@@ -2,7 +2,12 @@ package lineage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -231,4 +236,90 @@ func TestProfileTakedown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("takedown of %d URLs (%d documents, %d files): %v", len(urls), len(rec.Matched), len(rec.Files), time.Since(start))
+}
+
+// TestMeasureRewriteFloor measures the least any takedown that rewrites
+// the files of SMELT_LINEAGE_FLOOR_RECORD (a takedown.json) can cost:
+// each file of the run SMELT_LINEAGE_FLOOR_RUN is read, hashed, written
+// to a new file, hashed and synced, with no decoding, no compression and
+// nothing removed. measure_takedown.sh runs it as a process under
+// /usr/bin/time, beside the takedown and the rerun it is compared with.
+func TestMeasureRewriteFloor(t *testing.T) {
+	run, recPath := os.Getenv("SMELT_LINEAGE_FLOOR_RUN"), os.Getenv("SMELT_LINEAGE_FLOOR_RECORD")
+	if run == "" || recPath == "" {
+		t.Skip("set SMELT_LINEAGE_FLOOR_RUN and SMELT_LINEAGE_FLOOR_RECORD to measure")
+	}
+	data, err := os.ReadFile(recPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f takedownsFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	out := t.TempDir()
+	buf := make([]byte, 1<<20)
+	var files, total int64
+	start, cpu := time.Now(), cpuTime()
+	for _, rec := range f.Takedowns {
+		for _, fc := range rec.Files {
+			if seen[fc.Path] {
+				continue
+			}
+			seen[fc.Path] = true
+			n, err := rewriteCopy(filepath.Join(run, fc.Path), out, buf)
+			if errors.Is(err, os.ErrNotExist) {
+				continue // a file the takedown created (takedown.json itself)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			files++
+			total += n
+		}
+	}
+	t.Logf("rewrote %d files, %d MB: %.1f s wall, %.1f CPU-s (this process)",
+		files, total>>20, time.Since(start).Seconds(), (cpuTime() - cpu).Seconds())
+}
+
+// rewriteCopy copies path into a new file in dir through buf, hashing
+// what it reads and what it writes with sha256 (a takedown's audit
+// record holds both), syncs and removes the copy; it returns the bytes
+// copied.
+func rewriteCopy(path, dir string, buf []byte) (int64, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	out, err := os.CreateTemp(dir, "copy")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
+	hin, hout := sha256.New(), sha256.New()
+	var n int64
+	for {
+		k, rerr := in.Read(buf)
+		if k > 0 {
+			hin.Write(buf[:k])
+			if _, err := out.Write(buf[:k]); err != nil {
+				return n, err
+			}
+			hout.Write(buf[:k])
+			n += int64(k)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+	if hex.EncodeToString(hin.Sum(nil)) != hex.EncodeToString(hout.Sum(nil)) {
+		return n, fmt.Errorf("%s: copy differs", path)
+	}
+	return n, out.Sync()
 }

@@ -591,6 +591,7 @@ func loadHFFile(path string, data []byte, top map[string][]byte) (*Tokenizer, er
 		}
 		if simple && norm == nil && len(plain) == 0 && len(plainNorm) == 0 {
 			t.bounds = bounds
+			t.hash = t.RanksHash() // computed once, not at every call
 			return t, nil
 		}
 	} else {

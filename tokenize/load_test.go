@@ -206,6 +206,13 @@ func TestVocabFacts(t *testing.T) {
 		if h := tok.RanksHash(); len(h) != 64 || h != mustGet(t, name).RanksHash() {
 			t.Errorf("%s: hash %q", name, h)
 		}
+		// A built-in's hash is kept from its load: it must be what the
+		// tables hash to now.
+		fresh := *tok
+		fresh.hash = ""
+		if h := fresh.RanksHash(); h != tok.RanksHash() {
+			t.Errorf("%s: kept hash %s, tables hash to %s", name, tok.RanksHash(), h)
+		}
 	}
 	if mustGet(t, "r50k_base").RanksHash() == mustGet(t, "p50k_base").RanksHash() {
 		t.Error("r50k and p50k hash alike")

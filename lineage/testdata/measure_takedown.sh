@@ -7,8 +7,9 @@
 # 1,000,000) with GPT-2's tokenizer and all six exports, picks URLS kept
 # documents at random (default DOCS/100) into DIR/urls.txt, then times:
 # the first `smelt lineage` query (it builds the index), a second one, a
-# takedown of the URLs on a copy of the run, and `smelt run` after the
-# tokenize and export outputs are removed. DIR needs about 10 GB per
+# takedown of the URLs on a copy of the run, a copy of the files that
+# takedown changed (the floor under any rewrite of them), and `smelt run`
+# after the tokenize and export outputs are removed. DIR needs about 10 GB per
 # million documents.
 set -eu
 dir=$(mkdir -p "$1" && cd "$1" && pwd)
@@ -39,8 +40,16 @@ cp -a "$dir/run" "$dir/td"
 cp -a "$dir/store" "$dir/store.bak"
 echo "== smelt takedown of $(wc -l <"$dir/urls.txt") URLs (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 t "$dir/smelt" takedown "$dir/td" --urls "$dir/urls.txt" >/dev/null
+cp "$dir/td/takedown.json" "$dir/takedown.json"
 rm -rf "$dir/td" "$dir/store"
 mv "$dir/store.bak" "$dir/store"
+# The floor under any takedown that rewrites those files: the same files
+# (from takedown.json) read, hashed, written, hashed and synced, nothing
+# decoded or compressed.
+go test -c -o "$dir/lineage.test" ./lineage/
+echo "== copying the files the takedown changed, the least a rewrite costs (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+SMELT_LINEAGE_FLOOR_RUN="$dir/run" SMELT_LINEAGE_FLOOR_RECORD="$dir/takedown.json" \
+	t "$dir/lineage.test" -test.run '^TestMeasureRewriteFloor$' -test.v | grep rewrote
 echo "== smelt run, after removing the tokenize and export outputs (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 (cd "$dir/run" && rm -rf tokenize export-* mix.yaml .smelt/tasks/tokenize .smelt/tasks/export-*)
 t "$dir/smelt" run "$dir/recipe.yaml" --run-dir "$dir/run" >/dev/null
