@@ -72,6 +72,31 @@ func readVerified(path string, fi FileInfo) ([]byte, error) {
 	return data, nil
 }
 
+// verifyFile checks that the file at path is the one its record names:
+// its size, and its sha256 read in a stream.
+func verifyFile(path string, fi FileInfo) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() != fi.Bytes {
+		return fmt.Errorf("%s: %d bytes, the earlier export recorded %d", path, st.Size(), fi.Bytes)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != fi.SHA256 {
+		return fmt.Errorf("%s: sha256 differs from the earlier export's record", path)
+	}
+	return nil
+}
+
 // checkCounts checks a derived file's counts: the earlier file must hold
 // as many documents as the earlier export's input shard (it is that
 // shard's file), and keep as many as the new shard holds.

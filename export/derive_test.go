@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -124,6 +125,23 @@ func writeReducedDir(t *testing.T, dir, orig string, parts [][]*shards.Document,
 	}
 }
 
+// splitUnchanged separates the shards a removal leaves whole (their
+// files are linked from the earlier export, not derived) from the others.
+func splitUnchanged(parts [][]*shards.Document, removed map[string]bool) (unchanged, changed [][]*shards.Document) {
+	for _, p := range parts {
+		hit := false
+		for _, d := range p {
+			hit = hit || removed[d.ID]
+		}
+		if hit {
+			changed = append(changed, p)
+		} else {
+			unchanged = append(unchanged, p)
+		}
+	}
+	return unchanged, changed
+}
+
 // reducedParts is parts less the removed documents, with emptied shards
 // left out (as a takedown leaves them out of the manifest).
 func reducedParts(parts [][]*shards.Document, removed map[string]bool) [][]*shards.Document {
@@ -168,17 +186,26 @@ func TestJSONLDeriveMatchesFreshExport(t *testing.T) {
 				fresh, derived := filepath.Join(dir, comp+"-fresh"), filepath.Join(dir, comp+"-derived")
 				export(t, openDocInput(t, in), fresh, opt)
 				opt.Reuse = &Reuse{Dir: filepath.Join(root, comp), Removed: c.removed}
-				before := DocsReadFromShards()
+				before, linkedBefore := DocsReadFromShards(), filesLinked.Load()
 				export(t, openDocInput(t, in), derived, opt)
 				if n := DocsReadFromShards() - before; n != 0 {
 					t.Fatalf("%s: the derived export read %d documents from the shards", comp, n)
 				}
 				sameExportDirs(t, fresh, derived, comp)
-				copied, encoded := countsOf(t, derived)
-				if encoded != int64(want) || copied+encoded != int64(total) {
-					t.Fatalf("%s: copied %d and compressed %d blocks; want %d compressed of %d", comp, copied, encoded, want, total)
+				// The shards the removal left whole have their files linked
+				// from the earlier export, the same inodes; the others are
+				// derived block by block.
+				unchanged, _ := splitUnchanged(parts, c.removed)
+				if n := filesLinked.Load() - linkedBefore; n != int64(len(unchanged)) {
+					t.Fatalf("%s: %d files linked, want the %d of the unchanged shards", comp, n, len(unchanged))
 				}
-				t.Logf("%s: %d of %d blocks copied", comp, copied, total)
+				checkLinked(t, filepath.Join(root, comp), derived, len(unchanged))
+				linkedBlocks := len(blockIDs(unchanged, nil))
+				copied, encoded := countsOf(t, derived)
+				if encoded != int64(want) || copied+encoded+int64(linkedBlocks) != int64(total) {
+					t.Fatalf("%s: copied %d and compressed %d blocks, %d in linked files; want %d compressed of %d", comp, copied, encoded, linkedBlocks, want, total)
+				}
+				t.Logf("%s: %d of %d blocks copied, %d in linked files", comp, copied, total, linkedBlocks)
 			}
 		})
 	}
@@ -350,14 +377,19 @@ func TestParquetDocsDeriveMatchesFreshExport(t *testing.T) {
 			export(t, in(reduced), fresh, opt)
 			o := opt
 			o.Reuse = &Reuse{Dir: old, Removed: c.removed}
-			copiedBefore, readBefore := docGroupsCopied.Load(), DocsReadFromShards()
+			copiedBefore, readBefore, linkedBefore := docGroupsCopied.Load(), DocsReadFromShards(), filesLinked.Load()
 			export(t, in(reduced), derived, o)
 			copied := docGroupsCopied.Load() - copiedBefore
 			if n := DocsReadFromShards() - readBefore; n != 0 {
 				t.Fatalf("%s %s: the derived export read %d documents from the shards", comp, c.name, n)
 			}
 			sameExportDirs(t, fresh, derived, comp+" "+c.name)
-			if want := expectedCopies(parts, c.removed); copied != int64(want) {
+			unchanged, changed := splitUnchanged(parts, c.removed)
+			if n := filesLinked.Load() - linkedBefore; n != int64(len(unchanged)) {
+				t.Fatalf("%s %s: %d files linked, want the %d of the unchanged shards", comp, c.name, n, len(unchanged))
+			}
+			checkLinked(t, old, derived, len(unchanged))
+			if want := expectedCopies(changed, c.removed); copied != int64(want) {
 				t.Fatalf("%s %s: %d page groups copied, want %d", comp, c.name, copied, want)
 			}
 			if c.name == "random 1%" {
@@ -510,5 +542,115 @@ func TestParquetGroupBytes(t *testing.T) {
 		if i != len(docs) {
 			t.Fatalf("%s: %d documents in the groups, want %d", comp, i, len(docs))
 		}
+	}
+}
+
+// checkLinked checks that exactly n files of the export in out are the
+// earlier export's files (hard links: the same inodes, nothing written).
+func checkLinked(t *testing.T, earlier, out string, n int) {
+	t.Helper()
+	olds, err := os.ReadDir(earlier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oldInfos []os.FileInfo
+	for _, e := range olds {
+		if fi, err := e.Info(); err == nil && e.Name() != SidecarName {
+			oldInfos = append(oldInfos, fi)
+		}
+	}
+	news, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := 0
+	for _, e := range news {
+		fi, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range oldInfos {
+			if os.SameFile(fi, o) {
+				same++
+			}
+		}
+	}
+	if same != n {
+		t.Fatalf("%d files of %s are links to %s's, want %d", same, out, earlier, n)
+	}
+}
+
+// TestLinkUnchangedFallsBack: an unchanged shard's earlier file is linked
+// only when the earlier export was written by this code and the file
+// matches its record; otherwise it is derived or exported again, with
+// the same bytes.
+func TestLinkUnchangedFallsBack(t *testing.T) {
+	docs := webDocs(t, 400, 300, 5)
+	parts := partition(docs, 90<<10)
+	if len(parts) < 3 {
+		t.Fatalf("%d shards; the test wants 3", len(parts))
+	}
+	root := t.TempDir()
+	orig, in := filepath.Join(root, "orig"), filepath.Join(root, "in")
+	writeCutDocDir(t, orig, parts)
+	removed := map[string]bool{parts[1][3].ID: true}
+	writeReducedDir(t, in, orig, parts, removed)
+	unchanged := len(parts) - 1
+	opt := Options{Format: FormatJSONL}
+	fresh := filepath.Join(root, "fresh")
+	export(t, openDocInput(t, in), fresh, opt)
+	for k, c := range []struct {
+		name   string
+		damage func(t *testing.T, dir string, p *Provenance)
+		linked int
+	}{
+		{"as written", func(*testing.T, string, *Provenance) {}, unchanged},
+		{"another writer", func(t *testing.T, dir string, p *Provenance) {
+			p.Writer = "smelt-export/0"
+			writeProvenance(t, dir, p)
+		}, 0},
+		{"no writer recorded", func(t *testing.T, dir string, p *Provenance) {
+			p.Writer = ""
+			writeProvenance(t, dir, p)
+		}, 0},
+		{"an unchanged shard's file damaged", func(t *testing.T, dir string, p *Provenance) {
+			f := filepath.Join(dir, p.Files[0].Name)
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 1
+			if err := os.WriteFile(f, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, unchanged - 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			base := filepath.Join(root, fmt.Sprint("base", k))
+			p := export(t, openDocInput(t, orig), base, opt)
+			c.damage(t, base, p)
+			o := opt
+			o.Reuse = &Reuse{Dir: base, Removed: removed}
+			out := filepath.Join(root, fmt.Sprint("out", k))
+			before := filesLinked.Load()
+			export(t, openDocInput(t, in), out, o)
+			sameExportDirs(t, fresh, out, c.name)
+			if n := filesLinked.Load() - before; n != int64(c.linked) {
+				t.Fatalf("%d files linked, want %d", n, c.linked)
+			}
+			checkLinked(t, base, out, c.linked)
+		})
+	}
+}
+
+// writeProvenance rewrites an export's export.json from p.
+func writeProvenance(t *testing.T, dir string, p *Provenance) {
+	t.Helper()
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SidecarName), data, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -265,6 +265,9 @@ type Provenance struct {
 	// mix, drawn from it, is not counted again).
 	Docs   int64 `json:"docs"`
 	Tokens int64 `json:"tokens,omitempty"`
+	// Writer names the code that wrote the files (writerID): a later
+	// export reuses a file whole only from an export with the same.
+	Writer string `json:"writer,omitempty"`
 }
 
 // InputInfo is the provenance of one input directory.
@@ -328,7 +331,7 @@ func Run(ctx context.Context, inputs []*Input, out string, opt Options) (*Proven
 	if len(inputs) == 0 {
 		return nil, errors.New("export: no inputs")
 	}
-	prov := &Provenance{Format: opt.Format, Options: opt}
+	prov := &Provenance{Format: opt.Format, Options: opt, Writer: writerID()}
 	names := map[string]bool{}
 	var total int64
 	for _, in := range inputs {

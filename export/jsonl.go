@@ -57,6 +57,9 @@ func (e *jsonlExporter) shard(ctx context.Context, in *Input, path string, info 
 		e.enc = enc
 	}
 	name := fmt.Sprintf("part-%05d%s", index, ext)
+	if p, ofi, ok := e.reuse.unchanged(in, info); ok && e.linkEarlier(name, p, ofi) {
+		return nil
+	}
 	var old *earlierBlocks
 	if p, fi, ok := e.reuse.lookup(in, info.Name); ok {
 		if e.reuse.removed != nil {

@@ -104,6 +104,28 @@ func (e *perShard) write(name string, fi FileInfo, fn func(io.Writer, *FileInfo)
 	return nil
 }
 
+// linkEarlier publishes the earlier export's file p (its record ofi) as
+// name, as a hard link, where the input shard is unchanged
+// (reuseSet.unchanged): a takedown then leaves the files of the shards it
+// did not touch as they are instead of writing them again. It returns
+// false where it cannot (the file does not match its record, or the
+// filesystem does not link), and the caller writes the file.
+func (e *perShard) linkEarlier(name, p string, ofi FileInfo) bool {
+	if err := verifyFile(p, ofi); err != nil {
+		slog.Warn("export: reuse: not reusing an earlier file", "file", p, "err", err)
+		return false
+	}
+	if err := shards.LinkAtomic(p, filepath.Join(e.out, name)); err != nil {
+		slog.Debug("export: reuse: cannot link; writing the file", "file", p, "err", err)
+		return false
+	}
+	fi := ofi
+	fi.Name = name
+	e.pending = append(e.pending, fi)
+	filesLinked.Add(1)
+	return true
+}
+
 // parquetExporter writes one Parquet file per input shard: part-NNNNN.parquet.
 type parquetExporter struct {
 	perShard
@@ -132,6 +154,9 @@ func parquetCodec(name string) compress.Compression {
 
 func (e *parquetExporter) shard(ctx context.Context, in *Input, path string, info shards.ShardInfo, index int) error {
 	name := fmt.Sprintf("part-%05d.parquet", index)
+	if p, ofi, ok := e.reuse.unchanged(in, info); ok && e.linkEarlier(name, p, ofi) {
+		return nil
+	}
 	if e.tok != nil {
 		return e.write(name, FileInfo{Role: "tokens"}, func(w io.Writer, fi *FileInfo) error {
 			return e.writeTokens(ctx, w, in, path, info, fi)

@@ -7,7 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
+	"sync"
 	"sync/atomic"
+
+	"github.com/smelt-dev/smelt/shards"
 )
 
 // Reuse names a finished export whose compressed blocks a new export may
@@ -45,8 +49,13 @@ type reuseSet struct {
 	dir     string
 	removed map[string]bool // Reuse.Removed
 	files   map[reuseKey]FileInfo
-	// rows are the earlier input shards' rows, by the same key.
+	// rows and sha are the earlier input shards' rows and sha256, by the
+	// same key.
 	rows map[reuseKey]int64
+	sha  map[reuseKey]string
+	// sameWriter is whether the earlier export was written by this code
+	// (its Writer is writerID()): only then may a file be reused whole.
+	sameWriter bool
 	// pos is each new input's position among the inputs: the earlier
 	// export's input at the same position, under the same name, is the
 	// one it was written from (a run's inputs often share one name, the
@@ -85,7 +94,8 @@ func openReuse(r *Reuse, opt Options, prov *Provenance, inputs []*Input) (*reuse
 		slog.Debug("export: not reusing an export of other options", "dir", r.Dir)
 		return nil, nil
 	}
-	rs := &reuseSet{dir: r.Dir, removed: r.Removed, files: map[reuseKey]FileInfo{}, rows: map[reuseKey]int64{}, pos: map[*Input]int{}}
+	rs := &reuseSet{dir: r.Dir, removed: r.Removed, files: map[reuseKey]FileInfo{}, rows: map[reuseKey]int64{},
+		sha: map[reuseKey]string{}, sameWriter: old.Writer != "" && old.Writer == writerID(), pos: map[*Input]int{}}
 	for i, in := range inputs {
 		rs.pos[in] = i
 	}
@@ -97,6 +107,7 @@ func openReuse(r *Reuse, opt Options, prov *Provenance, inputs []*Input) (*reuse
 			}
 			rs.files[reuseKey{i, in.Name, s.Name}] = old.Files[k]
 			rs.rows[reuseKey{i, in.Name, s.Name}] = s.Rows
+			rs.sha[reuseKey{i, in.Name, s.Name}] = s.SHA256
 			k++
 		}
 	}
@@ -129,6 +140,59 @@ func (r *reuseSet) lookup(in *Input, shard string) (string, FileInfo, bool) {
 	}
 	return filepath.Join(r.dir, fi.Name), fi, true
 }
+
+// unchanged returns the earlier export's file written from an input
+// shard byte-identical to info (the same name at the same input
+// position, the same sha256 and rows), when this code wrote that export:
+// the file a new export would write from the shard is that one, byte for
+// byte, since the format, options and tokenizer are the same (openReuse).
+// Only under Reuse.Removed, whose promise already takes an earlier file
+// that matches its record for the export of its shard (derive.go); a
+// plain Reuse copies a block only where its bytes are the new block's.
+func (r *reuseSet) unchanged(in *Input, info shards.ShardInfo) (string, FileInfo, bool) {
+	if r == nil || r.removed == nil || !r.sameWriter || info.SHA256 == "" {
+		return "", FileInfo{}, false
+	}
+	p, fi, ok := r.lookup(in, info.Name)
+	if !ok || fi.SHA256 == "" {
+		return "", FileInfo{}, false
+	}
+	k := reuseKey{r.pos[in], in.Name, info.Name}
+	if r.sha[k] != info.SHA256 || r.rows[k] != info.Rows {
+		return "", FileInfo{}, false
+	}
+	return p, fi, true
+}
+
+// writerID names the code that writes an export's bytes: the layout of
+// this package's files (exportLayout) and the compression library's
+// version, since the same input compressed by another version may come
+// out as other bytes.
+var writerID = sync.OnceValue(func() string {
+	id := fmt.Sprintf("smelt-export/%d", exportLayout)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/klauspost/compress" {
+				v := m.Version
+				if m.Replace != nil {
+					v = m.Replace.Path + "@" + m.Replace.Version
+				}
+				id += " " + m.Path + "@" + v
+			}
+		}
+	}
+	return id
+})
+
+// exportLayout is the version of the bytes the JSONL and Parquet
+// exporters write for given inputs and options: raise it with any change
+// to them (block or page cuts, metadata), so that a later export does not
+// reuse whole files written the earlier way.
+const exportLayout = 1
+
+// filesLinked counts the files exports published as links to an earlier
+// export's (tests read it).
+var filesLinked atomic.Int64
 
 // ReuseCounts returns how many compressed blocks (JSONL blocks, Parquet
 // page groups) exports have copied from earlier exports (Options.Reuse),

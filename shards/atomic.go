@@ -151,3 +151,38 @@ func FileSHA256(path string) (string, int64, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
+
+// LinkAtomic publishes the existing file src at path as a hard link: the
+// same bytes with no copy, for an output file that is known to equal an
+// earlier one. The link is made under a temporary name in path's
+// directory and renamed into place, then the directory is synced, so a
+// reader never sees a partial file. It fails where the filesystem cannot
+// link (another device, no hard links); the caller then writes the file.
+// src must never be changed in place afterwards (smelt's outputs are
+// only ever replaced whole).
+func LinkAtomic(src, path string) error {
+	if a, err := os.Stat(src); err == nil {
+		if b, err := os.Stat(path); err == nil && os.SameFile(a, b) {
+			return nil // already that file (renaming a link onto itself does nothing)
+		}
+	}
+	dir, base := filepath.Split(path)
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("link %s: %w", path, err)
+	}
+	tmp := f.Name()
+	f.Close()
+	// os.Link does not replace: the temporary name is taken back first.
+	if err := os.Remove(tmp); err != nil {
+		return fmt.Errorf("link %s: %w", path, err)
+	}
+	if err := os.Link(src, tmp); err != nil {
+		return fmt.Errorf("link %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("publish %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
