@@ -161,10 +161,16 @@ func FileSHA256(path string) (string, int64, error) {
 // src must never be changed in place afterwards (smelt's outputs are
 // only ever replaced whole).
 func LinkAtomic(src, path string) error {
-	if a, err := os.Stat(src); err == nil {
-		if b, err := os.Stat(path); err == nil && os.SameFile(a, b) {
-			return nil // already that file (renaming a link onto itself does nothing)
-		}
+	a, err := os.Lstat(src)
+	if err != nil {
+		return fmt.Errorf("link %s: %w", path, err)
+	}
+	if !a.Mode().IsRegular() {
+		// link(2) would link a symbolic link itself, not its target.
+		return fmt.Errorf("link %s: %s is not a regular file", path, src)
+	}
+	if b, err := os.Stat(path); err == nil && os.SameFile(a, b) {
+		return nil // already that file (renaming a link onto itself does nothing)
 	}
 	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
