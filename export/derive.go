@@ -73,25 +73,16 @@ func readVerified(path string, fi FileInfo) ([]byte, error) {
 }
 
 // verifyFile checks that the file at path is the one its record names:
-// its size, and its sha256 read in a stream.
+// its size and sha256 (read in a stream, not held in memory).
 func verifyFile(path string, fi FileInfo) error {
-	f, err := os.Open(path)
+	sum, n, err := shards.FileSHA256(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
+	if n != fi.Bytes {
+		return fmt.Errorf("%s: %d bytes, the earlier export recorded %d", path, n, fi.Bytes)
 	}
-	if st.Size() != fi.Bytes {
-		return fmt.Errorf("%s: %d bytes, the earlier export recorded %d", path, st.Size(), fi.Bytes)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if hex.EncodeToString(h.Sum(nil)) != fi.SHA256 {
+	if sum != fi.SHA256 {
 		return fmt.Errorf("%s: sha256 differs from the earlier export's record", path)
 	}
 	return nil
