@@ -533,7 +533,7 @@ func TestFaultSymlinksAndSpecialFilesInDirectory(t *testing.T) {
 	must(os.Symlink(filepath.Join(dir, "sub"), filepath.Join(dir, "c-dirlink")))
 	must(syscall.Mkfifo(filepath.Join(dir, "d-fifo"), 0o644))
 	writeTestFile(t, filepath.Join(dir, "sub"), "e.jsonl", []byte(`{"id":"x","text":"Rivers carry water to the sea."}`+"\n"))
-	files, skipped, err := ExpandInputsSkipped([]string{dir})
+	files, skipped, err := ExpandInputsSkipped(context.Background(), []string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +588,7 @@ func TestFaultPipeAndStdinInputs(t *testing.T) {
 				feed(w, data)
 			}
 		}()
-		files, _, err := ExpandInputsSkipped([]string{fifo})
+		files, _, err := ExpandInputsSkipped(context.Background(), []string{fifo})
 		if err != nil || len(files) != 1 {
 			t.Fatalf("%v %v", files, err)
 		}
@@ -608,7 +608,7 @@ func TestFaultPipeAndStdinInputs(t *testing.T) {
 		os.Stdin = r
 		defer func() { os.Stdin = old; r.Close() }()
 		feed(w, data)
-		files, _, err := ExpandInputsSkipped([]string{"-"})
+		files, _, err := ExpandInputsSkipped(context.Background(), []string{"-"})
 		if err != nil || len(files) != 1 || files[0] != "-" {
 			t.Fatalf("%v %v", files, err)
 		}

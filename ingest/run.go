@@ -78,8 +78,8 @@ type SkippedInput struct {
 }
 
 // ExpandInputs is ExpandInputsSkipped that logs what it leaves out.
-func ExpandInputs(args []string) ([]string, error) {
-	files, skipped, err := ExpandInputsSkipped(args)
+func ExpandInputs(ctx context.Context, args []string) ([]string, error) {
+	files, skipped, err := ExpandInputsSkipped(ctx, args)
 	for _, s := range skipped {
 		slog.Warn("input left out", "path", s.Path, "reason", s.Reason, "detail", s.Detail)
 	}
@@ -93,8 +93,9 @@ func ExpandInputs(args []string) ([]string, error) {
 // symbolic links to files are followed, while dangling links, links to
 // directories (which could loop) and FIFOs, sockets and devices found in a
 // directory are left out. A pipe or device named as an input is read as a
-// stream (see IsStream). It fails if an input matches nothing.
-func ExpandInputsSkipped(args []string) ([]string, []SkippedInput, error) {
+// stream (see IsStream). It fails if an input matches nothing. URLs are
+// listed and stated with ctx (its store.Policy).
+func ExpandInputsSkipped(ctx context.Context, args []string) ([]string, []SkippedInput, error) {
 	seen := map[string]bool{}
 	var files []string
 	var skipped []SkippedInput
@@ -109,7 +110,7 @@ func ExpandInputsSkipped(args []string) ([]string, []SkippedInput, error) {
 			add(arg)
 			continue
 		}
-		if remote, ok, err := expandRemote(arg); ok {
+		if remote, ok, err := expandRemote(ctx, arg); ok {
 			if err != nil {
 				return nil, nil, err
 			}
@@ -259,7 +260,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 			ids = append(ids, []any{f, "stream"})
 			continue
 		}
-		size, mtime, err := statInput(f)
+		size, mtime, err := statInput(ctx, f)
 		if err != nil {
 			return nil, fmt.Errorf("input: %w", err)
 		}
@@ -368,7 +369,7 @@ func Run(ctx context.Context, files []string, out string, opt Options) (*shards.
 					return item{file: curFile, meta: meta, kind: kind, err: err}, true, nil
 				}
 				if !IsStream(path) {
-					size, _, err := statInput(path)
+					size, _, err := statInput(ctx, path)
 					if err != nil {
 						return fail(ErrUnreadableInput, fmt.Errorf("%s: %w", redactInput(path), err))
 					}

@@ -274,7 +274,7 @@ func TestExpandInputs(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, filepath.Dir(n)), 0o755)
 		os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644)
 	}
-	got, err := ExpandInputs([]string{filepath.Join(dir, "*.jsonl"), filepath.Join(dir, "sub"), filepath.Join(dir, "odd [1].html"), filepath.Join(dir, "a.jsonl")})
+	got, err := ExpandInputs(context.Background(), []string{filepath.Join(dir, "*.jsonl"), filepath.Join(dir, "sub"), filepath.Join(dir, "odd [1].html"), filepath.Join(dir, "a.jsonl")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestExpandInputs(t *testing.T) {
 		t.Errorf("got %v, want %s", rel, want)
 	}
 	for _, bad := range [][]string{{filepath.Join(dir, "*.parquet")}, {filepath.Join(dir, "missing")}, {}} {
-		if _, err := ExpandInputs(bad); err == nil {
+		if _, err := ExpandInputs(context.Background(), bad); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
 	}
@@ -309,7 +309,7 @@ func TestRunSameNamedPagesGetDistinctIDs(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 		os.WriteFile(filepath.Join(dir, d, "index.txt"), []byte("a page of plain text in directory "+d), 0o644)
 	}
-	files, err := ExpandInputs([]string{dir})
+	files, err := ExpandInputs(context.Background(), []string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}

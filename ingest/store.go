@@ -78,8 +78,8 @@ func (f *watchedFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // statInput returns an input's size and modification time (Unix ns).
-func statInput(path string) (size, mtime int64, err error) {
-	in, err := store.Stat(context.Background(), path)
+func statInput(ctx context.Context, path string) (size, mtime int64, err error) {
+	in, err := store.Stat(ctx, path)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -102,11 +102,11 @@ func inputSHA256(path string) (string, error) {
 }
 
 // expandRemote resolves an input argument that names a URL or a paths list.
-func expandRemote(arg string) ([]string, bool, error) {
+func expandRemote(ctx context.Context, arg string) ([]string, bool, error) {
 	if !store.Handles(arg) {
 		return nil, false, nil
 	}
-	infos, err := store.Expand(context.Background(), arg)
+	infos, err := store.Expand(ctx, arg)
 	if err != nil {
 		return nil, true, err
 	}

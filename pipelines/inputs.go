@@ -217,7 +217,7 @@ func expandSource(s *Source) ([]InputFile, []ingest.SkippedInput, error) {
 		}
 		args[i] = in
 	}
-	files, skipped, err := ingest.ExpandInputsSkipped(args)
+	files, skipped, err := ingest.ExpandInputsSkipped(context.Background(), args)
 	if err != nil {
 		return nil, nil, fmt.Errorf("source %s: %w", s.Name, err)
 	}

@@ -15,6 +15,7 @@ package pipelines
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -629,7 +630,7 @@ func (r *Recipe) inputError(src *Source, err error) error {
 		if _, serr := os.Stat(in); serr == nil {
 			continue
 		}
-		if _, eerr := ingest.ExpandInputs([]string{in}); eerr != nil {
+		if _, eerr := ingest.ExpandInputs(context.Background(), []string{in}); eerr != nil {
 			return r.at(append(p, j), err)
 		}
 	}

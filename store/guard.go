@@ -13,16 +13,8 @@ import (
 	"time"
 )
 
-// Redirect and address policy for http(s) inputs.
-var (
-	// AllowRedirectHosts lets an http(s) input redirect to another host
-	// (Location with a different host or port; still never from https to
-	// http). By default a redirect must keep the scheme and host:port of
-	// the URL the user named (smelt ingest --allow-redirects).
-	AllowRedirectHosts = false
-	// MaxRedirects bounds the redirects followed for one request.
-	MaxRedirects = 10
-)
+// MaxRedirects bounds the redirects followed for one request.
+const MaxRedirects = 10
 
 // ErrRedirect is returned (wrapped) for a redirect the policy refuses.
 var ErrRedirect = errors.New("redirect refused")
@@ -58,7 +50,8 @@ func hostPort(u *url.URL) string {
 }
 
 // checkRedirect is HTTPClient's redirect policy: the same scheme and
-// host:port as the first request unless AllowRedirectHosts, never a
+// host:port as the first request unless the request context's Policy
+// allows other hosts (AllowRedirectHosts), never a
 // downgrade from https to http, at most MaxRedirects. It runs before the
 // redirected request is made.
 func checkRedirect(req *http.Request, via []*http.Request) error {
@@ -71,7 +64,7 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	switch {
 	case strings.EqualFold(prev.Scheme, "https") && !strings.EqualFold(to.Scheme, "https"):
 		return fmt.Errorf("%w: %s redirects from https to %s (%s)", ErrRedirect, Redact(first.String()), to.Scheme, Redact(to.String()))
-	case AllowRedirectHosts:
+	case PolicyOf(req.Context()).AllowRedirectHosts:
 		return nil
 	case !strings.EqualFold(to.Scheme, first.Scheme) || hostPort(to) != hostPort(first):
 		return fmt.Errorf("%w: %s redirects to another host (%s); only redirects to the same scheme and host are followed (smelt ingest --allow-redirects follows others, still never to loopback, link-local or private addresses)",

@@ -72,10 +72,9 @@ func TestRedirectPolicy(t *testing.T) {
 	// Allowed to other hosts, still never to a loopback, link-local or
 	// private address the user did not name: by address, by a name that
 	// resolves there, and the cloud metadata address.
-	store.AllowRedirectHosts = true
-	t.Cleanup(func() { store.AllowRedirectHosts = false })
+	allow := store.WithPolicy(context.Background(), store.Policy{IdleTimeout: store.DefaultIdleTimeout, AllowRedirectHosts: true})
 	for _, p := range []string{"/other", "/byname", "/metadata"} {
-		_, _, err = readAll(t, context.Background(), a.URL+p)
+		_, _, err = readAll(t, allow, a.URL+p)
 		if !errors.Is(err, store.ErrForbiddenAddress) {
 			t.Fatalf("%s with redirects allowed: got %v, want ErrForbiddenAddress", p, err)
 		}
@@ -116,19 +115,18 @@ func stallServer(t *testing.T, stallAll bool, sent chan<- struct{}) *httptest.Se
 	return s
 }
 
-func setIdle(t *testing.T, d time.Duration) {
-	old := store.IdleTimeout
-	store.IdleTimeout = d
-	t.Cleanup(func() { store.IdleTimeout = old })
+// idle returns a context whose reads have idle timeout d.
+func idle(d time.Duration) context.Context {
+	return store.WithPolicy(context.Background(), store.Policy{IdleTimeout: d})
 }
 
 // H1: a body that stalls is dropped after the idle timeout and the read
 // resumes with a range request; one that always stalls fails clearly.
 func TestIdleTimeoutResumes(t *testing.T) {
 	fastRetries(t)
-	setIdle(t, 100*time.Millisecond)
+	ctx := idle(100 * time.Millisecond)
 	s := stallServer(t, false, nil)
-	got, o, err := readAll(t, context.Background(), s.URL+"/x.bin")
+	got, o, err := readAll(t, ctx, s.URL+"/x.bin")
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("read: %v (%d of %d bytes)", err, len(got), len(body))
 	}
@@ -139,7 +137,7 @@ func TestIdleTimeoutResumes(t *testing.T) {
 	store.MaxAttempts = 2
 	t.Cleanup(func() { store.MaxAttempts = old })
 	s2 := stallServer(t, true, nil)
-	_, _, err = readAll(t, context.Background(), s2.URL+"/x.bin")
+	_, _, err = readAll(t, ctx, s2.URL+"/x.bin")
 	if !store.IsRetryable(err) || !strings.Contains(err.Error(), "idle timeout") {
 		t.Fatalf("always stalling: got %v, want a retryable idle-timeout error", err)
 	}
@@ -148,10 +146,9 @@ func TestIdleTimeoutResumes(t *testing.T) {
 // H1: cancelling (SIGTERM) ends a stalled read at once, with no idle
 // timeout to wait for.
 func TestCancelEndsStalledRead(t *testing.T) {
-	setIdle(t, 0)
 	sent := make(chan struct{}, 1)
 	s := stallServer(t, true, sent)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(idle(0))
 	go func() { <-sent; cancel() }()
 	_, _, err := readAll(t, ctx, s.URL+"/x.bin")
 	if !errors.Is(err, context.Canceled) {

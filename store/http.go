@@ -14,9 +14,9 @@ import (
 // HTTPClient makes the http(s) requests. Its zero timeout is deliberate:
 // bodies of whole WARC files take minutes; a stalled connection is caught
 // by the transport's header timeout and the idle-read timeout of every
-// body (IdleTimeout). Redirects follow checkRedirect, and connections to
-// loopback, link-local and private addresses are refused unless the user
-// named that host (guardedDial).
+// body (the context Policy's IdleTimeout). Redirects follow
+// checkRedirect, and connections to loopback, link-local and private
+// addresses are refused unless the user named that host (guardedDial).
 var HTTPClient = newHTTPClient()
 
 // httpBackend reads http:// and https:// URLs: HEAD for the size, GET with

@@ -104,13 +104,8 @@ var ErrRetry = errors.New("the object could not be read whole (not a damaged inp
 // instead of counting the input as broken, so that running again retries.
 func IsRetryable(err error) bool { return errors.Is(err, ErrChanged) || errors.Is(err, ErrRetry) }
 
-// IdleTimeout is how long a read of a response body may wait for the next
-// bytes before the connection is dropped and the read resumes with a
-// ranged request (up to MaxAttempts times); 0 or less waits forever
-// (smelt ingest --idle-timeout).
-var IdleTimeout = 60 * time.Second
-
-// errIdle is the failure of a body that sent nothing for IdleTimeout.
+// errIdle is the failure of a body that sent nothing for its Policy's
+// IdleTimeout.
 type errIdle struct{ d time.Duration }
 
 func (e errIdle) Error() string   { return fmt.Sprintf("no bytes received for %s (idle timeout)", e.d) }
@@ -238,7 +233,7 @@ func (o *Object) Read(p []byte) (int, error) {
 				failure = err
 				continue
 			}
-			o.body = newIdleBody(body, cancel, IdleTimeout)
+			o.body = newIdleBody(body, cancel, PolicyOf(o.ctx).IdleTimeout)
 		}
 		n, err := o.body.Read(p)
 		o.pos += int64(n)

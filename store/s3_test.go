@@ -46,12 +46,12 @@ func TestS3IngestSameShardsAsLocal(t *testing.T) {
 		t.Fatal("no documents")
 	}
 	// A glob over keys, and a paths list relative to the bucket.
-	files, err := ingest.ExpandInputs([]string{"s3://crawl/cc/*.warc.gz"})
+	files, err := ingest.ExpandInputs(context.Background(), []string{"s3://crawl/cc/*.warc.gz"})
 	if err != nil || len(files) != 3 {
 		t.Fatalf("glob: %v %v", files, err)
 	}
 	s3.PutBytes(t, "crawl", "lists/warc.paths", []byte("cc/"+filepath.Base(local[1])+"\n\ncc/"+filepath.Base(local[0])+"\n"))
-	files, err = ingest.ExpandInputs([]string{"s3://crawl/lists/warc.paths"})
+	files, err = ingest.ExpandInputs(context.Background(), []string{"s3://crawl/lists/warc.paths"})
 	if err != nil || len(files) != 2 || files[0] != "s3://crawl/cc/"+filepath.Base(local[1]) {
 		t.Fatalf("paths list: %v %v", files, err)
 	}
@@ -63,7 +63,7 @@ func TestS3ListThousandObjects(t *testing.T) {
 		s3.PutBytes(t, "many", fmt.Sprintf("p/%04d.txt", i), []byte(fmt.Sprintf("document %d\n", i)))
 	}
 	s3.PutBytes(t, "many", "other/x.txt", []byte("not listed"))
-	files, err := ingest.ExpandInputs([]string{"s3://many/p/"})
+	files, err := ingest.ExpandInputs(context.Background(), []string{"s3://many/p/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestS3ListThousandObjects(t *testing.T) {
 		}
 	}
 	// "p" without the slash names the same "directory".
-	if again, err := ingest.ExpandInputs([]string{"s3://many/p"}); err != nil || len(again) != 1000 {
+	if again, err := ingest.ExpandInputs(context.Background(), []string{"s3://many/p"}); err != nil || len(again) != 1000 {
 		t.Fatalf("s3://many/p: %d, %v", len(again), err)
 	}
 }
@@ -87,19 +87,19 @@ func TestS3Errors(t *testing.T) {
 	s3.PutBytes(t, "present", "a.jsonl", []byte(`{"id":"1","text":"hello"}`+"\n"))
 	ctx := context.Background()
 
-	_, err := ingest.ExpandInputs([]string{"s3://present/missing.warc.gz"})
+	_, err := ingest.ExpandInputs(context.Background(), []string{"s3://present/missing.warc.gz"})
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "no such object") || !strings.Contains(err.Error(), "s3://present/missing.warc.gz") {
 		t.Fatalf("missing key: %v", err)
 	}
-	_, err = ingest.ExpandInputs([]string{"s3://absent-bucket/a.jsonl"})
+	_, err = ingest.ExpandInputs(context.Background(), []string{"s3://absent-bucket/a.jsonl"})
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), `bucket "absent-bucket" does not exist`) {
 		t.Fatalf("missing bucket: %v", err)
 	}
-	_, err = ingest.ExpandInputs([]string{"s3://absent-bucket/prefix/"})
+	_, err = ingest.ExpandInputs(context.Background(), []string{"s3://absent-bucket/prefix/"})
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), `bucket "absent-bucket" does not exist`) {
 		t.Fatalf("missing bucket, listing: %v", err)
 	}
-	if _, err := ingest.ExpandInputs([]string{"s3://present/nothing/"}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := ingest.ExpandInputs(context.Background(), []string{"s3://present/nothing/"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("empty prefix: %v", err)
 	}
 
@@ -108,7 +108,7 @@ func TestS3Errors(t *testing.T) {
 	if !errors.Is(err, store.ErrDenied) || !strings.Contains(err.Error(), "AWS_ACCESS_KEY_ID") {
 		t.Fatalf("bad access key: %v", err)
 	}
-	_, err = ingest.ExpandInputs([]string{"s3://present/"})
+	_, err = ingest.ExpandInputs(context.Background(), []string{"s3://present/"})
 	if !errors.Is(err, store.ErrDenied) {
 		t.Fatalf("bad access key, listing: %v", err)
 	}
@@ -136,7 +136,7 @@ func TestS3IngestOutput(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		files, err := ingest.ExpandInputs(inputs)
+		files, err := ingest.ExpandInputs(context.Background(), inputs)
 		if err != nil {
 			return err
 		}

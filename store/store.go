@@ -14,7 +14,8 @@
 // removes the credentials of presigned URLs. Redirects keep to the named
 // host (checkRedirect), connections to loopback, link-local and private
 // addresses need the user to have named that host (guardedDial), and every
-// body read has an idle timeout (IdleTimeout).
+// body read has an idle timeout. Both settings (Policy) travel in the
+// context of the calls (WithPolicy), never in package variables.
 package store
 
 import (

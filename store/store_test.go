@@ -52,7 +52,7 @@ var samples = []string{
 
 func ingestDir(t testing.TB, inputs []string, out string) *shards.Stats {
 	t.Helper()
-	files, err := ingest.ExpandInputs(inputs)
+	files, err := ingest.ExpandInputs(context.Background(), inputs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,18 +215,18 @@ func TestHTTPErrors(t *testing.T) {
 	dir, _ := copySamples(t)
 	srv := httptest.NewServer(&flakyServer{dir: dir})
 	defer srv.Close()
-	_, err := ingest.ExpandInputs([]string{srv.URL + "/missing.warc.gz?token=SECRET"})
+	_, err := ingest.ExpandInputs(context.Background(), []string{srv.URL + "/missing.warc.gz?token=SECRET"})
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("missing URL: %v", err)
 	}
 	if strings.Contains(err.Error(), "SECRET") {
 		t.Fatalf("the error shows the query string: %v", err)
 	}
-	_, err = ingest.ExpandInputs([]string{"ftp://example.org/x.warc.gz"})
+	_, err = ingest.ExpandInputs(context.Background(), []string{"ftp://example.org/x.warc.gz"})
 	if !errors.Is(err, store.ErrUnknownScheme) || !strings.Contains(err.Error(), `"ftp"`) {
 		t.Fatalf("unknown scheme: %v", err)
 	}
-	_, err = ingest.ExpandInputs([]string{"gs://bucket/x.warc.gz"})
+	_, err = ingest.ExpandInputs(context.Background(), []string{"gs://bucket/x.warc.gz"})
 	if !errors.Is(err, store.ErrUnknownScheme) || !strings.Contains(err.Error(), "storage.googleapis.com") {
 		t.Fatalf("gs scheme: %v", err)
 	}
@@ -277,7 +277,7 @@ func TestPathListOverHTTP(t *testing.T) {
 	}
 	srv := httptest.NewServer(&flakyServer{dir: dir})
 	defer srv.Close()
-	files, err := ingest.ExpandInputs([]string{srv.URL + "/lists/warc.paths"})
+	files, err := ingest.ExpandInputs(context.Background(), []string{srv.URL + "/lists/warc.paths"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,15 +292,15 @@ func TestPathListOverHTTP(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "lists", "warc.paths.gz"), gz.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if again, err := ingest.ExpandInputs([]string{srv.URL + "/lists/warc.paths.gz"}); err != nil || strings.Join(again, " ") != strings.Join(files, " ") {
+	if again, err := ingest.ExpandInputs(context.Background(), []string{srv.URL + "/lists/warc.paths.gz"}); err != nil || strings.Join(again, " ") != strings.Join(files, " ") {
 		t.Fatalf("gzipped list: %v %v", again, err)
 	}
 	// A local list needs its base.
 	lp := filepath.Join(dir, "lists", "warc.paths")
-	if _, err := ingest.ExpandInputs([]string{"paths:" + lp}); err == nil || !strings.Contains(err.Error(), "base") {
+	if _, err := ingest.ExpandInputs(context.Background(), []string{"paths:" + lp}); err == nil || !strings.Contains(err.Error(), "base") {
 		t.Fatalf("local list without base: %v", err)
 	}
-	files, err = ingest.ExpandInputs([]string{"paths:" + lp + "?base=" + srv.URL + "/"})
+	files, err = ingest.ExpandInputs(context.Background(), []string{"paths:" + lp + "?base=" + srv.URL + "/"})
 	if err != nil || len(files) != len(local) {
 		t.Fatalf("local list with base: %v %v", files, err)
 	}

@@ -122,7 +122,7 @@ func loadTrainingDocs(ctx context.Context, paths []string) ([]*shards.Document, 
 		files = append(files, p)
 	}
 	if len(files) > 0 {
-		expanded, err := ingest.ExpandInputs(files)
+		expanded, err := ingest.ExpandInputs(ctx, files)
 		if err != nil {
 			return nil, err
 		}

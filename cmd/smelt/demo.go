@@ -67,7 +67,7 @@ redoes only what it changes.`,
 			if err != nil {
 				return err
 			}
-			files, err := ingest.ExpandInputs([]string{filepath.Join(dir, "*.html")})
+			files, err := ingest.ExpandInputs(cmd.Context(), []string{filepath.Join(dir, "*.html")})
 			if err != nil {
 				return err
 			}

@@ -64,7 +64,6 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			store.IdleTimeout, store.AllowRedirectHosts = idleTimeout, allowRedirects
 			if maxHTMLKB <= 0 {
 				return fmt.Errorf("--max-html-kb must be positive, got %d", maxHTMLKB)
 			}
@@ -72,13 +71,16 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 			if err != nil {
 				return err
 			}
-			files, skipped, err := ingest.ExpandInputsSkipped(args)
+			// The URL read policy goes with this run's context, not into
+			// package variables another run in the process would share.
+			ctx := store.WithPolicy(cmd.Context(), store.Policy{IdleTimeout: idleTimeout, AllowRedirectHosts: allowRedirects})
+			files, skipped, err := ingest.ExpandInputsSkipped(ctx, args)
 			if err != nil {
 				return err
 			}
 			var total int64
 			for _, f := range files {
-				if info, err := store.Stat(cmd.Context(), f); err == nil {
+				if info, err := store.Stat(ctx, f); err == nil {
 					total += info.Size
 				}
 			}
@@ -91,7 +93,7 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 				return err
 			}
 			p := newProgress(cmd.ErrOrStderr(), "ingest", total)
-			st, err := ingest.Run(cmd.Context(), files, o.Dir, ingest.Options{
+			st, err := ingest.Run(ctx, files, o.Dir, ingest.Options{
 				LangID:      lid,
 				Source:      source,
 				Format:      fmtName,
@@ -127,7 +129,7 @@ manifest last. S3 credentials and endpoint come from the AWS environment
 	f.Float64Var(&shardMB, "shard-mb", 64, shardMBUsage)
 	f.Int64Var(&maxHTMLKB, "max-html-kb", ingest.DefaultMaxHTMLBytes>>10, "largest HTML page handed to extraction, in KiB; larger pages are dropped as html/too_large")
 	f.DurationVar(&extractTimeout, "extract-timeout", ingest.DefaultExtractTimeout, "time budget of one page's extraction; slower pages are dropped as extract/timeout (negative: none)")
-	f.DurationVar(&idleTimeout, "idle-timeout", store.IdleTimeout, "URLs: drop a connection that sends nothing for this long and resume with a range request (bounded retries; 0: wait forever)")
+	f.DurationVar(&idleTimeout, "idle-timeout", store.DefaultIdleTimeout, "URLs: drop a connection that sends nothing for this long and resume with a range request (bounded retries; 0: wait forever)")
 	f.BoolVar(&allowRedirects, "allow-redirects", false, "URLs: follow redirects to other hosts (by default only to the same scheme and host; never to loopback, link-local or private addresses the input did not name)")
 	return cmd
 }
