@@ -86,8 +86,14 @@ func (p *progress) log(msg string) {
 		attrs = append(attrs, p.unit, p.done)
 	}
 	if p.total > 0 && p.done > 0 && p.done < p.total {
-		eta := time.Duration(el * float64(p.total-p.done) / float64(p.done) * float64(time.Second))
-		attrs = append(attrs, "pct", fmt.Sprintf("%.1f", 100*float64(p.done)/float64(p.total)), "eta", eta.Round(time.Second).String())
+		attrs = append(attrs, "pct", fmt.Sprintf("%.1f", 100*float64(p.done)/float64(p.total)))
+		// Before 1% of the job the rate is the start-up's (opening
+		// inputs, the first page's extraction): an ETA from it read
+		// "156h" for a job of a minute. None until then.
+		if 100*p.done >= p.total {
+			eta := time.Duration(el * float64(p.total-p.done) / float64(p.done) * float64(time.Second))
+			attrs = append(attrs, "eta", eta.Round(time.Second).String())
+		}
 	}
 	slog.Info(msg, attrs...)
 }
