@@ -70,7 +70,7 @@ func TestConcurrentInProcessRuns(t *testing.T) {
 		{"filter", missing, "--out"},
 		{"dedup", missing, "--out"},
 		{"export", missing, "--format", "jsonl", "--out"},
-		{"train", "--data", missing, "--steps", "1", "--threads", "1", "--out"},
+		{"train", "--data", missing, "--steps", "1", "--out"},
 	}
 	var wg sync.WaitGroup
 	for g, verb := range verbs {
