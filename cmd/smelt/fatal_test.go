@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,27 +10,6 @@ import (
 
 	"github.com/smelt-dev/smelt/internal/testutil"
 )
-
-// TestProgressFinishOnError: a job that failed does not log "done".
-func TestProgressFinishOnError(t *testing.T) {
-	var buf bytes.Buffer
-	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
-	defer slog.SetDefault(old)
-	p := newProgress(&buf, "ingest", 100)
-	p.update(50, 5, 5)
-	p.finish(errors.New("write part-00000.arrow: no space left on device"))
-	if strings.Contains(buf.String(), "msg=done") {
-		t.Errorf("a failed job logged done:\n%s", buf.String())
-	}
-	buf.Reset()
-	p = newProgress(&buf, "ingest", 100)
-	p.update(100, 5, 5)
-	p.finish(nil)
-	if !strings.Contains(buf.String(), "msg=done") {
-		t.Errorf("a finished job did not log done:\n%s", buf.String())
-	}
-}
 
 // smallDisk mounts a tmpfs of size bytes (root only; the test skips
 // otherwise), so that writing more fails with "no space left on device".
